@@ -1,0 +1,270 @@
+"""Configuration: one TOML file, every key also settable by an environment variable.
+
+The variable for ``[section] key`` is ``TWIML_ADAPTER_<SECTION>_<KEY>`` (upper case), e.g.
+``TWIML_ADAPTER_ASTERISK_SECRET``. The phone-number table is ``TWIML_ADAPTER_NUMBERS``, a JSON list
+of tables with the same keys as ``[[numbers]]``. Environment variables win over the file.
+See docs/configuration.md for every key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from adapter.errors import ConfigError
+
+__all__ = ["AsteriskConfig", "Config", "HttpConfig", "NumberRoute", "load_config"]
+
+ENV_PREFIX = "TWIML_ADAPTER_"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRoute:
+    """A phone number's Voice URL, as configured on a Twilio number. ``*`` matches any number."""
+
+    number: str
+    voice_url: str
+    voice_method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen_host: str
+    listen_port: int
+    public_base_url: str
+    public_media: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    host: str
+    port: int
+    username: str
+    secret: str
+    spool_dir: PurePosixPath
+    spool_dir_local: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    account_sid: str
+    auth_token: str
+    http: HttpConfig
+    data_dir: Path
+    database_url: str
+    asterisk: AsteriskConfig
+    numbers: tuple[NumberRoute, ...]
+    tts_voice: str
+    log_level: str
+
+    def route_for(self, to: str) -> NumberRoute | None:
+        """The number's route, else the ``*`` route, else None."""
+        for route in self.numbers:
+            if route.number == to:
+                return route
+        for route in self.numbers:
+            if route.number == "*":
+                return route
+        return None
+
+    def recording_url(self, recording_sid: str) -> str:
+        return (
+            f"{self.http.public_base_url}/2010-04-01/Accounts/{self.account_sid}"
+            f"/Recordings/{recording_sid}"
+        )
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+_SCHEMA: dict[str, dict[str, type]] = {
+    "account": {"sid": str, "auth_token": str},
+    "http": {"listen": str, "public_base_url": str, "public_media": bool},
+    "storage": {"data_dir": str, "database_url": str},
+    "asterisk": {
+        "host": str, "port": int, "username": str, "secret": str,
+        "spool_dir": str, "spool_dir_local": str,
+    },
+    "tts": {"voice": str},
+    "log": {"level": str},
+}
+_NUMBER_KEYS = {"number", "voice_url", "voice_method"}
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file (if any), apply environment overrides, validate. Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(str(path), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+    _check_known_keys(raw)
+    values = _flatten(raw)
+    for section, keys in _SCHEMA.items():
+        for key, kind in keys.items():
+            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if env_name in environ:
+                values[f"{section}.{key}"] = _from_env(env_name, environ[env_name], kind)
+    numbers = raw.get("numbers", [])
+    if "TWIML_ADAPTER_NUMBERS" in environ:
+        try:
+            numbers = json.loads(environ["TWIML_ADAPTER_NUMBERS"])
+        except json.JSONDecodeError as exc:
+            raise ConfigError("TWIML_ADAPTER_NUMBERS", f"not valid JSON ({exc})") from None
+    return _build(values, numbers)
+
+
+def _check_known_keys(raw: Mapping[str, Any]) -> None:
+    for section, table in raw.items():
+        if section == "numbers":
+            continue
+        if section not in _SCHEMA:
+            raise ConfigError(section, "unknown section")
+        if not isinstance(table, dict):
+            raise ConfigError(section, "must be a table")
+        for key, value in table.items():
+            kind = _SCHEMA[section].get(key)
+            if kind is None:
+                raise ConfigError(f"{section}.{key}", "unknown key")
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(
+                    f"{section}.{key}", f"must be {kind.__name__}, got {type(value).__name__}"
+                )
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        f"{section}.{key}": value
+        for section, table in raw.items()
+        if section != "numbers"
+        for key, value in table.items()
+    }
+
+
+def _from_env(name: str, text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {text!r}")
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {text!r}") from None
+    return text
+
+
+def _required(values: Mapping[str, Any], key: str) -> Any:
+    if key not in values or values[key] in ("", None):
+        section = key.split(".")[0]
+        env_name = ENV_PREFIX + key.upper().replace(".", "_")
+        raise ConfigError(key, f"missing (set it in [{section}] or {env_name})")
+    return values[key]
+
+
+def _http_url(key: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _build(values: Mapping[str, Any], numbers: Any) -> Config:
+    account_sid = _required(values, "account.sid")
+    if not re.fullmatch(r"AC[0-9a-f]{32}", account_sid):
+        raise ConfigError("account.sid", "must be AC followed by 32 lowercase hex digits")
+    auth_token = _required(values, "account.auth_token")
+    if len(auth_token) < 16:
+        raise ConfigError("account.auth_token", "must be at least 16 characters")
+
+    listen = values.get("http.listen", "127.0.0.1:8080")
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError("http.listen", f"must be HOST:PORT, got {listen!r}")
+    default_base = f"http://{host}:{port_text}"
+    public_base_url = _http_url(
+        "http.public_base_url", values.get("http.public_base_url", default_base)
+    ).rstrip("/")
+    http = HttpConfig(host.strip("[]"), int(port_text), public_base_url,
+                      bool(values.get("http.public_media", False)))
+
+    data_dir = Path(values.get("storage.data_dir", "/var/lib/twiml-adapter"))
+    if not data_dir.is_absolute():
+        raise ConfigError("storage.data_dir", f"must be an absolute path, got {str(data_dir)!r}")
+    database_url = values.get("storage.database_url") or f"sqlite+aiosqlite:///{data_dir}/adapter.db"
+    if not re.match(r"(sqlite\+aiosqlite|postgresql\+asyncpg)://", database_url):
+        raise ConfigError(
+            "storage.database_url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+
+    port = values.get("asterisk.port", 5038)
+    if not 1 <= port <= 65535:
+        raise ConfigError("asterisk.port", f"must be 1-65535, got {port}")
+    spool_dir = values.get("asterisk.spool_dir", "/var/spool/asterisk/twiml")
+    if not spool_dir.startswith("/") or ".." in spool_dir.split("/"):
+        raise ConfigError("asterisk.spool_dir", f"must be an absolute path, got {spool_dir!r}")
+    spool_local = values.get("asterisk.spool_dir_local") or spool_dir
+    if not spool_local.startswith("/"):
+        raise ConfigError(
+            "asterisk.spool_dir_local", f"must be an absolute path, got {spool_local!r}"
+        )
+    asterisk = AsteriskConfig(
+        host=values.get("asterisk.host", "127.0.0.1"),
+        port=port,
+        username=_required(values, "asterisk.username"),
+        secret=_required(values, "asterisk.secret"),
+        spool_dir=PurePosixPath(spool_dir),
+        spool_dir_local=Path(spool_local),
+    )
+
+    level = values.get("log.level", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log.level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+
+    return Config(
+        account_sid=account_sid,
+        auth_token=auth_token,
+        http=http,
+        data_dir=data_dir,
+        database_url=database_url,
+        asterisk=asterisk,
+        numbers=_numbers(numbers),
+        tts_voice=values.get("tts.voice", "en-us"),
+        log_level=level,
+    )
+
+
+def _numbers(numbers: Any) -> tuple[NumberRoute, ...]:
+    if not isinstance(numbers, list) or not numbers:
+        raise ConfigError("numbers", "needs at least one [[numbers]] entry (number, voice_url)")
+    routes: list[NumberRoute] = []
+    for index, entry in enumerate(numbers):
+        key = f"numbers[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(key, "must be a table")
+        unknown = set(entry) - _NUMBER_KEYS
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key")
+        number = entry.get("number")
+        if not isinstance(number, str) or not re.fullmatch(r"\*|[+0-9*#]{1,32}", number):
+            raise ConfigError(f"{key}.number", f"must be a dialled number or '*', got {number!r}")
+        url = entry.get("voice_url")
+        if not isinstance(url, str):
+            raise ConfigError(f"{key}.voice_url", "missing")
+        method = str(entry.get("voice_method", "POST")).upper()
+        if method not in ("GET", "POST"):
+            raise ConfigError(f"{key}.voice_method", f"must be GET or POST, got {method!r}")
+        routes.append(NumberRoute(number, _http_url(f"{key}.voice_url", url), method))
+    return tuple(routes)

@@ -1,0 +1,115 @@
+"""Routes:
+
+- ``GET /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}`` (and ``.wav``): WAV, ``audio/x-wav``
+- ``GET .../Recordings/{Sid}.mp3``: MP3, ``audio/mpeg`` (encoded once, on first request)
+- ``GET .../Recordings/{Sid}.json``: the recording's metadata
+- ``GET /health``, ``GET /metrics``
+
+Media needs HTTP Basic auth (account SID : auth token) unless ``http.public_media`` is true, the
+switch Twilio offers as "enforce HTTP auth on media URLs".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from adapter.config import Config
+from adapter.http.auth import authorized
+from adapter.http.errors import twilio_error
+from adapter.metrics import Metrics
+from adapter.recordings import media
+from adapter.recordings.store import RecordingRow, Store
+
+__all__ = ["build_app", "recording_json"]
+
+_SID_EXT = re.compile(r"(?P<sid>RE[0-9a-f]{32})(?:\.(?P<ext>wav|mp3|json))?")
+
+
+def recording_json(config: Config, row: RecordingRow) -> dict[str, Any]:
+    """The Recording resource, with Twilio's field names."""
+    base = f"/2010-04-01/Accounts/{row.account_sid}/Recordings/{row.sid}"
+    return {
+        "account_sid": row.account_sid,
+        "api_version": "2010-04-01",
+        "call_sid": row.call_sid,
+        "conference_sid": None,
+        "channels": row.channels,
+        "date_created": _rfc2822(row.date_created),
+        "date_updated": _rfc2822(row.date_updated),
+        "start_time": _rfc2822(row.start_time),
+        "duration": str(row.duration) if row.duration is not None else None,
+        "sid": row.sid,
+        "price": None,
+        "price_unit": "USD",
+        "status": row.status,
+        "source": row.source,
+        "error_code": row.error_code,
+        "track": row.track,
+        "encryption_details": None,
+        "media_url": f"{config.http.public_base_url}{base}",
+        "uri": f"{base}.json",
+        "subresource_uris": {},
+    }
+
+
+def _rfc2822(moment: Any) -> str | None:
+    from email.utils import format_datetime
+
+    return format_datetime(moment) if moment is not None else None
+
+
+def build_app(config: Config, store: Store, metrics: Metrics,
+              health: dict[str, Any] | None = None) -> Starlette:
+    mp3_locks: dict[str, asyncio.Lock] = {}
+
+    async def recording(request: Request) -> Response:
+        account = request.path_params["account"]
+        match = _SID_EXT.fullmatch(request.path_params["sid"])
+        is_media = not (match and match.group("ext") == "json")
+        needs_auth = not (is_media and config.http.public_media)
+        if needs_auth and not authorized(request, config.account_sid, config.auth_token):
+            return twilio_error(401, 20003, "Authenticate")
+        if match is None or account != config.account_sid:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        row = await store.get_recording(account, match.group("sid"))
+        if row is None:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        ext = match.group("ext") or "wav"
+        if ext == "json":
+            return JSONResponse(recording_json(config, row))
+        if row.status != "completed" or not row.media_path:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        wav = config.data_dir / row.media_path
+        if ext == "wav":
+            metrics.inc("media_requests", "wav")
+            return FileResponse(wav, media_type="audio/x-wav")
+        mp3 = wav.with_suffix(".mp3")
+        lock = mp3_locks.setdefault(row.sid, asyncio.Lock())
+        async with lock:
+            if not mp3.exists():
+                await media.encode_mp3(wav, mp3)
+        metrics.inc("media_requests", "mp3")
+        return FileResponse(mp3, media_type="audio/mpeg")
+
+    async def health_route(_request: Request) -> Response:
+        state = dict(health or {})
+        ok = all(v is True for v in state.values() if isinstance(v, bool))
+        return JSONResponse({"status": "ok" if ok else "degraded", **state},
+                            status_code=200 if ok else 503)
+
+    async def metrics_route(_request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(routes=[
+        Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
+        Route("/health", health_route, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+    ])
+

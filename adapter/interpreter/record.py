@@ -1,0 +1,175 @@
+"""`<Record>`: record the caller, post-process the file, report it as Twilio does.
+
+Order of events (Twilio's documented behaviour):
+1. the recording starts: a ``RecordingStatus=in-progress`` callback if asked for;
+2. it ends on a finishOnKey digit, `timeout` seconds of silence, `maxLength`, or hang-up;
+3. the file is made final (trim-silence or a plain copy) in the media folder;
+4. empty (no audio, or silence only): ``absent`` callback if asked for, no action request, and the
+   next verb runs;
+5. otherwise ``completed`` (sent only once the file is final and playable) and the action
+   request with RecordingUrl, RecordingDuration, RecordingSid and Digits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urljoin
+
+from adapter.interpreter.context import SessionContext
+from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.pbx.base import CallControl, RecordEnd, RecordRequest, RecordResult
+from adapter.recordings import media
+from adapter.recordings.store import RecordingRow
+from adapter.sids import RECORDING, new_sid
+from adapter.twiml import Record
+
+__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "RecordVerb"
+# Twilio reports an absent (silent or empty) recording with an ErrorCode; 13617 is Twilio's
+# "Recording length is zero" warning for <Record> (see docs/twilio-reference-notes.md).
+ABSENT_ERROR_CODE = 13617
+FAILED_ERROR_CODE = 13619
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    recording_sid: str
+    status: str  # completed | absent | failed
+    duration: int
+    action_params: list[tuple[str, str]] | None  # None: do not request the action
+
+
+def recording_duration(seconds: float) -> int:
+    """Whole seconds as Twilio reports RecordingDuration: rounded, at least 1 for any audio."""
+    return max(1, int(seconds + 0.5)) if seconds > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    path: Path | None
+    duration: float
+    empty: bool
+
+
+class RecordVerbRunner:
+    def __init__(self, ctx: SessionContext, call: CallControl, info: CallInfo) -> None:
+        self.ctx = ctx
+        self.call = call
+        self.info = info
+        self.document_url = ""
+
+    async def run(self, verb: Record, document_url: str) -> RecordOutcome:
+        self.document_url = document_url
+        sid = new_sid(RECORDING)
+        started = datetime.now(UTC)
+        spool_file = self.ctx.spool_recordings / self.info.call_sid / f"{sid}.wav"
+        await self.ctx.store.add_recording(RecordingRow(
+            sid=sid, account_sid=self.info.account_sid, call_sid=self.info.call_sid,
+            status="in-progress", source=SOURCE, channels=1, track="inbound",
+            start_time=started, duration=None, media_path=None, pbx_file=str(spool_file),
+            error_code=None, date_created=started, date_updated=started, name=None,
+            status_callback=verb.recording_status_callback,
+            status_callback_method=verb.recording_status_callback_method,
+            status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
+        ))
+        log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
+        await self._status_callback(verb, sid, "in-progress", started)
+
+        result = await self.call.record(RecordRequest(
+            path=spool_file,
+            finish_on_key=verb.finish_on_key,
+            max_length=verb.max_length,
+            silence_timeout=verb.timeout,
+            beep=verb.play_beep,
+        ))
+        log.info("call %s: <Record> %s ended: %s %s", self.info.call_sid, sid,
+                 result.end.value, result.digit or "")
+        if result.end is RecordEnd.HANGUP:
+            self.info.status = "completed"
+
+        final = await self._finalise(sid, spool_file, trim=verb.trim == "trim-silence",
+                                     failed=result.end is RecordEnd.ERROR)
+        now = datetime.now(UTC)
+        if final.empty:
+            status = "failed" if result.end is RecordEnd.ERROR else "absent"
+            code = FAILED_ERROR_CODE if status == "failed" else ABSENT_ERROR_CODE
+            await self.ctx.store.update_recording(sid, status=status, error_code=code,
+                                                  duration=0, date_updated=now)
+            log.info("call %s: <Record> %s is %s (%s)", self.info.call_sid, sid, status,
+                     result.detail)
+            await self._status_callback(verb, sid, "absent", started, error_code=code)
+            return RecordOutcome(sid, status, 0, None)
+
+        duration = recording_duration(final.duration)
+        assert final.path is not None
+        await self.ctx.store.update_recording(
+            sid, status="completed", duration=duration, date_updated=now,
+            media_path=str(final.path.relative_to(self.ctx.config.data_dir)),
+        )
+        await self._status_callback(verb, sid, "completed", started, duration=duration)
+        return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result))
+
+    def _action_params(self, sid: str, duration: int, result: RecordResult) -> list[tuple[str, str]]:
+        params = [
+            ("RecordingUrl", self.ctx.config.recording_url(sid)),
+            ("RecordingDuration", str(duration)),
+            ("RecordingSid", sid),
+        ]
+        if result.end is RecordEnd.FINISH_KEY and result.digit:
+            params.append(("Digits", result.digit))
+        elif result.end is RecordEnd.HANGUP:
+            params.append(("Digits", "hangup"))
+        return params
+
+    async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool) -> _Final:
+        """Copy or trim the PBX's file into the media folder; bounded, off the event loop."""
+        if failed or not spool_file.exists():
+            return _Final(None, 0.0, empty=True)
+        target = self.ctx.media_dir / f"{sid}.wav"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with self.ctx.postprocess_slots:
+            info, silent = await asyncio.to_thread(_make_final, spool_file, target, trim)
+        if info.frames == 0 or silent:
+            target.unlink(missing_ok=True)
+            spool_file.unlink(missing_ok=True)
+            return _Final(None, 0.0, empty=True)
+        spool_file.unlink(missing_ok=True)
+        return _Final(target, info.duration, empty=False)
+
+    async def _status_callback(
+        self, verb: Record, sid: str, status: str, started: datetime, *,
+        duration: int | None = None, error_code: int | None = None,
+    ) -> None:
+        if not verb.recording_status_callback:
+            return
+        if status not in verb.recording_status_callback_event:
+            return
+        params = [
+            ("AccountSid", self.info.account_sid),
+            ("CallSid", self.info.call_sid),
+            ("RecordingSid", sid),
+            ("RecordingUrl", self.ctx.config.recording_url(sid)),
+            ("RecordingStatus", status),
+            ("RecordingChannels", "1"),
+            ("RecordingStartTime", rfc2822(started)),
+            ("RecordingSource", SOURCE),
+        ]
+        if duration is not None:
+            params.append(("RecordingDuration", str(duration)))
+        if error_code is not None:
+            params.append(("ErrorCode", str(error_code)))
+        url = urljoin(self.document_url, verb.recording_status_callback)
+        await self.ctx.outbox.enqueue(sid, url, verb.recording_status_callback_method, params)
+
+
+def _make_final(src: Path, dst: Path, trim: bool) -> tuple[media.AudioInfo, bool]:
+    info = media.trim_silence(src, dst) if trim else media.copy_wav(src, dst)
+    silent = info.frames == 0 or media.is_silent(dst)
+    return info, silent

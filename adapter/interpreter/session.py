@@ -1,0 +1,225 @@
+"""One call: fetch TwiML, validate it whole, run its verbs in order, follow action/Redirect.
+
+A verb handler returns what happens next:
+- ``None``: go on with the next verb of the document;
+- a `Fetch`: request that URL and run the TwiML it returns (Record's action, Redirect);
+- ``END``: the call is over (Hangup, or the caller hung up).
+When the document runs out of verbs the call is hung up, as on Twilio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+from urllib.parse import urljoin
+
+from adapter.config import NumberRoute
+from adapter.errors import TwilioError
+from adapter.interpreter.context import SessionContext
+from adapter.interpreter.params import CallInfo
+from adapter.interpreter.record import RecordVerbRunner
+from adapter.pbx.base import CallGone, IncomingCall
+from adapter.recordings.store import CallRow
+from adapter.sids import CALL, new_sid
+from adapter.twiml import Document, Hangup, Pause, Play, Record, Redirect, Say, Unsupported, Verb
+from adapter.twiml import parse_document
+
+__all__ = ["END", "CallSession", "Fetch"]
+
+log = logging.getLogger(__name__)
+
+ERROR_PROMPT = "We are sorry, an application error has occurred. Goodbye."
+LOOP_FOREVER = 1000  # Twilio: loop="0" repeats until the call ends; we stop after 1000 plays
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    url: str
+    method: str
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _End:
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = _End()
+Outcome = Fetch | _End | None
+
+
+class CallSession:
+    def __init__(self, ctx: SessionContext, incoming: IncomingCall, route: NumberRoute) -> None:
+        self.ctx = ctx
+        self.call = incoming.control
+        self.incoming = incoming
+        self.route = route
+        self.info = CallInfo(
+            account_sid=ctx.config.account_sid,
+            call_sid=new_sid(CALL),
+            from_=incoming.from_,
+            to=incoming.to,
+            caller_name=incoming.caller_name,
+        )
+        self.answered = False
+        self.started = datetime.now(UTC)
+        self._handlers: dict[type, Callable[[Verb, str], Awaitable[Outcome]]] = {
+            Record: self._record,
+            Say: self._say,
+            Play: self._play,
+            Pause: self._pause,
+            Hangup: self._hangup,
+            Redirect: self._redirect,
+            Unsupported: self._unsupported,
+        }
+
+    @property
+    def call_sid(self) -> str:
+        return self.info.call_sid
+
+    async def run(self) -> None:
+        log.info("call %s: %s -> %s (%s)", self.call_sid, self.info.from_ or "anonymous",
+                 self.info.to, self.incoming.pbx_call_id)
+        await self.ctx.store.add_call(CallRow(
+            sid=self.call_sid, account_sid=self.info.account_sid, from_=self.info.from_,
+            to=self.info.to, direction=self.info.direction, status="ringing",
+            caller_name=self.info.caller_name, pbx="asterisk",
+            pbx_channel=self.incoming.pbx_call_id, date_created=self.started,
+            date_updated=self.started, start_time=self.started,
+        ))
+        try:
+            step: Outcome = Fetch(self.route.voice_url, self.route.voice_method)
+            while isinstance(step, Fetch):
+                document, url = await self._fetch(step)
+                step = await self._execute(document, url)
+        except TwilioError as exc:
+            log.error("call %s: error %d: %s", self.call_sid, exc.code, exc.message)
+            await self._error_prompt()
+        except CallGone:
+            log.info("call %s: caller hung up", self.call_sid)
+        except Exception:
+            log.exception("call %s: internal error", self.call_sid)
+            await self._error_prompt()
+        finally:
+            await self.call.hangup()
+            await self._finish()
+
+    async def _finish(self) -> None:
+        ended = datetime.now(UTC)
+        self.info.status = "completed"
+        await self.ctx.store.update_call(
+            self.call_sid, status="completed", end_time=ended, date_updated=ended,
+            duration=round((ended - self.started).total_seconds()),
+        )
+        log.info("call %s: completed", self.call_sid)
+
+    # --- documents --------------------------------------------------------------------------
+
+    async def _fetch(self, step: Fetch) -> tuple[Document, str]:
+        """Request TwiML; raises TwilioError (11200 family, 12100, 12200, 12300, 11750)."""
+        params = self.info.request_params() + step.extra
+        response = await self.ctx.webhooks.request(step.url, step.method, params)
+        document = parse_document(response.body, response.content_type, url=response.url)
+        for finding in document.findings:
+            log.warning("call %s: %s: %s", self.call_sid, response.url, finding)
+        return document, response.url
+
+    async def _execute(self, document: Document, url: str) -> Outcome:
+        for verb in document.verbs:
+            if self.call.hung_up.is_set():
+                return END
+            outcome = await self._handlers[type(verb)](verb, url)
+            if outcome is not None:
+                return outcome
+        return END
+
+    async def _answer(self) -> None:
+        if not self.answered:
+            await self.call.answer()
+            self.answered = True
+            self.info.status = "in-progress"
+            await self.ctx.store.update_call(self.call_sid, status="in-progress")
+
+    async def _error_prompt(self) -> None:
+        """Twilio's behaviour on a fatal application error: say so, then hang up."""
+        if self.call.hung_up.is_set():
+            return
+        try:
+            await self._answer()
+            await self.call.play(await self.ctx.prompts.say(ERROR_PROMPT, voice=None,
+                                                            language="en-US"))
+        except CallGone:
+            pass
+        except Exception:
+            log.exception("call %s: could not play the error prompt", self.call_sid)
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    async def _say(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Say)
+        await self._answer()
+        if not verb.text.strip():
+            return None
+        prompt = await self.ctx.prompts.say(verb.text, voice=verb.voice, language=verb.language)
+        for _ in range(verb.loop or LOOP_FOREVER):
+            await self.call.play(prompt)
+        return None
+
+    async def _play(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Play)
+        await self._answer()
+        if verb.digits:
+            await self.call.send_digits(verb.digits)
+        if not verb.url:
+            return None
+        media_url = urljoin(url, verb.url)
+        try:
+            prompt = await self.ctx.prompts.play(media_url)
+        except TwilioError as exc:
+            # Twilio logs the failed fetch and goes on with the next verb.
+            log.warning("call %s: warning %d: %s", self.call_sid, exc.code, exc.message)
+            return None
+        for _ in range(verb.loop or LOOP_FOREVER):
+            await self.call.play(prompt)
+        return None
+
+    async def _pause(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Pause)
+        await self._answer()
+        await self.call.pause(verb.length)
+        return None
+
+    async def _hangup(self, verb: Verb, url: str) -> Outcome:
+        return END
+
+    async def _redirect(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Redirect)
+        return Fetch(urljoin(url, verb.url), verb.method)
+
+    async def _unsupported(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Unsupported)
+        raise TwilioError(12200, f"<{verb.name}> is not supported by twiml-pbx-adapter yet")
+
+    async def _record(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Record)
+        await self._answer()
+        runner = RecordVerbRunner(self.ctx, self.call, self.info)
+        outcome = await runner.run(verb, url)
+        if outcome.action_params is None:
+            return None  # empty recording: Twilio skips the action and runs the next verb
+        action = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method,
+                       outcome.action_params)
+        if self.call.hung_up.is_set():
+            # Twilio still requests the action (Digits=hangup) but the TwiML it returns is moot.
+            try:
+                await self.ctx.webhooks.request(
+                    action.url, action.method, self.info.request_params() + action.extra
+                )
+            except TwilioError as exc:
+                log.warning("call %s: action after hang-up: %d %s", self.call_sid, exc.code,
+                            exc.message)
+            return END
+        return action

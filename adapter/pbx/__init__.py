@@ -1,0 +1,1 @@
+"""PBX drivers: one interface (`adapter.pbx.base`), one package per PBX."""

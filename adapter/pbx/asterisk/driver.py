@@ -1,0 +1,208 @@
+"""The Asterisk driver: calls arrive by ``AGI(agi:async,twiml-pbx-adapter,<To>)`` in the
+dialplan (`dialplan/asterisk/extensions_twiml.conf`) and are controlled with AsyncAGI commands
+over the adapter's AMI connection. The command text for each operation lives in `mapping.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from adapter.pbx.asterisk import mapping
+from adapter.pbx.asterisk.agi import AgiReply
+from adapter.pbx.asterisk.ami import AmiClient, AmiMessage
+from adapter.pbx.asterisk.escape import ami_channel
+from adapter.pbx.base import (
+    CallGone,
+    CallHandler,
+    IncomingCall,
+    PathMap,
+    PbxError,
+    RecordRequest,
+    RecordResult,
+)
+
+__all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"]
+
+log = logging.getLogger(__name__)
+
+AGI_MARKER = "twiml-pbx-adapter"
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskSettings:
+    host: str
+    port: int
+    username: str
+    secret: str
+    spool: PathMap
+    connect_timeout: float = 10.0
+
+
+def parse_agi_env(encoded: str) -> dict[str, str]:
+    """The ``Env`` header of ``AsyncAGIStart``: URL-encoded ``key: value`` lines.
+
+    Split into lines first, then decode each value. A caller ID holding an encoded newline could
+    still forge a ``key: value`` line; the adapter therefore reads caller ID from the event's own
+    headers and only the ``agi_arg_*`` keys from here, which Asterisk writes last, so the real
+    values always win (last occurrence wins).
+    """
+    env: dict[str, str] = {}
+    for raw_line in encoded.split("%0A"):
+        key, sep, value = raw_line.partition("%3A%20")
+        if not sep:
+            continue
+        env[unquote(key)] = unquote(value)
+    return env
+
+
+class AsteriskCall:
+    """One channel in AsyncAGI, as a `CallControl`."""
+
+    def __init__(self, ami: AmiClient, channel: str, spool: PathMap) -> None:
+        self.channel = channel
+        self._ami = ami
+        self._spool = spool
+        self._hung_up = asyncio.Event()
+
+    @property
+    def hung_up(self) -> asyncio.Event:
+        return self._hung_up
+
+    def mark_gone(self) -> None:
+        self._hung_up.set()
+        self._ami.channel_gone(self.channel)
+
+    async def _run(self, command: str) -> AgiReply:
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.channel} has hung up")
+        reply = await self._ami.agi(self.channel, command)
+        if reply.hung_up:
+            self.mark_gone()
+            raise CallGone(f"{self.channel} hung up during {command.split()[0]}")
+        return reply
+
+    async def answer(self) -> None:
+        await self._run(mapping.ANSWER)
+
+    async def play(self, path: Path) -> None:
+        await self._run(mapping.stream_file(self._spool.to_pbx(path), root=self._spool.pbx))
+
+    async def send_digits(self, digits: str) -> None:
+        await self._run(mapping.send_dtmf(digits))
+
+    async def pause(self, seconds: int) -> None:
+        await self._run(mapping.wait(seconds))
+
+    async def record(self, request: RecordRequest) -> RecordResult:
+        request.path.parent.mkdir(parents=True, exist_ok=True)  # RECORD FILE makes no folders
+        command = mapping.record_file(
+            self._spool.to_pbx(request.path),
+            root=self._spool.pbx,
+            finish_on_key=request.finish_on_key,
+            max_length=request.max_length,
+            silence_timeout=request.silence_timeout,
+            beep=request.beep,
+        )
+        started = time.monotonic()
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.channel} has hung up")
+        reply = await self._ami.agi(self.channel, command)
+        result = mapping.record_result(
+            reply, max_length=request.max_length, elapsed=time.monotonic() - started
+        )
+        if reply.hung_up:
+            self.mark_gone()
+        return result
+
+    async def hangup(self) -> None:
+        if self._hung_up.is_set():
+            return
+        with contextlib.suppress(CallGone):
+            await self._ami.agi(self.channel, mapping.HANGUP)
+        self.mark_gone()
+
+
+class AsteriskDriver:
+    """Connects to AMI and adopts every channel that enters AsyncAGI with our marker."""
+
+    name = "asterisk"
+
+    def __init__(self, settings: AsteriskSettings) -> None:
+        self.settings = settings
+        self.ami = AmiClient(
+            host=settings.host,
+            port=settings.port,
+            username=settings.username,
+            secret=settings.secret,
+            connect_timeout=settings.connect_timeout,
+        )
+        self._calls: dict[str, AsteriskCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_call: CallHandler | None = None
+
+    async def start(self, on_call: CallHandler) -> None:
+        self._on_call = on_call
+        self.ami.on("AsyncAGIStart", self._on_agi_start)
+        self.ami.on("AsyncAGIEnd", self._on_channel_gone)
+        self.ami.on("Hangup", self._on_channel_gone)
+        await self.ami.connect()
+        log.info("connected to Asterisk AMI at %s", self.ami.address)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ami.close()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    def _on_agi_start(self, event: AmiMessage) -> None:
+        env = parse_agi_env(event.get("Env") or "")
+        if env.get("agi_arg_1") != AGI_MARKER:
+            return  # another application's AsyncAGI channel
+        channel = event.get("Channel") or ""
+        try:
+            ami_channel(channel)
+        except PbxError:
+            log.error("refusing AsyncAGI channel with an unexpected name: %r", channel)
+            return
+        call = AsteriskCall(self.ami, channel, self.settings.spool)
+        self._calls[channel] = call
+        incoming = IncomingCall(
+            to=env.get("agi_arg_2") or event.get("Exten") or "",
+            from_=_caller_id(event.get("CallerIDNum") or ""),
+            caller_name=_caller_id(event.get("CallerIDName") or ""),
+            pbx_call_id=event.get("Uniqueid") or env.get("agi_uniqueid", ""),
+            control=call,
+        )
+        task = asyncio.get_running_loop().create_task(self._run_call(incoming, call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_call(self, incoming: IncomingCall, call: AsteriskCall) -> None:
+        assert self._on_call is not None
+        try:
+            await self._on_call(incoming)
+        except Exception:
+            log.exception("call %s: handler failed", call.channel)
+        finally:
+            self._calls.pop(call.channel, None)
+
+    def _on_channel_gone(self, event: AmiMessage) -> None:
+        call = self._calls.get(event.get("Channel") or "")
+        if call is not None:
+            call.mark_gone()
+
+
+def _caller_id(value: str) -> str:
+    """Asterisk reports a missing caller ID as ``<unknown>`` (AMI) or ``unknown`` (AGI)."""
+    return "" if value in ("unknown", "<unknown>", "") else value

@@ -1,0 +1,132 @@
+"""The driver interface between the TwiML interpreter and a PBX.
+
+The interpreter only ever talks to a `CallControl` (one live call) and a `PbxDriver` (the
+connection that hands new calls over). Each PBX package maps these operations to its own protocol
+in one readable place (`adapter/pbx/asterisk/mapping.py` for Asterisk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from adapter.errors import AdapterError
+
+__all__ = [
+    "CallControl",
+    "CallGone",
+    "IncomingCall",
+    "PathMap",
+    "PbxDriver",
+    "PbxError",
+    "RecordEnd",
+    "RecordRequest",
+    "RecordResult",
+]
+
+
+class PbxError(AdapterError):
+    """The PBX refused or failed an operation."""
+
+
+class CallGone(PbxError):
+    """The call hung up (or left our control) before or during the operation."""
+
+
+class RecordEnd(enum.Enum):
+    """Why a `<Record>` ended."""
+
+    FINISH_KEY = "finish-key"
+    SILENCE = "silence"
+    MAX_LENGTH = "max-length"
+    HANGUP = "hangup"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """One `<Record>` as the PBX must perform it.
+
+    `path` is where the adapter will find the file (a WAV), inside the shared spool.
+    `silence_timeout` 0 disables silence detection; `finish_on_key` may be empty.
+    """
+
+    path: Path
+    finish_on_key: str
+    max_length: int
+    silence_timeout: int
+    beep: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    end: RecordEnd
+    digit: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PathMap:
+    """The shared spool folder, as the adapter sees it (`local`) and as the PBX sees it (`pbx`).
+
+    Asterisk in a chroot or a container sees the same files under another path; a PBX on the
+    same host uses one path for both.
+    """
+
+    local: Path
+    pbx: PurePosixPath
+
+    def to_pbx(self, path: Path) -> PurePosixPath:
+        relative = path.resolve().relative_to(self.local.resolve())
+        if ".." in relative.parts:
+            raise PbxError(f"path escapes the spool: {path}")
+        return self.pbx / PurePosixPath(*relative.parts)
+
+
+class CallControl(Protocol):
+    """One live call under the adapter's control. Every operation raises `CallGone` once the
+    caller has hung up (except `hangup`, which is then a no-op)."""
+
+    @property
+    def hung_up(self) -> asyncio.Event: ...
+
+    async def answer(self) -> None: ...
+
+    async def play(self, path: Path) -> None:
+        """Play a WAV file from the shared spool to the caller."""
+
+    async def send_digits(self, digits: str) -> None:
+        """Send DTMF (`w` = half a second's pause) to the caller."""
+
+    async def pause(self, seconds: int) -> None: ...
+
+    async def record(self, request: RecordRequest) -> RecordResult: ...
+
+    async def hangup(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A new call handed to the adapter by the PBX's dialplan."""
+
+    to: str
+    from_: str
+    caller_name: str
+    pbx_call_id: str
+    control: CallControl
+
+
+CallHandler = Callable[[IncomingCall], Awaitable[None]]
+
+
+class PbxDriver(Protocol):
+    name: str
+
+    async def start(self, on_call: CallHandler) -> None:
+        """Connect to the PBX; from then on every new call is passed to `on_call` in a task."""
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,110 @@
+"""The running adapter: database, callback outbox, PBX driver and HTTP server, started and
+stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from adapter.config import Config
+from adapter.http import build_app
+from adapter.interpreter import CallSession, SessionContext
+from adapter.metrics import Metrics
+from adapter.outbox import Outbox
+from adapter.pbx.asterisk import AsteriskDriver
+from adapter.pbx.asterisk.driver import AsteriskSettings
+from adapter.pbx.base import IncomingCall, PathMap
+from adapter.prompts import PromptCache
+from adapter.recordings.store import Store
+from adapter.webhooks import WebhookClient
+
+__all__ = ["Adapter"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Adapter:
+    config: Config
+    metrics: Metrics = field(default_factory=Metrics)
+    sessions: set[CallSession] = field(default_factory=set)
+    ctx: SessionContext | None = None
+    driver: AsteriskDriver | None = None
+    _server: uvicorn.Server | None = None
+    _server_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        spool = config.asterisk.spool_dir_local
+        (spool / "recordings").mkdir(parents=True, exist_ok=True)
+        store = await Store.open(config.database_url)
+        webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token)
+        await webhooks.start()
+        outbox = Outbox(store, webhooks)
+        await outbox.start()
+        prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice)
+        self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
+        self.driver = AsteriskDriver(AsteriskSettings(
+            host=config.asterisk.host, port=config.asterisk.port,
+            username=config.asterisk.username, secret=config.asterisk.secret,
+            spool=PathMap(local=spool, pbx=config.asterisk.spool_dir),
+        ))
+        driver = self.driver
+        self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
+        await driver.start(self._on_call)
+        if serve_http:
+            health = {"pbx": "asterisk", "pbx_address": driver.ami.address}
+            app = build_app(config, store, self.metrics, health)
+            self._server = uvicorn.Server(uvicorn.Config(
+                app, host=config.http.listen_host, port=config.http.listen_port,
+                log_level="warning", lifespan="off",
+            ))
+            self._server_task = asyncio.create_task(self._server.serve())
+            while not self._server.started:
+                if self._server_task.done():
+                    self._server_task.result()
+                    raise RuntimeError("HTTP server stopped at start")
+                await asyncio.sleep(0.01)
+        log.info("twiml-pbx-adapter ready: HTTP %s, Asterisk AMI %s",
+                 config.http.public_base_url, driver.ami.address)
+
+    async def _on_call(self, incoming: IncomingCall) -> None:
+        assert self.ctx is not None
+        route = self.config.route_for(incoming.to)
+        if route is None:
+            log.error("call to %s: no [[numbers]] entry and no '*' route; hanging up", incoming.to)
+            await incoming.control.hangup()
+            return
+        session = CallSession(self.ctx, incoming, route)
+        self.sessions.add(session)
+        self.metrics.inc("calls")
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._server_task
+        if self.driver is not None:
+            await self.driver.stop()
+        if self.ctx is not None:
+            await self.ctx.outbox.stop()
+            await self.ctx.webhooks.close()
+            await self.ctx.prompts.close()
+            await self.ctx.store.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
