@@ -1,0 +1,31 @@
+"""TwiML: safe parsing, typed verbs and validation with Twilio's error codes."""
+
+from adapter.twiml.findings import Finding, TwimlError
+from adapter.twiml.parse import check_document, parse_document
+from adapter.twiml.verbs import (
+    Document,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Say,
+    Unsupported,
+    Verb,
+)
+
+__all__ = [
+    "Document",
+    "Finding",
+    "Hangup",
+    "Pause",
+    "Play",
+    "Record",
+    "Redirect",
+    "Say",
+    "TwimlError",
+    "Unsupported",
+    "Verb",
+    "check_document",
+    "parse_document",
+]

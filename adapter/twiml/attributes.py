@@ -1,0 +1,89 @@
+"""Lexical rules for TwiML attribute values. Each parser returns None when the value is invalid.
+
+Leniency (where Twilio documents none, these are our choices, see docs/twiml-support.md):
+integers may have surrounding whitespace but are otherwise ASCII digits only ("5" and " 5 "
+pass; "5.0", "-1", "+5", "1e3" do not) and at most 9 digits; booleans and HTTP methods are
+case-insensitive.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DTMF_CHARACTERS",
+    "FINISH_KEYS",
+    "RECORDING_STATUS_EVENTS",
+    "is_fetchable_url",
+    "parse_bool",
+    "parse_dtmf",
+    "parse_events",
+    "parse_finish_keys",
+    "parse_integer",
+    "parse_method",
+]
+
+_INTEGER = re.compile(r"[ \t\r\n]*([0-9]{1,9})[ \t\r\n]*")
+FINISH_KEYS = frozenset("0123456789#*")
+DTMF_CHARACTERS = frozenset("0123456789ABCD*#wW")
+RECORDING_STATUS_EVENTS = frozenset({"in-progress", "completed", "absent"})
+_FETCHABLE_SCHEMES = frozenset({"http", "https"})
+
+
+def parse_integer(value: str, minimum: int = 0, maximum: int = 999_999_999) -> int | None:
+    """A whole number within [minimum, maximum], or None."""
+    match = _INTEGER.fullmatch(value)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return number if minimum <= number <= maximum else None
+
+
+def parse_bool(value: str) -> bool | None:
+    """``true`` or ``false`` in any letter case, or None."""
+    lowered = value.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
+
+
+def parse_method(value: str) -> str | None:
+    """``GET`` or ``POST`` (any letter case), upper-cased; or None."""
+    upper = value.upper()
+    return upper if upper in ("GET", "POST") else None
+
+
+def parse_finish_keys(value: str) -> str | None:
+    """Any string of 0-9, # and * (the empty string means "no key ends it"), or None."""
+    return value if set(value) <= FINISH_KEYS else None
+
+
+def parse_dtmf(value: str) -> str | None:
+    """A non-empty string of 0-9, A-D, *, #, w (wait 0.5 s) and W (wait 1 s), or None."""
+    return value if value and set(value) <= DTMF_CHARACTERS else None
+
+
+def parse_events(value: str) -> frozenset[str] | None:
+    """A space-separated, non-empty subset of in-progress, completed, absent; or None."""
+    events = frozenset(value.split())
+    if not events or not events <= RECORDING_STATUS_EVENTS:
+        return None
+    return events
+
+
+def is_fetchable_url(value: str) -> bool:
+    """True for a relative URL or an absolute http(s) URL with a host; False otherwise.
+
+    Relative URLs are resolved by the interpreter against an http(s) document URL, so they can
+    never name a local file; anything with another scheme (file:, ftp:, data:...) is refused.
+    """
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    if not parts.scheme:
+        return True
+    return parts.scheme.lower() in _FETCHABLE_SCHEMES and bool(parts.netloc)

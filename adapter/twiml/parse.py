@@ -1,0 +1,174 @@
+"""Safe parsing of a webhook response into a validated TwiML Document.
+
+Order of checks, each one with Twilio's code: Content-Type (12300), size (11750, before any
+parsing), XML well-formedness and safety (12100: no DOCTYPE, so no entity expansion or
+external entities; no XInclude; at most MAX_DEPTH levels of elements), root element (12102),
+then verbs and attributes (`adapter.twiml.validate`). The whole document is validated before
+any verb can run: `parse_document` raises TwimlError when any finding is fatal.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from adapter.twiml import codes
+from adapter.twiml.content_types import BodyKind, MediaType, classify
+from adapter.twiml.findings import Finding, TwimlError, finding
+from adapter.twiml.validate import SAY_DEFAULT_LOOP, SAY_MAX_BYTES, validate_tree
+from adapter.twiml.verbs import Document, Play, Say, Verb
+
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_document", "parse_document"]
+
+MAX_BODY_BYTES = 65536  # "the response body is larger than 64 kB" -> 11750
+MAX_DEPTH = 32  # <Response> is depth 1; deeper documents are refused with 12100
+
+# One parser for every document: never resolves entities, never loads a DTD or anything over
+# the network, and drops comments and processing instructions. XInclude is never run.
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+# "<!DOCTYPE" in the encodings a document can start in without an XML declaration we could
+# read as ASCII; checked before libxml2 sees the body at all. (The marker inside a comment or
+# CDATA section is refused too: TwiML never needs it.)
+_DOCTYPE_MARKERS = tuple(
+    "<!DOCTYPE".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+
+
+def parse_document(body: bytes, content_type: str | None, *, url: str | None = None) -> Document:
+    """The Document for a response body; raises TwimlError if any finding is fatal.
+
+    `url` is the URL the body came from: an audio response becomes a single <Play> of it.
+    """
+    verbs, findings = _read(body, content_type, url)
+    if any(f.fatal for f in findings):
+        raise TwimlError(findings)
+    return Document(verbs=verbs, findings=tuple(findings))
+
+
+def check_document(body: bytes, content_type: str | None, url: str | None = None) -> list[Finding]:
+    """Every finding about a response body, fatal or not, without raising."""
+    return _read(body, content_type, url)[1]
+
+
+def _read(
+    body: bytes, content_type: str | None, url: str | None
+) -> tuple[tuple[Verb, ...], list[Finding]]:
+    media = classify(content_type)
+    if media is None:
+        return (), [
+            finding(
+                codes.INVALID_CONTENT_TYPE,
+                f"{content_type!r} is not text/xml, application/xml, text/html, text/plain "
+                "or a supported audio type",
+            )
+        ]
+    if media.kind is BodyKind.AUDIO:
+        return _read_audio(media, url)
+    if len(body) > MAX_BODY_BYTES:
+        return (), [
+            finding(
+                codes.RESPONSE_BODY_TOO_LARGE,
+                f"the body is {len(body)} bytes, over the {MAX_BODY_BYTES}-byte limit",
+            )
+        ]
+    if media.kind is BodyKind.TEXT:
+        return _read_text(body, media)
+    return _read_twiml(body)
+
+
+def _read_audio(media: MediaType, url: str | None) -> tuple[tuple[Verb, ...], list[Finding]]:
+    """Twilio plays an audio response, then hangs up: a document with one <Play>."""
+    if url is None:
+        return (), [
+            finding(
+                codes.INVALID_CONTENT_TYPE,
+                f"an {media.mime} response can only be played given the URL it came from",
+            )
+        ]
+    return (Play(url=url, loop=1, digits=None),), []
+
+
+def _read_text(body: bytes, media: MediaType) -> tuple[tuple[Verb, ...], list[Finding]]:
+    """Twilio reads a text/plain response out loud, then hangs up: one <Say>."""
+    charset = media.charset or "utf-8"
+    try:
+        text = body.decode(charset).strip()
+    except (LookupError, UnicodeDecodeError) as error:
+        return (), [finding(codes.DOCUMENT_PARSE_FAILURE, f"cannot decode as {charset}: {error}")]
+    if not text:
+        return (), [finding(codes.SAY_INVALID_TEXT, "the text/plain body is empty")]
+    findings: list[Finding] = []
+    size = len(text.encode("utf-8"))
+    if size > SAY_MAX_BYTES:
+        findings.append(
+            finding(
+                codes.SAY_TEXT_TOO_LONG,
+                f"the text is {size} bytes, over the {SAY_MAX_BYTES}-byte limit",
+            )
+        )
+    return (Say(text=text, voice=None, language=None, loop=SAY_DEFAULT_LOOP),), findings
+
+
+def _read_twiml(body: bytes) -> tuple[tuple[Verb, ...], list[Finding]]:
+    root_or_failure = _parse_xml(body)
+    if isinstance(root_or_failure, Finding):
+        return (), [root_or_failure]
+    return validate_tree(root_or_failure)
+
+
+def _parse_xml(body: bytes) -> etree._Element | Finding:
+    """The root element of a safe, well-formed document, or the 12100 finding refusing it."""
+    if not body.strip():
+        return finding(codes.DOCUMENT_PARSE_FAILURE, "the body is empty")
+    if any(marker in body for marker in _DOCTYPE_MARKERS):
+        return _doctype_refused()
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as error:
+        line, _column = error.position
+        return finding(codes.DOCUMENT_PARSE_FAILURE, _syntax_message(error), line=line or None)
+    except (etree.LxmlError, ValueError) as error:
+        return finding(codes.DOCUMENT_PARSE_FAILURE, f"not a well-formed document: {error}")
+    if root is None:
+        return finding(codes.DOCUMENT_PARSE_FAILURE, "the document has no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        return _doctype_refused()
+    depth = _depth(root)
+    if depth > MAX_DEPTH:
+        return finding(
+            codes.DOCUMENT_PARSE_FAILURE,
+            f"elements are nested {depth} deep, more than the {MAX_DEPTH} allowed",
+        )
+    return root
+
+
+def _doctype_refused() -> Finding:
+    return finding(
+        codes.DOCUMENT_PARSE_FAILURE,
+        "a document type declaration (DOCTYPE) is not allowed in TwiML",
+    )
+
+
+def _syntax_message(error: etree.XMLSyntaxError) -> str:
+    message = str(error.msg or "not well-formed").strip()
+    return f"not well-formed XML: {message}"
+
+
+def _depth(root: etree._Element) -> int:
+    """How many levels of elements the tree has (a lone root is 1)."""
+    deepest = 0
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in element)
+    return deepest

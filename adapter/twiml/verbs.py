@@ -1,0 +1,100 @@
+"""Typed TwiML verbs, as validation leaves them: every attribute resolved to a usable value.
+
+URLs are kept exactly as written (they may be relative); the interpreter resolves them against
+the URL of the document they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from adapter.twiml.findings import Finding
+
+__all__ = [
+    "Document",
+    "Hangup",
+    "Pause",
+    "Play",
+    "Record",
+    "Redirect",
+    "Say",
+    "Unsupported",
+    "Verb",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """``<Record>``. `action` None means "request the current document URL again"."""
+
+    action: str | None
+    method: str
+    timeout: int
+    finish_on_key: str
+    max_length: int
+    play_beep: bool
+    trim: str
+    recording_status_callback: str | None
+    recording_status_callback_method: str
+    recording_status_callback_event: frozenset[str]
+    transcribe: bool
+    transcribe_callback: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """``<Say>``: plain text (SSML markup flattened to its text). `loop` 0 means until hangup."""
+
+    text: str
+    voice: str | None
+    language: str | None
+    loop: int
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """``<Play>``: an audio URL and/or DTMF `digits`. `loop` 0 means until hangup."""
+
+    url: str | None
+    loop: int
+    digits: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """``<Pause>`` for `length` seconds."""
+
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """``<Hangup>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """``<Redirect>`` to `url` with `method` (GET or POST)."""
+
+    url: str
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A Twilio verb this adapter parses but does not implement; attributes in document order."""
+
+    name: str
+    attributes: tuple[tuple[str, str], ...]
+
+
+Verb: TypeAlias = Record | Say | Play | Pause | Hangup | Redirect | Unsupported
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """The verbs of a document that may run, and the non-fatal findings met on the way."""
+
+    verbs: tuple[Verb, ...]
+    findings: tuple[Finding, ...]
