@@ -65,6 +65,12 @@ def _rfc2822(moment: Any) -> str | None:
     return format_datetime(moment) if moment is not None else None
 
 
+def _not_found(request: Request) -> Response:
+    return twilio_error(
+        404, 20404, f"The requested resource {request.url.path} was not found"
+    )
+
+
 def build_app(config: Config, store: Store, metrics: Metrics,
               health: dict[str, Any] | None = None) -> Starlette:
     mp3_locks: dict[str, asyncio.Lock] = {}
@@ -77,15 +83,15 @@ def build_app(config: Config, store: Store, metrics: Metrics,
         if needs_auth and not authorized(request, config.account_sid, config.auth_token):
             return twilio_error(401, 20003, "Authenticate")
         if match is None or account != config.account_sid:
-            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return _not_found(request)
         row = await store.get_recording(account, match.group("sid"))
         if row is None:
-            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return _not_found(request)
         ext = match.group("ext") or "wav"
         if ext == "json":
             return JSONResponse(recording_json(config, row))
         if row.status != "completed" or not row.media_path:
-            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return _not_found(request)
         wav = config.data_dir / row.media_path
         if ext == "wav":
             metrics.inc("media_requests", "wav")

@@ -32,16 +32,20 @@ __all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_
 log = logging.getLogger(__name__)
 
 SOURCE = "RecordVerb"
-# Twilio reports an absent (silent or empty) recording with an ErrorCode; 13617 is Twilio's
-# "Recording length is zero" warning for <Record> (see docs/twilio-reference-notes.md).
-ABSENT_ERROR_CODE = 13617
-FAILED_ERROR_CODE = 13619
+# Twilio accepts maxLength up to the account's maximum call duration; ours is 4 hours (Twilio's
+# default), the longest recording the post-processing is measured for.
+MAX_LENGTH_CAP = 14400
+# ErrorCode of an `absent` callback. 16102: "Voice Recording: Unavailable because recording is
+# silent" (Twilio's error dictionary). When the PBX could not write the file at all there is no
+# recording-specific code; 12400 is Twilio's "Internal Failure".
+ABSENT_ERROR_CODE = 16102
+FAILED_ERROR_CODE = 12400
 
 
 @dataclass(frozen=True, slots=True)
 class RecordOutcome:
     recording_sid: str
-    status: str  # completed | absent | failed
+    status: str  # completed | absent
     duration: int
     action_params: list[tuple[str, str]] | None  # None: do not request the action
 
@@ -85,7 +89,7 @@ class RecordVerbRunner:
         result = await self.call.record(RecordRequest(
             path=spool_file,
             finish_on_key=verb.finish_on_key,
-            max_length=verb.max_length,
+            max_length=min(verb.max_length, MAX_LENGTH_CAP),
             silence_timeout=verb.timeout,
             beep=verb.play_beep,
         ))
@@ -98,14 +102,16 @@ class RecordVerbRunner:
                                      failed=result.end is RecordEnd.ERROR)
         now = datetime.now(UTC)
         if final.empty:
-            status = "failed" if result.end is RecordEnd.ERROR else "absent"
-            code = FAILED_ERROR_CODE if status == "failed" else ABSENT_ERROR_CODE
-            await self.ctx.store.update_recording(sid, status=status, error_code=code,
+            # Twilio's recording statuses have no "failed": a file the PBX could not write is
+            # reported absent too, with another ErrorCode.
+            code = FAILED_ERROR_CODE if result.end is RecordEnd.ERROR else ABSENT_ERROR_CODE
+            await self.ctx.store.update_recording(sid, status="absent", error_code=code,
                                                   duration=0, date_updated=now)
-            log.info("call %s: <Record> %s is %s (%s)", self.info.call_sid, sid, status,
-                     result.detail)
+            log.log(logging.ERROR if code == FAILED_ERROR_CODE else logging.INFO,
+                    "call %s: <Record> %s is absent, ErrorCode %d (%s)", self.info.call_sid, sid,
+                    code, result.detail)
             await self._status_callback(verb, sid, "absent", started, error_code=code)
-            return RecordOutcome(sid, status, 0, None)
+            return RecordOutcome(sid, "absent", 0, None)
 
         duration = recording_duration(final.duration)
         assert final.path is not None
@@ -116,7 +122,9 @@ class RecordVerbRunner:
         await self._status_callback(verb, sid, "completed", started, duration=duration)
         return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result))
 
-    def _action_params(self, sid: str, duration: int, result: RecordResult) -> list[tuple[str, str]]:
+    def _action_params(
+        self, sid: str, duration: int, result: RecordResult
+    ) -> list[tuple[str, str]]:
         params = [
             ("RecordingUrl", self.ctx.config.recording_url(sid)),
             ("RecordingDuration", str(duration)),
@@ -130,18 +138,11 @@ class RecordVerbRunner:
 
     async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool) -> _Final:
         """Copy or trim the PBX's file into the media folder; bounded, off the event loop."""
-        if failed or not spool_file.exists():
+        if failed:
             return _Final(None, 0.0, empty=True)
         target = self.ctx.media_dir / f"{sid}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
         async with self.ctx.postprocess_slots:
-            info, silent = await asyncio.to_thread(_make_final, spool_file, target, trim)
-        if info.frames == 0 or silent:
-            target.unlink(missing_ok=True)
-            spool_file.unlink(missing_ok=True)
-            return _Final(None, 0.0, empty=True)
-        spool_file.unlink(missing_ok=True)
-        return _Final(target, info.duration, empty=False)
+            return await asyncio.to_thread(_make_final, spool_file, target, trim)
 
     async def _status_callback(
         self, verb: Record, sid: str, status: str, started: datetime, *,
@@ -169,7 +170,17 @@ class RecordVerbRunner:
         await self.ctx.outbox.enqueue(sid, url, verb.recording_status_callback_method, params)
 
 
-def _make_final(src: Path, dst: Path, trim: bool) -> tuple[media.AudioInfo, bool]:
+def _make_final(src: Path, dst: Path, trim: bool) -> _Final:
+    """The final, playable WAV at `dst` (or nothing, for an empty or silent recording).
+
+    The PBX's spool file is removed either way: the media folder holds the only copy.
+    """
+    if not src.exists():
+        return _Final(None, 0.0, empty=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
     info = media.trim_silence(src, dst) if trim else media.copy_wav(src, dst)
-    silent = info.frames == 0 or media.is_silent(dst)
-    return info, silent
+    src.unlink()
+    if info.frames == 0 or media.is_silent(dst):
+        dst.unlink(missing_ok=True)
+        return _Final(None, 0.0, empty=True)
+    return _Final(dst, info.duration, empty=False)

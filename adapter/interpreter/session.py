@@ -24,8 +24,18 @@ from adapter.interpreter.record import RecordVerbRunner
 from adapter.pbx.base import CallGone, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
-from adapter.twiml import Document, Hangup, Pause, Play, Record, Redirect, Say, Unsupported, Verb
-from adapter.twiml import parse_document
+from adapter.twiml import (
+    Document,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Say,
+    Unsupported,
+    Verb,
+    parse_document,
+)
 
 __all__ = ["END", "CallSession", "Fetch"]
 
