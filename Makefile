@@ -1,0 +1,57 @@
+# twiml-pbx-adapter: developer and CI entry points.
+#
+#   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root
+#   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk included)
+#   make lint    ruff and mypy only
+#
+# Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-tester
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/twiml-pbx-adapter/asterisk-root)
+
+.PHONY: setup apt-packages venv asterisk-root test lint demo
+
+setup: apt-packages venv asterisk-root
+
+# Installs only what is missing; `apt-get update` runs once, and only then.
+apt-packages:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml | apt-packages
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+asterisk-root: apt-packages
+	@test -f "$(ASTERISK_ROOT)/.provisioned" \
+	  || $(SUDO) docker/provision-asterisk.sh "$(ASTERISK_ROOT)"
+
+test: setup
+	$(VENV)/bin/ruff check adapter tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check adapter tests
+	$(VENV)/bin/mypy
+
+demo: setup
+	# placeholder: the lead fills in the end-to-end demo (a TwiML app + a test call).

@@ -1,0 +1,119 @@
+"""Shared fixtures: a real Asterisk for tests marked ``@pytest.mark.asterisk``.
+
+``asterisk_lab`` (session) is the chroot lab of tests/asterisk_lab.py, or, with
+``TWIML_TEST_PBX=compose`` and a reachable Docker engine, the compose stack of
+docker/compose.yml. There are no skips: if Asterisk cannot start, the tests that need it fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asterisk_lab import (
+    REPO_ROOT,
+    AmiEventLog,
+    AsteriskLab,
+    AsteriskPbx,
+    ComposeAsterisk,
+    connect_ami,
+    default_root,
+    provision_root,
+)
+
+COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
+
+
+def _compose_requested() -> bool:
+    return os.environ.get("TWIML_TEST_PBX", "") == "compose"
+
+
+def _docker_engine_reachable() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    return probe.returncode == 0
+
+
+def _compose_path(variable: str, default: str) -> Path:
+    """A host folder named like compose.yml does: relative paths start at docker/."""
+    return (COMPOSE_FILE.parent / os.environ.get(variable, default)).resolve()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _compose_requested():
+        if _docker_engine_reachable():
+            return f"asterisk: compose stack {COMPOSE_FILE}"
+        return "asterisk: TWIML_TEST_PBX=compose but no Docker engine; using the chroot lab"
+    return f"asterisk: chroot lab in {default_root()}"
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    """pytest-docker: our compose file (only used with TWIML_TEST_PBX=compose)."""
+    return str(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def asterisk_lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AsteriskPbx]:
+    """A running Asterisk 22 with AMI, the [twiml] dialplan and the test callers."""
+    if _compose_requested() and _docker_engine_reachable():
+        # Must exist before `docker compose up`; compose.yml reads the same variables.
+        local = _compose_path("TWIML_ASTERISK_LOCAL", "../var/asterisk-local")
+        spool = _compose_path("TWIML_SPOOL_DIR", "../var/spool")
+        ComposeAsterisk.prepare_local(local)
+        spool.mkdir(parents=True, exist_ok=True)
+        services = request.getfixturevalue("docker_services")  # runs `up --build --wait`
+        pbx = ComposeAsterisk(
+            compose_file=COMPOSE_FILE,
+            project=request.getfixturevalue("docker_compose_project_name"),
+            ami_port=services.port_for("asterisk", 5038),
+            ami_secret=os.environ.get("TWIML_AMI_SECRET", "twiml-dev-secret"),
+            spool_dir_local=spool,
+        )
+        services.wait_until_responsive(check=lambda: _answers(pbx), timeout=60.0, pause=0.5)
+        yield pbx
+        return
+    root = default_root()
+    provision_root(root)
+    with AsteriskLab(root, tmp_path_factory.mktemp("asterisk")) as lab:
+        yield lab
+
+
+def _answers(pbx: AsteriskPbx) -> bool:
+    try:
+        pbx.cli("core waitfullybooted")
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def ami(asterisk_lab: AsteriskPbx) -> AsyncIterator[Any]:
+    """The test side's AMI connection (a logged-in panoramisk Manager, events on).
+
+    After the test every channel is hung up, so no call leaks into the next test.
+    """
+    manager = await connect_ami(asterisk_lab)
+    try:
+        yield manager
+    finally:
+        manager.close()
+        await asyncio.to_thread(asterisk_lab.hangup_all)
+
+
+@pytest.fixture
+def ami_events(ami: Any) -> AmiEventLog:
+    """Every event the ``ami`` connection receives from now on, with ``wait_for``."""
+    return AmiEventLog(ami)
