@@ -32,9 +32,12 @@ class Adapter:
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
     sessions: set[CallSession] = field(default_factory=set)
+    # CallSids of finished calls, in order: lets tests and the demo wait for a call's end.
+    finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     ctx: SessionContext | None = None
     driver: AsteriskDriver | None = None
     _server: uvicorn.Server | None = None
+    _callback_client: WebhookClient | None = None
     _server_task: asyncio.Task[None] | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -45,7 +48,13 @@ class Adapter:
         store = await Store.open(config.database_url)
         webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token)
         await webhooks.start()
-        outbox = Outbox(store, webhooks)
+        # Callbacks get their own client: a slow callback receiver must never hold up the
+        # TwiML fetches of live calls.
+        self._callback_client = WebhookClient(
+            account_sid=config.account_sid, auth_token=config.auth_token
+        )
+        await self._callback_client.start()
+        outbox = Outbox(store, self._callback_client)
         await outbox.start()
         prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
@@ -87,6 +96,7 @@ class Adapter:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self.finished.put_nowait(session.call_sid)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -98,6 +108,8 @@ class Adapter:
             await self.driver.stop()
         if self.ctx is not None:
             await self.ctx.outbox.stop()
+            if self._callback_client is not None:
+                await self._callback_client.close()
             await self.ctx.webhooks.close()
             await self.ctx.prompts.close()
             await self.ctx.store.close()

@@ -100,6 +100,10 @@ DIALPLAN_DIR = REPO_ROOT / "dialplan" / "asterisk"
 PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-asterisk.sh"
 
 AMI_USERNAME = "adapter"
+HARNESS_AMI_USERNAME = "harness"
+# The adapter's AMI privileges, as documented in docs/asterisk.md ("manager.conf").
+ADAPTER_AMI_READ = "system,call,agi"
+ADAPTER_AMI_WRITE = "system,call,agi"
 SPOOL_DIR = "/var/spool/asterisk/twiml"
 TEST_SOUNDS_DIR = "/var/lib/asterisk/sounds/twiml-test"
 CALLERS_CONTEXT = "twiml-test-callers"
@@ -170,7 +174,12 @@ def render_asterisk_conf(debian_sample: str) -> str:
 def render_manager_conf(
     *, username: str, secret: str, bindaddr: str, port: int, permit: str
 ) -> str:
-    """manager.conf with one AMI user that may read and write everything."""
+    """manager.conf with two AMI users sharing one secret.
+
+    - `username` (the adapter) has exactly the privileges docs/asterisk.md asks for, so every
+      adapter test proves that list is enough;
+    - ``harness`` (the test side: Originate, hang-ups, event watching) may do everything.
+    """
     return (
         "; written by tests/asterisk_lab.py\n"
         "[general]\n"
@@ -180,6 +189,14 @@ def render_manager_conf(
         "displayconnects = yes\n"
         "\n"
         f"[{username}]\n"
+        f"secret = {secret}\n"
+        "deny = 0.0.0.0/0.0.0.0\n"
+        f"permit = {permit}\n"
+        f"read = {ADAPTER_AMI_READ}\n"
+        f"write = {ADAPTER_AMI_WRITE}\n"
+        "writetimeout = 5000\n"
+        "\n"
+        f"[{HARNESS_AMI_USERNAME}]\n"
         f"secret = {secret}\n"
         "deny = 0.0.0.0/0.0.0.0\n"
         f"permit = {permit}\n"
@@ -688,7 +705,7 @@ async def connect_ami(pbx: AsteriskPbx, *, events: str = "on") -> Any:
         loop=asyncio.get_running_loop(),
         host=pbx.ami_host,
         port=pbx.ami_port,
-        username=pbx.ami_username,
+        username=HARNESS_AMI_USERNAME,
         secret=pbx.ami_secret,
         events=events,
     )
@@ -698,7 +715,7 @@ async def connect_ami(pbx: AsteriskPbx, *, events: str = "on") -> Any:
         await asyncio.wait_for(pending, timeout=10.0)
     if not manager.authenticated:
         manager.close()
-        raise RuntimeError(f"AMI login as {pbx.ami_username} on port {pbx.ami_port} failed")
+        raise RuntimeError(f"AMI login as {HARNESS_AMI_USERNAME} on port {pbx.ami_port} failed")
     return manager
 
 

@@ -1,0 +1,55 @@
+"""Run the real adapter in-process against the test Asterisk and a test TwiML app."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from asterisk_lab import AsteriskPbx
+
+from adapter.config import Config, load_config
+from adapter.service import Adapter
+
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "adapter_config", "running_adapter"]
+
+ACCOUNT_SID = "AC" + "5" * 32
+AUTH_TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: str) -> Config:
+    """A configuration built from environment variables only (the container way)."""
+    port = _free_port()
+    environ = {
+        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
+        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
+        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{port}",
+        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(data_dir),
+        "TWIML_ADAPTER_ASTERISK_HOST": pbx.ami_host,
+        "TWIML_ADAPTER_ASTERISK_PORT": str(pbx.ami_port),
+        "TWIML_ADAPTER_ASTERISK_USERNAME": pbx.ami_username,
+        "TWIML_ADAPTER_ASTERISK_SECRET": pbx.ami_secret,
+        "TWIML_ADAPTER_ASTERISK_SPOOL_DIR": pbx.spool_dir,
+        "TWIML_ADAPTER_ASTERISK_SPOOL_DIR_LOCAL": str(pbx.spool_dir_local),
+        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
+        **extra,
+    }
+    return load_config(None, environ=environ)
+
+
+@contextlib.asynccontextmanager
+async def running_adapter(config: Config) -> AsyncIterator[Adapter]:
+    adapter = Adapter(config)
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await adapter.stop()

@@ -1,0 +1,329 @@
+"""`<Record>` end to end: a real Asterisk 22 call enters `dialplan/asterisk/` and the adapter runs
+the TwiML app's `<Record>`, exactly as Twilio documents it.
+
+Each test places a real call with a test caller script (see tests/asterisk_lab.py) that plays
+known audio, sends DTMF or hangs up. TwiML is built with twilio's `VoiceResponse`; every webhook's
+signature is checked with twilio's `RequestValidator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import audioop
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait_heard_closed
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import ReceivedRequest, TwimlApp
+
+from adapter.recordings import media
+from adapter.service import Adapter
+
+pytestmark = pytest.mark.asterisk
+
+TO = "+15557650000"
+FROM = "+15551230001"
+SPEECH_SECONDS = 6.1  # tests/asterisk_lab.py: speech.wav
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[TwimlApp]:
+    server = TwimlApp(AUTH_TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def adapter(
+    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
+) -> AsyncIterator[Adapter]:
+    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
+    async with running_adapter(config) as running:
+        yield running
+
+
+async def call(ami: Any, script: CallerScript, **variables: str) -> str:
+    return await originate(ami, script, TO, from_number=FROM, caller_name="Test Caller",
+                           variables=variables)
+
+
+async def finished(adapter: Adapter, within: float = 60.0) -> str:
+    return await asyncio.wait_for(adapter.finished.get(), within)
+
+
+def assert_signed(*requests: ReceivedRequest) -> None:
+    for request in requests:
+        assert request.signature_valid, f"bad X-Twilio-Signature on {request.path}"
+
+
+def rms_dbfs(path: Path, start: float = 0.0, length: float | None = None) -> float:
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        wav.setpos(min(int(start * rate), wav.getnframes()))
+        count = wav.getnframes() if length is None else int(length * rate)
+        frames = wav.readframes(count)
+        width = wav.getsampwidth()
+    if not frames:
+        return -120.0
+    import math
+
+    rms = audioop.rms(frames, width)
+    return 20 * math.log10(rms / 32768) if rms else -120.0
+
+
+def voicemail(**record: Any) -> VoiceResponse:
+    response = VoiceResponse()
+    response.record(**record)
+    return response
+
+
+# --- the voicemail --------------------------------------------------------------------------
+
+
+async def test_voicemail_is_recorded_and_reported(
+    adapter: Adapter, app: TwimlApp, ami: Any, tmp_path: Path
+) -> None:
+    app.answer("/voice", voicemail(action="/done", timeout=3, recording_status_callback="/status"))
+    done = VoiceResponse()
+    done.say("Thank you, goodbye.")
+    app.answer("/done", done)
+    await call(ami, CallerScript.SPEAK_SILENCE, LEAD_S="1", SILENCE_S="10")
+
+    voice = await app.next_request("/voice")
+    assert voice.method == "POST"
+    assert voice.params["CallStatus"] == "ringing"
+    assert voice.params["AccountSid"] == ACCOUNT_SID
+    assert voice.params["From"] == FROM and voice.params["To"] == TO
+    assert voice.params["CallerName"] == "Test Caller"
+    assert voice.params["ApiVersion"] == "2010-04-01"
+    assert voice.params["Direction"] == "inbound"
+    call_sid = voice.params["CallSid"]
+    assert call_sid.startswith("CA") and len(call_sid) == 34
+
+    action = await app.next_request("/done")
+    status = await app.next_request("/status")
+    assert await finished(adapter) == call_sid
+    assert_signed(voice, action, status)
+
+    sid = action.params["RecordingSid"]
+    assert sid.startswith("RE") and len(sid) == 34
+    assert action.params["CallSid"] == call_sid
+    assert action.params["CallStatus"] == "in-progress"
+    assert "Digits" not in action.params  # ended by silence
+    assert action.params["RecordingUrl"] == (
+        f"{adapter.config.http.public_base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+    )
+    duration = int(action.params["RecordingDuration"])
+    assert abs(duration - SPEECH_SECONDS) <= 1
+
+    # The completed callback, with Twilio's parameters, after the file is final.
+    assert status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingSid"] == sid
+    assert status.params["CallSid"] == call_sid
+    assert status.params["AccountSid"] == ACCOUNT_SID
+    assert status.params["RecordingUrl"] == action.params["RecordingUrl"]
+    assert status.params["RecordingDuration"] == str(duration)
+    assert status.params["RecordingChannels"] == "1"
+    assert status.params["RecordingSource"] == "RecordVerb"
+    assert status.params["RecordingStartTime"].endswith("+0000")
+    assert "ErrorCode" not in status.params
+
+    # The media: WAV with auth, the same as .wav, MP3, and 401 without auth.
+    url = action.params["RecordingUrl"]
+    auth = aiohttp.BasicAuth(ACCOUNT_SID, AUTH_TOKEN)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, auth=auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "audio/x-wav"
+            wav_bytes = await response.read()
+        async with http.get(url + ".wav", auth=auth) as response:
+            assert await response.read() == wav_bytes
+        async with http.get(url + ".mp3", auth=auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "audio/mpeg"
+            assert (await response.read())[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+        async with http.get(url) as response:
+            assert response.status == 401
+            assert (await response.json())["code"] == 20003
+        async with http.get(url, auth=aiohttp.BasicAuth(ACCOUNT_SID, "wrong")) as response:
+            assert response.status == 401
+
+    saved = tmp_path / "got.wav"
+    saved.write_bytes(wav_bytes)
+    info = media.wav_info(saved)
+    assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
+    assert abs(info.duration - duration) <= 0.5
+    assert rms_dbfs(saved) > -40  # speech, not silence
+    assert not media.is_silent(saved)
+
+
+async def test_trim_silence_shortens_and_do_not_trim_keeps(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    durations: dict[str, float] = {}
+    for trim in ("do-not-trim", "trim-silence"):
+        app.answer("/voice", voicemail(action="/done", timeout=5, trim=trim))
+        app.answer("/done", VoiceResponse())
+        await call(ami, CallerScript.SPEAK_SILENCE, LEAD_S="3", SILENCE_S="9")
+        action = await app.next_request("/done")
+        await finished(adapter)
+        row = await adapter.ctx.store.get_recording(ACCOUNT_SID, action.params["RecordingSid"])  # type: ignore[union-attr]
+        assert row is not None and row.media_path
+        durations[trim] = media.wav_info(adapter.config.data_dir / row.media_path).duration
+    # do-not-trim keeps the 3 s the caller stayed silent before speaking (and Asterisk's last
+    # second of trailing silence); trim-silence keeps only the speech.
+    assert durations["do-not-trim"] >= 3 + SPEECH_SECONDS
+    assert abs(durations["trim-silence"] - SPEECH_SECONDS) <= 0.6
+    assert durations["do-not-trim"] - durations["trim-silence"] >= 2.5
+
+
+# --- how a recording ends --------------------------------------------------------------------
+
+
+async def test_timeout_ends_on_silence_and_call_continues(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    app.answer("/voice", voicemail(action="/done", timeout=2))
+    after = VoiceResponse()
+    after.pause(length=1)
+    app.answer("/done", after)
+    await call(ami, CallerScript.SPEAK_SILENCE, LEAD_S="1", SILENCE_S="20")
+    action = await app.next_request("/done")
+    # Ended by 2 s of silence while the caller was still on the line (20 s of silence to go).
+    assert action.params["CallStatus"] == "in-progress"
+    assert "Digits" not in action.params
+    assert abs(int(action.params["RecordingDuration"]) - SPEECH_SECONDS) <= 1
+    await finished(adapter)
+
+
+async def test_finish_on_key_reports_the_digit(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
+    app.answer("/voice", voicemail(action="/done", finish_on_key="5#", timeout=0))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_DTMF, DIGITS="5", SILENCE_S="15")
+    action = await app.next_request("/done")
+    assert action.params["Digits"] == "5"
+    assert action.params["CallStatus"] == "in-progress"
+    assert abs(int(action.params["RecordingDuration"]) - SPEECH_SECONDS) <= 1
+    await finished(adapter)
+
+
+async def test_key_outside_finish_on_key_does_not_end(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    app.answer("/voice", voicemail(action="/done", finish_on_key="#", timeout=3))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_DTMF, DIGITS="5", SILENCE_S="15")
+    action = await app.next_request("/done")
+    assert "Digits" not in action.params  # the 5 was ignored; 3 s of silence ended it
+    await finished(adapter)
+
+
+async def test_max_length_ends_the_recording(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
+    app.answer("/voice", voicemail(action="/done", max_length=3, timeout=0, play_beep=False))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_LOOP, DURATION_S="30")
+    action = await app.next_request("/done", within=20)
+    assert action.params["CallStatus"] == "in-progress"  # the caller talks on for 30 s
+    assert "Digits" not in action.params
+    assert 2 <= int(action.params["RecordingDuration"]) <= 3
+    await finished(adapter)
+
+
+async def test_caller_hangup_sends_digits_hangup(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    app.answer("/voice", voicemail(action="/done", timeout=0))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_HANGUP)
+    action = await app.next_request("/done")
+    assert action.params["Digits"] == "hangup"
+    assert action.params["CallStatus"] == "completed"
+    assert abs(int(action.params["RecordingDuration"]) - SPEECH_SECONDS) <= 1
+    assert_signed(action)
+    await finished(adapter)
+
+
+async def test_empty_recording_skips_the_action_and_runs_the_next_verb(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    response = VoiceResponse()
+    response.record(action="/done", timeout=2, recording_status_callback="/status",
+                    recording_status_callback_event="absent completed")
+    response.redirect("/after")
+    app.answer("/voice", response)
+    app.answer("/after", VoiceResponse())
+    await call(ami, CallerScript.SILENT, SILENCE_S="15")
+    after = await app.next_request("/after")
+    status = await app.next_request("/status")
+    call_sid = await finished(adapter)
+    assert app.received("/done") == []
+    assert after.params["CallSid"] == call_sid
+    assert status.params["RecordingStatus"] == "absent"
+    assert status.params["ErrorCode"] == "16102"
+    assert "RecordingDuration" not in status.params
+    row = await adapter.ctx.store.get_recording(ACCOUNT_SID, status.params["RecordingSid"])  # type: ignore[union-attr]
+    assert row is not None and row.status == "absent" and row.media_path is None
+    assert_signed(after, status)
+
+
+# --- beep and callbacks ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("play_beep", [True, False])
+async def test_play_beep(
+    adapter: Adapter, app: TwimlApp, ami: Any, ami_events: AmiEventLog,
+    asterisk_lab: AsteriskPbx, play_beep: bool,
+) -> None:
+    app.answer("/voice", voicemail(action="/done", timeout=0, max_length=2, play_beep=play_beep))
+    app.answer("/done", VoiceResponse())
+    heard = f"{asterisk_lab.spool_dir}/heard/beep-{play_beep}-{id(app)}.wav"
+    await call(ami, CallerScript.SILENT, SILENCE_S="6", HEARD=heard)
+    await finished(adapter)  # a silent caller: an absent recording, no action request
+    await wait_heard_closed(ami_events, heard, within=20)
+    heard_level = rms_dbfs(asterisk_lab.local_path(heard), 0, 2.5)
+    if play_beep:
+        assert heard_level > -40, "the caller should hear the beep"
+    else:
+        assert heard_level < -60, "the caller should hear nothing"
+
+
+async def test_callbacks_only_for_requested_events_in_order(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    app.answer("/voice", voicemail(
+        action="/done", timeout=2, recording_status_callback="/status",
+        recording_status_callback_method="GET",
+        recording_status_callback_event="in-progress completed",
+    ))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_SILENCE, SILENCE_S="6")
+    first = await app.next_request("/status")
+    second = await app.next_request("/status")
+    await app.next_request("/done")
+    await finished(adapter)
+    assert first.method == second.method == "GET"
+    assert [first.params["RecordingStatus"], second.params["RecordingStatus"]] == [
+        "in-progress", "completed"
+    ]
+    assert "RecordingDuration" not in first.params
+    assert first.params["RecordingSid"] == second.params["RecordingSid"]
+    assert_signed(first, second)
+
+
+async def test_no_callback_unless_asked(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
+    # Default events = completed only; an absent recording therefore sends nothing.
+    response = VoiceResponse()
+    response.record(timeout=2, recording_status_callback="/status")
+    response.hangup()
+    app.answer("/voice", response)
+    await call(ami, CallerScript.SILENT, SILENCE_S="8")
+    await finished(adapter)
+    await adapter.ctx.outbox.wait_idle(10)  # type: ignore[union-attr]
+    assert app.received("/status") == []
