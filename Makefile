@@ -3,6 +3,7 @@
 #   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root
 #   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk included)
 #   make lint    ruff and mypy only
+#   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
 
@@ -53,5 +54,7 @@ lint: venv
 	$(VENV)/bin/ruff check adapter tests
 	$(VENV)/bin/mypy
 
+# A real Asterisk, the adapter and a small voicemail app; one call leaves a message through
+# <Record>; prints the webhooks received and where the recording is.
 demo: setup
-	# placeholder: the lead fills in the end-to-end demo (a TwiML app + a test call).
+	$(VENV)/bin/python docker/demo.py

@@ -97,6 +97,6 @@ def test_digits_refused(digits: str) -> None:
 
 
 def test_dtmf_allows_twilio_wait_character_only() -> None:
-    assert agi_dtmf("1w2ww#") == "1w2ww#"
+    assert agi_dtmf("1w2Ww#") == "1w2Ww#"
     with pytest.raises(UnsafeValue):
         agi_dtmf("1,Playback(x)")

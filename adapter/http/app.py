@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -113,9 +114,23 @@ def build_app(config: Config, store: Store, metrics: Metrics,
     async def metrics_route(_request: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[
-        Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
-        Route("/health", health_route, methods=["GET"]),
-        Route("/metrics", metrics_route, methods=["GET"]),
-    ])
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        if status == 404:
+            return _not_found(request)
+        if status == 405:
+            return twilio_error(405, 20004, "Method not allowed")
+        return twilio_error(500, 20500, "Internal Server Error")
+
+    async def server_error(_request: Request, _exc: Exception) -> Response:
+        return twilio_error(500, 20500, "Internal Server Error")  # never a stack trace
+
+    return Starlette(
+        routes=[
+            Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
+            Route("/health", health_route, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
 

@@ -84,6 +84,9 @@ class RecordVerbRunner:
             status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
         ))
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
+        if verb.transcribe or verb.transcribe_callback:
+            log.warning("call %s: <Record transcribe> is not supported yet: %s is recorded "
+                        "without a transcription", self.info.call_sid, sid)
         await self._status_callback(verb, sid, "in-progress", started)
 
         result = await self.call.record(RecordRequest(

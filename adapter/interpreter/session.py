@@ -198,7 +198,7 @@ class CallSession:
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Pause)
-        await self._answer()
+        # Twilio: a <Pause> before anything else delays answering the call; so no ANSWER here.
         await self.call.pause(verb.length)
         return None
 

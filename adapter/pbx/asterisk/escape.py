@@ -26,7 +26,7 @@ MAX_HEADER_VALUE = 1024
 
 _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
 _DIGITS_RE = re.compile(r"[0-9*#]*")
-_DTMF_RE = re.compile(r"[0-9*#A-Dw]+")
+_DTMF_RE = re.compile(r"[0-9*#A-DwW]+")
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_./@;:+*#=-]+")
 
 
@@ -70,9 +70,9 @@ def agi_digits(value: str) -> str:
 
 
 def agi_dtmf(value: str) -> str:
-    """DTMF to send with SendDTMF (``w`` pauses half a second)."""
+    """DTMF to send with SendDTMF (``w`` pauses half a second, ``W`` a second, as on Twilio)."""
     if not _DTMF_RE.fullmatch(value):
-        raise UnsafeValue(f"DTMF {value!r} has characters outside 0-9 * # A-D w")
+        raise UnsafeValue(f"DTMF {value!r} has characters outside 0-9 * # A-D w W")
     return value
 
 
