@@ -61,10 +61,11 @@ async def main() -> int:
             print(f"adapter running: {config.http.public_base_url}", flush=True)
             caller = await connect_ami(lab)
             try:
-                print("calling +15557650000 from +15551230001 (the caller speaks, then silence)")
+                print("calling +15557650000 from +15551230001: the caller waits for the beep, speaks 6 s, "
+                      "then stays silent")
                 await originate(caller, CallerScript.SPEAK_SILENCE, "+15557650000",
                                 from_number="+15551230001", caller_name="Demo Caller",
-                                variables={"SILENCE_S": "8"})
+                                variables={"LEAD_S": "6", "SILENCE_S": "8"})
                 call_sid = await asyncio.wait_for(adapter.finished.get(), 90)
                 await adapter.ctx.outbox.wait_idle(30)  # type: ignore[union-attr]
             finally:
