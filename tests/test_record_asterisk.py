@@ -94,6 +94,15 @@ async def test_voicemail_is_recorded_and_reported(
     done = VoiceResponse()
     done.say("Thank you, goodbye.")
     app.answer("/done", done)
+    final_when_reported: list[bool] = []
+
+    def on_status(request: ReceivedRequest) -> str:
+        # Checked while the callback is being received: the media must already be final.
+        wav = adapter.config.data_dir / "recordings" / f"{request.params['RecordingSid']}.wav"
+        final_when_reported.append(media.wav_is_final(wav))
+        return ""
+
+    app.answer("/status", on_status)
     await call(ami, CallerScript.SPEAK_SILENCE, LEAD_S="1", SILENCE_S="10")
 
     voice = await app.next_request("/voice")
@@ -134,6 +143,7 @@ async def test_voicemail_is_recorded_and_reported(
     assert status.params["RecordingSource"] == "RecordVerb"
     assert status.params["RecordingStartTime"].endswith("+0000")
     assert "ErrorCode" not in status.params
+    assert final_when_reported == [True]
 
     # The media: WAV with auth, the same as .wav, MP3, and 401 without auth.
     url = action.params["RecordingUrl"]

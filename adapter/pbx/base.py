@@ -19,6 +19,8 @@ from adapter.errors import AdapterError
 __all__ = [
     "CallControl",
     "CallGone",
+    "CallRecordingHandle",
+    "CallRecordingRequest",
     "IncomingCall",
     "PathMap",
     "PbxDriver",
@@ -70,6 +72,34 @@ class RecordResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRecordingRequest:
+    """A background recording of the call (`<Start><Recording>`), written into `directory`.
+
+    `inbound` asks for the audio received from the caller, `outbound` for the audio sent to
+    the caller; the PBX writes each as a mono WAV, kept the same length, and the adapter mixes
+    or interleaves them afterwards.
+    """
+
+    key: str
+    directory: Path
+    inbound: bool
+    outbound: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecordingHandle:
+    """A running call recording: the PBX's id for it and the files it writes."""
+
+    pbx_id: str
+    inbound_file: Path | None
+    outbound_file: Path | None
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(f for f in (self.inbound_file, self.outbound_file) if f is not None)
+
+
+@dataclass(frozen=True, slots=True)
 class PathMap:
     """The shared spool folder, as the adapter sees it (`local`) and as the PBX sees it (`pbx`).
 
@@ -107,6 +137,15 @@ class CallControl(Protocol):
     async def record(self, request: RecordRequest) -> RecordResult: ...
 
     async def hangup(self) -> None: ...
+
+    async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
+        """Start recording in the background; returns at once (the call goes on)."""
+
+    async def stop_call_recording(self, handle: CallRecordingHandle) -> None:
+        """Stop that recording; its files are final when this returns."""
+
+    async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
+        """After the call ended: wait (at most `within` s) until the PBX has closed the files."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,9 @@ __all__ = [
     "MediaError",
     "copy_wav",
     "encode_mp3",
+    "interleave_wavs",
     "is_silent",
+    "mix_wavs",
     "raw_to_wav",
     "transcode_for_pbx",
     "trim_silence",
@@ -328,6 +330,64 @@ def raw_to_wav(
                     raise MediaError(f"{src}: shrank while it was being read")
                 writer.writeframesraw(data)
                 remaining -= len(data)
+    return wav_info(dst)
+
+
+def interleave_wavs(left: Path, right: Path, dst: Path) -> AudioInfo:
+    """Two mono WAVs of one format → one 2-channel WAV (`left` = channel 1), in one-second blocks.
+
+    This is how a dual-channel call recording is made from MixMonitor's ``r()`` (audio from the
+    caller) and ``t()`` (audio to the caller) files, which Asterisk keeps the same length. If one
+    is shorter, it is padded with silence.
+    """
+    _check_distinct(left, dst)
+    _check_distinct(right, dst)
+    with _wav_reader(left) as (lreader, linfo), _wav_reader(right) as (rreader, rinfo):
+        if linfo.channels != 1 or rinfo.channels != 1:
+            raise MediaError(f"{left} and {right} must both be mono to interleave")
+        if (linfo.sample_rate, linfo.sample_width) != (rinfo.sample_rate, rinfo.sample_width):
+            raise MediaError(f"{left} and {right} differ in rate or sample width")
+        width = linfo.sample_width
+        frames = max(linfo.frames, rinfo.frames)
+        shape = AudioInfo(2, linfo.sample_rate, width, frames)
+        block = max(1, linfo.sample_rate * _BLOCK_SECONDS)
+        with _wav_writer(dst, shape) as writer:
+            for pos in range(0, frames, block):
+                count = min(block, frames - pos)
+                pieces = []
+                for reader, path, info in ((lreader, left, linfo), (rreader, right, rinfo)):
+                    have = max(0, min(count, info.frames - pos))
+                    data = _read_frames(reader, path, info, pos, have) if have else b""
+                    pieces.append(data + b"\x00" * ((count - have) * width))
+                stereo = audioop.add(
+                    audioop.tostereo(pieces[0], width, 1, 0),
+                    audioop.tostereo(pieces[1], width, 0, 1),
+                    width,
+                )
+                writer.writeframesraw(stereo)
+    return wav_info(dst)
+
+
+def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
+    """Two mono WAVs of one format mixed (summed, clipped) into one mono WAV, in blocks."""
+    _check_distinct(first, dst)
+    _check_distinct(second, dst)
+    with _wav_reader(first) as (freader, finfo), _wav_reader(second) as (sreader, sinfo):
+        if (finfo.channels, sinfo.channels) != (1, 1) or (
+            finfo.sample_rate, finfo.sample_width) != (sinfo.sample_rate, sinfo.sample_width):
+            raise MediaError(f"{first} and {second} must be mono WAVs of one format")
+        width = finfo.sample_width
+        frames = max(finfo.frames, sinfo.frames)
+        block = max(1, finfo.sample_rate * _BLOCK_SECONDS)
+        with _wav_writer(dst, AudioInfo(1, finfo.sample_rate, width, frames)) as writer:
+            for pos in range(0, frames, block):
+                count = min(block, frames - pos)
+                pieces = []
+                for reader, path, info in ((freader, first, finfo), (sreader, second, sinfo)):
+                    have = max(0, min(count, info.frames - pos))
+                    data = _read_frames(reader, path, info, pos, have) if have else b""
+                    pieces.append(data + b"\x00" * ((count - have) * width))
+                writer.writeframesraw(audioop.add(pieces[0], pieces[1], width))
     return wav_info(dst)
 
 

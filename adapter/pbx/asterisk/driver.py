@@ -20,18 +20,23 @@ from adapter.pbx.asterisk.escape import ami_channel
 from adapter.pbx.base import (
     CallGone,
     CallHandler,
+    CallRecordingHandle,
+    CallRecordingRequest,
     IncomingCall,
     PathMap,
     PbxError,
     RecordRequest,
     RecordResult,
 )
+from adapter.recordings.media import wav_is_final
 
 __all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"]
 
 log = logging.getLogger(__name__)
 
 AGI_MARKER = "twiml-pbx-adapter"
+FILE_POLL_INTERVAL = 0.02
+FILE_CLOSE_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,50 @@ class AsteriskCall:
         if reply.hung_up:
             self.mark_gone()
         return result
+
+    async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.channel} has hung up")
+        request.directory.mkdir(parents=True, exist_ok=True)
+        inbound = request.directory / f"{request.key}-inbound.wav" if request.inbound else None
+        outbound = request.directory / f"{request.key}-outbound.wav" if request.outbound else None
+        action = mapping.mixmonitor(
+            self.channel,
+            id_variable=f"TWIML_MM_{request.key}",
+            inbound=self._spool.to_pbx(inbound) if inbound else None,
+            outbound=self._spool.to_pbx(outbound) if outbound else None,
+            root=self._spool.pbx,
+        )
+        try:
+            reply = await self._ami.action(action)
+        except PbxError as exc:
+            if self._hung_up.is_set() or "No such channel" in str(exc):
+                raise CallGone(str(exc)) from exc
+            raise
+        mixmonitor_id = reply.get("MixMonitorID") or ""
+        if not mixmonitor_id:
+            raise PbxError(f"{self.channel}: MixMonitor started without a MixMonitorID")
+        return CallRecordingHandle(mixmonitor_id, inbound, outbound)
+
+    async def stop_call_recording(self, handle: CallRecordingHandle) -> None:
+        try:
+            await self._ami.action(mapping.stop_mixmonitor(self.channel, handle.pbx_id))
+        except PbxError as exc:
+            if not self._hung_up.is_set() and "No such channel" not in str(exc):
+                raise
+            # The call ended meanwhile: Asterisk closes the files itself.
+            await self.call_recording_final(handle, within=FILE_CLOSE_WAIT)
+
+    async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
+        """Asterisk sends no MixMonitorStop at hang-up and fixes the WAV header 4-10 ms after the
+        Hangup event (lab notes §5.5), so the header itself is the signal: poll it."""
+        deadline = time.monotonic() + within
+        while True:
+            if await asyncio.to_thread(lambda: all(wav_is_final(f) for f in handle.files)):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(FILE_POLL_INTERVAL)
 
     async def hangup(self) -> None:
         if self._hung_up.is_set():

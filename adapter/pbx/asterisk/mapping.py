@@ -8,6 +8,18 @@
   ``RECORD FILE <file> wav "<finishOnKey>" <maxLength ms> [BEEP] [s=<timeout>]``
 - hangup (`<Hangup>`, and the end of the document): ``HANGUP``
 
+And over AMI (not AGI), so they run beside whatever the channel is doing:
+
+- start_call_recording (`<Start><Recording>`):
+  ``Action: MixMonitor`` with ``Options: i(<id variable>)r(<inbound.wav>)t(<outbound.wav>)``
+  (only the tracks asked for; no ``File``, so no mixed file). ``r()`` is the audio received from
+  the caller, ``t()`` the audio sent to the caller (the dialled party when bridged); Asterisk
+  keeps both the same length. The Response carries the ``MixMonitorID`` because of ``i()``.
+- stop_call_recording (`<Stop><Recording>`): ``Action: StopMixMonitor`` with that
+  ``MixMonitorID``; the files are closed when its Response arrives. At hang-up Asterisk closes
+  them itself a few ms after the ``Hangup`` event, with no event of its own: the adapter waits
+  for their WAV headers to become final.
+
 Why ``RECORD FILE`` and not the ``Record()`` application (lab notes §5.3-5.4): RECORD FILE reports
 which key ended the recording (Twilio's ``Digits``), keeps the file when the caller hangs up, and
 takes any set of stop keys; ``Record()`` reports no digit, deletes the file on hang-up without
@@ -25,18 +37,28 @@ How a RECORD FILE reply maps to the way the recording ended:
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 from adapter.pbx.asterisk.agi import AgiReply
-from adapter.pbx.asterisk.escape import agi_digits, agi_dtmf, agi_int, agi_path
+from adapter.pbx.asterisk.escape import (
+    UnsafeValue,
+    agi_digits,
+    agi_dtmf,
+    agi_int,
+    agi_path,
+    ami_channel,
+)
 from adapter.pbx.base import RecordEnd, RecordResult
 
 __all__ = [
     "ANSWER",
     "HANGUP",
+    "mixmonitor",
     "record_file",
     "record_result",
     "send_dtmf",
+    "stop_mixmonitor",
     "stream_file",
     "wait",
 ]
@@ -99,3 +121,35 @@ def record_result(reply: AgiReply, *, max_length: int, elapsed: float) -> Record
     if elapsed >= max_length - 0.25:
         return RecordResult(RecordEnd.MAX_LENGTH, detail=reply.text)
     return RecordResult(RecordEnd.SILENCE, detail=reply.text)
+
+
+_ID_VARIABLE_RE = re.compile(r"TWIML_MM_[A-Za-z0-9]{1,40}")
+_MIXMONITOR_ID_RE = re.compile(r"0x[0-9a-fA-F]{1,16}")
+
+
+def mixmonitor(
+    channel: str,
+    *,
+    id_variable: str,
+    inbound: PurePosixPath | None,
+    outbound: PurePosixPath | None,
+    root: PurePosixPath,
+) -> dict[str, str]:
+    """The AMI ``MixMonitor`` action for a background recording of `channel`."""
+    if not _ID_VARIABLE_RE.fullmatch(id_variable):
+        raise UnsafeValue(f"MixMonitor id variable {id_variable!r} is not TWIML_MM_<alnum>")
+    if inbound is None and outbound is None:
+        raise ValueError("a call recording needs at least one track")
+    options = f"i({id_variable})"
+    if inbound is not None:
+        options += f"r({agi_path(inbound, root=root)})"
+    if outbound is not None:
+        options += f"t({agi_path(outbound, root=root)})"
+    return {"Action": "MixMonitor", "Channel": ami_channel(channel), "Options": options}
+
+
+def stop_mixmonitor(channel: str, mixmonitor_id: str) -> dict[str, str]:
+    if not _MIXMONITOR_ID_RE.fullmatch(mixmonitor_id):
+        raise UnsafeValue(f"MixMonitorID {mixmonitor_id!r} is not a 0x… id")
+    return {"Action": "StopMixMonitor", "Channel": ami_channel(channel),
+            "MixMonitorID": mixmonitor_id}

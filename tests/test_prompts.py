@@ -1,0 +1,30 @@
+"""`<Say>` rendered offline with espeak-ng into 8 kHz WAV, cached; voice selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapter.prompts import PromptCache, espeak_voice
+from adapter.recordings import media
+
+
+def test_language_and_voice_pick_an_espeak_voice() -> None:
+    assert espeak_voice(None, "en-GB") == "en-gb"
+    assert espeak_voice("woman", "en-US") == "en-us+f3"
+    assert espeak_voice("Polly.Joanna", "fr-FR") in ("fr", "fr-fr")
+    assert espeak_voice(None, "xx-YY") == "en-us"  # unknown language: the default voice
+
+
+async def test_say_renders_once_and_is_cached(tmp_path: Path) -> None:
+    cache = PromptCache(tmp_path / "prompts")
+    first = await cache.say("Hello caller.", voice=None, language="en-US")
+    info = media.wav_info(first)
+    assert (info.sample_rate, info.channels, info.sample_width) == (8000, 1, 2)
+    assert 0.5 < info.duration < 3
+    assert not media.is_silent(first)
+    stamp = first.stat().st_mtime_ns
+    again = await cache.say("Hello caller.", voice=None, language="en-US")
+    assert again == first and again.stat().st_mtime_ns == stamp  # not rendered again
+    other = await cache.say("Hello caller.", voice="woman", language="en-US")
+    assert other != first
+    await cache.close()
