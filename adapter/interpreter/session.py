@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 from adapter.config import NumberRoute
 from adapter.errors import TwilioError
+from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
@@ -32,6 +33,8 @@ from adapter.twiml import (
     Record,
     Redirect,
     Say,
+    StartRecording,
+    StopRecording,
     Unsupported,
     Verb,
     parse_document,
@@ -76,6 +79,7 @@ class CallSession:
         )
         self.answered = False
         self.started = datetime.now(UTC)
+        self.recorder = CallRecorder(ctx, self.call, self.info)
         self._handlers: dict[type, Callable[[Verb, str], Awaitable[Outcome]]] = {
             Record: self._record,
             Say: self._say,
@@ -83,6 +87,8 @@ class CallSession:
             Pause: self._pause,
             Hangup: self._hangup,
             Redirect: self._redirect,
+            StartRecording: self._start_recording,
+            StopRecording: self._stop_recording,
             Unsupported: self._unsupported,
         }
 
@@ -115,6 +121,8 @@ class CallSession:
             await self._error_prompt()
         finally:
             await self.call.hangup()
+            self.recorder.call_ended()
+            await self.recorder.wait_finished()
             await self._finish()
 
     async def _finish(self) -> None:
@@ -208,6 +216,17 @@ class CallSession:
     async def _redirect(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Redirect)
         return Fetch(urljoin(url, verb.url), verb.method)
+
+    async def _start_recording(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, StartRecording)
+        await self._answer()
+        await self.recorder.start(verb, url)
+        return None
+
+    async def _stop_recording(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, StopRecording)
+        await self.recorder.stop(verb.name)
+        return None
 
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Unsupported)

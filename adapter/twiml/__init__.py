@@ -10,6 +10,8 @@ from adapter.twiml.verbs import (
     Record,
     Redirect,
     Say,
+    StartRecording,
+    StopRecording,
     Unsupported,
     Verb,
 )
@@ -23,6 +25,8 @@ __all__ = [
     "Record",
     "Redirect",
     "Say",
+    "StartRecording",
+    "StopRecording",
     "TwimlError",
     "Unsupported",
     "Verb",

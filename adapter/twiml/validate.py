@@ -22,7 +22,18 @@ from adapter.twiml.attributes import (
 )
 from adapter.twiml.codes import TwilioCode
 from adapter.twiml.findings import Finding, finding
-from adapter.twiml.verbs import Hangup, Pause, Play, Record, Redirect, Say, Unsupported, Verb
+from adapter.twiml.verbs import (
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Say,
+    StartRecording,
+    StopRecording,
+    Unsupported,
+    Verb,
+)
 
 __all__ = [
     "IMPLEMENTED_VERBS",
@@ -48,7 +59,15 @@ __all__ = [
     "validate_tree",
 ]
 
-IMPLEMENTED_VERBS = frozenset({"Record", "Say", "Play", "Pause", "Hangup", "Redirect"})
+IMPLEMENTED_VERBS = frozenset(
+    {"Record", "Say", "Play", "Pause", "Hangup", "Redirect", "Start", "Stop"}
+)
+RECORDING_TRACKS = frozenset({"inbound", "outbound", "both"})
+RECORDING_CHANNELS = frozenset({"mono", "dual"})
+RECORDING_DEFAULT_TRACK = "both"
+RECORDING_DEFAULT_CHANNELS = "dual"
+# Nouns of <Start>/<Stop> other than <Recording>: parsed to Unsupported("Start/<noun>").
+START_NOUNS = frozenset({"Recording", "Stream", "Siprec", "Transcription", "ConversationRelay"})
 # Twilio verbs (and nouns people put at the top level) that parse to Unsupported.
 UNSUPPORTED_VERBS = frozenset(
     {
@@ -65,8 +84,6 @@ UNSUPPORTED_VERBS = frozenset(
         "Refer",
         "Reject",
         "Sms",
-        "Start",
-        "Stop",
     }
 )
 # SSML elements Twilio accepts inside <Say> (the twilio helper library's Say children).
@@ -101,6 +118,7 @@ class _Element:
         self.name = str(element.tag)
         self.line = source_line(element)
         self._findings = findings
+        self.findings = findings
         self._unread = {str(key): str(value) for key, value in element.attrib.items()}
 
     def take(self, attribute: str) -> str | None:
@@ -396,6 +414,86 @@ def _noun_url(el: _Element, *, required: bool) -> str | None:
     return url
 
 
+def _recording_noun(el: _Element) -> StartRecording:
+    name = el.take("name")
+    status_callback = el.url("recordingStatusCallback", codes.RECORDING_STATUS_CALLBACK_URL_INVALID)
+    status_callback_method = el.method(
+        "recordingStatusCallbackMethod", codes.SCHEMA_VALIDATION_WARNING, RECORD_DEFAULT_METHOD
+    )
+    events = RECORD_DEFAULT_EVENTS
+    raw_events = el.take("recordingStatusCallbackEvent")
+    if raw_events is not None:
+        parsed_events = parse_events(raw_events)
+        if parsed_events is None:
+            el.report(
+                codes.RECORD_INVALID_STATUS_CALLBACK_EVENT,
+                f"{_shown(raw_events)} is not a space-separated list of "
+                "in-progress, completed and absent",
+                "recordingStatusCallbackEvent",
+            )
+        else:
+            events = parsed_events
+    trim = _choice(el, "trim", RECORD_TRIM_VALUES, RECORD_DEFAULT_TRIM)
+    track = _choice(el, "track", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK)
+    channels = _choice(el, "channels", RECORDING_CHANNELS, RECORDING_DEFAULT_CHANNELS)
+    el.take("recordingConfigurationId")
+    el.report_unknown_attributes()
+    el.report_any_content()
+    return StartRecording(
+        name=name,
+        recording_status_callback=status_callback,
+        recording_status_callback_method=status_callback_method,
+        recording_status_callback_event=events,
+        trim=trim,
+        track=track,
+        channels=channels,
+    )
+
+
+def _choice(el: _Element, attribute: str, allowed: frozenset[str], default: str) -> str:
+    """One of `allowed` (case-sensitive, as Twilio's schema); 12200 and the default otherwise."""
+    raw = el.take(attribute)
+    if raw is None:
+        return default
+    if raw in allowed:
+        return raw
+    el.report(
+        codes.SCHEMA_VALIDATION_WARNING,
+        f"{_shown(raw)} is not one of {', '.join(sorted(allowed))}; using {default}",
+        attribute,
+    )
+    return default
+
+
+def _start_or_stop(el: _Element) -> list[Verb]:
+    """<Start>/<Stop>: each <Recording> noun becomes a verb, in order; other nouns Unsupported."""
+    el.report_unknown_attributes()
+    if _has_text(el.element.text) or any(_has_text(child.tail) for child in el.element):
+        el.report(codes.SCHEMA_VALIDATION_WARNING, f"<{el.name}> takes no text; ignored")
+    verbs: list[Verb] = []
+    for child in el.element:
+        if not isinstance(child.tag, str):
+            continue
+        noun = _Element(child, el.findings)
+        if noun.name == "Recording":
+            if el.name == "Start":
+                verbs.append(_recording_noun(noun))
+            else:
+                name = noun.take("name")
+                noun.report_unknown_attributes()
+                verbs.append(StopRecording(name=name))
+        elif noun.name in START_NOUNS:
+            verbs.append(Unsupported(
+                name=f"{el.name}/{noun.name}",
+                attributes=tuple((str(k), str(v)) for k, v in child.attrib.items()),
+            ))
+        else:
+            el.report_nested(child)
+    if not verbs:
+        el.report(codes.SCHEMA_VALIDATION_WARNING, f"<{el.name}> has no noun; skipped")
+    return verbs
+
+
 def _unsupported(el: _Element) -> Unsupported:
     return Unsupported(
         name=el.name,
@@ -413,19 +511,23 @@ _BUILDERS = {
 }
 
 
-def _verb(element: etree._Element, findings: list[Finding]) -> Verb | None:
-    """The typed verb for one child of <Response>, or None when it is skipped."""
+def _verbs(element: etree._Element, findings: list[Finding]) -> list[Verb]:
+    """The typed verbs for one child of <Response> (none when it is skipped; several for a
+    <Start> holding several nouns)."""
     el = _Element(element, findings)
+    if el.name in ("Start", "Stop"):
+        return _start_or_stop(el)
     builder = _BUILDERS.get(el.name)
     if builder is not None:
-        return builder(el)
+        verb = builder(el)
+        return [verb] if verb is not None else []
     if el.name in UNSUPPORTED_VERBS:
-        return _unsupported(el)
+        return [_unsupported(el)]
     el.report(
         codes.SCHEMA_VALIDATION_WARNING,
         f"<{el.name}> is not a TwiML verb (names are case-sensitive); skipped",
     )
-    return None
+    return []
 
 
 def validate_tree(root: etree._Element) -> tuple[tuple[Verb, ...], list[Finding]]:
@@ -454,7 +556,5 @@ def validate_tree(root: etree._Element) -> tuple[tuple[Verb, ...], list[Finding]
     for child in root:
         if not isinstance(child.tag, str):
             continue
-        verb = _verb(child, findings)
-        if verb is not None:
-            verbs.append(verb)
+        verbs.extend(_verbs(child, findings))
     return tuple(verbs), findings

@@ -82,6 +82,30 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
+class StartRecording:
+    """`<Start><Recording>`: record the call in the background; the next verb runs at once.
+
+    `track`: inbound (from the caller), outbound (to the caller) or both; `channels`: mono or
+    dual (channel 1 the caller, channel 2 the other side).
+    """
+
+    name: str | None
+    recording_status_callback: str | None
+    recording_status_callback_method: str
+    recording_status_callback_event: frozenset[str]
+    trim: str
+    track: str
+    channels: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """`<Stop><Recording name="...">`: stop the named background recording."""
+
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A Twilio verb this adapter parses but does not implement; attributes in document order."""
 
@@ -89,7 +113,9 @@ class Unsupported:
     attributes: tuple[tuple[str, str], ...]
 
 
-Verb: TypeAlias = Record | Say | Play | Pause | Hangup | Redirect | Unsupported
+Verb: TypeAlias = (
+    Record | Say | Play | Pause | Hangup | Redirect | StartRecording | StopRecording | Unsupported
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,34 @@
+"""Audio measurements for tests: per-channel tone energy (Goertzel) and loudness."""
+
+from __future__ import annotations
+
+import array
+import math
+import wave
+from pathlib import Path
+
+__all__ = ["channel_samples", "tone_power"]
+
+
+def channel_samples(path: Path, channel: int, start: float = 0.0,
+                    length: float | None = None) -> list[int]:
+    """16-bit samples of one channel (0-based) between `start` and `start + length` seconds."""
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getsampwidth() == 2
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        wav.setpos(min(int(start * rate), wav.getnframes()))
+        count = wav.getnframes() if length is None else int(length * rate)
+        data = array.array("h", wav.readframes(count))
+    return list(data[channel::channels])
+
+
+def tone_power(samples: list[int], frequency: float, rate: int = 8000) -> float:
+    """Relative power of `frequency` in `samples` (Goertzel), normalised by the sample count."""
+    if not samples:
+        return 0.0
+    coeff = 2 * math.cos(2 * math.pi * frequency / rate)
+    s1 = s2 = 0.0
+    for sample in samples:
+        s0 = sample + coeff * s1 - s2
+        s2, s1 = s1, s0
+    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / len(samples) ** 2
