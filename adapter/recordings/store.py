@@ -115,6 +115,7 @@ calls_table = Table(
     Column("start_time", UTCDateTime()),
     Column("end_time", UTCDateTime()),
     Column("duration", Integer),
+    Column("parent_call_sid", String(34)),
     Index("ix_calls_account_created", "account_sid", "date_created"),
 )
 
@@ -162,6 +163,7 @@ class CallRow:
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration: int | None = None
+    parent_call_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,8 @@
 from adapter.twiml.findings import Finding, TwimlError
 from adapter.twiml.parse import check_document, parse_document
 from adapter.twiml.verbs import (
+    Dial,
+    DialTarget,
     Document,
     Hangup,
     Pause,
@@ -17,6 +19,8 @@ from adapter.twiml.verbs import (
 )
 
 __all__ = [
+    "Dial",
+    "DialTarget",
     "Document",
     "Finding",
     "Hangup",

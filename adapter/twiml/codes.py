@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "DIAL_INVALID_ANSWER_ON_BRIDGE",
+    "DIAL_INVALID_CALLER_ID",
+    "DIAL_INVALID_HANGUP_ON_STAR",
+    "DIAL_INVALID_METHOD",
+    "DIAL_INVALID_NESTED_ELEMENT",
+    "DIAL_INVALID_PHONE_NUMBER",
+    "DIAL_INVALID_RECORD",
+    "DIAL_INVALID_TIMEOUT",
+    "DIAL_INVALID_TIME_LIMIT",
+    "DIAL_NUMBER_INVALID_SEND_DIGITS",
+    "DIAL_SIP_INVALID_URI",
     "DOCUMENT_PARSE_FAILURE",
     "INVALID_CONTENT_TYPE",
     "INVALID_URL_FORMAT",
@@ -96,3 +107,18 @@ RECORD_INVALID_TRIM = TwilioCode(13699, "Record: Invalid trim value", "WARNING")
 # <Redirect>, <Pause>
 REDIRECT_INVALID_METHOD = TwilioCode(13710, "Redirect: Invalid method value", "WARNING")
 PAUSE_INVALID_LENGTH = TwilioCode(13910, "Pause: Invalid length value", "WARNING")
+
+# <Dial>, <Number>, <Sip>
+DIAL_INVALID_METHOD = TwilioCode(13210, "Dial: Invalid method value", "WARNING")
+DIAL_INVALID_TIMEOUT = TwilioCode(13212, "Dial: Invalid timeout value", "WARNING")
+DIAL_INVALID_HANGUP_ON_STAR = TwilioCode(13213, "Dial: Invalid hangupOnStar value", "WARNING")
+DIAL_INVALID_CALLER_ID = TwilioCode(13214, "Dial: Invalid callerId value", "WARNING")
+DIAL_INVALID_NESTED_ELEMENT = TwilioCode(13215, "Dial: Invalid nested element", "WARNING")
+DIAL_INVALID_TIME_LIMIT = TwilioCode(13216, "Invalid timeLimit value", "WARNING")
+DIAL_INVALID_RECORD = TwilioCode(13217, "Dial: Invalid record value", "WARNING")
+DIAL_INVALID_ANSWER_ON_BRIDGE = TwilioCode(13219, "Dial: Invalid answerOnBridge value", "WARNING")
+DIAL_NUMBER_INVALID_SEND_DIGITS = TwilioCode(
+    13222, "Dial->Number: Invalid sendDigits value", "WARNING"
+)
+DIAL_INVALID_PHONE_NUMBER = TwilioCode(13223, "Dial: Invalid phone number format", "WARNING")
+DIAL_SIP_INVALID_URI = TwilioCode(13243, "Dial->SIP: Invalid SIP URI", "WARNING")

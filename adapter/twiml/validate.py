@@ -8,6 +8,8 @@ for the whole document, which `adapter.twiml.parse` enforces before any verb run
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from adapter.twiml import codes
@@ -23,6 +25,8 @@ from adapter.twiml.attributes import (
 from adapter.twiml.codes import TwilioCode
 from adapter.twiml.findings import Finding, finding
 from adapter.twiml.verbs import (
+    Dial,
+    DialTarget,
     Hangup,
     Pause,
     Play,
@@ -60,8 +64,28 @@ __all__ = [
 ]
 
 IMPLEMENTED_VERBS = frozenset(
-    {"Record", "Say", "Play", "Pause", "Hangup", "Redirect", "Start", "Stop"}
+    {"Record", "Say", "Play", "Pause", "Hangup", "Redirect", "Start", "Stop", "Dial"}
 )
+DIAL_DEFAULT_TIMEOUT = 30
+DIAL_MIN_TIMEOUT = 5
+DIAL_MAX_TIMEOUT = 600
+DIAL_DEFAULT_TIME_LIMIT = 14400
+DIAL_RECORD_VALUES = frozenset({
+    "do-not-record", "record-from-answer", "record-from-ringing",
+    "record-from-answer-dual", "record-from-ringing-dual", "true", "false",
+})
+# <Dial> nouns this adapter does not implement yet: the whole <Dial> is Unsupported.
+DIAL_UNSUPPORTED_NOUNS = frozenset(
+    {"Client", "Conference", "Queue", "Application", "WhatsApp", "Sim"}
+)
+_PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
+_PHONE_RE = re.compile(r"\+?[0-9*#]{1,20}")
+# user@host[:port][;params], with or without sip:/sips:; no headers, spaces, quotes, commas.
+_SIP_URI_RE = re.compile(
+    r"(?:sips?:)?[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
+    r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*"
+)
+_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 RECORDING_TRACKS = frozenset({"inbound", "outbound", "both"})
 RECORDING_CHANNELS = frozenset({"mono", "dual"})
 RECORDING_DEFAULT_TRACK = "both"
@@ -72,7 +96,6 @@ START_NOUNS = frozenset({"Recording", "Stream", "Siprec", "Transcription", "Conv
 UNSUPPORTED_VERBS = frozenset(
     {
         "Connect",
-        "Dial",
         "Echo",
         "Enqueue",
         "Gather",
@@ -494,6 +517,114 @@ def _start_or_stop(el: _Element) -> list[Verb]:
     return verbs
 
 
+def _dial(el: _Element) -> Dial | Unsupported | None:
+    """<Dial> with a plain-text number, <Number> or <Sip> nouns (several ring at once)."""
+    for child in el.element:
+        if isinstance(child.tag, str) and child.tag in DIAL_UNSUPPORTED_NOUNS:
+            return Unsupported(
+                name=f"Dial/{child.tag}",
+                attributes=tuple((str(k), str(v)) for k, v in el.element.attrib.items()),
+            )
+    action = el.url("action", codes.INVALID_URL_FORMAT)
+    method = el.method("method", codes.DIAL_INVALID_METHOD, RECORD_DEFAULT_METHOD)
+    timeout = el.integer("timeout", codes.DIAL_INVALID_TIMEOUT, DIAL_DEFAULT_TIMEOUT, 1)
+    if timeout < DIAL_MIN_TIMEOUT or timeout > DIAL_MAX_TIMEOUT:
+        clamped = min(max(timeout, DIAL_MIN_TIMEOUT), DIAL_MAX_TIMEOUT)
+        el.report(codes.DIAL_INVALID_TIMEOUT,
+                  f"{timeout} is outside {DIAL_MIN_TIMEOUT}..{DIAL_MAX_TIMEOUT}; using {clamped}",
+                  "timeout")
+        timeout = clamped
+    caller_id = el.take("callerId")
+    if caller_id is not None and not _CALLER_ID_RE.fullmatch(caller_id):
+        el.report(codes.DIAL_INVALID_CALLER_ID,
+                  f"{_shown(caller_id)} is not a phone number or SIP user; using the caller's",
+                  "callerId")
+        caller_id = None
+    time_limit = el.integer("timeLimit", codes.DIAL_INVALID_TIME_LIMIT, DIAL_DEFAULT_TIME_LIMIT, 1)
+    hangup_on_star = el.boolean("hangupOnStar", codes.DIAL_INVALID_HANGUP_ON_STAR, False)
+    answer_on_bridge = el.boolean("answerOnBridge", codes.DIAL_INVALID_ANSWER_ON_BRIDGE, False)
+    record = _choice_code(el, "record", DIAL_RECORD_VALUES, "do-not-record",
+                          codes.DIAL_INVALID_RECORD)
+    for ignored in ("ringTone", "recordingStatusCallback", "recordingStatusCallbackMethod",
+                    "recordingStatusCallbackEvent", "recordingTrack", "trim", "sequential",
+                    "referUrl", "referMethod", "callReason", "recordingConfigurationId"):
+        el.take(ignored)
+    el.report_unknown_attributes()
+
+    targets: list[DialTarget] = []
+    text = (el.element.text or "").strip()
+    if text:
+        target = _number_target(el, text, None)
+        if target is not None:
+            targets.append(target)
+    for child in el.element:
+        if not isinstance(child.tag, str):
+            continue
+        noun = _Element(child, el.findings)
+        if noun.name in ("Number", "Sip"):
+            targets.extend(_dial_noun(noun))
+        else:
+            noun.report(codes.DIAL_INVALID_NESTED_ELEMENT,
+                        f"<{noun.name}> cannot be nested in <Dial>; ignored")
+        if _has_text(child.tail):
+            el.report(codes.SCHEMA_VALIDATION_WARNING, "text between <Dial> nouns is ignored")
+    if not targets:
+        el.report(codes.DIAL_INVALID_NESTED_ELEMENT, "<Dial> has nothing to call; skipped")
+        return None
+    return Dial(
+        targets=tuple(targets), action=action, method=method, timeout=timeout,
+        caller_id=caller_id, time_limit=time_limit, hangup_on_star=hangup_on_star,
+        answer_on_bridge=answer_on_bridge, record=record,
+    )
+
+
+def _dial_noun(noun: _Element) -> list[DialTarget]:
+    send_digits = noun.take("sendDigits")
+    if send_digits is not None and parse_dtmf(send_digits) is None:
+        noun.report(codes.DIAL_NUMBER_INVALID_SEND_DIGITS,
+                    f"{_shown(send_digits)} is not DTMF; ignored", "sendDigits")
+        send_digits = None
+    for ignored in ("url", "method", "statusCallback", "statusCallbackMethod",
+                    "statusCallbackEvent", "byoc", "machineDetection", "machineDetectionTimeout",
+                    "amdStatusCallback", "amdStatusCallbackMethod", "username", "password"):
+        noun.take(ignored)
+    noun.report_unknown_attributes()
+    text = (noun.element.text or "").strip()
+    for child in noun.element:
+        if isinstance(child.tag, str):
+            noun.report_nested(child)
+    if noun.name == "Number":
+        target = _number_target(noun, text, send_digits)
+        return [target] if target is not None else []
+    if not _SIP_URI_RE.fullmatch(text):
+        noun.report(codes.DIAL_SIP_INVALID_URI,
+                    f"{_shown(text)} is not a sip:user@host URI this adapter can dial; skipped")
+        return []
+    uri = text if text.startswith(("sip:", "sips:")) else f"sip:{text}"
+    return [DialTarget("sip", uri, send_digits)]
+
+
+def _number_target(el: _Element, text: str, send_digits: str | None) -> DialTarget | None:
+    number = text.translate(_PHONE_PUNCTUATION)
+    if not _PHONE_RE.fullmatch(number):
+        el.report(codes.DIAL_INVALID_PHONE_NUMBER,
+                  f"{_shown(text)} is not a phone number; skipped")
+        return None
+    return DialTarget("number", number, send_digits)
+
+
+def _choice_code(el: _Element, attribute: str, allowed: frozenset[str], default: str,
+                 code: TwilioCode) -> str:
+    raw = el.take(attribute)
+    if raw is None:
+        return default
+    if raw in allowed:
+        return raw
+    el.report(code, f"{_shown(raw)} is not one of {', '.join(sorted(allowed))}; using {default}",
+              attribute)
+    return default
+
+
 def _unsupported(el: _Element) -> Unsupported:
     return Unsupported(
         name=el.name,
@@ -517,6 +648,9 @@ def _verbs(element: etree._Element, findings: list[Finding]) -> list[Verb]:
     el = _Element(element, findings)
     if el.name in ("Start", "Stop"):
         return _start_or_stop(el)
+    if el.name == "Dial":
+        dial = _dial(el)
+        return [dial] if dial is not None else []
     builder = _BUILDERS.get(el.name)
     if builder is not None:
         verb = builder(el)

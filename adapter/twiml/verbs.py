@@ -106,6 +106,33 @@ class StopRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class DialTarget:
+    """One party `<Dial>` calls: a `<Number>` (or plain text) or a `<Sip>` URI (``sip:`` kept).
+
+    Several targets ring at once; the first to answer is connected.
+    """
+
+    kind: str  # "number" | "sip"
+    address: str
+    send_digits: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """`<Dial>`: call the targets and bridge the first that answers to the caller."""
+
+    targets: tuple[DialTarget, ...]
+    action: str | None
+    method: str
+    timeout: int
+    caller_id: str | None
+    time_limit: int
+    hangup_on_star: bool
+    answer_on_bridge: bool
+    record: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A Twilio verb this adapter parses but does not implement; attributes in document order."""
 
@@ -114,7 +141,16 @@ class Unsupported:
 
 
 Verb: TypeAlias = (
-    Record | Say | Play | Pause | Hangup | Redirect | StartRecording | StopRecording | Unsupported
+    Record
+    | Say
+    | Play
+    | Pause
+    | Hangup
+    | Redirect
+    | StartRecording
+    | StopRecording
+    | Dial
+    | Unsupported
 )
 
 
