@@ -50,6 +50,8 @@ class AsteriskConfig:
     secret: str
     spool_dir: PurePosixPath
     spool_dir_local: Path
+    dial_number: str = "PJSIP/{number}@trunk"
+    dial_sip: str = "PJSIP/trunk/{uri}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "storage": {"data_dir": str, "database_url": str},
     "asterisk": {
         "host": str, "port": int, "username": str, "secret": str,
-        "spool_dir": str, "spool_dir_local": str,
+        "spool_dir": str, "spool_dir_local": str, "dial_number": str, "dial_sip": str,
     },
     "tts": {"voice": str},
     "log": {"level": str},
@@ -220,6 +222,9 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
         raise ConfigError(
             "asterisk.spool_dir_local", f"must be an absolute path, got {spool_local!r}"
         )
+    dial_number = _dial_template(values, "asterisk.dial_number", "PJSIP/{number}@trunk",
+                                 "{number}")
+    dial_sip = _dial_template(values, "asterisk.dial_sip", "PJSIP/trunk/{uri}", "{uri}")
     asterisk = AsteriskConfig(
         host=values.get("asterisk.host", "127.0.0.1"),
         port=port,
@@ -227,6 +232,8 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
         secret=_required(values, "asterisk.secret"),
         spool_dir=PurePosixPath(spool_dir),
         spool_dir_local=Path(spool_local),
+        dial_number=dial_number,
+        dial_sip=dial_sip,
     )
 
     level = values.get("log.level", "INFO").upper()
@@ -244,6 +251,16 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
         tts_voice=values.get("tts.voice", "en-us"),
         log_level=level,
     )
+
+
+def _dial_template(values: Mapping[str, Any], key: str, default: str, placeholder: str) -> str:
+    """An Asterisk Dial string with a placeholder, e.g. ``PJSIP/{number}@trunk``."""
+    template = str(values.get(key, default))
+    if placeholder not in template or not re.fullmatch(r"[A-Za-z0-9_./@:{}+-]+", template):
+        raise ConfigError(
+            key, f"must be a Dial string containing {placeholder} (characters A-Za-z0-9_./@:+-)"
+        )
+    return template
 
 
 def _numbers(numbers: Any) -> tuple[NumberRoute, ...]:

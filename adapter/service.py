@@ -62,6 +62,7 @@ class Adapter:
             host=config.asterisk.host, port=config.asterisk.port,
             username=config.asterisk.username, secret=config.asterisk.secret,
             spool=PathMap(local=spool, pbx=config.asterisk.spool_dir),
+            dial_number=config.asterisk.dial_number, dial_sip=config.asterisk.dial_sip,
         ))
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))

@@ -7,7 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from asterisk_lab import AsteriskPbx
+from asterisk_lab import CALLEES_CONTEXT, AsteriskPbx
 
 from adapter.config import Config, load_config
 from adapter.service import Adapter
@@ -39,6 +39,7 @@ def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: st
         "TWIML_ADAPTER_ASTERISK_SECRET": pbx.ami_secret,
         "TWIML_ADAPTER_ASTERISK_SPOOL_DIR": pbx.spool_dir,
         "TWIML_ADAPTER_ASTERISK_SPOOL_DIR_LOCAL": str(pbx.spool_dir_local),
+        "TWIML_ADAPTER_ASTERISK_DIAL_NUMBER": "Local/{number}@" + CALLEES_CONTEXT,
         "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
         **extra,
     }

@@ -71,6 +71,10 @@ from panoramisk.actions import Action
 
 __all__ = [
     "AMI_USERNAME",
+    "CALLEES_CONTEXT",
+    "CALLEE_BUSY",
+    "CALLEE_NO_ANSWER",
+    "CALLEE_TONE1000",
     "CALLERS_CONTEXT",
     "HEARD_CLOSED_VARIABLE",
     "SPOOL_DIR",
@@ -107,6 +111,10 @@ ADAPTER_AMI_WRITE = "system,call,agi"
 SPOOL_DIR = "/var/spool/asterisk/twiml"
 TEST_SOUNDS_DIR = "/var/lib/asterisk/sounds/twiml-test"
 CALLERS_CONTEXT = "twiml-test-callers"
+CALLEES_CONTEXT = "twiml-test-callees"
+CALLEE_TONE1000 = "2000"
+CALLEE_BUSY = "2001"
+CALLEE_NO_ANSWER = "2002"
 HEARD_CLOSED_VARIABLE = "TWIML_TEST_HEARD_CLOSED"
 SPEECH_TEXT = (
     "Hello, this is a test caller speaking. "
@@ -271,6 +279,20 @@ exten => {CallerScript.TONE440},1,{start}
  same => n,Set(TIMEOUT(absolute)=${{DURATION_S}})
  same => n(top),Playback({sounds_dir}/tone440-20s)
  same => n,Goto(top)
+
+; The parties a <Dial> reaches (adapter setting asterisk.dial_number =
+; Local/{{number}}@{CALLEES_CONTEXT}): 2000 answers and plays 1000 Hz for 4 s, then hangs up;
+; 2001 is busy; 2002 rings and never answers.
+[{CALLEES_CONTEXT}]
+exten => {CALLEE_TONE1000},1,Answer()
+ same => n,Set(TIMEOUT(absolute)=4)
+ same => n(top),Playback({sounds_dir}/tone1000-20s)
+ same => n,Goto(top)
+
+exten => {CALLEE_BUSY},1,Busy(10)
+
+exten => {CALLEE_NO_ANSWER},1,Ringing()
+ same => n,Wait(120)
 """
 
 

@@ -100,3 +100,44 @@ def test_dtmf_allows_twilio_wait_character_only() -> None:
     assert agi_dtmf("1w2Ww#") == "1w2Ww#"
     with pytest.raises(UnsafeValue):
         agi_dtmf("1,Playback(x)")
+
+
+def test_dial_command_and_targets() -> None:
+    number = mapping.dial_target("number", "+15551230000", number_template="PJSIP/{number}@trunk",
+                                 sip_template="PJSIP/trunk/{uri}")
+    sip = mapping.dial_target("sip", "sip:alice@pbx.example.com;transport=tcp",
+                              number_template="x{number}", sip_template="PJSIP/trunk/{uri}")
+    assert number == "PJSIP/+15551230000@trunk"
+    assert sip == "PJSIP/trunk/sip:alice@pbx.example.com;transport=tcp"
+    assert mapping.dial([number, sip], timeout=30, time_limit=14400, caller_id="+1555") == (
+        "EXEC Dial PJSIP/+15551230000@trunk&PJSIP/trunk/sip:alice@pbx.example.com;transport=tcp,"
+        "30,o(+1555)S(14400)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [("number", "100&Local/evil@x"), ("number", "1,2"), ("sip", "sip:a@b,,g(x)"),
+     ("sip", "sip:a@b c"), ("sip", "sip:a@b&Local/x"), ("sip", "alice@b"), ("fax", "100")],
+)
+def test_dial_targets_cannot_inject(kind: str, address: str) -> None:
+    with pytest.raises(UnsafeValue):
+        mapping.dial_target(kind, address, number_template="P/{number}", sip_template="P/{uri}")
+
+
+def test_dial_caller_id_cannot_inject() -> None:
+    with pytest.raises(UnsafeValue):
+        mapping.dial(["P/1"], timeout=30, time_limit=60, caller_id="1)G(evil")
+
+
+def test_mixmonitor_action() -> None:
+    action = mapping.mixmonitor(
+        "PJSIP/trunk-00000001", id_variable="TWIML_MM_RE1", root=ROOT,
+        inbound=ROOT / "recordings/CA1/RE1-inbound.wav", outbound=None,
+    )
+    assert action == {
+        "Action": "MixMonitor", "Channel": "PJSIP/trunk-00000001",
+        "Options": "i(TWIML_MM_RE1)r(/var/spool/asterisk/twiml/recordings/CA1/RE1-inbound.wav)",
+    }
+    with pytest.raises(UnsafeValue):
+        mapping.stop_mixmonitor("PJSIP/trunk-00000001", "0x1\r\nAction: Originate")

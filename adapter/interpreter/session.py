@@ -22,10 +22,11 @@ from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
-from adapter.pbx.base import CallGone, IncomingCall
+from adapter.pbx.base import CallGone, DialRequest, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import (
+    Dial,
     Document,
     Hangup,
     Pause,
@@ -89,6 +90,7 @@ class CallSession:
             Redirect: self._redirect,
             StartRecording: self._start_recording,
             StopRecording: self._stop_recording,
+            Dial: self._dial,
             Unsupported: self._unsupported,
         }
 
@@ -228,6 +230,72 @@ class CallSession:
         await self.recorder.stop(verb.name)
         return None
 
+    async def _dial(self, verb: Verb, url: str) -> Outcome:
+        assert isinstance(verb, Dial)
+        # Asterisk's Dial answers the caller only when the callee answers: exactly Twilio's
+        # answerOnBridge. Otherwise the caller is answered first, as on Twilio.
+        if not verb.answer_on_bridge:
+            await self._answer()
+        for attribute, value, default in (("hangupOnStar", verb.hangup_on_star, False),
+                                          ("record", verb.record, "do-not-record")):
+            if value != default:
+                log.warning("call %s: <Dial %s=%r> is not supported yet; ignored",
+                            self.call_sid, attribute, value)
+        if any(target.send_digits for target in verb.targets):
+            log.warning("call %s: <Number sendDigits> is not supported yet; ignored",
+                        self.call_sid)
+        child_sid = new_sid(CALL)
+        now = datetime.now(UTC)
+        await self.ctx.store.add_call(CallRow(
+            sid=child_sid, account_sid=self.info.account_sid,
+            from_=verb.caller_id or self.info.from_, to=verb.targets[0].address,
+            direction="outbound-dial", status="ringing", caller_name=None, pbx="asterisk",
+            pbx_channel="", date_created=now, date_updated=now, start_time=now,
+            parent_call_sid=self.call_sid,
+        ))
+        log.info("call %s: <Dial> %s as %s", self.call_sid,
+                 " & ".join(t.address for t in verb.targets), child_sid)
+        result = await self.call.dial(DialRequest(
+            targets=tuple((t.kind, t.address) for t in verb.targets),
+            timeout=verb.timeout, time_limit=verb.time_limit, caller_id=verb.caller_id,
+        ))
+        if result.bridged:
+            self.answered = True
+            self.info.status = "in-progress"
+        ended = datetime.now(UTC)
+        await self.ctx.store.update_call(
+            child_sid, status=result.status, duration=result.duration, end_time=ended,
+            pbx_channel=result.child_channel or "",
+        )
+        log.info("call %s: <Dial> ended: %s, %d s", self.call_sid, result.status,
+                 result.duration)
+        params = [
+            ("DialCallStatus", result.status),
+            ("DialCallSid", child_sid),
+            ("DialCallDuration", str(result.duration)),
+            ("DialBridged", "true" if result.bridged else "false"),
+        ]
+        if self.call.hung_up.is_set():
+            self.info.status = "completed"
+        if verb.action is None:
+            return END if self.call.hung_up.is_set() else None
+        action = Fetch(urljoin(url, verb.action), verb.method, params)
+        if self.call.hung_up.is_set():
+            await self._request_after_hangup(action)
+            return END
+        return action
+
+    async def _request_after_hangup(self, action: Fetch) -> None:
+        """Twilio still requests an action after the caller hung up; the TwiML it returns is
+        moot."""
+        try:
+            await self.ctx.webhooks.request(
+                action.url, action.method, self.info.request_params() + action.extra
+            )
+        except TwilioError as exc:
+            log.warning("call %s: action after hang-up: %d %s", self.call_sid, exc.code,
+                        exc.message)
+
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Unsupported)
         raise TwilioError(12200, f"<{verb.name}> is not supported by twiml-pbx-adapter yet")
@@ -242,13 +310,6 @@ class CallSession:
         action = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method,
                        outcome.action_params)
         if self.call.hung_up.is_set():
-            # Twilio still requests the action (Digits=hangup) but the TwiML it returns is moot.
-            try:
-                await self.ctx.webhooks.request(
-                    action.url, action.method, self.info.request_params() + action.extra
-                )
-            except TwilioError as exc:
-                log.warning("call %s: action after hang-up: %d %s", self.call_sid, exc.code,
-                            exc.message)
+            await self._request_after_hangup(action)  # with Digits=hangup
             return END
         return action

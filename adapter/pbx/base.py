@@ -21,6 +21,8 @@ __all__ = [
     "CallGone",
     "CallRecordingHandle",
     "CallRecordingRequest",
+    "DialRequest",
+    "DialResult",
     "IncomingCall",
     "PathMap",
     "PbxDriver",
@@ -100,6 +102,28 @@ class CallRecordingHandle:
 
 
 @dataclass(frozen=True, slots=True)
+class DialRequest:
+    """`<Dial>`: ring every target at once (``("number", "+1555...")`` or ``("sip", "sip:...")``)
+    for `timeout` seconds and bridge the first that answers, for at most `time_limit` seconds."""
+
+    targets: tuple[tuple[str, str], ...]
+    timeout: int
+    time_limit: int
+    caller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DialResult:
+    """How a `<Dial>` ended, in Twilio's words: `status` is a ``DialCallStatus`` value
+    (completed, busy, no-answer, failed, canceled); `duration` the answered seconds."""
+
+    status: str
+    duration: int
+    bridged: bool
+    child_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PathMap:
     """The shared spool folder, as the adapter sees it (`local`) and as the PBX sees it (`pbx`).
 
@@ -146,6 +170,10 @@ class CallControl(Protocol):
 
     async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
         """After the call ended: wait (at most `within` s) until the PBX has closed the files."""
+
+    async def dial(self, request: DialRequest) -> DialResult:
+        """Call out and bridge; returns when the bridged call (or the attempt) ends. If the
+        caller hangs up meanwhile it still returns the result (and `hung_up` is set)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ from adapter.pbx.base import (
     CallHandler,
     CallRecordingHandle,
     CallRecordingRequest,
+    DialRequest,
+    DialResult,
     IncomingCall,
     PathMap,
     PbxError,
@@ -46,6 +48,8 @@ class AsteriskSettings:
     username: str
     secret: str
     spool: PathMap
+    dial_number: str = "PJSIP/{number}@trunk"
+    dial_sip: str = "PJSIP/trunk/{uri}"
     connect_timeout: float = 10.0
 
 
@@ -69,11 +73,14 @@ def parse_agi_env(encoded: str) -> dict[str, str]:
 class AsteriskCall:
     """One channel in AsyncAGI, as a `CallControl`."""
 
-    def __init__(self, ami: AmiClient, channel: str, spool: PathMap) -> None:
+    def __init__(self, ami: AmiClient, channel: str, settings: AsteriskSettings) -> None:
         self.channel = channel
         self._ami = ami
-        self._spool = spool
+        self._settings = settings
+        self._spool = settings.spool
         self._hung_up = asyncio.Event()
+        # DialEnd events of the current <Dial>: (DialStatus, DestChannel, when).
+        self._dial_ends: list[tuple[str, str, float]] = []
 
     @property
     def hung_up(self) -> asyncio.Event:
@@ -169,6 +176,34 @@ class AsteriskCall:
                 return False
             await asyncio.sleep(FILE_POLL_INTERVAL)
 
+    def on_dial_end(self, event: AmiMessage) -> None:
+        self._dial_ends.append(
+            (event.get("DialStatus") or "", event.get("DestChannel") or "", time.monotonic())
+        )
+
+    async def dial(self, request: DialRequest) -> DialResult:
+        targets = [
+            mapping.dial_target(kind, address, number_template=self._settings.dial_number,
+                                sip_template=self._settings.dial_sip)
+            for kind, address in request.targets
+        ]
+        command = mapping.dial(targets, timeout=request.timeout, time_limit=request.time_limit,
+                               caller_id=request.caller_id)
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.channel} has hung up")
+        self._dial_ends.clear()
+        try:
+            await self._ami.agi(self.channel, command)
+        except CallGone:
+            self.mark_gone()
+        ended = time.monotonic()
+        answered = [(dest, when) for status, dest, when in self._dial_ends if status == "ANSWER"]
+        if answered:
+            dest, when = answered[0]
+            return DialResult("completed", round(ended - when), True, dest)
+        last = self._dial_ends[-1][0] if self._dial_ends else ""
+        return DialResult(mapping.DIAL_STATUS.get(last, "failed"), 0, False, None)
+
     async def hangup(self) -> None:
         if self._hung_up.is_set():
             return
@@ -200,6 +235,7 @@ class AsteriskDriver:
         self.ami.on("AsyncAGIStart", self._on_agi_start)
         self.ami.on("AsyncAGIEnd", self._on_channel_gone)
         self.ami.on("Hangup", self._on_channel_gone)
+        self.ami.on("DialEnd", self._on_dial_end)
         await self.ami.connect()
         log.info("connected to Asterisk AMI at %s", self.ami.address)
 
@@ -224,7 +260,7 @@ class AsteriskDriver:
         except PbxError:
             log.error("refusing AsyncAGI channel with an unexpected name: %r", channel)
             return
-        call = AsteriskCall(self.ami, channel, self.settings.spool)
+        call = AsteriskCall(self.ami, channel, self.settings)
         self._calls[channel] = call
         incoming = IncomingCall(
             to=env.get("agi_arg_2") or event.get("Exten") or "",
@@ -245,6 +281,11 @@ class AsteriskDriver:
             log.exception("call %s: handler failed", call.channel)
         finally:
             self._calls.pop(call.channel, None)
+
+    def _on_dial_end(self, event: AmiMessage) -> None:
+        call = self._calls.get(event.get("Channel") or "")
+        if call is not None:
+            call.on_dial_end(event)
 
     def _on_channel_gone(self, event: AmiMessage) -> None:
         call = self._calls.get(event.get("Channel") or "")

@@ -6,6 +6,9 @@
 - pause (`<Pause>`): ``EXEC Wait <seconds>``
 - record (`<Record>`):
   ``RECORD FILE <file> wav "<finishOnKey>" <maxLength ms> [BEEP] [s=<timeout>]``
+- dial (`<Dial>`): ``EXEC Dial <target>&<target>,<timeout>,o(<callerId>)S(<timeLimit>)``, each
+  target made from the configured template (``asterisk.dial_number``, ``asterisk.dial_sip``);
+  how it ended comes from the ``DialEnd`` events (``DialStatus``) and the time of the answer.
 - hangup (`<Hangup>`, and the end of the document): ``HANGUP``
 
 And over AMI (not AGI), so they run beside whatever the channel is doing:
@@ -153,3 +156,44 @@ def stop_mixmonitor(channel: str, mixmonitor_id: str) -> dict[str, str]:
         raise UnsafeValue(f"MixMonitorID {mixmonitor_id!r} is not a 0x… id")
     return {"Action": "StopMixMonitor", "Channel": ami_channel(channel),
             "MixMonitorID": mixmonitor_id}
+
+
+# DialEnd's DialStatus → Twilio's DialCallStatus.
+DIAL_STATUS = {
+    "ANSWER": "completed",
+    "BUSY": "busy",
+    "NOANSWER": "no-answer",
+    "CANCEL": "canceled",
+    "CONGESTION": "failed",
+    "CHANUNAVAIL": "failed",
+    "DONTCALL": "failed",
+    "TORTURE": "failed",
+    "INVALIDARGS": "failed",
+}
+_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
+_SIP_URI_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
+                         r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*")
+_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
+
+
+def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
+    """One Dial target: the configured template with the checked number or SIP URI in it."""
+    if kind == "number" and _NUMBER_RE.fullmatch(address):
+        return number_template.replace("{number}", address)
+    if kind == "sip" and _SIP_URI_RE.fullmatch(address):
+        return sip_template.replace("{uri}", address)
+    raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
+
+
+def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | None) -> str:
+    """``EXEC Dial``: targets ring together (``&``); ``o()`` caller ID, ``S()`` time limit."""
+    if not targets:
+        raise ValueError("Dial needs at least one target")
+    options = ""
+    if caller_id is not None:
+        if not _CALLER_ID_RE.fullmatch(caller_id):
+            raise UnsafeValue(f"callerId {caller_id!r} has characters outside A-Za-z0-9+_.-")
+        options += f"o({caller_id})"
+    options += f"S({agi_int(time_limit, low=1, high=86400, field='timeLimit')})"
+    seconds = agi_int(timeout, low=1, high=600, field="timeout")
+    return f"EXEC Dial {'&'.join(targets)},{seconds},{options}"
