@@ -213,3 +213,23 @@ async def test_recording_running_at_hangup_completes_and_silence_is_absent(
     assert absent.params["RecordingStatus"] == "absent"
     assert absent.params["ErrorCode"] == "16102"
     assert not media_file(adapter, absent.params["RecordingSid"]).exists()
+
+
+async def test_caller_hanging_up_completes_the_recording(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    response = VoiceResponse()
+    response.append(start(recording_status_callback="/rec", track="inbound"))
+    response.pause(length=30)  # the caller hangs up long before this ends
+    app.answer("/voice", response)
+    await originate(ami, CallerScript.TONE440, TO, from_number="+15551230003",
+                    caller_name="Tone Caller", variables={"DURATION_S": "5"})
+    await asyncio.wait_for(adapter.finished.get(), 30)
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    (completed,) = statuses(app)
+    assert completed.params["RecordingStatus"] == "completed"
+    assert 3 <= int(completed.params["RecordingDuration"]) <= 5
+    wav = media_file(adapter, completed.params["RecordingSid"])
+    assert media.wav_is_final(wav)
+    p440, p1000 = tones(wav, 0)
+    assert p440 > 20 * p1000
