@@ -40,6 +40,7 @@ def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: st
         "TWIML_ADAPTER_ASTERISK_SPOOL_DIR": pbx.spool_dir,
         "TWIML_ADAPTER_ASTERISK_SPOOL_DIR_LOCAL": str(pbx.spool_dir_local),
         "TWIML_ADAPTER_ASTERISK_DIAL_NUMBER": "Local/{number}@" + CALLEES_CONTEXT,
+        "TWIML_ADAPTER_ASTERISK_DIAL_SIP": "Local/{uri}",
         "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
         **extra,
     }

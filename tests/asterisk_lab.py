@@ -289,6 +289,9 @@ exten => {CALLEE_TONE1000},1,Answer()
  same => n(top),Playback({sounds_dir}/tone1000-20s)
  same => n,Goto(top)
 
+; <Dial><Sip>sip:2000@{CALLEES_CONTEXT}</Sip> arrives here (asterisk.dial_sip = Local/{{uri}})
+exten => sip:{CALLEE_TONE1000},1,Goto({CALLEE_TONE1000},1)
+
 exten => {CALLEE_BUSY},1,Busy(10)
 
 exten => {CALLEE_NO_ANSWER},1,Ringing()

@@ -12,6 +12,7 @@ import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import (
     CALLEE_BUSY,
+    CALLEES_CONTEXT,
     CALLEE_NO_ANSWER,
     CALLEE_TONE1000,
     AsteriskPbx,
@@ -120,3 +121,14 @@ async def test_dial_without_action_goes_on_with_the_next_verb(
     assert after.params["CallStatus"] == "in-progress"
     calls = [c for c in [await adapter.ctx.store.get_call(call_sid)] if c]  # type: ignore[union-attr]
     assert calls and calls[0].account_sid == ACCOUNT_SID
+
+
+async def test_dial_sip_uri(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
+    response = VoiceResponse()
+    dial = response.dial(action="/dialed", timeout=10)
+    dial.sip(f"sip:{CALLEE_TONE1000}@{CALLEES_CONTEXT}")
+    app.answer("/dialed", VoiceResponse())
+    await run_call(adapter, ami, app, response)
+    (dialed,) = app.received("/dialed")
+    assert dialed.params["DialCallStatus"] == "completed"
+    assert dialed.params["DialBridged"] == "true"
