@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
@@ -38,13 +38,21 @@ UNAVAILABLE_ERROR_CODE = 12400
 
 @dataclass(slots=True)
 class ActiveRecording:
+    """A running (or paused) recording. `segments` are the PBX recordings that make it up: one,
+    unless it was paused with PauseBehavior=skip and resumed (then one per stretch)."""
+
     sid: str
     spec: StartRecording
+    source: str
     callback_url: str | None
-    handle: CallRecordingHandle
+    segments: list[CallRecordingHandle]
     started: datetime
     channels: int
-    finishing: asyncio.Task[None] | None = field(default=None)
+    paused: str | None = None  # None, "silence" or "skip"
+
+    @property
+    def running_segment(self) -> CallRecordingHandle | None:
+        return None if self.paused == "skip" else self.segments[-1]
 
 
 class CallRecorder:
@@ -60,7 +68,8 @@ class CallRecorder:
     def _by_name(self, name: str) -> ActiveRecording | None:
         return next((r for r in self.active.values() if r.spec.name == name), None)
 
-    async def start(self, spec: StartRecording, document_url: str) -> str | None:
+    async def start(self, spec: StartRecording, document_url: str,
+                    source: str = SOURCE_TWIML) -> str | None:
         """Start one recording; None (and a warning) when its name is already recording."""
         if spec.name is not None and self._by_name(spec.name) is not None:
             log.warning("call %s: warning 12200: <Start><Recording name=%r>: a recording of "
@@ -73,15 +82,12 @@ class CallRecorder:
         # Two channels only when there are two tracks to put on them.
         channels = 2 if spec.channels == "dual" and inbound and outbound else 1
         started = datetime.now(UTC)
-        handle = await self.call.start_call_recording(CallRecordingRequest(
-            key=sid, directory=self.ctx.spool_recordings / self.info.call_sid,
-            inbound=inbound, outbound=outbound,
-        ))
+        handle = await self.call.start_call_recording(self._segment_request(sid, spec, 0))
         callback_url = (urljoin(document_url, spec.recording_status_callback)
                         if spec.recording_status_callback else None)
         await self.ctx.store.add_recording(RecordingRow(
             sid=sid, account_sid=self.info.account_sid, call_sid=self.info.call_sid,
-            status="in-progress", source=SOURCE_TWIML, channels=channels, track=spec.track,
+            status="in-progress", source=source, channels=channels, track=spec.track,
             start_time=started, duration=None, media_path=None,
             pbx_file=" ".join(str(f) for f in handle.files), error_code=None,
             date_created=started, date_updated=started, name=spec.name,
@@ -89,12 +95,20 @@ class CallRecorder:
             status_callback_method=spec.recording_status_callback_method,
             status_callback_events=" ".join(sorted(spec.recording_status_callback_event)),
         ))
-        recording = ActiveRecording(sid, spec, callback_url, handle, started, channels)
+        recording = ActiveRecording(sid, spec, source, callback_url, [handle], started, channels)
         self.active[sid] = recording
         log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)", self.info.call_sid,
                  sid, f" ({spec.name})" if spec.name else "", spec.track, channels)
         await self._callback(recording, "in-progress")
         return sid
+
+    def _segment_request(self, sid: str, spec: StartRecording, index: int) -> CallRecordingRequest:
+        return CallRecordingRequest(
+            key=sid if index == 0 else f"{sid}s{index}",
+            directory=self.ctx.spool_recordings / self.info.call_sid,
+            inbound=spec.track in ("inbound", "both"),
+            outbound=spec.track in ("outbound", "both"),
+        )
 
     async def stop(self, name: str | None) -> bool:
         """`<Stop><Recording name>`: False (and a warning) when no recording has that name."""
@@ -103,13 +117,44 @@ class CallRecorder:
             log.warning("call %s: warning 12200: <Stop><Recording name=%r>: no running recording "
                         "has that name; the call goes on", self.info.call_sid, name)
             return False
-        del self.active[recording.sid]
-        try:
-            await self.call.stop_call_recording(recording.handle)
-        except PbxError as exc:
-            log.error("call %s: stopping %s: %s", self.info.call_sid, recording.sid, exc)
-        self._finish_in_background(recording, closed=True)
+        await self.stop_sid(recording.sid)
         return True
+
+    async def stop_sid(self, sid: str) -> None:
+        """Stop a running or paused recording; it is processed and reported in the background."""
+        recording = self.active.pop(sid)
+        segment = recording.running_segment
+        if segment is not None:
+            try:
+                await self.call.stop_call_recording(segment)
+            except PbxError as exc:
+                log.error("call %s: stopping %s: %s", self.info.call_sid, recording.sid, exc)
+        self._finish_in_background(recording, closed=True)
+
+    async def pause(self, sid: str, behavior: str) -> None:
+        """REST ``Status=paused``: `silence` keeps the time running (muted), `skip` leaves the
+        paused time out of the file (the current segment is closed; resuming starts another)."""
+        recording = self.active[sid]
+        if recording.paused is not None:
+            return
+        if behavior == "skip":
+            await self.call.stop_call_recording(recording.segments[-1])
+        else:
+            await self.call.mute_call_recording(recording.segments[-1], True)
+        recording.paused = behavior
+        await self.ctx.store.update_recording(sid, status="paused")
+        log.info("call %s: recording %s paused (%s)", self.info.call_sid, sid, behavior)
+
+    async def resume(self, sid: str) -> None:
+        recording = self.active[sid]
+        if recording.paused == "skip":
+            request = self._segment_request(sid, recording.spec, len(recording.segments))
+            recording.segments.append(await self.call.start_call_recording(request))
+        elif recording.paused == "silence":
+            await self.call.mute_call_recording(recording.segments[-1], False)
+        recording.paused = None
+        await self.ctx.store.update_recording(sid, status="in-progress")
+        log.info("call %s: recording %s resumed", self.info.call_sid, sid)
 
     def call_ended(self) -> None:
         """The call is over: every running recording ends with it."""
@@ -130,8 +175,10 @@ class CallRecorder:
     async def _finish(self, recording: ActiveRecording, *, closed: bool) -> None:
         try:
             if not closed:
-                closed = await self.call.call_recording_final(recording.handle,
-                                                              CLOSE_WAIT_SECONDS)
+                segment = recording.running_segment
+                closed = segment is None or await self.call.call_recording_final(
+                    segment, CLOSE_WAIT_SECONDS
+                )
             if not closed:
                 log.error("call %s: %s: Asterisk did not close the files within %.0f s",
                           self.info.call_sid, recording.sid, CLOSE_WAIT_SECONDS)
@@ -140,7 +187,7 @@ class CallRecorder:
             target = self.ctx.media_dir / f"{recording.sid}.wav"
             async with self.ctx.postprocess_slots:
                 result = await asyncio.to_thread(
-                    _make_final, recording.handle, target, recording.channels,
+                    _make_final, recording.segments, target, recording.channels,
                     trim=recording.spec.trim == "trim-silence",
                 )
             if result is None:
@@ -180,7 +227,7 @@ class CallRecorder:
             ("RecordingStatus", status),
             ("RecordingChannels", str(recording.channels)),
             ("RecordingStartTime", rfc2822(recording.started)),
-            ("RecordingSource", SOURCE_TWIML),
+            ("RecordingSource", recording.source),
             ("RecordingTrack", recording.spec.track),
         ]
         if duration is not None:
@@ -191,25 +238,39 @@ class CallRecorder:
                                       recording.spec.recording_status_callback_method, params)
 
 
-def _make_final(handle: CallRecordingHandle, target: Path, channels: int, *,
+def _make_final(segments: list[CallRecordingHandle], target: Path, channels: int, *,
                 trim: bool) -> media.AudioInfo | None:
-    """The PBX's track files → the final WAV at `target`; None when it holds no audio."""
+    """The PBX's track files → the final WAV at `target`; None when it holds no audio.
+
+    Each segment's tracks are combined (one track as is; two mixed, or interleaved for dual),
+    segments are joined in order, then trimmed if asked. The PBX's files are removed.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.stem}.staged.wav")
-    inbound, outbound = handle.inbound_file, handle.outbound_file
+    staged: list[Path] = []
     try:
-        if inbound is not None and outbound is not None:
-            combine = media.interleave_wavs if channels == 2 else media.mix_wavs
-            combine(inbound, outbound, staged)
-        else:
-            source = inbound or outbound
-            assert source is not None
-            media.copy_wav(source, staged)
-        info = media.trim_silence(staged, target) if trim else media.copy_wav(staged, target)
+        for index, handle in enumerate(segments):
+            part = target.with_name(f".{target.stem}.{index}.staged.wav")
+            staged.append(part)
+            inbound, outbound = handle.inbound_file, handle.outbound_file
+            if inbound is not None and outbound is not None:
+                combine = media.interleave_wavs if channels == 2 else media.mix_wavs
+                combine(inbound, outbound, part)
+            else:
+                source = inbound or outbound
+                assert source is not None
+                media.copy_wav(source, part)
+        joined = staged[0]
+        if len(staged) > 1:
+            joined = target.with_name(f".{target.stem}.joined.wav")
+            staged.append(joined)
+            media.concat_wavs(staged[:-1], joined)
+        info = media.trim_silence(joined, target) if trim else media.copy_wav(joined, target)
     finally:
-        staged.unlink(missing_ok=True)
-        for path in handle.files:
+        for path in staged:
             path.unlink(missing_ok=True)
+        for handle in segments:
+            for path in handle.files:
+                path.unlink(missing_ok=True)
     if info.frames == 0 or media.is_silent(target):
         target.unlink(missing_ok=True)
         return None

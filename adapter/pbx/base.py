@@ -171,6 +171,9 @@ class CallControl(Protocol):
     async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
         """After the call ended: wait (at most `within` s) until the PBX has closed the files."""
 
+    async def mute_call_recording(self, handle: CallRecordingHandle, muted: bool) -> None:
+        """Write silence instead of the call's audio (pause with PauseBehavior=silence)."""
+
     async def dial(self, request: DialRequest) -> DialResult:
         """Call out and bridge; returns when the bridged call (or the attempt) ends. If the
         caller hangs up meanwhile it still returns the result (and `hung_up` is set)."""

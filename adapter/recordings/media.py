@@ -36,6 +36,7 @@ __all__ = [
     "SILENCE_THRESHOLD_DBFS",
     "AudioInfo",
     "MediaError",
+    "concat_wavs",
     "copy_wav",
     "encode_mp3",
     "interleave_wavs",
@@ -388,6 +389,32 @@ def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
                     data = _read_frames(reader, path, info, pos, have) if have else b""
                     pieces.append(data + b"\x00" * ((count - have) * width))
                 writer.writeframesraw(audioop.add(pieces[0], pieces[1], width))
+    return wav_info(dst)
+
+
+def concat_wavs(sources: list[Path], dst: Path) -> AudioInfo:
+    """WAVs of one format, one after the other, into `dst` (one-second blocks).
+
+    How a recording paused with PauseBehavior=skip is put together from its segments.
+    """
+    if not sources:
+        raise ValueError("nothing to concatenate")
+    for src in sources:
+        _check_distinct(src, dst)
+    infos = [wav_info(src) for src in sources]
+    shape = infos[0]
+    if any((i.channels, i.sample_rate, i.sample_width) !=
+           (shape.channels, shape.sample_rate, shape.sample_width) for i in infos):
+        raise MediaError("the segments differ in format")
+    total = AudioInfo(shape.channels, shape.sample_rate, shape.sample_width,
+                      sum(i.frames for i in infos))
+    block = max(1, shape.sample_rate * _BLOCK_SECONDS)
+    with _wav_writer(dst, total) as writer:
+        for src in sources:
+            with _wav_reader(src) as (reader, info):
+                for pos in range(0, info.frames, block):
+                    count = min(block, info.frames - pos)
+                    writer.writeframesraw(_read_frames(reader, src, info, pos, count))
     return wav_info(dst)
 
 

@@ -165,6 +165,14 @@ class AsteriskCall:
             # The call ended meanwhile: Asterisk closes the files itself.
             await self.call_recording_final(handle, within=FILE_CLOSE_WAIT)
 
+    async def mute_call_recording(self, handle: CallRecordingHandle, muted: bool) -> None:
+        try:
+            await self._ami.action(mapping.mute_mixmonitor(self.channel, handle.pbx_id, muted))
+        except PbxError as exc:
+            if self._hung_up.is_set() or "No such channel" in str(exc):
+                raise CallGone(str(exc)) from exc
+            raise
+
     async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
         """Asterisk sends no MixMonitorStop at hang-up and fixes the WAV header 4-10 ms after the
         Hangup event (lab notes §5.5), so the header itself is the signal: poll it."""

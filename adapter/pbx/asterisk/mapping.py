@@ -18,6 +18,9 @@ And over AMI (not AGI), so they run beside whatever the channel is doing:
   (only the tracks asked for; no ``File``, so no mixed file). ``r()`` is the audio received from
   the caller, ``t()`` the audio sent to the caller (the dialled party when bridged); Asterisk
   keeps both the same length. The Response carries the ``MixMonitorID`` because of ``i()``.
+- mute_call_recording (REST pause, PauseBehavior=silence): ``Action: MixMonitorMute`` with
+  ``Direction: both``, ``State: 1`` (0 to resume) and the ``MixMonitorID``; Asterisk writes
+  silence meanwhile, so the file keeps running in time.
 - stop_call_recording (`<Stop><Recording>`): ``Action: StopMixMonitor`` with that
   ``MixMonitorID``; the files are closed when its Response arrives. At hang-up Asterisk closes
   them itself a few ms after the ``Hangup`` event, with no event of its own: the adapter waits
@@ -58,6 +61,7 @@ __all__ = [
     "ANSWER",
     "HANGUP",
     "mixmonitor",
+    "mute_mixmonitor",
     "record_file",
     "record_result",
     "send_dtmf",
@@ -197,3 +201,10 @@ def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | 
     options += f"S({agi_int(time_limit, low=1, high=86400, field='timeLimit')})"
     seconds = agi_int(timeout, low=1, high=600, field="timeout")
     return f"EXEC Dial {'&'.join(targets)},{seconds},{options}"
+
+
+def mute_mixmonitor(channel: str, mixmonitor_id: str, muted: bool) -> dict[str, str]:
+    if not _MIXMONITOR_ID_RE.fullmatch(mixmonitor_id):
+        raise UnsafeValue(f"MixMonitorID {mixmonitor_id!r} is not a 0x… id")
+    return {"Action": "MixMonitorMute", "Channel": ami_channel(channel), "Direction": "both",
+            "State": "1" if muted else "0", "MixMonitorID": mixmonitor_id}
