@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class Adapter:
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
-    sessions: set[CallSession] = field(default_factory=set)
+    sessions: dict[str, CallSession] = field(default_factory=dict)  # live calls by CallSid
     # CallSids of finished calls, in order: lets tests and the demo wait for a call's end.
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     ctx: SessionContext | None = None
@@ -69,7 +69,7 @@ class Adapter:
         await driver.start(self._on_call)
         if serve_http:
             health = {"pbx": "asterisk", "pbx_address": driver.ami.address}
-            app = build_app(config, store, self.metrics, health)
+            app = build_app(config, store, self.metrics, health, self.sessions)
             self._server = uvicorn.Server(uvicorn.Config(
                 app, host=config.http.listen_host, port=config.http.listen_port,
                 log_level="warning", lifespan="off",
@@ -91,12 +91,12 @@ class Adapter:
             await incoming.control.hangup()
             return
         session = CallSession(self.ctx, incoming, route)
-        self.sessions.add(session)
+        self.sessions[session.call_sid] = session
         self.metrics.inc("calls")
         try:
             await session.run()
         finally:
-            self.sessions.discard(session)
+            self.sessions.pop(session.call_sid, None)
             self.finished.put_nowait(session.call_sid)
 
     async def stop(self) -> None:

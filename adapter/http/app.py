@@ -4,6 +4,7 @@
 - ``GET .../Recordings/{Sid}.mp3``: MP3, ``audio/mpeg`` (encoded once, on first request)
 - ``GET .../Recordings/{Sid}.json``: the recording's metadata
 - ``GET /health``, ``GET /metrics``
+- the REST API (`adapter.http.api`)
 
 Media needs HTTP Basic auth (account SID : auth token) unless ``http.public_media`` is true, the
 switch Twilio offers as "enforce HTTP auth on media URLs".
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,48 +24,20 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from adapter.config import Config
+from adapter.http.api import api_routes
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
+from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
 from adapter.recordings import media
-from adapter.recordings.store import RecordingRow, Store
+from adapter.recordings.store import Store
 
-__all__ = ["build_app", "recording_json"]
+if TYPE_CHECKING:
+    from adapter.interpreter.session import CallSession
+
+__all__ = ["build_app"]
 
 _SID_EXT = re.compile(r"(?P<sid>RE[0-9a-f]{32})(?:\.(?P<ext>wav|mp3|json))?")
-
-
-def recording_json(config: Config, row: RecordingRow) -> dict[str, Any]:
-    """The Recording resource, with Twilio's field names."""
-    base = f"/2010-04-01/Accounts/{row.account_sid}/Recordings/{row.sid}"
-    return {
-        "account_sid": row.account_sid,
-        "api_version": "2010-04-01",
-        "call_sid": row.call_sid,
-        "conference_sid": None,
-        "channels": row.channels,
-        "date_created": _rfc2822(row.date_created),
-        "date_updated": _rfc2822(row.date_updated),
-        "start_time": _rfc2822(row.start_time),
-        "duration": str(row.duration) if row.duration is not None else None,
-        "sid": row.sid,
-        "price": None,
-        "price_unit": "USD",
-        "status": row.status,
-        "source": row.source,
-        "error_code": row.error_code,
-        "track": row.track,
-        "encryption_details": None,
-        "media_url": f"{config.http.public_base_url}{base}",
-        "uri": f"{base}.json",
-        "subresource_uris": {},
-    }
-
-
-def _rfc2822(moment: Any) -> str | None:
-    from email.utils import format_datetime
-
-    return format_datetime(moment) if moment is not None else None
 
 
 def _not_found(request: Request) -> Response:
@@ -73,7 +47,8 @@ def _not_found(request: Request) -> Response:
 
 
 def build_app(config: Config, store: Store, metrics: Metrics,
-              health: dict[str, Any] | None = None) -> Starlette:
+              health: dict[str, Any] | None = None,
+              live_calls: Mapping[str, CallSession] | None = None) -> Starlette:
     mp3_locks: dict[str, asyncio.Lock] = {}
 
     async def recording(request: Request) -> Response:
@@ -90,7 +65,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
             return _not_found(request)
         ext = match.group("ext") or "wav"
         if ext == "json":
-            return JSONResponse(recording_json(config, row))
+            return JSONResponse(recording_json(config.http.public_base_url, row))
         if row.status != "completed" or not row.media_path:
             return _not_found(request)
         wav = config.data_dir / row.media_path
@@ -127,6 +102,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
 
     return Starlette(
         routes=[
+            *api_routes(config, store, live_calls if live_calls is not None else {}),
             Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
             Route("/health", health_route, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),

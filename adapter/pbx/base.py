@@ -162,6 +162,9 @@ class CallControl(Protocol):
 
     async def hangup(self) -> None: ...
 
+    async def terminate(self) -> None:
+        """End the call now, whatever it is doing (REST ``Status=completed``)."""
+
     async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
         """Start recording in the background; returns at once (the call goes on)."""
 

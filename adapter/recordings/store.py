@@ -339,16 +339,26 @@ class Store:
         account_sid: str,
         *,
         call_sid: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
         include_soft_deleted: bool = False,
     ) -> list[RecordingRow]:
-        """Recordings of `account_sid` (of one call, if `call_sid`), newest first as on Twilio."""
+        """Recordings of `account_sid` (of one call, if `call_sid`), newest first as on Twilio.
+
+        `created_from` (inclusive) and `created_before` (exclusive) bound ``date_created``.
+        """
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
+        _check_aware({"created_from": created_from, "created_before": created_before})
         query = select(recordings_table).where(recordings_table.c.account_sid == account_sid)
         if call_sid is not None:
             query = query.where(recordings_table.c.call_sid == call_sid)
+        if created_from is not None:
+            query = query.where(recordings_table.c.date_created >= created_from)
+        if created_before is not None:
+            query = query.where(recordings_table.c.date_created < created_before)
         if not include_soft_deleted:
             query = query.where(recordings_table.c.status != "deleted")
         query = (
@@ -359,6 +369,23 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [RecordingRow(**row) for row in rows]
+
+    async def list_calls(
+        self, account_sid: str, *, limit: int = 50, offset: int = 0
+    ) -> list[CallRow]:
+        """Calls of `account_sid`, newest first."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        query = (
+            select(calls_table)
+            .where(calls_table.c.account_sid == account_sid)
+            .order_by(calls_table.c.date_created.desc(), calls_table.c.sid.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [CallRow(**row) for row in rows]
 
     async def delete_recording(self, account_sid: str, sid: str) -> bool:
         """Soft-delete: status becomes ``deleted``. False when there was nothing to delete

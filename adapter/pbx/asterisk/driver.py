@@ -212,6 +212,14 @@ class AsteriskCall:
         last = self._dial_ends[-1][0] if self._dial_ends else ""
         return DialResult(mapping.DIAL_STATUS.get(last, "failed"), 0, False, None)
 
+    async def terminate(self) -> None:
+        """AMI ``Hangup`` (cause 16, normal clearing): it works even while an AGI command runs,
+        where the AGI ``HANGUP`` would wait in the queue behind it."""
+        if self._hung_up.is_set():
+            return
+        with contextlib.suppress(PbxError):
+            await self._ami.action({"Action": "Hangup", "Channel": self.channel, "Cause": "16"})
+
     async def hangup(self) -> None:
         if self._hung_up.is_set():
             return
