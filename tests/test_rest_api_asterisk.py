@@ -216,3 +216,44 @@ async def test_errors(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
     assert info.value.status == 400
     recordings = await adapter.ctx.store.list_recordings(ACCOUNT_SID, call_sid=call_sid)  # type: ignore[union-attr]
     assert [r.sid for r in recordings] == [created.sid]  # nothing else started on the PBX
+
+
+async def test_url_redirect_stops_a_record_from_outside(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    response = VoiceResponse()
+    response.say("Leave a message.")
+    response.redirect("/record")
+    app.answer("/voice", response)
+    record = VoiceResponse()
+    record.record(action="/done", timeout=0, max_length=60, recording_status_callback="/rec")
+    app.answer("/record", record)
+    after = VoiceResponse()
+    after.say("Thanks.")
+    after.hangup()
+    app.answer("/new", after)
+    await originate(ami, CallerScript.SPEAK_LOOP, "+15557650000", from_number="+15551230005",
+                    caller_name="REST Caller", variables={"DURATION_S": "40"})
+    started = await app.next_request("/record")
+    call_sid = started.params["CallSid"]
+    await asyncio.sleep(3)  # three seconds of message (not a synchronisation)
+    client = sdk(adapter)
+    await off_loop(lambda: client.calls(call_sid).update(url=app.url("/new"), method="GET"))
+    new = await app.next_request("/new")
+    assert new.method == "GET" and new.signature_valid
+    assert new.params["CallSid"] == call_sid and new.params["CallStatus"] == "in-progress"
+    done = await completed_callback(app)
+    assert done["RecordingStatus"] == "completed"
+    assert 2 <= int(done["RecordingDuration"]) <= 5
+    assert await asyncio.wait_for(adapter.finished.get(), 30) == call_sid
+    assert app.received("/done") == []  # the new TwiML replaced the <Record>'s action
+
+
+async def test_twiml_redirect_ends_a_pause(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
+    call_sid = await live_call(adapter, app, ami, seconds=60)
+    client = sdk(adapter)
+    await off_loop(lambda: client.calls(call_sid).update(
+        twiml="<Response><Redirect method='GET'>/last</Redirect></Response>"))
+    last = await app.next_request("/last", within=10)
+    assert last.params["CallSid"] == call_sid
+    assert await asyncio.wait_for(adapter.finished.get(), 30) == call_sid

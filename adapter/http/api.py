@@ -5,7 +5,8 @@
 | ``GET /Recordings.json`` | list (CallSid, DateCreated, DateCreated<, DateCreated>, paging) |
 | ``DELETE /Recordings/{Sid}[.json]`` | delete (media and metadata) |
 | ``GET /Calls.json``, ``GET /Calls/{CallSid}.json`` | list, fetch calls |
-| ``POST /Calls/{CallSid}.json`` | ``Status=completed``: end a live call |
+| ``POST /Calls/{CallSid}.json`` | ``Status=completed``: end a live call; ``Url``/``Method`` or
+  ``Twiml``: run new TwiML now (what is running is cut short) |
 | ``GET, POST /Calls/{CallSid}/Recordings.json`` | list, start a recording on a live call |
 | ``GET, POST, DELETE /Calls/{CallSid}/Recordings/{Sid}.json`` | fetch; pause/resume/stop; delete |
 
@@ -29,6 +30,7 @@ from adapter.config import Config
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
 from adapter.http.resources import API, call_json, page_json, recording_json
+from adapter.interpreter.session import Fetch, Inline
 from adapter.pbx.base import PbxError
 from adapter.recordings.store import Store
 from adapter.twiml import StartRecording
@@ -97,6 +99,13 @@ def _callback_url(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _bad(f"RecordingStatusCallback must be an absolute http(s) URL, not {value!r}",
                    11100)
+    return value
+
+
+def _absolute_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _bad(f"Url must be an absolute http(s) URL, not {value!r}", 21205)
     return value
 
 
@@ -327,16 +336,26 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         call_sid = await call_row_or_404(request)
         form = await _form(request)
         status = _one(form, "Status")
-        if _one(form, "Url") or _one(form, "Twiml"):
-            raise _bad("Url and Twiml on a live call are not supported by this adapter yet")
-        if status not in ("completed", "canceled"):
+        url, twiml = _one(form, "Url"), _one(form, "Twiml")
+        if status is None and not url and not twiml:
+            raise _bad("Give Url, Twiml or Status")
+        if status is not None and status not in ("completed", "canceled"):
             raise _bad(f"Status must be completed or canceled, not {status!r}")
         session = live(request, call_sid)
-        await session.call.terminate()
+        if status is not None:
+            await session.call.terminate()
+        elif twiml:
+            if len(twiml.encode()) > 4000:
+                raise _bad("Twiml is longer than 4000 characters", 21234)
+            await session.redirect(Inline(twiml, session.document_url))
+        else:
+            method = _choice(form, "Method", {"GET", "POST"}, "POST")
+            await session.redirect(Fetch(_absolute_url(url or ""), method))
         row = await store.get_call(call_sid)
         assert row is not None
         body = call_json(row)
-        body["status"] = "completed"
+        if status is not None:
+            body["status"] = "completed"
         return body
 
     account = f"{API}/Accounts/{{account}}"

@@ -21,7 +21,13 @@ from urllib.parse import urljoin
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.pbx.base import CallControl, RecordEnd, RecordRequest, RecordResult
+from adapter.pbx.base import (
+    CallControl,
+    CallInterrupted,
+    RecordEnd,
+    RecordRequest,
+    RecordResult,
+)
 from adapter.recordings import media
 from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
@@ -89,13 +95,20 @@ class RecordVerbRunner:
                         "without a transcription", self.info.call_sid, sid)
         await self._status_callback(verb, sid, "in-progress", started)
 
-        result = await self.call.record(RecordRequest(
-            path=spool_file,
-            finish_on_key=verb.finish_on_key,
-            max_length=min(verb.max_length, MAX_LENGTH_CAP),
-            silence_timeout=verb.timeout,
-            beep=verb.play_beep,
-        ))
+        interrupted = False
+        try:
+            result = await self.call.record(RecordRequest(
+                path=spool_file,
+                finish_on_key=verb.finish_on_key,
+                max_length=min(verb.max_length, MAX_LENGTH_CAP),
+                silence_timeout=verb.timeout,
+                beep=verb.play_beep,
+            ))
+        except CallInterrupted:
+            # Redirected through the REST API: the recording so far is kept and reported, and
+            # the new TwiML runs instead of the action.
+            interrupted = True
+            result = RecordResult(RecordEnd.SILENCE, detail="interrupted by a redirect")
         log.info("call %s: <Record> %s ended: %s %s", self.info.call_sid, sid,
                  result.end.value, result.digit or "")
         if result.end is RecordEnd.HANGUP:
@@ -114,6 +127,8 @@ class RecordVerbRunner:
                     "call %s: <Record> %s is absent, ErrorCode %d (%s)", self.info.call_sid, sid,
                     code, result.detail)
             await self._status_callback(verb, sid, "absent", started, error_code=code)
+            if interrupted:
+                raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
             return RecordOutcome(sid, "absent", 0, None)
 
         duration = recording_duration(final.duration)
@@ -123,6 +138,8 @@ class RecordVerbRunner:
             media_path=str(final.path.relative_to(self.ctx.config.data_dir)),
         )
         await self._status_callback(verb, sid, "completed", started, duration=duration)
+        if interrupted:
+            raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
         return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result))
 
     def _action_params(

@@ -22,7 +22,7 @@ from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
-from adapter.pbx.base import CallGone, DialRequest, IncomingCall
+from adapter.pbx.base import CallGone, CallInterrupted, DialRequest, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import (
@@ -56,13 +56,21 @@ class Fetch:
     extra: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """TwiML given directly (REST ``Twiml``), run as if fetched from `url`."""
+
+    twiml: str
+    url: str
+
+
 class _End:
     def __repr__(self) -> str:
         return "END"
 
 
 END: Final = _End()
-Outcome = Fetch | _End | None
+Outcome = Fetch | Inline | _End | None
 
 
 class CallSession:
@@ -81,6 +89,8 @@ class CallSession:
         self.answered = False
         self.started = datetime.now(UTC)
         self.recorder = CallRecorder(ctx, self.call, self.info)
+        self.document_url = ""
+        self._pending_redirect: Fetch | Inline | None = None
         self._handlers: dict[type, Callable[[Verb, str], Awaitable[Outcome]]] = {
             Record: self._record,
             Say: self._say,
@@ -110,9 +120,14 @@ class CallSession:
         ))
         try:
             step: Outcome = Fetch(self.route.voice_url, self.route.voice_method)
-            while isinstance(step, Fetch):
-                document, url = await self._fetch(step)
-                step = await self._execute(document, url)
+            while isinstance(step, Fetch | Inline):
+                try:
+                    document, url = await self._load(step)
+                    step = await self._execute(document, url)
+                except CallInterrupted:
+                    step = None
+                if self._pending_redirect is not None:
+                    step, self._pending_redirect = self._pending_redirect, None
         except TwilioError as exc:
             log.error("call %s: error %d: %s", self.call_sid, exc.code, exc.message)
             await self._error_prompt()
@@ -138,19 +153,34 @@ class CallSession:
 
     # --- documents --------------------------------------------------------------------------
 
-    async def _fetch(self, step: Fetch) -> tuple[Document, str]:
-        """Request TwiML; raises TwilioError (11200 family, 12100, 12200, 12300, 11750)."""
-        params = self.info.request_params() + step.extra
-        response = await self.ctx.webhooks.request(step.url, step.method, params)
-        document = parse_document(response.body, response.content_type, url=response.url)
+    async def _load(self, step: Fetch | Inline) -> tuple[Document, str]:
+        """Request (or take) TwiML; raises TwilioError (11200 family, 12100, 12200, 12300,
+        11750)."""
+        content_type: str | None
+        if isinstance(step, Inline):
+            body, content_type, url = step.twiml.encode(), "text/xml", step.url
+        else:
+            params = self.info.request_params() + step.extra
+            response = await self.ctx.webhooks.request(step.url, step.method, params)
+            body, content_type, url = response.body, response.content_type, response.url
+        document = parse_document(body, content_type, url=url)
         for finding in document.findings:
-            log.warning("call %s: %s: %s", self.call_sid, response.url, finding)
-        return document, response.url
+            log.warning("call %s: %s: %s", self.call_sid, url, finding)
+        self.document_url = url
+        return document, url
+
+    async def redirect(self, step: Fetch | Inline) -> None:
+        """REST ``Url``/``Twiml`` on a live call: abandon the current TwiML, run `step`."""
+        self._pending_redirect = step
+        log.info("call %s: redirected by the REST API", self.call_sid)
+        await self.call.interrupt()
 
     async def _execute(self, document: Document, url: str) -> Outcome:
         for verb in document.verbs:
             if self.call.hung_up.is_set():
                 return END
+            if self._pending_redirect is not None:
+                return None
             outcome = await self._handlers[type(verb)](verb, url)
             if outcome is not None:
                 return outcome

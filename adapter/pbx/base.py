@@ -19,6 +19,7 @@ from adapter.errors import AdapterError
 __all__ = [
     "CallControl",
     "CallGone",
+    "CallInterrupted",
     "CallRecordingHandle",
     "CallRecordingRequest",
     "DialRequest",
@@ -39,6 +40,11 @@ class PbxError(AdapterError):
 
 class CallGone(PbxError):
     """The call hung up (or left our control) before or during the operation."""
+
+
+class CallInterrupted(PbxError):
+    """The operation was cut short because the call was redirected to new TwiML (REST ``Url``
+    or ``Twiml`` on a live call); the call itself goes on."""
 
 
 class RecordEnd(enum.Enum):
@@ -164,6 +170,10 @@ class CallControl(Protocol):
 
     async def terminate(self) -> None:
         """End the call now, whatever it is doing (REST ``Status=completed``)."""
+
+    async def interrupt(self) -> None:
+        """Cut short whatever the call is doing (the operation raises `CallInterrupted`) and
+        return once the call is ready for new operations."""
 
     async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
         """Start recording in the background; returns at once (the call goes on)."""

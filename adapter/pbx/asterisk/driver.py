@@ -20,6 +20,7 @@ from adapter.pbx.asterisk.escape import ami_channel
 from adapter.pbx.base import (
     CallGone,
     CallHandler,
+    CallInterrupted,
     CallRecordingHandle,
     CallRecordingRequest,
     DialRequest,
@@ -37,6 +38,9 @@ __all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"
 log = logging.getLogger(__name__)
 
 AGI_MARKER = "twiml-pbx-adapter"
+RESUME_MARKER = "twiml-pbx-adapter-resume"
+RESUME_CONTEXT = "twiml-resume"
+RESUME_WAIT = 10.0
 FILE_POLL_INTERVAL = 0.02
 FILE_CLOSE_WAIT = 10.0
 
@@ -81,6 +85,9 @@ class AsteriskCall:
         self._hung_up = asyncio.Event()
         # DialEnd events of the current <Dial>: (DialStatus, DestChannel, when).
         self._dial_ends: list[tuple[str, str, float]] = []
+        # Set while the channel is being redirected out of AsyncAGI and back (interrupt()).
+        self.redirecting = False
+        self._resumed = asyncio.Event()
 
     @property
     def hung_up(self) -> asyncio.Event:
@@ -90,14 +97,46 @@ class AsteriskCall:
         self._hung_up.set()
         self._ami.channel_gone(self.channel)
 
-    async def _run(self, command: str) -> AgiReply:
+    async def _agi(self, command: str) -> AgiReply:
+        """One AGI command; CallInterrupted if a redirect cut it short, CallGone on hang-up."""
         if self._hung_up.is_set():
             raise CallGone(f"{self.channel} has hung up")
-        reply = await self._ami.agi(self.channel, command)
+        try:
+            reply = await self._ami.agi(self.channel, command)
+        except CallGone:
+            if self.redirecting:
+                raise CallInterrupted(f"{self.channel} redirected") from None
+            raise
+        if reply.hung_up and self.redirecting:
+            raise CallInterrupted(f"{self.channel} redirected during {command.split()[0]}")
+        return reply
+
+    async def _run(self, command: str) -> AgiReply:
+        reply = await self._agi(command)
         if reply.hung_up:
             self.mark_gone()
             raise CallGone(f"{self.channel} hung up during {command.split()[0]}")
         return reply
+
+    async def interrupt(self) -> None:
+        """AMI ``Redirect`` to ``[twiml-resume]``: whatever AGI command runs ends, AsyncAGI ends,
+        and the dialplan enters AsyncAGI again with the resume marker (lab notes: a Redirect
+        mid-RECORD FILE returns ``-1 (hangup)`` and keeps the file)."""
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.channel} has hung up")
+        self.redirecting = True
+        self._resumed.clear()
+        try:
+            await self._ami.action({"Action": "Redirect", "Channel": self.channel,
+                                    "Context": RESUME_CONTEXT, "Exten": "s", "Priority": "1"})
+            await asyncio.wait_for(self._resumed.wait(), RESUME_WAIT)
+        except (PbxError, TimeoutError) as exc:
+            raise PbxError(f"{self.channel}: redirect to new TwiML failed: {exc!r}") from exc
+        finally:
+            self.redirecting = False
+
+    def resumed(self) -> None:
+        self._resumed.set()
 
     async def answer(self) -> None:
         await self._run(mapping.ANSWER)
@@ -122,9 +161,7 @@ class AsteriskCall:
             beep=request.beep,
         )
         started = time.monotonic()
-        if self._hung_up.is_set():
-            raise CallGone(f"{self.channel} has hung up")
-        reply = await self._ami.agi(self.channel, command)
+        reply = await self._agi(command)
         result = mapping.record_result(
             reply, max_length=request.max_length, elapsed=time.monotonic() - started
         )
@@ -197,11 +234,11 @@ class AsteriskCall:
         ]
         command = mapping.dial(targets, timeout=request.timeout, time_limit=request.time_limit,
                                caller_id=request.caller_id)
-        if self._hung_up.is_set():
-            raise CallGone(f"{self.channel} has hung up")
         self._dial_ends.clear()
         try:
-            await self._ami.agi(self.channel, command)
+            reply = await self._agi(command)
+            if reply.hung_up:
+                self.mark_gone()
         except CallGone:
             self.mark_gone()
         ended = time.monotonic()
@@ -268,6 +305,11 @@ class AsteriskDriver:
 
     def _on_agi_start(self, event: AmiMessage) -> None:
         env = parse_agi_env(event.get("Env") or "")
+        if env.get("agi_arg_1") == RESUME_MARKER:
+            resumed = self._calls.get(event.get("Channel") or "")
+            if resumed is not None:
+                resumed.resumed()
+            return
         if env.get("agi_arg_1") != AGI_MARKER:
             return  # another application's AsyncAGI channel
         channel = event.get("Channel") or ""
@@ -305,8 +347,12 @@ class AsteriskDriver:
 
     def _on_channel_gone(self, event: AmiMessage) -> None:
         call = self._calls.get(event.get("Channel") or "")
-        if call is not None:
-            call.mark_gone()
+        if call is None:
+            return
+        if call.redirecting and (event.get("Event") or "").lower() == "asyncagiend":
+            self.ami.channel_gone(call.channel)  # release its AGI waiters; the call goes on
+            return
+        call.mark_gone()
 
 
 def _caller_id(value: str) -> str:
