@@ -1,0 +1,237 @@
+"""The bridge between the adapter's asyncio loop and greenswitch's gevent world.
+
+greenswitch is built on gevent. The adapter never monkey-patches: gevent runs in ONE dedicated
+thread with its own hub, and the two sides only meet here.
+
+- asyncio → gevent: `GeventBridge.call` hands a function to the hub with
+  ``loop.run_callback_threadsafe`` (gevent's thread-safe wake-up); the hub runs it in a new
+  greenlet and the result (or exception) comes back to an asyncio future with
+  ``call_soon_threadsafe``.
+- gevent → asyncio: `GeventBridge.post` schedules a callback on the asyncio loop with
+  ``call_soon_threadsafe``; callbacks run in the order they were posted.
+- start: the thread creates its hub, runs the setup function (connect, bind) and only then
+  reports ready, with the setup's result or its exception (the ready handshake).
+- stop: a teardown function runs in the gevent thread, greenlets still running are killed (their
+  futures fail with `PbxError`), the hub is destroyed and the thread ends.
+
+Code running in the gevent thread must never block: only gevent-cooperative I/O (greenswitch's
+sockets, gevent's server) and quick bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gevent  # type: ignore[import-untyped]
+import gevent.event  # type: ignore[import-untyped]
+
+from adapter.pbx.base import PbxError
+
+__all__ = ["BridgeStopped", "GeventBridge"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class BridgeStopped(PbxError):
+    """The gevent thread is not running (not started yet, or stopped)."""
+
+
+class GeventBridge:
+    """One thread with its own gevent hub, driven from asyncio."""
+
+    def __init__(self, name: str = "freeswitch-esl") -> None:
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._hub: Any = None
+        self._lock = threading.Lock()  # guards _accepting against the hub going away
+        self._accepting = False
+        self._stopped: Any = None  # gevent.event.Event, created in the gevent thread
+        self._jobs: set[Any] = set()  # greenlets started by call()
+        self._thread_done: asyncio.Future[None] | None = None
+
+    # --- lifecycle (asyncio side) -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._accepting
+
+    def in_gevent_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    async def start(self, setup: Callable[[], T], *, within: float) -> T:
+        """Start the thread, run `setup()` there (at most `within` s), return its result."""
+        if self._thread is not None:
+            raise PbxError(f"{self.name}: already started")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        ready: asyncio.Future[T] = loop.create_future()
+        self._thread_done = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._main, args=(setup, ready, within), name=self.name, daemon=True
+        )
+        self._thread.start()
+        try:
+            return await ready
+        except BaseException:
+            await self._join_thread()
+            raise
+
+    async def stop(self, teardown: Callable[[], None] | None = None, *, within: float) -> None:
+        """Run `teardown()` in the gevent thread (at most `within` s), then end the thread."""
+        with self._lock:
+            if not self._accepting:
+                hub = None
+            else:
+                self._accepting = False
+                hub = self._hub
+        if hub is not None:
+            hub.loop.run_callback_threadsafe(self._spawn_stop, teardown, within)
+        await self._join_thread()
+
+    async def _join_thread(self) -> None:
+        if self._thread is None or self._thread_done is None:
+            return
+        await self._thread_done
+        await asyncio.to_thread(self._thread.join, 5.0)
+
+    # --- calls (asyncio → gevent) -----------------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: Any, within: float | None = None) -> T:
+        """Run ``fn(*args)`` in a new greenlet of the gevent thread; await its result.
+
+        With `within`, the greenlet is interrupted after that many seconds and `PbxError`
+        is raised. Cancelling the awaiting task does not stop the greenlet.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if not self._accepting:
+                raise BridgeStopped(f"{self.name}: not running")
+            self._hub.loop.run_callback_threadsafe(self._spawn_job, future, fn, args, within)
+        return await future
+
+    # --- posts (gevent → asyncio) -----------------------------------------------------------
+
+    def post(self, fn: Callable[..., object], *args: Any) -> None:
+        """From the gevent thread: run ``fn(*args)`` soon in the asyncio loop (in post order)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._run_posted, fn, args)
+        except RuntimeError:  # the loop closed in between
+            log.debug("%s: asyncio loop closed, dropping %r", self.name, fn)
+
+    @staticmethod
+    def _run_posted(fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("callback %r from the gevent thread failed", fn)
+
+    # --- the gevent thread ------------------------------------------------------------------
+
+    def _main(self, setup: Callable[[], T], ready: asyncio.Future[T], timeout: float) -> None:
+        hub = gevent.get_hub()  # this thread's own hub
+        self._hub = hub
+        self._stopped = gevent.event.Event()
+        # An active watcher keeps the hub's loop alive while nothing else is pending, so work
+        # handed over by run_callback_threadsafe always finds a running loop.
+        keepalive = hub.loop.async_()
+        keepalive.start(lambda: None)
+        try:
+            try:
+                with gevent.Timeout(timeout, PbxError(f"{self.name}: start took over {timeout} s")):
+                    result = setup()
+            except Exception as exc:
+                self._settle(ready, None, exc)
+                return
+            except BaseException as exc:  # gevent.Timeout without an exception, GreenletExit
+                self._settle(ready, None, PbxError(f"{self.name}: start interrupted ({exc!r})"))
+                return
+            with self._lock:
+                self._accepting = True
+            self._settle(ready, result, None)
+            self._stopped.wait()
+        finally:
+            with self._lock:
+                self._accepting = False
+            keepalive.close()
+            try:
+                hub.destroy(destroy_loop=True)
+            except Exception:
+                log.exception("%s: destroying the gevent hub failed", self.name)
+            self._hub = None
+            done = self._thread_done
+            if done is not None:
+                self._settle(done, None, None)
+
+    def _settle(
+        self, future: asyncio.Future[Any], result: Any, exc: BaseException | None
+    ) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def settle() -> None:
+            if future.done():
+                return
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        try:
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:
+            log.debug("%s: asyncio loop closed before a result could be delivered", self.name)
+
+    def _spawn_job(
+        self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
+        timeout: float | None,
+    ) -> None:
+        """Runs in the hub's callback: must not block; starts the job's greenlet."""
+        job = gevent.spawn(self._run_job, future, fn, args, timeout)
+        self._jobs.add(job)
+        job.link(self._jobs.discard)
+
+    def _run_job(
+        self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
+        timeout: float | None,
+    ) -> None:
+        name = getattr(fn, "__qualname__", repr(fn))
+        try:
+            if timeout is None:
+                result = fn(*args)
+            else:
+                with gevent.Timeout(timeout, PbxError(f"{name}: no answer within {timeout} s")):
+                    result = fn(*args)
+        except Exception as exc:
+            self._settle(future, None, exc)
+        except BaseException as exc:  # GreenletExit at stop
+            self._settle(future, None, BridgeStopped(f"{self.name}: stopped during {name}"))
+            if not isinstance(exc, gevent.GreenletExit):
+                raise
+        else:
+            self._settle(future, result, None)
+
+    def _spawn_stop(self, teardown: Callable[[], None] | None, timeout: float) -> None:
+        gevent.spawn(self._run_stop, teardown, timeout)
+
+    def _run_stop(self, teardown: Callable[[], None] | None, timeout: float) -> None:
+        try:
+            if teardown is not None:
+                with gevent.Timeout(timeout, PbxError(f"{self.name}: stop took over {timeout} s")):
+                    teardown()
+        except Exception:
+            log.exception("%s: teardown failed", self.name)
+        finally:
+            gevent.killall(list(self._jobs), timeout=1.0)
+            self._stopped.set()

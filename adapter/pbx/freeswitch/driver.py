@@ -1,0 +1,447 @@
+"""The FreeSWITCH driver: calls arrive on the outbound event socket (the dialplan's
+``socket HOST:PORT async full``, `dialplan/freeswitch/twiml.xml`) and are controlled with
+``sendmsg`` on that socket; an inbound event socket connection carries ``api`` commands.
+
+greenswitch does the socket work in one gevent thread (`bridge.GeventBridge`); everything here
+runs in the asyncio loop. The command text for each operation lives in `mapping.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid as uuid_module
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapter.pbx.base import (
+    CallGone,
+    CallHandler,
+    CallRecordingHandle,
+    CallRecordingRequest,
+    DialRequest,
+    DialResult,
+    IncomingCall,
+    PathMap,
+    PbxError,
+    RecordEnd,
+    RecordRequest,
+    RecordResult,
+)
+from adapter.pbx.freeswitch import mapping
+from adapter.pbx.freeswitch.beep import write_beep
+from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
+from adapter.pbx.freeswitch.escape import esl_header_value
+from adapter.pbx.freeswitch.esl import FramedInboundESL, NotConnectedError
+from adapter.pbx.freeswitch.listener import CallLink, OutboundListener
+from adapter.pbx.freeswitch.protocol import EslEvent
+
+__all__ = ["FreeSwitchCall", "FreeSwitchDriver", "FreeSwitchSettings", "incoming_from"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSwitchSettings:
+    """Where FreeSWITCH's outbound socket connects (`listen_*`: the dialplan's
+    ``socket HOST:PORT``) and where its inbound event socket listens (`esl_*`)."""
+
+    listen_host: str
+    listen_port: int
+    esl_host: str
+    esl_port: int
+    esl_password: str
+    spool: PathMap
+    connect_timeout: float = 10.0
+    command_timeout: float = 10.0
+    # After the adapter hangs up, how long FreeSWITCH may keep the socket open (linger) before
+    # the adapter closes it.
+    linger_grace: float = 10.0
+
+
+def incoming_from(channel_data: EslEvent) -> tuple[str, str, str]:
+    """(To, From, CallerName) from the ``connect`` reply's caller profile."""
+    to = channel_data.get("Caller-Destination-Number") or channel_data.get(
+        "Channel-Destination-Number")
+    from_ = channel_data.get("Caller-Caller-ID-Number") or channel_data.get(
+        "Channel-Caller-ID-Number")
+    name = channel_data.get("Caller-Caller-ID-Name") or channel_data.get(
+        "Channel-Caller-ID-Name")
+    return to, from_, name
+
+
+@dataclass(slots=True)
+class _RecordWatch:
+    """RECORD_START/RECORD_STOP of the recording in progress (matched on its path)."""
+
+    path: str
+    start: EslEvent | None = None
+    stop: EslEvent | None = None
+
+
+class FreeSwitchCall:
+    """One channel on the outbound socket, as a `CallControl`."""
+
+    def __init__(
+        self,
+        *,
+        uuid: str,
+        link: CallLink,
+        bridge: GeventBridge,
+        spool: PathMap,
+        command_timeout: float,
+        api: Callable[[str], Awaitable[str]],
+    ) -> None:
+        self.uuid = uuid
+        self.link = link
+        self._api = api
+        self._bridge = bridge
+        self._spool = spool
+        self._command_timeout = command_timeout
+        self._hung_up = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._app_waiters: dict[str, asyncio.Future[EslEvent]] = {}
+        self._record: _RecordWatch | None = None
+        self._terminators: str | None = None  # playback_terminators as last set by us
+
+    @property
+    def hung_up(self) -> asyncio.Event:
+        return self._hung_up
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set when FreeSWITCH has closed the call's socket (after the lingering events)."""
+        return self._closed
+
+    # --- events (posted from the gevent thread, in arrival order) -----------------------------
+
+    def on_event(self, event: EslEvent) -> None:
+        if event.get("Content-Type") == "text/disconnect-notice":
+            self._hung_up.set()
+            if event.get("Content-Disposition") != "linger":
+                self._fail_waiters("FreeSWITCH disconnected the call")
+            return
+        if event.unique_id != self.uuid:
+            return  # not this channel (myevents should not send any)
+        name = event.name
+        if name == "CHANNEL_EXECUTE_COMPLETE":
+            if mapping.hung_up_in(event):
+                self._hung_up.set()  # e.g. record could not open its file (§8.9)
+            waiter = self._app_waiters.get(event.get("Application-UUID"))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event)
+        elif name in ("RECORD_START", "RECORD_STOP"):
+            watch = self._record
+            if watch is not None and event.get("Record-File-Path") == watch.path:
+                if name == "RECORD_START" and watch.start is None:
+                    watch.start = event
+                elif name == "RECORD_STOP" and watch.stop is None:
+                    watch.stop = event
+        elif name == "CHANNEL_HANGUP":
+            self._hung_up.set()  # applications still report their completion (linger)
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._hung_up.set()
+            self._fail_waiters("the call has hung up")
+
+    def on_closed(self) -> None:
+        self._hung_up.set()
+        self._closed.set()
+        self._fail_waiters("the event socket closed")
+
+    def _fail_waiters(self, why: str) -> None:
+        for waiter in self._app_waiters.values():
+            if not waiter.done():
+                waiter.set_exception(CallGone(f"{self.uuid}: {why}"))
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _raise_if_gone(self) -> None:
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.uuid} has hung up")
+
+    async def _command(self, text: str) -> str:
+        try:
+            return await self._bridge.call(self.link.command, text,
+                                           within=self._command_timeout)
+        except BridgeStopped as exc:
+            self.on_closed()
+            raise CallGone(f"{self.uuid}: the driver stopped") from exc
+
+    async def _execute(self, build: Callable[..., str], *args: Any, **kwargs: Any) -> EslEvent:
+        """Run one application (``build(uuid, *args, event_uuid=…, **kwargs)`` builds the
+        sendmsg) and wait for its CHANNEL_EXECUTE_COMPLETE."""
+        self._raise_if_gone()
+        event_uuid = str(uuid_module.uuid4())
+        text = build(self.uuid, *args, event_uuid=event_uuid, **kwargs)
+        waiter: asyncio.Future[EslEvent] = asyncio.get_running_loop().create_future()
+        self._app_waiters[event_uuid] = waiter  # before sending: the completion may come first
+        try:
+            reply = await self._command(text)
+            if not reply.startswith("+OK"):
+                self._raise_if_gone()
+                raise PbxError(f"{self.uuid}: FreeSWITCH refused {text.splitlines()[2]}: {reply}")
+            return await waiter
+        finally:
+            del self._app_waiters[event_uuid]
+
+    async def _set_terminators(self, finish_on_key: str) -> None:
+        """``playback_terminators`` for what comes next: with it unset FreeSWITCH stops playback
+        and record on ``*``, and it stays set on the channel after a `<Record>`."""
+        wanted = finish_on_key or "none"
+        if self._terminators != wanted:
+            await self._execute(mapping.set_playback_terminators, finish_on_key)
+            self._terminators = wanted
+
+    async def answer(self) -> None:
+        await self._execute(mapping.answer)
+        self._raise_if_gone()
+
+    async def play(self, path: Path) -> None:
+        target = self._spool.to_pbx(path)
+        await self._set_terminators("")
+        done = await self._execute(mapping.playback, target, root=self._spool.pbx)
+        self._raise_if_gone()
+        failure = mapping.playback_failure(done)
+        if failure:
+            raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
+
+    async def send_digits(self, digits: str) -> None:
+        await self._execute(mapping.send_dtmf, digits)
+        self._raise_if_gone()
+
+    async def pause(self, seconds: int) -> None:
+        if seconds > 0:
+            await self._execute(mapping.sleep, seconds)
+        self._raise_if_gone()
+
+    async def record(self, request: RecordRequest) -> RecordResult:
+        target = self._spool.to_pbx(request.path)
+        self._raise_if_gone()
+        # No mkdir: FreeSWITCH creates missing folders itself, as its own user (§7.5).
+        try:
+            if request.beep:  # not cut by a key, as Asterisk's RECORD FILE BEEP
+                await self._set_terminators("")
+                await self._execute(mapping.playback, self._spool.pbx / mapping.BEEP_FILE,
+                                    root=self._spool.pbx)
+                self._raise_if_gone()
+            await self._set_terminators(request.finish_on_key)
+        except CallGone as exc:
+            return RecordResult(RecordEnd.HANGUP, detail=f"before recording: {exc}")
+        watch = _RecordWatch(str(target))
+        self._record = watch
+        completion: EslEvent | None = None
+        try:
+            completion = await self._execute(
+                mapping.record, target, root=self._spool.pbx, max_length=request.max_length,
+                silence_timeout=request.silence_timeout,
+            )
+        except CallGone:
+            completion = None
+        finally:
+            self._record = None
+        result = mapping.record_result(start=watch.start, stop=watch.stop, completion=completion,
+                                       max_length=request.max_length)
+        log.debug("call %s: record %s -> %s", self.uuid, target, result)
+        return result
+
+    async def hangup(self) -> None:
+        if self._hung_up.is_set():
+            return
+        with contextlib.suppress(CallGone, PbxError):
+            await self._command(mapping.hangup(self.uuid))
+        self._hung_up.set()
+
+    async def terminate(self) -> None:
+        """End the call now, even while an application runs (``uuid_kill``); falls back to the
+        socket's hangup when the inbound connection is down."""
+        if self._hung_up.is_set():
+            return
+        try:
+            reply = await self._api(mapping.uuid_kill(self.uuid))
+        except PbxError:
+            reply = "-ERR inbound connection down"
+        if not reply.startswith("+OK"):
+            log.warning("call %s: uuid_kill: %s; hanging up on the socket", self.uuid,
+                        reply.strip())
+            await self.hangup()
+
+    # --- not on FreeSWITCH yet ------------------------------------------------------------------
+    # <Start><Recording> will be ``api uuid_record <uuid> start <abs path> 0 {vars}`` on the
+    # inbound connection, correlated by RECORD_START/RECORD_STOP on (Unique-ID,
+    # Record-File-Path) like `_RecordWatch`; <Dial> a ``bridge``. Until then they fail loudly.
+
+    async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
+        raise PbxError("<Start><Recording> is not supported by the FreeSWITCH driver yet")
+
+    async def stop_call_recording(self, handle: CallRecordingHandle) -> None:
+        raise PbxError("<Stop><Recording> is not supported by the FreeSWITCH driver yet")
+
+    async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
+        raise PbxError("call recordings are not supported by the FreeSWITCH driver yet")
+
+    async def mute_call_recording(self, handle: CallRecordingHandle, muted: bool) -> None:
+        raise PbxError("call recordings are not supported by the FreeSWITCH driver yet")
+
+    async def dial(self, request: DialRequest) -> DialResult:
+        raise PbxError("<Dial> is not supported by the FreeSWITCH driver yet")
+
+    async def interrupt(self) -> None:
+        # Would be ``uuid_break <uuid> all``; but a break that arrives after the application
+        # ended leaves CF_BREAK set and cuts the NEXT playback or record, so it needs checking
+        # on a real FreeSWITCH first.
+        raise PbxError("redirecting a live call is not supported by the FreeSWITCH driver yet")
+
+
+class FreeSwitchDriver:
+    """Listens for FreeSWITCH's outbound sockets and keeps an inbound event socket for ``api``."""
+
+    name = "freeswitch"
+
+    def __init__(self, settings: FreeSwitchSettings) -> None:
+        self.settings = settings
+        self._bridge = GeventBridge()
+        self._calls: dict[int, FreeSwitchCall] = {}
+        self._opening: dict[int, EslEvent] = {}  # channel data until the call is ready
+        self._running: set[int] = set()  # calls whose handler runs
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_call: CallHandler | None = None
+        self._inbound: FramedInboundESL | None = None  # gevent thread only
+        self._listener: OutboundListener | None = None  # gevent thread only
+        self._inbound_up = False
+        self.outbound_address: tuple[str, int] | None = None
+        self.version = ""
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def beep_path(self) -> Path:
+        return self.settings.spool.local / mapping.BEEP_FILE
+
+    async def start(self, on_call: CallHandler) -> None:
+        self._on_call = on_call
+        await asyncio.to_thread(write_beep, self.beep_path)
+        s = self.settings
+        address, status = await self._bridge.start(self._open, within=s.connect_timeout)
+        self.outbound_address = address
+        self._inbound_up = True
+        self.version = next((line for line in status.splitlines() if "Version" in line), "")
+        log.info("FreeSWITCH event socket at %s:%d (%s); outbound socket on %s:%d",
+                 s.esl_host, s.esl_port, self.version or "version unknown", *address)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._bridge.stop(self._close, within=5.0)
+        for call in list(self._calls.values()):
+            call.on_closed()
+        self._calls.clear()
+
+    async def api(self, command: str) -> str:
+        """One ``api`` command on the inbound connection; returns FreeSWITCH's text.
+
+        `command` must be built from `escape`d values (mapping); a line break is refused here.
+        """
+        esl_header_value(command, field="api command")
+        if not self._inbound_up:
+            raise PbxError("the inbound event socket connection is down")
+        return await self._bridge.call(self._api, command, within=self.settings.command_timeout)
+
+    # --- gevent thread --------------------------------------------------------------------------
+
+    def _open(self) -> tuple[tuple[str, int], str]:
+        s = self.settings
+        inbound = FramedInboundESL(s.esl_host, s.esl_port, s.esl_password,
+                                   timeout=s.connect_timeout)
+        inbound.command_timeout = s.command_timeout
+        try:
+            inbound.connect()
+            status = inbound.api("status")
+            if "is ready" not in status:
+                raise PbxError(f"FreeSWITCH is not ready: {status.strip()[:200]!r}")
+            listener = OutboundListener(
+                s.listen_host, s.listen_port, sink=self, post=self._bridge.post,
+                setup_timeout=s.connect_timeout, command_timeout=s.command_timeout,
+            )
+            address = listener.start()
+        except BaseException:
+            inbound.stop()
+            raise
+        inbound.on_closed = lambda: self._bridge.post(self._inbound_lost)
+        self._inbound, self._listener = inbound, listener
+        return address, status
+
+    def _close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+        if self._inbound is not None:
+            self._inbound.on_closed = None
+            self._inbound.stop()
+
+    def _api(self, command: str) -> str:
+        if self._inbound is None:
+            raise PbxError("no inbound event socket connection")
+        try:
+            return self._inbound.api(command)
+        except NotConnectedError as exc:
+            raise PbxError("the inbound event socket connection is down") from exc
+
+    # --- CallSink: posted from the gevent thread ------------------------------------------------
+
+    def _inbound_lost(self) -> None:
+        self._inbound_up = False
+        log.error("FreeSWITCH closed the inbound event socket connection (api commands fail "
+                  "until the adapter restarts)")
+
+    def call_opened(self, link: CallLink, channel_data: EslEvent) -> None:
+        self._calls[link.id] = FreeSwitchCall(
+            uuid=link.uuid, link=link, bridge=self._bridge, spool=self.settings.spool,
+            command_timeout=self.settings.command_timeout, api=self.api,
+        )
+        self._opening[link.id] = channel_data
+
+    def call_ready(self, link_id: int) -> None:
+        call = self._calls.get(link_id)
+        data = self._opening.pop(link_id, None)
+        if call is None or data is None or self._on_call is None:
+            return
+        to, from_, name = incoming_from(data)
+        incoming = IncomingCall(to=to, from_=from_, caller_name=name, pbx_call_id=call.uuid,
+                                control=call)
+        self._running.add(link_id)
+        task = asyncio.get_running_loop().create_task(self._run_call(link_id, incoming, call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def call_event(self, link_id: int, event: EslEvent) -> None:
+        call = self._calls.get(link_id)
+        if call is not None:
+            call.on_event(event)
+
+    def call_closed(self, link_id: int) -> None:
+        self._opening.pop(link_id, None)
+        call = self._calls.get(link_id)
+        if call is not None:
+            call.on_closed()
+            if link_id not in self._running:
+                del self._calls[link_id]
+
+    async def _run_call(self, link_id: int, incoming: IncomingCall, call: FreeSwitchCall) -> None:
+        assert self._on_call is not None
+        try:
+            await self._on_call(incoming)
+        except Exception:
+            log.exception("call %s: handler failed", call.uuid)
+        finally:
+            await call.hangup()
+            self._running.discard(link_id)
+            self._calls.pop(link_id, None)
+            with contextlib.suppress(PbxError):
+                await self._bridge.call(call.link.release, self.settings.linger_grace)
+
