@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 
 from adapter.errors import ConfigError
 
-__all__ = ["AsteriskConfig", "Config", "HttpConfig", "NumberRoute", "load_config"]
+__all__ = [
+    "AsteriskConfig",
+    "Config",
+    "FreeSwitchConfig",
+    "HttpConfig",
+    "NumberRoute",
+    "load_config",
+]
 
 ENV_PREFIX = "TWIML_ADAPTER_"
 
@@ -55,16 +62,36 @@ class AsteriskConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeSwitchConfig:
+    listen_host: str
+    listen_port: int
+    esl_host: str
+    esl_port: int
+    esl_password: str
+    spool_dir: PurePosixPath
+    spool_dir_local: Path
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     account_sid: str
     auth_token: str
     http: HttpConfig
     data_dir: Path
     database_url: str
-    asterisk: AsteriskConfig
+    pbx: str  # "asterisk" | "freeswitch"
+    asterisk: AsteriskConfig | None
+    freeswitch: FreeSwitchConfig | None
     numbers: tuple[NumberRoute, ...]
     tts_voice: str
     log_level: str
+
+    @property
+    def spool_dir_local(self) -> Path:
+        """The shared spool of the configured PBX, as the adapter sees it."""
+        pbx = self.asterisk if self.pbx == "asterisk" else self.freeswitch
+        assert pbx is not None
+        return pbx.spool_dir_local
 
     def route_for(self, to: str) -> NumberRoute | None:
         """The number's route, else the ``*`` route, else None."""
@@ -92,6 +119,11 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "asterisk": {
         "host": str, "port": int, "username": str, "secret": str,
         "spool_dir": str, "spool_dir_local": str, "dial_number": str, "dial_sip": str,
+    },
+    "pbx": {"type": str},
+    "freeswitch": {
+        "listen": str, "esl_host": str, "esl_port": int, "esl_password": str,
+        "spool_dir": str, "spool_dir_local": str,
     },
     "tts": {"voice": str},
     "log": {"level": str},
@@ -211,30 +243,11 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
             "storage.database_url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
 
-    port = values.get("asterisk.port", 5038)
-    if not 1 <= port <= 65535:
-        raise ConfigError("asterisk.port", f"must be 1-65535, got {port}")
-    spool_dir = values.get("asterisk.spool_dir", "/var/spool/asterisk/twiml")
-    if not spool_dir.startswith("/") or ".." in spool_dir.split("/"):
-        raise ConfigError("asterisk.spool_dir", f"must be an absolute path, got {spool_dir!r}")
-    spool_local = values.get("asterisk.spool_dir_local") or spool_dir
-    if not spool_local.startswith("/"):
-        raise ConfigError(
-            "asterisk.spool_dir_local", f"must be an absolute path, got {spool_local!r}"
-        )
-    dial_number = _dial_template(values, "asterisk.dial_number", "PJSIP/{number}@trunk",
-                                 "{number}")
-    dial_sip = _dial_template(values, "asterisk.dial_sip", "PJSIP/trunk/{uri}", "{uri}")
-    asterisk = AsteriskConfig(
-        host=values.get("asterisk.host", "127.0.0.1"),
-        port=port,
-        username=_required(values, "asterisk.username"),
-        secret=_required(values, "asterisk.secret"),
-        spool_dir=PurePosixPath(spool_dir),
-        spool_dir_local=Path(spool_local),
-        dial_number=dial_number,
-        dial_sip=dial_sip,
-    )
+    pbx = values.get("pbx.type", "asterisk")
+    if pbx not in ("asterisk", "freeswitch"):
+        raise ConfigError("pbx.type", f"must be asterisk or freeswitch, got {pbx!r}")
+    asterisk = _asterisk(values) if pbx == "asterisk" else None
+    freeswitch = _freeswitch(values) if pbx == "freeswitch" else None
 
     level = values.get("log.level", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -246,10 +259,64 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
         http=http,
         data_dir=data_dir,
         database_url=database_url,
+        pbx=pbx,
         asterisk=asterisk,
+        freeswitch=freeswitch,
         numbers=_numbers(numbers),
         tts_voice=values.get("tts.voice", "en-us"),
         log_level=level,
+    )
+
+
+def _spool(values: Mapping[str, Any], section: str, default: str
+           ) -> tuple[PurePosixPath, Path]:
+    spool_dir = values.get(f"{section}.spool_dir", default)
+    if not spool_dir.startswith("/") or ".." in spool_dir.split("/"):
+        raise ConfigError(f"{section}.spool_dir", f"must be an absolute path, got {spool_dir!r}")
+    spool_local = values.get(f"{section}.spool_dir_local") or spool_dir
+    if not spool_local.startswith("/"):
+        raise ConfigError(
+            f"{section}.spool_dir_local", f"must be an absolute path, got {spool_local!r}"
+        )
+    return PurePosixPath(spool_dir), Path(spool_local)
+
+
+def _port(values: Mapping[str, Any], key: str, default: int) -> int:
+    port = values.get(key, default)
+    if not 1 <= port <= 65535:
+        raise ConfigError(key, f"must be 1-65535, got {port}")
+    return int(port)
+
+
+def _asterisk(values: Mapping[str, Any]) -> AsteriskConfig:
+    spool_dir, spool_local = _spool(values, "asterisk", "/var/spool/asterisk/twiml")
+    return AsteriskConfig(
+        host=values.get("asterisk.host", "127.0.0.1"),
+        port=_port(values, "asterisk.port", 5038),
+        username=_required(values, "asterisk.username"),
+        secret=_required(values, "asterisk.secret"),
+        spool_dir=spool_dir,
+        spool_dir_local=spool_local,
+        dial_number=_dial_template(values, "asterisk.dial_number", "PJSIP/{number}@trunk",
+                                   "{number}"),
+        dial_sip=_dial_template(values, "asterisk.dial_sip", "PJSIP/trunk/{uri}", "{uri}"),
+    )
+
+
+def _freeswitch(values: Mapping[str, Any]) -> FreeSwitchConfig:
+    listen = values.get("freeswitch.listen", "127.0.0.1:8084")
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError("freeswitch.listen", f"must be HOST:PORT, got {listen!r}")
+    spool_dir, spool_local = _spool(values, "freeswitch", "/var/spool/freeswitch/twiml")
+    return FreeSwitchConfig(
+        listen_host=host.strip("[]"),
+        listen_port=int(port_text),
+        esl_host=values.get("freeswitch.esl_host", "127.0.0.1"),
+        esl_port=_port(values, "freeswitch.esl_port", 8021),
+        esl_password=_required(values, "freeswitch.esl_password"),
+        spool_dir=spool_dir,
+        spool_dir_local=spool_local,
     )
 
 

@@ -18,6 +18,7 @@ from adapter.outbox import Outbox
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.driver import AsteriskSettings
 from adapter.pbx.base import IncomingCall, PathMap
+from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
 from adapter.recordings.store import Store
 from adapter.webhooks import WebhookClient
@@ -35,7 +36,7 @@ class Adapter:
     # CallSids of finished calls, in order: lets tests and the demo wait for a call's end.
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     ctx: SessionContext | None = None
-    driver: AsteriskDriver | None = None
+    driver: AsteriskDriver | FreeSwitchDriver | None = None
     _server: uvicorn.Server | None = None
     _callback_client: WebhookClient | None = None
     _server_task: asyncio.Task[None] | None = None
@@ -43,7 +44,7 @@ class Adapter:
     async def start(self, *, serve_http: bool = True) -> None:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        spool = config.asterisk.spool_dir_local
+        spool = config.spool_dir_local
         (spool / "recordings").mkdir(parents=True, exist_ok=True)
         store = await Store.open(config.database_url)
         webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token)
@@ -58,17 +59,12 @@ class Adapter:
         await outbox.start()
         prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
-        self.driver = AsteriskDriver(AsteriskSettings(
-            host=config.asterisk.host, port=config.asterisk.port,
-            username=config.asterisk.username, secret=config.asterisk.secret,
-            spool=PathMap(local=spool, pbx=config.asterisk.spool_dir),
-            dial_number=config.asterisk.dial_number, dial_sip=config.asterisk.dial_sip,
-        ))
+        self.driver = _driver(config)
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
         await driver.start(self._on_call)
         if serve_http:
-            health = {"pbx": "asterisk", "pbx_address": driver.ami.address}
+            health = {"pbx": driver.name}
             app = build_app(config, store, self.metrics, health, self.sessions)
             self._server = uvicorn.Server(uvicorn.Config(
                 app, host=config.http.listen_host, port=config.http.listen_port,
@@ -80,8 +76,8 @@ class Adapter:
                     self._server_task.result()
                     raise RuntimeError("HTTP server stopped at start")
                 await asyncio.sleep(0.01)
-        log.info("twiml-pbx-adapter ready: HTTP %s, Asterisk AMI %s",
-                 config.http.public_base_url, driver.ami.address)
+        log.info("twiml-pbx-adapter ready: HTTP %s, PBX %s", config.http.public_base_url,
+                 driver.name)
 
     async def _on_call(self, incoming: IncomingCall) -> None:
         assert self.ctx is not None
@@ -121,3 +117,21 @@ class Adapter:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+def _driver(config: Config) -> AsteriskDriver | FreeSwitchDriver:
+    """The configured PBX's driver."""
+    if config.asterisk is not None:
+        ast = config.asterisk
+        return AsteriskDriver(AsteriskSettings(
+            host=ast.host, port=ast.port, username=ast.username, secret=ast.secret,
+            spool=PathMap(local=ast.spool_dir_local, pbx=ast.spool_dir),
+            dial_number=ast.dial_number, dial_sip=ast.dial_sip,
+        ))
+    fs = config.freeswitch
+    assert fs is not None
+    return FreeSwitchDriver(FreeSwitchSettings(
+        listen_host=fs.listen_host, listen_port=fs.listen_port, esl_host=fs.esl_host,
+        esl_port=fs.esl_port, esl_password=fs.esl_password,
+        spool=PathMap(local=fs.spool_dir_local, pbx=fs.spool_dir),
+    ))

@@ -118,3 +118,28 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         "twiml-adapter: config error: asterisk.port: must be 1-65535, got 99999"
     ]
+
+
+def test_freeswitch_needs_only_its_own_section() -> None:
+    config = load_config(None, environ={
+        "TWIML_ADAPTER_ACCOUNT_SID": SID,
+        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": "x" * 32,
+        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
+        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
+        "TWIML_ADAPTER_NUMBERS": '[{"number": "*", "voice_url": "http://app/v"}]',
+    })
+    assert config.pbx == "freeswitch" and config.asterisk is None
+    assert config.freeswitch is not None and config.freeswitch.esl_port == 8021
+    assert str(config.spool_dir_local) == "/var/spool/freeswitch/twiml"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={
+            "TWIML_ADAPTER_ACCOUNT_SID": SID, "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": "x" * 32,
+            "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
+            "TWIML_ADAPTER_NUMBERS": '[{"number": "*", "voice_url": "http://app/v"}]',
+        })
+    assert info.value.key == "freeswitch.esl_password"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={"TWIML_ADAPTER_PBX_TYPE": "yate",
+                                   "TWIML_ADAPTER_ACCOUNT_SID": SID,
+                                   "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": "x" * 32})
+    assert info.value.key == "pbx.type"

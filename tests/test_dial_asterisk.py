@@ -12,9 +12,9 @@ import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import (
     CALLEE_BUSY,
-    CALLEES_CONTEXT,
     CALLEE_NO_ANSWER,
     CALLEE_TONE1000,
+    CALLEES_CONTEXT,
     AsteriskPbx,
     CallerScript,
     originate,

@@ -28,7 +28,7 @@ class SessionContext:
 
     @property
     def spool_recordings(self) -> Path:
-        return self.config.asterisk.spool_dir_local / "recordings"
+        return self.config.spool_dir_local / "recordings"
 
     @property
     def media_dir(self) -> Path:

@@ -114,7 +114,7 @@ class CallSession:
         await self.ctx.store.add_call(CallRow(
             sid=self.call_sid, account_sid=self.info.account_sid, from_=self.info.from_,
             to=self.info.to, direction=self.info.direction, status="ringing",
-            caller_name=self.info.caller_name, pbx="asterisk",
+            caller_name=self.info.caller_name, pbx=self.ctx.config.pbx,
             pbx_channel=self.incoming.pbx_call_id, date_created=self.started,
             date_updated=self.started, start_time=self.started,
         ))
@@ -279,7 +279,7 @@ class CallSession:
         await self.ctx.store.add_call(CallRow(
             sid=child_sid, account_sid=self.info.account_sid,
             from_=verb.caller_id or self.info.from_, to=verb.targets[0].address,
-            direction="outbound-dial", status="ringing", caller_name=None, pbx="asterisk",
+            direction="outbound-dial", status="ringing", caller_name=None, pbx=self.ctx.config.pbx,
             pbx_channel="", date_created=now, date_updated=now, start_time=now,
             parent_call_sid=self.call_sid,
         ))
