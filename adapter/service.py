@@ -7,20 +7,22 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import uvicorn
 
 from adapter.config import Config
 from adapter.http import build_app
 from adapter.interpreter import CallSession, SessionContext
+from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
 from adapter.outbox import Outbox
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.driver import AsteriskSettings
-from adapter.pbx.base import IncomingCall, PathMap
+from adapter.pbx.base import IncomingCall, OriginateRequest, PathMap, PbxError
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
-from adapter.recordings.store import Store
+from adapter.recordings.store import CallRow, Store
 from adapter.webhooks import WebhookClient
 
 __all__ = ["Adapter"]
@@ -35,6 +37,8 @@ class Adapter:
     sessions: dict[str, CallSession] = field(default_factory=dict)  # live calls by CallSid
     # CallSids of finished calls, in order: lets tests and the demo wait for a call's end.
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    # REST-originated calls not answered yet, by CallSid.
+    pending_outbound: dict[str, OutboundCall] = field(default_factory=dict)
     ctx: SessionContext | None = None
     driver: AsteriskDriver | FreeSwitchDriver | None = None
     _server: uvicorn.Server | None = None
@@ -65,7 +69,8 @@ class Adapter:
         await driver.start(self._on_call)
         if serve_http:
             health = {"pbx": driver.name}
-            app = build_app(config, store, self.metrics, health, self.sessions)
+            app = build_app(config, store, self.metrics, health, self.sessions,
+                            self.place_call)
             self._server = uvicorn.Server(uvicorn.Config(
                 app, host=config.http.listen_host, port=config.http.listen_port,
                 log_level="warning", lifespan="off",
@@ -79,14 +84,60 @@ class Adapter:
         log.info("twiml-pbx-adapter ready: HTTP %s, PBX %s", config.http.public_base_url,
                  driver.name)
 
+    async def place_call(self, outbound: OutboundCall) -> None:
+        """REST ``POST /Calls.json``: the call row, the Originate; the session starts when the
+        call is answered (`_on_call`), or `_outbound_failed` reports why it never was."""
+        assert self.ctx is not None and self.driver is not None
+        now = datetime.now(UTC)
+        await self.ctx.store.add_call(CallRow(
+            sid=outbound.call_sid, account_sid=self.config.account_sid, from_=outbound.from_,
+            to=outbound.to, direction="outbound-api", status="queued", caller_name=None,
+            pbx=self.config.pbx, pbx_channel="", date_created=now, date_updated=now,
+        ))
+        self.pending_outbound[outbound.call_sid] = outbound
+        await send_call_status(self.ctx, outbound, "initiated", "queued")
+        originate = getattr(self.driver, "originate", None)
+        try:
+            if originate is None:
+                raise PbxError(f"outbound calls are not supported on {self.driver.name} yet")
+            await originate(
+                OriginateRequest(outbound.call_sid, outbound.target, outbound.from_,
+                                 outbound.timeout),
+                self._outbound_failed,
+            )
+        except PbxError as exc:
+            log.error("outbound call %s: %s", outbound.call_sid, exc)
+            await self._outbound_failed(outbound.call_sid, "failed")
+
+    async def _outbound_failed(self, call_sid: str, status: str) -> None:
+        assert self.ctx is not None
+        outbound = self.pending_outbound.pop(call_sid, None)
+        log.info("outbound call %s: %s", call_sid, status)
+        now = datetime.now(UTC)
+        await self.ctx.store.update_call(call_sid, status=status, end_time=now, duration=0)
+        if outbound is not None:
+            await send_call_status(self.ctx, outbound, "completed", status, duration=0)
+        self.finished.put_nowait(call_sid)
+
     async def _on_call(self, incoming: IncomingCall) -> None:
         assert self.ctx is not None
-        route = self.config.route_for(incoming.to)
-        if route is None:
-            log.error("call to %s: no [[numbers]] entry and no '*' route; hanging up", incoming.to)
-            await incoming.control.hangup()
-            return
-        session = CallSession(self.ctx, incoming, route)
+        outbound = None
+        route = None
+        if incoming.outbound_call_sid is not None:
+            outbound = self.pending_outbound.pop(incoming.outbound_call_sid, None)
+            if outbound is None:
+                log.error("answered outbound call %r is unknown; hanging up",
+                          incoming.outbound_call_sid)
+                await incoming.control.hangup()
+                return
+        else:
+            route = self.config.route_for(incoming.to)
+            if route is None:
+                log.error("call to %s: no [[numbers]] entry and no '*' route; hanging up",
+                          incoming.to)
+                await incoming.control.hangup()
+                return
+        session = CallSession(self.ctx, incoming, route, outbound=outbound)
         self.sessions[session.call_sid] = session
         self.metrics.inc("calls")
         try:

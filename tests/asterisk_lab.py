@@ -107,7 +107,7 @@ AMI_USERNAME = "adapter"
 HARNESS_AMI_USERNAME = "harness"
 # The adapter's AMI privileges, as documented in docs/asterisk.md ("manager.conf").
 ADAPTER_AMI_READ = "system,call,agi"
-ADAPTER_AMI_WRITE = "system,call,agi"
+ADAPTER_AMI_WRITE = "system,call,agi,originate"
 SPOOL_DIR = "/var/spool/asterisk/twiml"
 TEST_SOUNDS_DIR = "/var/lib/asterisk/sounds/twiml-test"
 CALLERS_CONTEXT = "twiml-test-callers"

@@ -257,3 +257,61 @@ async def test_twiml_redirect_ends_a_pause(adapter: Adapter, app: TwimlApp, ami:
     last = await app.next_request("/last", within=10)
     assert last.params["CallSid"] == call_sid
     assert await asyncio.wait_for(adapter.finished.get(), 30) == call_sid
+
+
+async def test_outbound_call_with_record(adapter: Adapter, app: TwimlApp) -> None:
+    from asterisk_lab import CALLEE_TONE1000
+
+    greeting = VoiceResponse()
+    greeting.say("Hello, this is a call from the adapter.")
+    greeting.pause(length=10)
+    app.answer("/outbound", greeting)
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=CALLEE_TONE1000, from_="+15550001234", url=app.url("/outbound"),
+        status_callback=app.url("/status"),
+        status_callback_event=["initiated", "answered", "completed"],
+        record=True, recording_channels="dual",
+        recording_status_callback=app.url("/rec")))
+    assert call.status == "queued" and call.direction == "outbound-api"
+    assert call.sid.startswith("CA")
+
+    fetched = await app.next_request("/outbound")
+    assert fetched.signature_valid
+    assert fetched.params["CallSid"] == call.sid
+    assert fetched.params["Direction"] == "outbound-api"
+    assert fetched.params["CallStatus"] == "in-progress"
+    assert fetched.params["To"] == CALLEE_TONE1000 and fetched.params["From"] == "+15550001234"
+    # The callee hangs up after 4 s: the call ends, the recording completes.
+    assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
+    done = await completed_callback(app)
+    assert done["RecordingSource"] == "OutboundAPI"
+    assert done["RecordingChannels"] == "2" and done["CallSid"] == call.sid
+    wav = adapter.config.data_dir / "recordings" / f"{done['RecordingSid']}.wav"
+    callee = channel_samples(wav, 0, start=1.0, length=2.0)
+    assert tone_power(callee, 1000) > 20 * tone_power(callee, 440)  # channel 1: the callee
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    statuses = [r.params["CallStatus"] for r in app.received("/status")]
+    assert statuses == ["queued", "in-progress", "completed"]
+    assert all(r.signature_valid for r in app.received("/status"))
+    final = app.received("/status")[-1].params
+    assert 3 <= int(final["CallDuration"]) <= 6
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "completed"
+
+
+async def test_outbound_call_busy(adapter: Adapter, app: TwimlApp) -> None:
+    from asterisk_lab import CALLEE_BUSY
+
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=CALLEE_BUSY, from_="+15550001234", twiml="<Response><Say>hi</Say></Response>",
+        status_callback=app.url("/status")))
+    assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    (final,) = app.received("/status")
+    assert final.params["CallStatus"] == "busy"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "busy"
+    with pytest.raises(TwilioRestException) as info:
+        await off_loop(lambda: client.calls.create(to="not a number", from_="+1555",
+                                                   url=app.url("/x")))
+    assert info.value.code == 21211

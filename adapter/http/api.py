@@ -5,6 +5,8 @@
 | ``GET /Recordings.json`` | list (CallSid, DateCreated, DateCreated<, DateCreated>, paging) |
 | ``DELETE /Recordings/{Sid}[.json]`` | delete (media and metadata) |
 | ``GET /Calls.json``, ``GET /Calls/{CallSid}.json`` | list, fetch calls |
+| ``POST /Calls.json`` | an outbound call (To, From, Url/Twiml, Method, StatusCallback*,
+  Timeout, Record with RecordingChannels, RecordingStatusCallback*, RecordingTrack, Trim) |
 | ``POST /Calls/{CallSid}.json`` | ``Status=completed``: end a live call; ``Url``/``Method`` or
   ``Twiml``: run new TwiML now (what is running is cut short) |
 | ``GET, POST /Calls/{CallSid}/Recordings.json`` | list, start a recording on a live call |
@@ -30,15 +32,17 @@ from adapter.config import Config
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
 from adapter.http.resources import API, call_json, page_json, recording_json
+from adapter.interpreter.outbound import OutboundCall
 from adapter.interpreter.session import Fetch, Inline
 from adapter.pbx.base import PbxError
 from adapter.recordings.store import Store
+from adapter.sids import CALL, new_sid
 from adapter.twiml import StartRecording
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
 
-__all__ = ["SOURCE_API", "api_routes"]
+__all__ = ["SOURCE_API", "PlaceCall", "api_routes"]
 
 SOURCE_API = "StartCallRecordingAPI"
 CURRENT = "Twilio.CURRENT"
@@ -48,6 +52,10 @@ _CALL_RE = re.compile(r"CA[0-9a-f]{32}")
 _RECORDING_RE = re.compile(r"RE[0-9a-f]{32}")
 
 Handler = Callable[[Request], Awaitable[Response]]
+PlaceCall = Callable[[OutboundCall], Awaitable[None]]
+_TO_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
+_TO_SIP_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?")
+_FROM_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 
 
 class ApiError(Exception):
@@ -142,8 +150,8 @@ def _paging(request: Request) -> tuple[int, int]:
     return size, page
 
 
-def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSession]
-               ) -> list[Route]:
+def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSession],
+               place_call: PlaceCall | None = None) -> list[Route]:
     base_url = config.http.public_base_url
 
     def guarded(handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
@@ -326,6 +334,61 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
                          path=f"{API}/Accounts/{config.account_sid}/Calls.json", page=page,
                          page_size=size, has_next=len(rows) > size)
 
+    async def create_call(request: Request) -> dict[str, Any]:
+        form = await _form(request)
+        to, from_ = _one(form, "To") or "", _one(form, "From") or ""
+        if not to:
+            raise _bad("A 'To' phone number is required", 21201)
+        if _TO_NUMBER_RE.fullmatch(to):
+            target = ("number", to)
+        elif _TO_SIP_RE.fullmatch(to):
+            target = ("sip", to)
+        else:
+            raise _bad(f"The 'To' number {to} is not a valid phone number or SIP URI", 21211)
+        if not from_ or not _FROM_RE.fullmatch(from_):
+            raise _bad(f"A valid 'From' phone number is required, not {from_!r}", 21212)
+        url, twiml = _one(form, "Url"), _one(form, "Twiml")
+        if not url and not twiml:
+            raise _bad("Url or Twiml is required", 21205)
+        if twiml and len(twiml.encode()) > 4000:
+            raise _bad("Twiml is longer than 4000 characters", 21234)
+        try:
+            timeout = int(_one(form, "Timeout") or "60")
+        except ValueError:
+            raise _bad("Timeout must be an integer") from None
+        status_events = frozenset(e for k, v in form if k == "StatusCallbackEvent"
+                                  for e in v.replace(",", " ").split()) or frozenset({"completed"})
+        if not status_events <= {"initiated", "ringing", "answered", "completed"}:
+            raise _bad(f"StatusCallbackEvent has unknown events: {sorted(status_events)}")
+        record = (_one(form, "Record") or "false").lower() == "true"
+        recording = None
+        if record:
+            recording = StartRecording(
+                name=None,
+                recording_status_callback=_callback_url(_one(form, "RecordingStatusCallback")),
+                recording_status_callback_method=_choice(
+                    form, "RecordingStatusCallbackMethod", {"GET", "POST"}, "POST"),
+                recording_status_callback_event=_events(form),
+                trim=_choice(form, "Trim", {"trim-silence", "do-not-trim"}, "trim-silence"),
+                track=_choice(form, "RecordingTrack", {"inbound", "outbound", "both"}, "both"),
+                channels=_choice(form, "RecordingChannels", {"mono", "dual"}, "mono"),
+            )
+        if place_call is None:
+            raise ApiError(503, 20500, "Outbound calls are not available")
+        outbound = OutboundCall(
+            call_sid=new_sid(CALL), to=to, from_=from_, target=target,
+            url=_absolute_url(url) if url else None,
+            method=_choice(form, "Method", {"GET", "POST"}, "POST"), twiml=twiml,
+            timeout=min(max(timeout, 5), 600),
+            status_callback=_callback_url(_one(form, "StatusCallback")),
+            status_callback_method=_choice(form, "StatusCallbackMethod", {"GET", "POST"}, "POST"),
+            status_callback_events=status_events, recording=recording,
+        )
+        await place_call(outbound)
+        row = await store.get_call(outbound.call_sid)
+        assert row is not None
+        return call_json(row)
+
     async def fetch_call(request: Request) -> dict[str, Any]:
         call_sid = await call_row_or_404(request)
         row = await store.get_call(call_sid)
@@ -364,6 +427,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         Route(f"{account}/Recordings/{{sid}}", guarded(delete_account_recording),
               methods=["DELETE"]),
         Route(f"{account}/Calls.json", guarded(list_calls), methods=["GET"]),
+        Route(f"{account}/Calls.json", guarded(create_call, 201), methods=["POST"]),
         Route(f"{account}/Calls/{{call}}/Recordings.json", guarded(call_recordings),
               methods=["GET"]),
         Route(f"{account}/Calls/{{call}}/Recordings.json", guarded(create_recording, 201),

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from adapter.config import Config
-from adapter.http.api import api_routes
+from adapter.http.api import PlaceCall, api_routes
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
 from adapter.http.resources import recording_json
@@ -48,7 +48,8 @@ def _not_found(request: Request) -> Response:
 
 def build_app(config: Config, store: Store, metrics: Metrics,
               health: dict[str, Any] | None = None,
-              live_calls: Mapping[str, CallSession] | None = None) -> Starlette:
+              live_calls: Mapping[str, CallSession] | None = None,
+              place_call: PlaceCall | None = None) -> Starlette:
     mp3_locks: dict[str, asyncio.Lock] = {}
 
     async def recording(request: Request) -> Response:
@@ -102,7 +103,8 @@ def build_app(config: Config, store: Store, metrics: Metrics,
 
     return Starlette(
         routes=[
-            *api_routes(config, store, live_calls if live_calls is not None else {}),
+            *api_routes(config, store, live_calls if live_calls is not None else {},
+                        place_call),
             Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
             Route("/health", health_route, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),

@@ -20,6 +20,7 @@ from adapter.config import NumberRoute
 from adapter.errors import TwilioError
 from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
+from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
 from adapter.pbx.base import CallGone, CallInterrupted, DialRequest, IncomingCall
@@ -74,18 +75,30 @@ Outcome = Fetch | Inline | _End | None
 
 
 class CallSession:
-    def __init__(self, ctx: SessionContext, incoming: IncomingCall, route: NumberRoute) -> None:
+    def __init__(self, ctx: SessionContext, incoming: IncomingCall,
+                 route: NumberRoute | None, *, outbound: OutboundCall | None = None) -> None:
+        """An inbound call runs its number's `route`; an `outbound` (REST) call its Url/Twiml."""
         self.ctx = ctx
         self.call = incoming.control
         self.incoming = incoming
         self.route = route
-        self.info = CallInfo(
-            account_sid=ctx.config.account_sid,
-            call_sid=new_sid(CALL),
-            from_=incoming.from_,
-            to=incoming.to,
-            caller_name=incoming.caller_name,
-        )
+        self.outbound = outbound
+        if outbound is not None:
+            self.info = outbound.info(ctx.config.account_sid, "in-progress")
+            self.first_step: Fetch | Inline = (
+                Inline(outbound.twiml, "") if outbound.twiml
+                else Fetch(outbound.url or "", outbound.method)
+            )
+        else:
+            assert route is not None
+            self.info = CallInfo(
+                account_sid=ctx.config.account_sid,
+                call_sid=new_sid(CALL),
+                from_=incoming.from_,
+                to=incoming.to,
+                caller_name=incoming.caller_name,
+            )
+            self.first_step = Fetch(route.voice_url, route.voice_method)
         self.answered = False
         self.started = datetime.now(UTC)
         self.recorder = CallRecorder(ctx, self.call, self.info)
@@ -111,15 +124,26 @@ class CallSession:
     async def run(self) -> None:
         log.info("call %s: %s -> %s (%s)", self.call_sid, self.info.from_ or "anonymous",
                  self.info.to, self.incoming.pbx_call_id)
-        await self.ctx.store.add_call(CallRow(
-            sid=self.call_sid, account_sid=self.info.account_sid, from_=self.info.from_,
-            to=self.info.to, direction=self.info.direction, status="ringing",
-            caller_name=self.info.caller_name, pbx=self.ctx.config.pbx,
-            pbx_channel=self.incoming.pbx_call_id, date_created=self.started,
-            date_updated=self.started, start_time=self.started,
-        ))
+        if self.outbound is None:
+            await self.ctx.store.add_call(CallRow(
+                sid=self.call_sid, account_sid=self.info.account_sid, from_=self.info.from_,
+                to=self.info.to, direction=self.info.direction, status="ringing",
+                caller_name=self.info.caller_name, pbx=self.ctx.config.pbx,
+                pbx_channel=self.incoming.pbx_call_id, date_created=self.started,
+                date_updated=self.started, start_time=self.started,
+            ))
+        else:
+            # Answered: the call row exists since the REST request.
+            self.answered = True
+            await self.ctx.store.update_call(
+                self.call_sid, status="in-progress", start_time=self.started,
+                pbx_channel=self.incoming.pbx_call_id,
+            )
+            await send_call_status(self.ctx, self.outbound, "answered", "in-progress")
+            if self.outbound.recording is not None:
+                await self.recorder.start(self.outbound.recording, "", source=SOURCE_OUTBOUND)
         try:
-            step: Outcome = Fetch(self.route.voice_url, self.route.voice_method)
+            step: Outcome = self.first_step
             while isinstance(step, Fetch | Inline):
                 try:
                     document, url = await self._load(step)
@@ -149,6 +173,9 @@ class CallSession:
             self.call_sid, status="completed", end_time=ended, date_updated=ended,
             duration=round((ended - self.started).total_seconds()),
         )
+        if self.outbound is not None:
+            await send_call_status(self.ctx, self.outbound, "completed", "completed",
+                                   duration=round((ended - self.started).total_seconds()))
         log.info("call %s: completed", self.call_sid)
 
     # --- documents --------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapter.errors import AdapterError
 
@@ -25,6 +25,7 @@ __all__ = [
     "DialRequest",
     "DialResult",
     "IncomingCall",
+    "OriginateRequest",
     "PathMap",
     "PbxDriver",
     "PbxError",
@@ -201,6 +202,19 @@ class IncomingCall:
     caller_name: str
     pbx_call_id: str
     control: CallControl
+    # Set for a call the adapter originated (REST POST /Calls.json): its CallSid.
+    outbound_call_sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """Place an outbound call; once answered it comes back as an `IncomingCall` carrying
+    `call_sid` as `outbound_call_sid`."""
+
+    call_sid: str
+    target: tuple[str, str]  # ("number" | "sip", address)
+    caller_id: str
+    timeout: int
 
 
 CallHandler = Callable[[IncomingCall], Awaitable[None]]
@@ -213,3 +227,8 @@ class PbxDriver(Protocol):
         """Connect to the PBX; from then on every new call is passed to `on_call` in a task."""
 
     async def stop(self) -> None: ...
+
+    async def originate(self, request: OriginateRequest,
+                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]]) -> None:
+        """Start an outbound call. If it is never answered, `on_failed(call_sid, status)` runs
+        with Twilio's CallStatus (busy, no-answer, failed)."""

@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from adapter.pbx.asterisk import mapping
@@ -26,6 +28,7 @@ from adapter.pbx.base import (
     DialRequest,
     DialResult,
     IncomingCall,
+    OriginateRequest,
     PathMap,
     PbxError,
     RecordRequest,
@@ -38,7 +41,9 @@ __all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"
 log = logging.getLogger(__name__)
 
 AGI_MARKER = "twiml-pbx-adapter"
+OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
 RESUME_MARKER = "twiml-pbx-adapter-resume"
+OUTBOUND_MARKER = "twiml-pbx-adapter-outbound"
 RESUME_CONTEXT = "twiml-resume"
 RESUME_WAIT = 10.0
 FILE_POLL_INTERVAL = 0.02
@@ -280,6 +285,8 @@ class AsteriskDriver:
             connect_timeout=settings.connect_timeout,
         )
         self._calls: dict[str, AsteriskCall] = {}
+        # Originate ActionID -> (CallSid, what to do if it is never answered).
+        self._originating: dict[str, tuple[str, OnOriginateFailed]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_call: CallHandler | None = None
 
@@ -289,6 +296,7 @@ class AsteriskDriver:
         self.ami.on("AsyncAGIEnd", self._on_channel_gone)
         self.ami.on("Hangup", self._on_channel_gone)
         self.ami.on("DialEnd", self._on_dial_end)
+        self.ami.on("OriginateResponse", self._on_originate_response)
         await self.ami.connect()
         log.info("connected to Asterisk AMI at %s", self.ami.address)
 
@@ -303,6 +311,31 @@ class AsteriskDriver:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    async def originate(self, request: OriginateRequest,
+                        on_failed: OnOriginateFailed) -> None:
+        kind, address = request.target
+        target = mapping.dial_target(kind, address, number_template=self.settings.dial_number,
+                                     sip_template=self.settings.dial_sip)
+        action_id = f"twiml-originate-{request.call_sid}"
+        action = mapping.originate(request.call_sid, target, caller_id=request.caller_id,
+                                   timeout=request.timeout, action_id=action_id)
+        self._originating[action_id] = (request.call_sid, on_failed)
+        try:
+            await self.ami.action(action)
+        except PbxError:
+            self._originating.pop(action_id, None)
+            raise
+
+    def _on_originate_response(self, event: AmiMessage) -> None:
+        entry = self._originating.pop(event.get("ActionID") or "", None)
+        if entry is None or event.get("Response") == "Success":
+            return
+        call_sid, on_failed = entry
+        status = mapping.ORIGINATE_FAILURE.get(event.get("Reason") or "", "failed")
+        task = asyncio.get_running_loop().create_task(on_failed(call_sid, status))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _on_agi_start(self, event: AmiMessage) -> None:
         env = parse_agi_env(event.get("Env") or "")
         if env.get("agi_arg_1") == RESUME_MARKER:
@@ -310,7 +343,10 @@ class AsteriskDriver:
             if resumed is not None:
                 resumed.resumed()
             return
-        if env.get("agi_arg_1") != AGI_MARKER:
+        outbound_sid = None
+        if env.get("agi_arg_1") == OUTBOUND_MARKER:
+            outbound_sid = env.get("agi_arg_2") or ""
+        elif env.get("agi_arg_1") != AGI_MARKER:
             return  # another application's AsyncAGI channel
         channel = event.get("Channel") or ""
         try:
@@ -326,6 +362,7 @@ class AsteriskDriver:
             caller_name=_caller_id(event.get("CallerIDName") or ""),
             pbx_call_id=event.get("Uniqueid") or env.get("agi_uniqueid", ""),
             control=call,
+            outbound_call_sid=outbound_sid,
         )
         task = asyncio.get_running_loop().create_task(self._run_call(incoming, call))
         self._tasks.add(task)

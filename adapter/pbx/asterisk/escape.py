@@ -14,20 +14,30 @@ from pathlib import PurePosixPath
 from adapter.pbx.base import PbxError
 
 __all__ = [
+    "MAX_AMI_LINE_BYTES",
     "UnsafeValue",
     "agi_digits",
     "agi_dtmf",
     "agi_int",
     "agi_path",
+    "ami_channel",
     "ami_header_value",
+    "dial_string",
 ]
 
-MAX_HEADER_VALUE = 1024
+# Asterisk's manager reads each line of an action into a 1025-byte buffer (1024 bytes and a NUL):
+# a line whose CR/LF is not among the first 1024 bytes makes it discard the whole action
+# (MESSAGE_LINE_TOO_LONG) without any Response, so the action would wait forever. The line is
+# ``<name>: <value>`` and its CR/LF, all counted in UTF-8 bytes.
+MAX_AMI_LINE_BYTES = 1024 - len("\r\n")
 
 _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
 _DIGITS_RE = re.compile(r"[0-9*#]*")
 _DTMF_RE = re.compile(r"[0-9*#A-DwW]+")
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_./@;:+*#=-]+")
+# One Dial target (``PJSIP/+1555@trunk``, ``PJSIP/trunk/sip:a@b;transport=tcp``): no ``&`` (next
+# target), ``,`` (next argument), ``|`` (old separator), parentheses, ``$``, quotes or spaces.
+_DIAL_STRING_RE = re.compile(r"[A-Za-z0-9_./@;:+*#=~-]+")
 
 
 class UnsafeValue(PbxError):
@@ -35,11 +45,18 @@ class UnsafeValue(PbxError):
 
 
 def ami_header_value(value: str, *, field: str) -> str:
-    """A value for one AMI header line: printable, no CR/LF/NUL, bounded length."""
+    """The value of the AMI header `field`: no CR/LF/NUL, valid UTF-8, and the whole line
+    ``field: value`` short enough for Asterisk to read (`MAX_AMI_LINE_BYTES`)."""
     if any(ch in value for ch in "\r\n\x00"):
         raise UnsafeValue(f"{field}: line break or NUL in AMI header value")
-    if len(value) > MAX_HEADER_VALUE:
-        raise UnsafeValue(f"{field}: AMI header value longer than {MAX_HEADER_VALUE}")
+    try:
+        size = len(f"{field}: {value}".encode())
+    except UnicodeEncodeError:
+        raise UnsafeValue(f"{field}: AMI header value is not valid Unicode text") from None
+    if size > MAX_AMI_LINE_BYTES:
+        raise UnsafeValue(
+            f"{field}: AMI header line of {size} bytes, over Asterisk's {MAX_AMI_LINE_BYTES}"
+        )
     return value
 
 
@@ -47,6 +64,13 @@ def ami_channel(value: str) -> str:
     """A channel name as Asterisk reported it (e.g. ``PJSIP/trunk-0000001a``)."""
     if not _CHANNEL_RE.fullmatch(value):
         raise UnsafeValue(f"channel name {value!r} has characters outside the channel set")
+    return value
+
+
+def dial_string(value: str) -> str:
+    """One target of the Dial application, e.g. ``PJSIP/+15551230000@trunk``."""
+    if not _DIAL_STRING_RE.fullmatch(value):
+        raise UnsafeValue(f"Dial target {value!r} has characters outside the Dial-string set")
     return value
 
 
@@ -79,4 +103,4 @@ def agi_dtmf(value: str) -> str:
 def agi_int(value: int, *, low: int, high: int, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise UnsafeValue(f"{field}: {value!r} is not an integer in {low}..{high}")
-    return str(value)
+    return int.__repr__(value)  # digits only, whatever an int subclass's __str__ says

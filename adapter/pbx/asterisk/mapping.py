@@ -10,6 +10,10 @@
   target made from the configured template (``asterisk.dial_number``, ``asterisk.dial_sip``);
   how it ended comes from the ``DialEnd`` events (``DialStatus``) and the time of the answer.
 - hangup (`<Hangup>`, and the end of the document): ``HANGUP``
+- originate (REST ``POST /Calls.json``): ``Action: Originate`` of the target (the Dial
+  template) into ``[twiml-outbound]``, ``Async: true``, ``Variable: TWIML_CALL_SID=<CallSid>``;
+  the answered call enters AsyncAGI with that SID; ``OriginateResponse`` ``Reason`` says why
+  an unanswered one failed (3 no-answer, 5 busy, others failed).
 
 And over AMI (not AGI), so they run beside whatever the channel is doing:
 
@@ -54,6 +58,8 @@ from adapter.pbx.asterisk.escape import (
     agi_int,
     agi_path,
     ami_channel,
+    ami_header_value,
+    dial_string,
 )
 from adapter.pbx.base import RecordEnd, RecordResult
 
@@ -62,6 +68,7 @@ __all__ = [
     "HANGUP",
     "mixmonitor",
     "mute_mixmonitor",
+    "originate",
     "record_file",
     "record_result",
     "send_dtmf",
@@ -183,16 +190,22 @@ _CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
     """One Dial target: the configured template with the checked number or SIP URI in it."""
     if kind == "number" and _NUMBER_RE.fullmatch(address):
-        return number_template.replace("{number}", address)
+        return dial_string(number_template.replace("{number}", address))
     if kind == "sip" and _SIP_URI_RE.fullmatch(address):
-        return sip_template.replace("{uri}", address)
+        return dial_string(sip_template.replace("{uri}", address))
     raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
 
 
 def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | None) -> str:
-    """``EXEC Dial``: targets ring together (``&``); ``o()`` caller ID, ``S()`` time limit."""
+    """``EXEC Dial``: targets ring together (``&``); ``o()`` caller ID, ``S()`` time limit.
+
+    Raises UnsafeValue for a target outside the Dial-string set, and for a command too long
+    for the AMI line that carries it (more targets than Asterisk can read in one line).
+    """
     if not targets:
         raise ValueError("Dial needs at least one target")
+    for target in targets:
+        dial_string(target)
     options = ""
     if caller_id is not None:
         if not _CALLER_ID_RE.fullmatch(caller_id):
@@ -200,7 +213,8 @@ def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | 
         options += f"o({caller_id})"
     options += f"S({agi_int(time_limit, low=1, high=86400, field='timeLimit')})"
     seconds = agi_int(timeout, low=1, high=600, field="timeout")
-    return f"EXEC Dial {'&'.join(targets)},{seconds},{options}"
+    command = f"EXEC Dial {'&'.join(targets)},{seconds},{options}"
+    return ami_header_value(command, field="Command")
 
 
 def mute_mixmonitor(channel: str, mixmonitor_id: str, muted: bool) -> dict[str, str]:
@@ -208,3 +222,24 @@ def mute_mixmonitor(channel: str, mixmonitor_id: str, muted: bool) -> dict[str, 
         raise UnsafeValue(f"MixMonitorID {mixmonitor_id!r} is not a 0x… id")
     return {"Action": "MixMonitorMute", "Channel": ami_channel(channel), "Direction": "both",
             "State": "1" if muted else "0", "MixMonitorID": mixmonitor_id}
+
+
+ORIGINATE_CONTEXT = "twiml-outbound"
+_CALL_SID_RE = re.compile(r"CA[0-9a-f]{32}")
+# OriginateResponse Reason → Twilio CallStatus for a call that was never answered.
+ORIGINATE_FAILURE = {"3": "no-answer", "5": "busy"}
+
+
+def originate(call_sid: str, target: str, *, caller_id: str, timeout: int,
+              action_id: str) -> dict[str, str]:
+    """The AMI ``Originate`` of an outbound REST call (`target` from `dial_target`)."""
+    if not _CALL_SID_RE.fullmatch(call_sid):
+        raise UnsafeValue(f"CallSid {call_sid!r} is not CA + 32 hex digits")
+    if not _CALLER_ID_RE.fullmatch(caller_id):
+        raise UnsafeValue(f"From {caller_id!r} has characters outside A-Za-z0-9+_.-")
+    seconds = agi_int(timeout, low=1, high=600, field="Timeout")
+    return {
+        "Action": "Originate", "Channel": target, "Context": ORIGINATE_CONTEXT, "Exten": "s",
+        "Priority": "1", "CallerID": caller_id, "Timeout": f"{seconds}000", "Async": "true",
+        "Variable": f"TWIML_CALL_SID={call_sid}", "ActionID": action_id,
+    }
