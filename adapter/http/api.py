@@ -42,7 +42,7 @@ from adapter.twiml import StartRecording
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
 
-__all__ = ["SOURCE_API", "PlaceCall", "api_routes"]
+__all__ = ["SOURCE_API", "Endpoint", "PlaceCall", "api_routes", "routes_by_path"]
 
 SOURCE_API = "StartCallRecordingAPI"
 CURRENT = "Twilio.CURRENT"
@@ -53,6 +53,7 @@ _RECORDING_RE = re.compile(r"RE[0-9a-f]{32}")
 
 Handler = Callable[[Request], Awaitable[Response]]
 PlaceCall = Callable[[OutboundCall], Awaitable[None]]
+Endpoint = tuple[str, str, Handler]  # (path, method, handler)
 _TO_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
 _TO_SIP_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?")
 _FROM_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
@@ -151,7 +152,7 @@ def _paging(request: Request) -> tuple[int, int]:
 
 
 def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSession],
-               place_call: PlaceCall | None = None) -> list[Route]:
+               place_call: PlaceCall | None = None) -> list[Endpoint]:
     base_url = config.http.public_base_url
 
     def guarded(handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
@@ -423,24 +424,36 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
 
     account = f"{API}/Accounts/{{account}}"
     return [
-        Route(f"{account}/Recordings.json", guarded(account_recordings), methods=["GET"]),
-        Route(f"{account}/Recordings/{{sid}}", guarded(delete_account_recording),
-              methods=["DELETE"]),
-        Route(f"{account}/Calls.json", guarded(list_calls), methods=["GET"]),
-        Route(f"{account}/Calls.json", guarded(create_call, 201), methods=["POST"]),
-        Route(f"{account}/Calls/{{call}}/Recordings.json", guarded(call_recordings),
-              methods=["GET"]),
-        Route(f"{account}/Calls/{{call}}/Recordings.json", guarded(create_recording, 201),
-              methods=["POST"]),
-        Route(f"{account}/Calls/{{call}}/Recordings/{{sid}}", guarded(fetch_call_recording),
-              methods=["GET"]),
-        Route(f"{account}/Calls/{{call}}/Recordings/{{sid}}", guarded(update_call_recording),
-              methods=["POST"]),
-        Route(f"{account}/Calls/{{call}}/Recordings/{{sid}}", guarded(delete_call_recording),
-              methods=["DELETE"]),
-        Route(f"{account}/Calls/{{call}}", guarded(fetch_call), methods=["GET"]),
-        Route(f"{account}/Calls/{{call}}", guarded(update_call), methods=["POST"]),
+        (f"{account}/Recordings.json", "GET", guarded(account_recordings)),
+        (f"{account}/Recordings/{{sid}}", "DELETE", guarded(delete_account_recording)),
+        (f"{account}/Calls.json", "GET", guarded(list_calls)),
+        (f"{account}/Calls.json", "POST", guarded(create_call, 201)),
+        (f"{account}/Calls/{{call}}/Recordings.json", "GET", guarded(call_recordings)),
+        (f"{account}/Calls/{{call}}/Recordings.json", "POST", guarded(create_recording, 201)),
+        (f"{account}/Calls/{{call}}/Recordings/{{sid}}", "GET", guarded(fetch_call_recording)),
+        (f"{account}/Calls/{{call}}/Recordings/{{sid}}", "POST",
+         guarded(update_call_recording)),
+        (f"{account}/Calls/{{call}}/Recordings/{{sid}}", "DELETE",
+         guarded(delete_call_recording)),
+        (f"{account}/Calls/{{call}}", "GET", guarded(fetch_call)),
+        (f"{account}/Calls/{{call}}", "POST", guarded(update_call)),
     ]
+
+
+def routes_by_path(endpoints: list[Endpoint]) -> list[Route]:
+    """One starlette Route per path, dispatching on the method, so that a 405 answer's
+    ``Allow`` header lists every method the path supports."""
+    grouped: dict[str, dict[str, Handler]] = {}
+    for path, method, handler in endpoints:
+        grouped.setdefault(path, {})[method] = handler
+
+    def dispatcher(handlers: dict[str, Handler]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return await handlers[request.method](request)
+        return endpoint
+
+    return [Route(path, dispatcher(handlers), methods=list(handlers))
+            for path, handlers in grouped.items()]
 
 
 def _as_tuple(error: ApiError) -> tuple[int, int, str]:

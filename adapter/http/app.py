@@ -3,7 +3,7 @@
 - ``GET /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}`` (and ``.wav``): WAV, ``audio/x-wav``
 - ``GET .../Recordings/{Sid}.mp3``: MP3, ``audio/mpeg`` (encoded once, on first request)
 - ``GET .../Recordings/{Sid}.json``: the recording's metadata
-- ``GET /health``, ``GET /metrics``
+- ``GET /health``, ``GET /metrics``, ``GET /openapi.json``
 - the REST API (`adapter.http.api`)
 
 Media needs HTTP Basic auth (account SID : auth token) unless ``http.public_media`` is true, the
@@ -21,12 +21,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from adapter.config import Config
-from adapter.http.api import PlaceCall, api_routes
+from adapter.http.api import PlaceCall, api_routes, routes_by_path
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
+from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
 from adapter.recordings import media
@@ -87,6 +87,9 @@ def build_app(config: Config, store: Store, metrics: Metrics,
         return JSONResponse({"status": "ok" if ok else "degraded", **state},
                             status_code=200 if ok else 503)
 
+    async def openapi_route(_request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
     async def metrics_route(_request: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -95,20 +98,23 @@ def build_app(config: Config, store: Store, metrics: Metrics,
         if status == 404:
             return _not_found(request)
         if status == 405:
-            return twilio_error(405, 20004, "Method not allowed")
+            response = twilio_error(405, 20004, "Method not allowed")
+            response.headers.update(getattr(exc, "headers", None) or {})  # Allow: (RFC 9110)
+            return response
         return twilio_error(500, 20500, "Internal Server Error")
 
     async def server_error(_request: Request, _exc: Exception) -> Response:
         return twilio_error(500, 20500, "Internal Server Error")  # never a stack trace
 
     return Starlette(
-        routes=[
+        routes=routes_by_path([
             *api_routes(config, store, live_calls if live_calls is not None else {},
                         place_call),
-            Route("/2010-04-01/Accounts/{account}/Recordings/{sid}", recording, methods=["GET"]),
-            Route("/health", health_route, methods=["GET"]),
-            Route("/metrics", metrics_route, methods=["GET"]),
-        ],
+            ("/2010-04-01/Accounts/{account}/Recordings/{sid}", "GET", recording),
+            ("/health", "GET", health_route),
+            ("/metrics", "GET", metrics_route),
+            ("/openapi.json", "GET", openapi_route),
+        ]),
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
 
