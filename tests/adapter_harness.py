@@ -6,13 +6,16 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from asterisk_lab import CALLEES_CONTEXT, AsteriskPbx
+from twiml_app import TwimlApp
 
 from adapter.config import Config, load_config
 from adapter.service import Adapter
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "adapter_config", "running_adapter"]
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "adapter", "adapter_config", "app", "running_adapter"]
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
@@ -55,3 +58,27 @@ async def running_adapter(config: Config) -> AsyncIterator[Adapter]:
         yield adapter
     finally:
         await adapter.stop()
+
+
+# --- fixtures (registered for every test module by tests/conftest.py) -----------------------
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[TwimlApp]:
+    """The customer's TwiML app: answers paths with TwiML, records the webhooks it gets."""
+    server = TwimlApp(AUTH_TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def adapter(
+    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
+) -> AsyncIterator[Adapter]:
+    """The adapter on the test Asterisk, every number routed to ``app``'s ``/voice``.
+
+    It depends on ``ami`` so that every channel is hung up after the test."""
+    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
+    async with running_adapter(config) as running:
+        yield running

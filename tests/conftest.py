@@ -27,6 +27,9 @@ from asterisk_lab import (
     provision_root,
 )
 
+# The adapter + TwiML app fixtures (`app`, `adapter`) live beside their helpers.
+pytest_plugins = ["adapter_harness"]
+
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
 
 

@@ -4,18 +4,15 @@ plays 1000 Hz, so a dual-channel `<Start><Recording>` can be checked channel by 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from adapter_harness import ACCOUNT_SID
 from asterisk_lab import (
     CALLEE_BUSY,
     CALLEE_NO_ANSWER,
     CALLEE_TONE1000,
     CALLEES_CONTEXT,
-    AsteriskPbx,
     CallerScript,
     originate,
 )
@@ -29,21 +26,6 @@ from adapter.service import Adapter
 pytestmark = pytest.mark.asterisk
 
 
-@pytest.fixture
-async def app() -> AsyncIterator[TwimlApp]:
-    server = TwimlApp(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def adapter(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
-) -> AsyncIterator[Adapter]:
-    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
-    async with running_adapter(config) as running:
-        yield running
 
 
 async def run_call(adapter: Adapter, ami: Any, app: TwimlApp, response: VoiceResponse) -> str:

@@ -20,13 +20,6 @@ from adapter.service import Adapter
 PBX_SPOOL = PurePosixPath("/var/spool/freeswitch/twiml")
 
 
-@pytest.fixture
-async def app() -> AsyncIterator[TwimlApp]:
-    server = TwimlApp(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
 
 @pytest.fixture
 async def rig(tmp_path: Path, app: TwimlApp) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:

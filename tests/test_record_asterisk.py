@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import audioop
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait_heard_closed
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -32,21 +31,6 @@ FROM = "+15551230001"
 SPEECH_SECONDS = 6.1  # tests/asterisk_lab.py: speech.wav
 
 
-@pytest.fixture
-async def app() -> AsyncIterator[TwimlApp]:
-    server = TwimlApp(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def adapter(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
-) -> AsyncIterator[Adapter]:
-    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
-    async with running_adapter(config) as running:
-        yield running
 
 
 async def call(ami: Any, script: CallerScript, **variables: str) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
-from asterisk_lab import AsteriskPbx, CallerScript, originate
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from asterisk_lab import CallerScript, originate
 from audio_checks import channel_samples, tone_power
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
@@ -26,21 +25,6 @@ pytestmark = pytest.mark.asterisk
 T = TypeVar("T")
 
 
-@pytest.fixture
-async def app() -> AsyncIterator[TwimlApp]:
-    server = TwimlApp(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def adapter(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
-) -> AsyncIterator[Adapter]:
-    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
-    async with running_adapter(config) as running:
-        yield running
 
 
 def sdk(adapter: Adapter, token: str = AUTH_TOKEN) -> Client:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from aiohttp import web
-from asterisk_lab import AsteriskPbx, CallerScript, originate
+from asterisk_lab import CallerScript, originate
 from audio_checks import channel_samples, tone_power
 from twilio.twiml.voice_response import Recording, Start, Stop, VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -44,14 +44,6 @@ async def app(tmp_path: Path) -> AsyncIterator[TwimlApp]:
     yield server
     await server.stop()
 
-
-@pytest.fixture
-async def adapter(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
-) -> AsyncIterator[Adapter]:
-    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
-    async with running_adapter(config) as running:
-        yield running
 
 
 def start(**recording: Any) -> Start:

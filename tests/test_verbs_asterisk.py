@@ -9,12 +9,10 @@ import logging
 import math
 import subprocess
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_harness import AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait_heard_closed
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
@@ -27,21 +25,6 @@ pytestmark = pytest.mark.asterisk
 TO = "+15557650000"
 
 
-@pytest.fixture
-async def app() -> AsyncIterator[TwimlApp]:
-    server = TwimlApp(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def adapter(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, tmp_path: Path, ami: Any
-) -> AsyncIterator[Adapter]:
-    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"))
-    async with running_adapter(config) as running:
-        yield running
 
 
 async def call_and_listen(

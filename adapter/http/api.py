@@ -129,6 +129,20 @@ def _events(form: list[tuple[str, str]]) -> frozenset[str]:
     return events
 
 
+def _recording_spec(form: list[tuple[str, str]], *, default_trim: str) -> StartRecording:
+    """The Recording* / Trim parameters of a REST request (mono by default)."""
+    return StartRecording(
+        name=None,
+        recording_status_callback=_callback_url(_one(form, "RecordingStatusCallback")),
+        recording_status_callback_method=_choice(
+            form, "RecordingStatusCallbackMethod", {"GET", "POST"}, "POST"),
+        recording_status_callback_event=_events(form),
+        trim=_choice(form, "Trim", {"trim-silence", "do-not-trim"}, default_trim),
+        track=_choice(form, "RecordingTrack", {"inbound", "outbound", "both"}, "both"),
+        channels=_choice(form, "RecordingChannels", {"mono", "dual"}, "mono"),
+    )
+
+
 def _parse_moment(key: str, value: str) -> tuple[datetime, bool]:
     """A DateCreated filter value: (instant, is_whole_day)."""
     try:
@@ -232,17 +246,8 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         call_sid = await call_row_or_404(request)
         form = await _form(request)
         session = live(request, call_sid)
-        spec = StartRecording(
-            name=None,
-            recording_status_callback=_callback_url(_one(form, "RecordingStatusCallback")),
-            recording_status_callback_method=_choice(
-                form, "RecordingStatusCallbackMethod", {"GET", "POST"}, "POST"),
-            recording_status_callback_event=_events(form),
-            # The REST defaults differ from <Recording>'s: mono and do-not-trim.
-            trim=_choice(form, "Trim", {"trim-silence", "do-not-trim"}, "do-not-trim"),
-            track=_choice(form, "RecordingTrack", {"inbound", "outbound", "both"}, "both"),
-            channels=_choice(form, "RecordingChannels", {"mono", "dual"}, "mono"),
-        )
+        # The REST defaults differ from <Recording>'s: mono and do-not-trim.
+        spec = _recording_spec(form, default_trim="do-not-trim")
         try:
             sid = await session.recorder.start(spec, "", source=SOURCE_API)
         except PbxError as exc:
@@ -362,18 +367,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         if not status_events <= {"initiated", "ringing", "answered", "completed"}:
             raise _bad(f"StatusCallbackEvent has unknown events: {sorted(status_events)}")
         record = (_one(form, "Record") or "false").lower() == "true"
-        recording = None
-        if record:
-            recording = StartRecording(
-                name=None,
-                recording_status_callback=_callback_url(_one(form, "RecordingStatusCallback")),
-                recording_status_callback_method=_choice(
-                    form, "RecordingStatusCallbackMethod", {"GET", "POST"}, "POST"),
-                recording_status_callback_event=_events(form),
-                trim=_choice(form, "Trim", {"trim-silence", "do-not-trim"}, "trim-silence"),
-                track=_choice(form, "RecordingTrack", {"inbound", "outbound", "both"}, "both"),
-                channels=_choice(form, "RecordingChannels", {"mono", "dual"}, "mono"),
-            )
+        recording = _recording_spec(form, default_trim="trim-silence") if record else None
         if place_call is None:
             raise ApiError(503, 20500, "Outbound calls are not available")
         outbound = OutboundCall(

@@ -315,19 +315,7 @@ def _record(el: _Element) -> Record:
         RECORD_DEFAULT_METHOD,
     )
 
-    events = RECORD_DEFAULT_EVENTS
-    raw_events = el.take("recordingStatusCallbackEvent")
-    if raw_events is not None:
-        parsed_events = parse_events(raw_events)
-        if parsed_events is None:
-            el.report(
-                codes.RECORD_INVALID_STATUS_CALLBACK_EVENT,
-                f"{_shown(raw_events)} is not a space-separated list of "
-                "in-progress, completed and absent",
-                "recordingStatusCallbackEvent",
-            )
-        else:
-            events = parsed_events
+    events = _status_callback_events(el)
 
     transcribe_callback = el.url("transcribeCallback", codes.TRANSCRIBE_CALLBACK_URL_INVALID)
 
@@ -351,6 +339,22 @@ def _record(el: _Element) -> Record:
         transcribe=transcribe,
         transcribe_callback=transcribe_callback,
     )
+
+
+def _status_callback_events(el: _Element) -> frozenset[str]:
+    """``recordingStatusCallbackEvent`` of <Record> and <Recording> (13621, fatal)."""
+    raw = el.take("recordingStatusCallbackEvent")
+    if raw is None:
+        return RECORD_DEFAULT_EVENTS
+    events = parse_events(raw)
+    if events is None:
+        el.report(
+            codes.RECORD_INVALID_STATUS_CALLBACK_EVENT,
+            f"{_shown(raw)} is not a space-separated list of in-progress, completed and absent",
+            "recordingStatusCallbackEvent",
+        )
+        return RECORD_DEFAULT_EVENTS
+    return events
 
 
 def _ssml_text(element: etree._Element, el: _Element) -> str:
@@ -443,19 +447,7 @@ def _recording_noun(el: _Element) -> StartRecording:
     status_callback_method = el.method(
         "recordingStatusCallbackMethod", codes.SCHEMA_VALIDATION_WARNING, RECORD_DEFAULT_METHOD
     )
-    events = RECORD_DEFAULT_EVENTS
-    raw_events = el.take("recordingStatusCallbackEvent")
-    if raw_events is not None:
-        parsed_events = parse_events(raw_events)
-        if parsed_events is None:
-            el.report(
-                codes.RECORD_INVALID_STATUS_CALLBACK_EVENT,
-                f"{_shown(raw_events)} is not a space-separated list of "
-                "in-progress, completed and absent",
-                "recordingStatusCallbackEvent",
-            )
-        else:
-            events = parsed_events
+    events = _status_callback_events(el)
     trim = _choice(el, "trim", RECORD_TRIM_VALUES, RECORD_DEFAULT_TRIM)
     track = _choice(el, "track", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK)
     channels = _choice(el, "channels", RECORDING_CHANNELS, RECORDING_DEFAULT_CHANNELS)
