@@ -1,0 +1,186 @@
+"""One behavioural suite for both PBXs: the same TwiML, the same caller behaviour, the same
+webhooks and callbacks, on Asterisk (a real Asterisk 22) and on FreeSWITCH (the ESL test server
+that replays FreeSWITCH 1.10.12's frames).
+
+A `Caller` describes what the caller does; each rig turns it into its PBX's terms (an Asterisk
+test-caller script, or a FreeSWITCH `RecordPlan`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+import pytest
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from asterisk_lab import CallerScript, originate
+from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import TwimlApp
+
+from adapter.config import load_config
+from adapter.service import Adapter
+
+TO, FROM = "+15557650000", "+15551230009"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Speaks (or not), then stays silent, presses a key, or hangs up."""
+
+    speaks: bool = True
+    then: str = "silence"  # "silence" | "key" | "hangup"
+    digit: str = "#"
+
+
+class Rig(Protocol):
+    adapter: Adapter
+    speech_seconds: float
+
+    async def call(self, caller: Caller) -> None: ...
+
+
+@dataclass
+class AsteriskRig:
+    adapter: Adapter
+    ami: Any
+    speech_seconds: float = 6.1  # tests/asterisk_lab.py speech.wav
+
+    async def call(self, caller: Caller) -> None:
+        if not caller.speaks:
+            script, variables = CallerScript.SILENT, {"SILENCE_S": "12"}
+        elif caller.then == "key":
+            script, variables = CallerScript.SPEAK_DTMF, {"DIGITS": caller.digit,
+                                                          "SILENCE_S": "10"}
+        elif caller.then == "hangup":
+            script, variables = CallerScript.SPEAK_HANGUP, {}
+        else:
+            script, variables = CallerScript.SPEAK_SILENCE, {"SILENCE_S": "10"}
+        await originate(self.ami, script, TO, from_number=FROM, caller_name="Shared",
+                        variables=variables)
+
+
+@dataclass
+class FreeSwitchRig:
+    adapter: Adapter
+    fake: FakeFreeSwitch
+    speech_seconds: float = 3.0
+
+    async def call(self, caller: Caller) -> None:
+        talk = self.speech_seconds if caller.speaks else 0.0
+        plan = RecordPlan(
+            talk_s=talk,
+            keys=(Key(talk + 0.2, caller.digit),) if caller.then == "key" else (),
+            hangup_at=talk if caller.then == "hangup" else None,
+        )
+        address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
+        call = self.fake.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        call.plan_record(plan)
+
+
+@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk), "freeswitch"])
+def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
+    """Which PBX; for Asterisk also the lab and the test side's AMI (requested only then, so
+    the FreeSWITCH half runs without an Asterisk)."""
+    if request.param == "asterisk":
+        return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
+    return "freeswitch", None, None
+
+
+@pytest.fixture
+async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> AsyncIterator[Rig]:
+    kind, lab, ami = pbx
+    if kind == "asterisk":
+        async with running_adapter(adapter_config(lab, tmp_path / "data",
+                                                  app.url("/voice"))) as adapter:
+            yield AsteriskRig(adapter, ami)
+        return
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    pbx_spool = PurePosixPath("/var/spool/freeswitch/twiml")
+    fake = FakeFreeSwitch(spool_pbx=pbx_spool, spool_local=spool,
+                          sound_prefix=tmp_path / "sounds")
+    await fake.start()
+    config = load_config(None, environ={
+        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID, "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
+        "TWIML_ADAPTER_HTTP_LISTEN": "127.0.0.1:0",
+        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
+        "TWIML_ADAPTER_FREESWITCH_LISTEN": "127.0.0.1:0",
+        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
+        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
+        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
+        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(pbx_spool),
+        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(spool),
+        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{app.url("/voice")}"}}]',
+    })
+    adapter = Adapter(config)
+    await adapter.start(serve_http=False)
+    try:
+        yield FreeSwitchRig(adapter, fake)
+    finally:
+        await adapter.stop()
+        await fake.stop()
+
+
+async def finished(rig: Rig) -> str:
+    return await asyncio.wait_for(rig.adapter.finished.get(), 60)
+
+
+def voicemail(app: TwimlApp, **record: Any) -> None:
+    response = VoiceResponse()
+    response.record(action="/done", recording_status_callback="/status",
+                    recording_status_callback_event="in-progress completed absent", **record)
+    response.redirect("/next")
+    app.answer("/voice", response)
+    app.answer("/done", VoiceResponse())
+    app.answer("/next", VoiceResponse())
+
+
+async def statuses(rig: Rig, app: TwimlApp) -> list[str]:
+    await rig.adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    requests = app.received("/status")
+    assert all(r.signature_valid for r in requests)
+    return [r.params["RecordingStatus"] for r in requests]
+
+
+async def test_finish_key(rig: Rig, app: TwimlApp) -> None:
+    voicemail(app, finish_on_key="#", timeout=0)
+    await rig.call(Caller(then="key", digit="#"))
+    done = await app.next_request("/done")
+    await finished(rig)
+    assert done.signature_valid
+    assert done.params["Digits"] == "#" and done.params["CallStatus"] == "in-progress"
+    assert abs(int(done.params["RecordingDuration"]) - rig.speech_seconds) <= 1
+    assert done.params["RecordingUrl"].endswith(done.params["RecordingSid"])
+    assert await statuses(rig, app) == ["in-progress", "completed"]
+
+
+async def test_silence_ends_it(rig: Rig, app: TwimlApp) -> None:
+    voicemail(app, timeout=2)
+    await rig.call(Caller(then="silence"))
+    done = await app.next_request("/done")
+    await finished(rig)
+    assert "Digits" not in done.params and done.params["CallStatus"] == "in-progress"
+    assert abs(int(done.params["RecordingDuration"]) - rig.speech_seconds) <= 1
+
+
+async def test_hangup_gives_digits_hangup(rig: Rig, app: TwimlApp) -> None:
+    voicemail(app, timeout=0)
+    await rig.call(Caller(then="hangup"))
+    done = await app.next_request("/done")
+    await finished(rig)
+    assert done.params["Digits"] == "hangup" and done.params["CallStatus"] == "completed"
+    assert app.received("/next") == []  # the call is over: nothing after the action
+
+
+async def test_silent_caller_is_absent_and_the_next_verb_runs(rig: Rig, app: TwimlApp) -> None:
+    voicemail(app, timeout=2)
+    await rig.call(Caller(speaks=False))
+    nxt = await app.next_request("/next")
+    await finished(rig)
+    assert app.received("/done") == []
+    assert nxt.params["AccountSid"] == ACCOUNT_SID
+    assert await statuses(rig, app) == ["in-progress", "absent"]
