@@ -3,6 +3,7 @@
 #   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root
 #   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk included)
 #   make lint    ruff and mypy only
+#   make fuzz    the atheris fuzz targets (TwiML parser, AMI frames), FUZZ_SECONDS (600) each
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
@@ -12,11 +13,11 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-tester
+APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-tester postgresql
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/twiml-pbx-adapter/asterisk-root)
 
-.PHONY: setup apt-packages venv asterisk-root test lint demo
+.PHONY: setup apt-packages venv asterisk-root test lint demo fuzz
 
 setup: apt-packages venv asterisk-root
 
@@ -53,6 +54,19 @@ test: setup
 lint: venv
 	$(VENV)/bin/ruff check adapter tests
 	$(VENV)/bin/mypy
+
+# Coverage-guided fuzzing for longer than CI's few seconds (tests/test_fuzz_targets.py). The
+# corpus grows in FUZZ_DIR; a crash leaves its input there as <target>-crash-<sha1>.
+FUZZ_SECONDS ?= 600
+FUZZ_DIR ?= $(or $(TMPDIR),/tmp)/twiml-adapter-fuzz
+FUZZ_OPTIONS = -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1
+
+fuzz: venv
+	mkdir -p $(FUZZ_DIR)/twiml $(FUZZ_DIR)/ami
+	$(VENV)/bin/python tests/fuzz/fuzz_twiml.py $(FUZZ_DIR)/twiml tests/fuzz/seeds/twiml \
+	  -dict=tests/fuzz/twiml.dict -artifact_prefix=$(FUZZ_DIR)/twiml- $(FUZZ_OPTIONS)
+	$(VENV)/bin/python tests/fuzz/fuzz_ami_frames.py $(FUZZ_DIR)/ami tests/fuzz/seeds/ami \
+	  -dict=tests/fuzz/ami.dict -artifact_prefix=$(FUZZ_DIR)/ami- $(FUZZ_OPTIONS)
 
 # A real Asterisk, the adapter and a small voicemail app; one call leaves a message through
 # <Record>; prints the webhooks received and where the recording is.

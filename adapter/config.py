@@ -2,22 +2,29 @@
 
 The variable for ``[section] key`` is ``TWIML_ADAPTER_<SECTION>_<KEY>`` (upper case), e.g.
 ``TWIML_ADAPTER_ASTERISK_SECRET``. The phone-number table is ``TWIML_ADAPTER_NUMBERS``, a JSON list
-of tables with the same keys as ``[[numbers]]``. Environment variables win over the file.
-See docs/configuration.md for every key.
+of tables with the same keys as ``[[numbers]]``. Environment variables win over the file; a list
+(``webhooks.allow_networks``) is comma-separated there. See docs/configuration.md for every key.
+
+A file holding a secret (``account.auth_token``, ``asterisk.secret``,
+``freeswitch.esl_password``) that group or others may read or write gets one WARNING at load.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapter.egress import PRIVATE_AND_LOOPBACK, EgressPolicy, IPNetwork
 from adapter.errors import ConfigError
 
 __all__ = [
@@ -26,8 +33,11 @@ __all__ = [
     "FreeSwitchConfig",
     "HttpConfig",
     "NumberRoute",
+    "WebhooksConfig",
     "load_config",
 ]
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "TWIML_ADAPTER_"
 
@@ -54,7 +64,7 @@ class AsteriskConfig:
     host: str
     port: int
     username: str
-    secret: str
+    secret: str = field(repr=False)
     spool_dir: PurePosixPath
     spool_dir_local: Path
     dial_number: str = "PJSIP/{number}@trunk"
@@ -67,15 +77,26 @@ class FreeSwitchConfig:
     listen_port: int
     esl_host: str
     esl_port: int
-    esl_password: str
+    esl_password: str = field(repr=False)
     spool_dir: PurePosixPath
     spool_dir_local: Path
 
 
 @dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """Which networks webhook and callback requests may reach (adapter/egress.py)."""
+
+    allow_networks: tuple[IPNetwork, ...] = PRIVATE_AND_LOOPBACK
+    deny_networks: tuple[IPNetwork, ...] = ()
+
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy(allow=self.allow_networks, deny=self.deny_networks)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     account_sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)
     http: HttpConfig
     data_dir: Path
     database_url: str
@@ -85,6 +106,7 @@ class Config:
     numbers: tuple[NumberRoute, ...]
     tts_voice: str
     log_level: str
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     @property
     def spool_dir_local(self) -> Path:
@@ -127,7 +149,9 @@ _SCHEMA: dict[str, dict[str, type]] = {
     },
     "tts": {"voice": str},
     "log": {"level": str},
+    "webhooks": {"allow_networks": list, "deny_networks": list},
 }
+_SECRET_KEYS = ("account.auth_token", "asterisk.secret", "freeswitch.esl_password")
 _NUMBER_KEYS = {"number", "voice_url", "voice_method"}
 
 
@@ -155,7 +179,10 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
             numbers = json.loads(environ["TWIML_ADAPTER_NUMBERS"])
         except json.JSONDecodeError as exc:
             raise ConfigError("TWIML_ADAPTER_NUMBERS", f"not valid JSON ({exc})") from None
-    return _build(values, numbers)
+    config = _build(values, numbers)
+    if path is not None:  # only a valid configuration: a config error stays the one line
+        _warn_if_exposed(path, raw)
+    return config
 
 
 def _check_known_keys(raw: Mapping[str, Any]) -> None:
@@ -185,6 +212,23 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _warn_if_exposed(path: Path, raw: Mapping[str, Any]) -> None:
+    """One WARNING if a file holding a secret is readable or writable by group or others."""
+    held = [key for key in _SECRET_KEYS
+            if isinstance(raw.get(key.split(".")[0]), dict)
+            and key.split(".")[1] in raw[key.split(".")[0]]]
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if held and mode & 0o066:
+        log.warning(
+            "%s holds %s but its mode is %04o (group/others may read or change it): "
+            "chmod 600 it, or move the secrets to TWIML_ADAPTER_* environment variables",
+            path, ", ".join(held), mode,
+        )
+
+
 def _from_env(name: str, text: str, kind: type) -> Any:
     if kind is bool:
         if text.lower() in ("1", "true", "yes", "on"):
@@ -197,6 +241,8 @@ def _from_env(name: str, text: str, kind: type) -> Any:
             return int(text)
         except ValueError:
             raise ConfigError(name, f"must be an integer, got {text!r}") from None
+    if kind is list:
+        return [item.strip() for item in text.split(",") if item.strip()]
     return text
 
 
@@ -265,7 +311,32 @@ def _build(values: Mapping[str, Any], numbers: Any) -> Config:
         numbers=_numbers(numbers),
         tts_voice=values.get("tts.voice", "en-us"),
         log_level=level,
+        webhooks=_webhooks(values),
     )
+
+
+def _webhooks(values: Mapping[str, Any]) -> WebhooksConfig:
+    return WebhooksConfig(
+        allow_networks=_cidrs(values, "webhooks.allow_networks", PRIVATE_AND_LOOPBACK),
+        deny_networks=_cidrs(values, "webhooks.deny_networks", ()),
+    )
+
+
+def _cidrs(
+    values: Mapping[str, Any], key: str, default: tuple[IPNetwork, ...]
+) -> tuple[IPNetwork, ...]:
+    """A list of networks in CIDR form (a bare address is one host)."""
+    if key not in values:
+        return default
+    out: list[IPNetwork] = []
+    for item in values[key]:
+        if not isinstance(item, str):
+            raise ConfigError(key, f"must be a list of CIDR strings, got {item!r}")
+        try:
+            out.append(ip_network(item.strip()))
+        except ValueError as exc:
+            raise ConfigError(key, f"{item!r} is not a network in CIDR form ({exc})") from None
+    return tuple(out)
 
 
 def _spool(values: Mapping[str, Any], section: str, default: str

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
+from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
 from adapter.recordings.media import MediaError, transcode_for_pbx
 
@@ -57,13 +58,15 @@ def espeak_voice(voice: str | None, language: str | None, default: str = "en-us"
 
 class PromptCache:
     def __init__(self, folder: Path, *, default_voice: str = "en-us",
-                 play_cache_seconds: float = 300.0) -> None:
+                 play_cache_seconds: float = 300.0, egress: EgressPolicy | None = None) -> None:
         self.folder = folder
         self.default_voice = default_voice
         self.play_cache_seconds = play_cache_seconds
         self._locks: dict[str, asyncio.Lock] = {}
         self._play_fetched: dict[str, float] = {}
         self._session: aiohttp.ClientSession | None = None
+        # <Play> URLs come from TwiML: the same network policy as webhooks (docs/security.md).
+        self._egress = egress if egress is not None else EgressPolicy()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -120,8 +123,10 @@ class PromptCache:
         if not url.startswith(("http://", "https://")):
             raise TwilioError(11200, f"<Play> {url}: only http and https URLs can be played")
         if self._session is None:
+            resolver = GuardedResolver(self._egress, aiohttp.DefaultResolver())
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=60, sock_connect=5)
+                timeout=aiohttp.ClientTimeout(total=60, sock_connect=5),
+                connector=aiohttp.TCPConnector(resolver=resolver),
             )
         try:
             async with self._session.get(url) as response:
@@ -134,7 +139,9 @@ class PromptCache:
                         if size > MAX_PLAY_BYTES:
                             raise TwilioError(11200, f"<Play> {url}: larger than 64 MiB")
                         out.write(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TargetRefused as exc:
+            raise TwilioError(11210, f"<Play> {url}: {exc}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TwilioError(11200, f"<Play> {url}: {exc!r}") from exc
 
 

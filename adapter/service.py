@@ -51,17 +51,19 @@ class Adapter:
         spool = config.spool_dir_local
         (spool / "recordings").mkdir(parents=True, exist_ok=True)
         store = await Store.open(config.database_url)
-        webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token)
+        egress = config.webhooks.egress_policy()
+        webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token,
+                                 egress=egress)
         await webhooks.start()
         # Callbacks get their own client: a slow callback receiver must never hold up the
         # TwiML fetches of live calls.
         self._callback_client = WebhookClient(
-            account_sid=config.account_sid, auth_token=config.auth_token
+            account_sid=config.account_sid, auth_token=config.auth_token, egress=egress
         )
         await self._callback_client.start()
         outbox = Outbox(store, self._callback_client)
         await outbox.start()
-        prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice)
+        prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice, egress=egress)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
         self.driver = _driver(config)
         driver = self.driver

@@ -9,7 +9,7 @@ Twilio's ``User-Agent`` and, if given, ``I-Twilio-Idempotency-Token``; failures 
 11200       HTTP retrieval failure (non-2xx answer; ``status`` holds it; any other failure)
 11205       HTTP connection failure (connection refused/reset, connect or response timeout)
 11206       HTTP protocol violation (the answer is not valid HTTP)
-11210       HTTP bad host name (DNS lookup failed)
+11210       HTTP bad host name (DNS lookup failed, or the host is refused by the egress policy)
 11215       HTTP too many redirects
 11216       HTTP invalid redirect (3xx other than 301/302/303/307, or no usable Location)
 11220       SSL/TLS handshake error
@@ -30,6 +30,14 @@ it; `request` already separates it (see `split_fragment`) for that later work.
 
 Cookies are not kept: Twilio keeps cookies per call, which needs a per-call jar (later work);
 one jar shared by all calls would leak one call's cookies into another.
+
+Target networks (SSRF): every address a request would connect to, on every hop, must pass the
+`EgressPolicy` (adapter/egress.py; default: no link-local/metadata, multicast or ``0.0.0.0/8``;
+loopback and private ranges allowed; configured as ``[webhooks] allow_networks``). A refused
+target is 11210, "HTTP bad host name", before any connection is made: it is Twilio's code for a
+host its servers may not use (Twilio's own example is a name defined only in /etc/hosts), and it
+names the cause at the step where it happens, which 11205 (a connection was tried) and the
+catch-all 11200 would not.
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import aiohttp
 import yarl
+from aiohttp.abc import AbstractResolver
 
+from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
 from adapter.signature import SIGNATURE_HEADER, compute_signature
 
@@ -160,6 +170,10 @@ def _code_for_certificate(exc: ssl.SSLCertVerificationError) -> int:
 
 def _error_for(exc: Exception, url: str) -> WebhookError:
     """Translate an aiohttp/asyncio failure into the WebhookError Twilio would report."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) and isinstance(
+        exc.os_error, TargetRefused
+    ):
+        return WebhookError(BAD_HOST_NAME, str(exc.os_error), url=url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cert_error = exc.certificate_error
         if isinstance(cert_error, ssl.SSLCertVerificationError):
@@ -207,7 +221,11 @@ class WebhookClient:
         max_redirects: int = 5,
         max_in_flight: int = 10,
         ssl_context: ssl.SSLContext | None = None,
+        egress: EgressPolicy | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`egress`: the networks requests may reach (default `EgressPolicy()`); `resolver`:
+        the DNS resolver whose answers it checks (default aiohttp's own)."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.account_sid = account_sid
@@ -221,13 +239,20 @@ class WebhookClient:
         self._max_in_flight = max_in_flight
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._egress = egress if egress is not None else EgressPolicy()
+        self._inner_resolver = resolver
+        self._resolver: GuardedResolver | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         if self._session is not None:
             return
+        inner = self._inner_resolver or aiohttp.DefaultResolver()
+        self._resolver = GuardedResolver(self._egress, inner)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_in_flight, ssl=self._ssl),
+            connector=aiohttp.TCPConnector(
+                limit=self._max_in_flight, ssl=self._ssl, resolver=self._resolver
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=self._timeout,
             auto_decompress=True,
@@ -237,6 +262,9 @@ class WebhookClient:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        resolver, self._resolver = self._resolver, None
+        if resolver is not None:
+            await resolver.close()
 
     async def __aenter__(self) -> WebhookClient:
         await self.start()
@@ -331,6 +359,11 @@ class WebhookClient:
         }
         if hop.body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            # The host exactly as aiohttp's connector will read it.
+            self._egress.check_host(yarl.URL(hop.url, encoded=True).raw_host or "")
+        except TargetRefused as exc:
+            raise WebhookError(BAD_HOST_NAME, str(exc), url=hop.url) from None
         try:
             async with session.request(
                 hop.method,

@@ -165,3 +165,43 @@ def test_any_subset_of_keys_finishes_a_recording(keys: str) -> None:
     findings, record = _record("finishOnKey", keys)
     assert findings == []
     assert record is not None and record.finish_on_key == keys
+
+
+# Every verb the adapter runs, with the attributes Twilio documents for it (and a stray one).
+VERB_ATTRIBUTES: dict[str, list[str]] = {
+    "Say": ["voice", "language", "loop"],
+    "Play": ["loop", "digits"],
+    "Pause": ["length"],
+    "Redirect": ["method"],
+    "Hangup": [],
+    "Record": sorted(RECORD_ATTRIBUTE_CODES),
+    "Dial": ["action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId", "record",
+             "answerOnBridge", "ringTone", "recordingStatusCallback"],
+}
+NOUNS = st.sampled_from([
+    "", "+15551230000", "<Number>+15551230000</Number>", "<Sip>sip:alice@example.com</Sip>",
+    "<Number sendDigits='1w2'>100</Number>", "<Client>bob</Client>",
+    "https://app.example.com/a.mp3", "/relative",
+])
+
+
+@st.composite
+def verb_documents(draw: st.DrawFn) -> tuple[str, bytes]:
+    verb = draw(st.sampled_from(sorted(VERB_ATTRIBUTES)))
+    names = VERB_ATTRIBUTES[verb] + ["bogus"]
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+    attributes = " ".join(f"{name}={quoteattr(draw(XML_TEXT))}" for name in chosen)
+    body = draw(NOUNS | XML_TEXT.map(lambda t: t.replace("&", "&amp;").replace("<", "&lt;")))
+    return verb, f"<Response><{verb} {attributes}>{body}</{verb}></Response>".encode()
+
+
+@settings(max_examples=300)
+@given(document=verb_documents())
+def test_any_verb_with_any_attributes_validates_or_gets_findings(
+    document: tuple[str, bytes]
+) -> None:
+    verb, body = document
+    _assert_outcome(body, "text/xml")
+    for found in check_document(body, "text/xml"):
+        assert found.verb in (verb, "Number", "Sip", "Client", None)
+        assert "\n" not in str(found)

@@ -443,7 +443,9 @@ def routes_by_path(endpoints: list[Endpoint]) -> list[Route]:
 
     def dispatcher(handlers: dict[str, Handler]) -> Handler:
         async def endpoint(request: Request) -> Response:
-            return await handlers[request.method](request)
+            # starlette adds HEAD wherever GET is allowed; it is answered as GET (no body).
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
         return endpoint
 
     return [Route(path, dispatcher(handlers), methods=list(handlers))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
@@ -26,6 +27,7 @@ from adapter.config import Config
 from adapter.http.api import PlaceCall, api_routes, routes_by_path
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
+from adapter.http.limits import RequestSizeLimit
 from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
@@ -116,5 +118,6 @@ def build_app(config: Config, store: Store, metrics: Metrics,
             ("/openapi.json", "GET", openapi_route),
         ]),
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(RequestSizeLimit)],
     )
 

@@ -136,7 +136,9 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
         line, _column = error.position
         return finding(codes.DOCUMENT_PARSE_FAILURE, _syntax_message(error), line=line or None)
     except (etree.LxmlError, ValueError) as error:
-        return finding(codes.DOCUMENT_PARSE_FAILURE, f"not a well-formed document: {error}")
+        return finding(
+            codes.DOCUMENT_PARSE_FAILURE, _one_line(f"not a well-formed document: {error}")
+        )
     if root is None:
         return finding(codes.DOCUMENT_PARSE_FAILURE, "the document has no root element")
     docinfo = root.getroottree().docinfo
@@ -159,8 +161,13 @@ def _doctype_refused() -> Finding:
 
 
 def _syntax_message(error: etree.XMLSyntaxError) -> str:
-    message = str(error.msg or "not well-formed").strip()
-    return f"not well-formed XML: {message}"
+    return _one_line(f"not well-formed XML: {error.msg or 'not well-formed'}")
+
+
+def _one_line(text: str) -> str:
+    """libxml2's messages can hold line breaks (e.g. "detecting EBCDIC\n"); a finding is one
+    line in logs and callbacks."""
+    return " ".join(text.split())
 
 
 def _depth(root: etree._Element) -> int:

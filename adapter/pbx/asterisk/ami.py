@@ -2,6 +2,7 @@
 
 panoramisk frames and parses AMI; this module adds what the adapter needs on top:
 - login with a timeout and a clear error;
+- framing on bytes, bounded, decoded per whole frame (`ami_protocol.FramedAmiProtocol`);
 - every action's header values checked by `escape.ami_header_value` before sending;
 - AsyncAGI commands correlated by the `CommandID` we generate. panoramisk 1.4's own
   `send_agi_command` never resolves on Asterisk 22 (it waits for an Asterisk 11 style reply and
@@ -23,6 +24,7 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 
 from adapter.pbx.asterisk.agi import AgiReply, parse_agi_reply
+from adapter.pbx.asterisk.ami_protocol import FramedAmiProtocol
 from adapter.pbx.asterisk.escape import ami_header_value
 from adapter.pbx.base import CallGone, PbxError
 
@@ -55,6 +57,8 @@ class AmiClient:
             ping_delay=10,
             reconnect_timeout=2,
             log=logging.getLogger("adapter.pbx.asterisk.panoramisk"),
+            # Bytes are decoded per whole frame, with bounds (see ami_protocol).
+            protocol_factory=FramedAmiProtocol,
         )
         self._connect_timeout = connect_timeout
         self._logged_in = asyncio.Event()

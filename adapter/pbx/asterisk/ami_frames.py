@@ -81,7 +81,7 @@ class AmiFrameReader:
             end = self._buffer.find(FRAME_END, start)
             if end < 0:
                 self._scanned = len(self._buffer)
-                self._bound_partial_frame(out)
+                self._bound_partial_frame()
                 return out
             frame = bytes(self._buffer[:end])
             del self._buffer[: end + len(FRAME_END)]
@@ -105,10 +105,11 @@ class AmiFrameReader:
         if len(head) < len(BANNER_PREFIX):
             return False
         line_end = self._buffer.find(b"\r\n")
+        # Too long for a greeting (its CR may be in, its LF not yet): frame bounds apply.
+        if line_end > self._max_line or (line_end < 0 and len(self._buffer) > self._max_line + 1):
+            self._banner_pending = False
+            return True
         if line_end < 0:
-            if len(self._buffer) > self._max_line:
-                self._banner_pending = False  # not a greeting after all; frame bounds apply
-                return True
             return False
         line = bytes(self._buffer[len(BANNER_PREFIX) : line_end])
         self.version = line.decode("utf-8", "replace").strip()
@@ -116,10 +117,11 @@ class AmiFrameReader:
         self._banner_pending = False
         return True
 
-    def _bound_partial_frame(self, out: list[str | Dropped]) -> None:
+    def _bound_partial_frame(self) -> None:
         """Memory stays bounded: past the limit, the partial frame is thrown away and the rest
         of it is skipped up to its end (the last bytes are kept: they may start FRAME_END)."""
-        if self._skipping is None and len(self._buffer) <= self._max_frame:
+        # The limit is on the frame; up to 3 bytes of its terminator may already be here.
+        if self._skipping is None and len(self._buffer) <= self._max_frame + len(FRAME_END) - 1:
             return
         keep = len(FRAME_END) - 1
         if len(self._buffer) > keep:
