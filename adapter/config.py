@@ -80,6 +80,8 @@ class FreeSwitchConfig:
     esl_password: str = field(repr=False)
     spool_dir: PurePosixPath
     spool_dir_local: Path
+    dial_number: str = "sofia/gateway/trunk/{number}"
+    dial_sip: str = "sofia/external/{uri}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "pbx": {"type": str},
     "freeswitch": {
         "listen": str, "esl_host": str, "esl_port": int, "esl_password": str,
-        "spool_dir": str, "spool_dir_local": str,
+        "spool_dir": str, "spool_dir_local": str, "dial_number": str, "dial_sip": str,
     },
     "tts": {"voice": str},
     "log": {"level": str},
@@ -388,11 +390,15 @@ def _freeswitch(values: Mapping[str, Any]) -> FreeSwitchConfig:
         esl_password=_required(values, "freeswitch.esl_password"),
         spool_dir=spool_dir,
         spool_dir_local=spool_local,
+        dial_number=_dial_template(values, "freeswitch.dial_number",
+                                   "sofia/gateway/trunk/{number}", "{number}"),
+        dial_sip=_dial_template(values, "freeswitch.dial_sip", "sofia/external/{uri}", "{uri}"),
     )
 
 
 def _dial_template(values: Mapping[str, Any], key: str, default: str, placeholder: str) -> str:
-    """An Asterisk Dial string with a placeholder, e.g. ``PJSIP/{number}@trunk``."""
+    """A dial string with a placeholder: Asterisk ``PJSIP/{number}@trunk``, FreeSWITCH
+    ``sofia/gateway/trunk/{number}``. No separators, variables or spaces."""
     template = str(values.get(key, default))
     if placeholder not in template or not re.fullmatch(r"[A-Za-z0-9_./@:{}+-]+", template):
         raise ConfigError(

@@ -187,4 +187,5 @@ def _driver(config: Config) -> AsteriskDriver | FreeSwitchDriver:
         listen_host=fs.listen_host, listen_port=fs.listen_port, esl_host=fs.esl_host,
         esl_port=fs.esl_port, esl_password=fs.esl_password,
         spool=PathMap(local=fs.spool_dir_local, pbx=fs.spool_dir),
+        dial_number=fs.dial_number, dial_sip=fs.dial_sip,
     ))

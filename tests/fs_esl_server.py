@@ -5,8 +5,9 @@ protocol byte for byte as the lab transcripts (`/work/shared/transcripts/freeswi
 No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it reproduces:
 
 - the inbound event socket: ``auth/request``, ``auth`` → ``+OK accepted`` / ``-ERR invalid``,
-  ``api`` (status, version, uuid_exists, uuid_getvar, uuid_setvar, uuid_break, uuid_kill),
-  ``event plain …``, ``exit``, and the ACL's ``text/rude-rejection``;
+  ``api`` (status, version, uuid_exists, uuid_getvar, uuid_setvar, uuid_break, uuid_kill,
+  uuid_record), ``event plain …``, ``exit``, and the ACL's ``text/rude-rejection``; it can be
+  dropped, and refused for a while (``set_inbound_down``), as when FreeSWITCH restarts;
 - the outbound socket (``socket HOST:PORT async full``): it connects to the adapter, sends
   nothing until ``connect``, answers with ONE header-only frame of channel data (URL-encoded,
   ``Content-Type: command/reply`` after the data, ``Reply-Text: %2BOK%0A``, ``Socket-Mode``,
@@ -23,7 +24,23 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   the call up (DESTINATION_OUT_OF_ORDER); relative paths resolved against ``sound_prefix``;
   hang-up with linger: CHANNEL_HANGUP, the running application's RECORD_STOP and completion,
   CHANNEL_HANGUP_COMPLETE, the ``text/disconnect-notice`` (before or after the last events),
-  then the socket closes.
+  then the socket closes;
+- ``uuid_record`` start/stop (``all``)/mask/unmask/pause/resume with mod_commands' exact replies
+  (transcripts t1, t6), per-recording ``{…}`` variables over channel variables, RECORD_START /
+  RECORD_STOP (headers in the transcripts' order, ``Recording-Variable-*``), and a real WAV
+  rendered from the call's media: the READ side is what the caller sends (440 Hz by default),
+  the WRITE side what the channel plays or a bridged leg's tone; mono mixed, stereo (left =
+  read), read- or write-only; the 25-frame pre-buffer's 0.5 s lag on one-sided media (lab notes
+  §7.6); mask = zeros, pause = dropped; a file with no frame is discarded; recordings end at
+  hang-up (success-silence / no-input-timeout);
+- ``bridge`` with fake second legs (`Callee`, `DEFAULT_CALLEES`: answer, ring, busy, fail; a
+  tone while bridged), legs ringing together, ``leg_timeout``/``call_timeout``,
+  ``origination_uuid``, ``execute_on_answer=sched_hangup +N`` (whole seconds), CHANNEL_BRIDGE /
+  CHANNEL_UNBRIDGE, the result variables, ``continue_on_fail`` / ``hangup_after_bridge`` as
+  switch_channel_handle_cause applies them, and ``uuid_kill`` of a leg; ``multiset``;
+- ``uuid_break`` as CF_BREAK works: only a running application sees it (not a bridge), and each
+  application's start clears it (``switch_core_session_exec``), so a break sent between
+  applications, or while the next one is still queued (``app_start_delay``), is lost.
 
 Time is virtual: one second of call time takes `scale` real seconds, and event timestamps are
 virtual, so a 30 s recording is 0.6 s of test time at scale 0.02.
@@ -31,6 +48,7 @@ virtual, so a 30 s recording is 0.6 s of test time at scale 0.02.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import itertools
@@ -44,23 +62,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 __all__ = [
     "CORE_UUID",
+    "DEFAULT_CALLEES",
+    "SESS_REC_SYNTAX",
     "STATUS_BODY",
     "TRANSCRIPT_ANSWER_COMPLETE",
     "TRANSCRIPT_CONNECT_REPLY",
     "AppRun",
+    "Callee",
+    "DialAttempt",
     "FakeCall",
     "FakeChannel",
     "FakeFreeSwitch",
+    "FakeLeg",
+    "FakeRecording",
     "Key",
     "RecordPlan",
     "api_response",
+    "callee_key",
     "command_reply",
     "disconnect_notice",
     "event_frame",
     "fs_url_encode",
+    "parse_dial_string",
+    "switch_true",
 ]
 
 CORE_UUID = "7544d75d-024d-4794-b039-831a06c51cee"
@@ -82,6 +110,8 @@ STATUS_BODY = (
     "Current Stack Size/Max 240K/8192K\n"
 )
 VERSION_BODY = "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
+# mod_commands' SESS_REC_SYNTAX (transcript t1: the -USAGE reply).
+SESS_REC_SYNTAX = "<uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]"
 
 # What ``myevents`` subscribes (mod_event_socket.c): no RECORD_START/RECORD_STOP (lab notes §8.10).
 MYEVENTS = frozenset({
@@ -194,6 +224,7 @@ class FakeChannel:
         self.answered_us = 0
         self.hangup_us = 0
         self.hangup_cause: str | None = None
+        self.other_leg: tuple[str, str] | None = None  # (uuid, number) of the bridged leg
         self.vars: dict[str, str] = {}
         for name, value in variables if variables is not None else self.default_variables():
             self.set_var(name, value)
@@ -254,8 +285,10 @@ class FakeChannel:
                   (f"{prefix}-Privacy-Hide-Number", "false")]
         return lines
 
-    def _prolog(self, name: str, timestamp_us: int, sequence: int) -> Lines:
-        calling = CALLING.get(name, ("switch_channel.c", "switch_channel_event_set_data", "1"))
+    def _prolog(self, name: str, timestamp_us: int, sequence: int,
+                calling: tuple[str, str, str] | None = None) -> Lines:
+        calling = calling or CALLING.get(
+            name, ("switch_channel.c", "switch_channel_event_set_data", "1"))
         return [
             ("Event-Name", name), ("Core-UUID", CORE_UUID), ("FreeSWITCH-Hostname", HOSTNAME),
             ("FreeSWITCH-Switchname", HOSTNAME), ("FreeSWITCH-IPv4", IPV4),
@@ -279,22 +312,28 @@ class FakeChannel:
                       (f"Channel-{direction}-Codec-Rate", "8000"),
                       (f"Channel-{direction}-Codec-Bit-Rate", "128000")]
         lines += self._profile("Caller")
+        if self.other_leg is not None:  # the originatee's profile, while bridged
+            uuid, number = self.other_leg
+            lines += [("Other-Type", "originatee"), ("Other-Leg-Direction", "outbound"),
+                      ("Other-Leg-Caller-ID-Number", self.caller_number),
+                      ("Other-Leg-Destination-Number", number),
+                      ("Other-Leg-Unique-ID", uuid)]
         lines += [(f"variable_{name}", value) for name, value in self.vars.items()]
         return lines
 
     def event_lines(
         self, name: str, *, timestamp_us: int, sequence: int, extra: Headers = (),
-        before: Headers = (),
+        before: Headers = (), calling: tuple[str, str, str] | None = None,
     ) -> Lines:
-        return [*self._prolog(name, timestamp_us, sequence), *before, *self._channel_data(),
-                *extra]
+        return [*self._prolog(name, timestamp_us, sequence, calling), *before,
+                *self._channel_data(), *extra]
 
     def event(
         self, name: str, *, timestamp_us: int, sequence: int, extra: Headers = (),
-        before: Headers = (),
+        before: Headers = (), calling: tuple[str, str, str] | None = None,
     ) -> bytes:
         return event_frame(self.event_lines(name, timestamp_us=timestamp_us, sequence=sequence,
-                                            extra=extra, before=before))
+                                            extra=extra, before=before, calling=calling))
 
     def connect_reply(self, *, timestamp_us: int, sequence: int) -> bytes:
         """The outbound socket's answer to ``connect``: one header-only frame (lab notes §8.10)."""
@@ -339,6 +378,145 @@ class AppRun:
     played_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Callee:
+    """How a dialled endpoint behaves (the fake second leg of a ``bridge``): it fails with
+    `reject` after `fail_after` s; or answers after `answer_after` s (None: rings until the
+    leg's timeout) and then "plays" `tone_hz` for `talk_s` s (None: until someone hangs up)."""
+
+    answer_after: float | None = 1.0
+    talk_s: float | None = 4.0
+    tone_hz: float = 1000.0
+    reject: str | None = None
+    fail_after: float = 0.2
+
+
+# Like the Asterisk lab's callees (tests/asterisk_lab.py): 2000 answers and plays 1000 Hz for
+# 4 s, 2001 is busy, 2002 never answers; and 2003 does not exist, 2004 talks until hung up,
+# 2005 declines (SIP 603). Any other endpoint: NO_ROUTE_DESTINATION.
+DEFAULT_CALLEES: dict[str, Callee] = {
+    "2000": Callee(answer_after=1.0, talk_s=4.0),
+    "2001": Callee(reject="USER_BUSY", fail_after=0.5),
+    "2002": Callee(answer_after=None),
+    "2003": Callee(reject="UNALLOCATED_NUMBER"),
+    "2004": Callee(answer_after=0.5, talk_s=None),
+    "2005": Callee(reject="CALL_REJECTED", fail_after=0.5),
+}
+UNKNOWN_CALLEE = Callee(reject="NO_ROUTE_DESTINATION", fail_after=0.0)
+
+# DIALSTATUS for an originate that failed with a cause (switch_ivr_originate.c).
+_DIALSTATUS = {"ORIGINATOR_CANCEL": "CANCEL", "USER_BUSY": "BUSY", "NO_ANSWER": "NOANSWER",
+               "DESTINATION_OUT_OF_ORDER": "INVALIDARGS", "INVALID_PROFILE": "INVALIDARGS",
+               "CALL_REJECTED": "DONTCALL"}
+# Without continue_on_fail, a failed bridge hangs the caller up, except for these
+# (switch_channel_handle_cause).
+_ALWAYS_CONTINUE = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"})
+
+
+def switch_true(value: str | None) -> bool:
+    if not value:
+        return False
+    if value.lower() in ("yes", "on", "true", "t", "enabled", "enable", "allow", "active"):
+        return True
+    return value.isdigit() and int(value) != 0
+
+
+def callee_key(endpoint: str) -> str:
+    """``sofia/gateway/trunk/2000`` → ``2000``; ``sofia/external/sip:2000@host`` → ``2000``."""
+    tail = endpoint.rsplit("/", 1)[-1]
+    if tail.startswith(("sip:", "sips:")):
+        tail = tail.split(":", 1)[1].split("@", 1)[0]
+    return tail
+
+
+def parse_dial_string(data: str) -> tuple[dict[str, str], list[tuple[dict[str, str], str]]]:
+    """``{a=1,b=2}[c=3]ep1,[d=4]ep2`` → ({a, b}, [({c}, ep1), ({d}, ep2)]), as
+    switch_ivr_originate splits it (commas inside brackets do not separate legs)."""
+    def pairs(text: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in filter(None, text.split(",")):
+            name, _, value = item.partition("=")
+            out[name] = value
+        return out
+
+    global_vars: dict[str, str] = {}
+    if data.startswith("{"):
+        end = data.index("}")
+        global_vars, data = pairs(data[1:end]), data[end + 1:]
+    legs: list[tuple[dict[str, str], str]] = []
+    depth, current = 0, ""
+    for ch in data + ",":
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            if current:
+                leg_vars: dict[str, str] = {}
+                if current.startswith("["):
+                    end = current.index("]")
+                    leg_vars, current = pairs(current[1:end]), current[end + 1:]
+                legs.append((leg_vars, current))
+            current = ""
+        else:
+            current += ch
+    return global_vars, legs
+
+
+@dataclass(slots=True)
+class FakeLeg:
+    """One outgoing leg of a ``bridge`` (the dialled party)."""
+
+    uuid: str
+    endpoint: str
+    callee: Callee
+    owner: FakeCall
+    answered_at: float | None = None
+    ended: str | None = None  # its hang-up cause, once it ended
+
+
+@dataclass(slots=True)
+class DialAttempt:
+    """One ``bridge`` the adapter ran, and how it went (for assertions)."""
+
+    arg: str
+    global_vars: dict[str, str]
+    legs: list[tuple[dict[str, str], str]]
+    answered: str | None = None  # the leg uuid that answered
+    cause: str = ""  # the failure cause, or the answered leg's hang-up cause
+
+
+@dataclass(slots=True)
+class _Segment:
+    """What the channel WROTE (sent to the caller) from `start` to `end` (call seconds):
+    a file's samples from its beginning, or a tone."""
+
+    start: float
+    end: float
+    file: Path | None = None
+    tone_hz: float | None = None
+
+
+@dataclass(slots=True)
+class FakeRecording:
+    """One ``uuid_record`` of the channel (a media bug), as switch_ivr_async.c runs it."""
+
+    path: str  # as FreeSWITCH resolved it: the Record-File-Path of its events
+    local: Path
+    started: float
+    variables: Lines  # the per-recording {…} variables, in the order given
+    mode: str  # "mixed", "stereo", "stereo-swap", "read", "write"
+    pre_buffer_frames: int
+    masks: list[list[float]] = field(default_factory=list)  # [from, to] in call seconds
+    pauses: list[list[float]] = field(default_factory=list)
+    stopped: float | None = None
+    cause: str = ""
+    lag_s: float = 0.0  # the pre-buffer lag (lab notes §7.6)
+    frames: int = 0
+    discarded: bool = False
+    limit_task: asyncio.Task[None] | None = None
+
+
 class FakeCall:
     """One call FreeSWITCH hands to the adapter over the outbound socket."""
 
@@ -350,6 +528,7 @@ class FakeCall:
         self.plans: deque[RecordPlan] = deque()
         self.log: list[AppRun] = []
         self.app_started: asyncio.Queue[AppRun] = asyncio.Queue()
+        self.app_queued: asyncio.Queue[str] = asyncio.Queue()  # names, as sendmsg'd
         self.commands: list[str] = []
         self.subscriptions: set[str] = set()
         self.myevents = False
@@ -366,6 +545,18 @@ class FakeCall:
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self.created = fs.now()
+        # Media: what the caller sends (the channel's READ side; None = silence) and what the
+        # channel sends to the caller (WRITE side: prompts played, a bridged leg's tone).
+        self.caller_tone_hz: float | None = 440.0
+        self.write_segments: list[_Segment] = []
+        self.recordings: dict[str, FakeRecording] = {}  # running uuid_record, by path
+        self.finished_recordings: list[FakeRecording] = []
+        self.dials: list[DialAttempt] = []
+        self.current: AppRun | None = None  # the application running now
+        self.app_start_delay = 0.0  # call seconds between a sendmsg and its application
+        self.breaks_lost = 0  # uuid_break calls that found no application running
+        self.bridged = asyncio.Event()  # set while a bridge is connected
 
     # --- test controls ------------------------------------------------------------------------
 
@@ -413,10 +604,12 @@ class FakeCall:
                 self._writer.close()
         self.finished.set()
 
-    def emit(self, name: str, extra: Headers = (), before: Headers = ()) -> None:
+    def emit(self, name: str, extra: Headers = (), before: Headers = (),
+             calling: tuple[str, str, str] | None = None, at: float | None = None) -> None:
         wanted = name in self.subscriptions or (self.myevents and name in MYEVENTS)
-        frame = self.channel.event(name, timestamp_us=self.fs.now_us(),
-                                   sequence=self.fs.next_sequence(), extra=extra, before=before)
+        stamp = int(at * 1e6) if at is not None else self.fs.now_us()
+        frame = self.channel.event(name, timestamp_us=stamp, sequence=self.fs.next_sequence(),
+                                   extra=extra, before=before, calling=calling)
         if wanted:
             self._write(frame)
 
@@ -459,6 +652,7 @@ class FakeCall:
         if kind == "execute":
             self._write(command_reply("+OK"))
             if not self.hung_up:
+                self.app_queued.put_nowait(headers.get("execute-app-name", ""))
                 self._apps.put_nowait((headers.get("execute-app-name", ""),
                                        headers.get("execute-app-arg", ""),
                                        headers.get("event-uuid") or str(uuid_module.uuid4())))
@@ -495,6 +689,8 @@ class FakeCall:
             if get in done:
                 hang.cancel()
                 app, arg, event_uuid = get.result()
+                if self.app_start_delay:  # the session thread picks the message up later
+                    await asyncio.sleep(self.app_start_delay * self.fs.scale)
                 await self._execute(app, arg, event_uuid)
                 if self.hung_up:
                     break
@@ -522,12 +718,19 @@ class FakeCall:
         if arg:
             app_lines.append(("Application-Data", arg))
         self.emit("CHANNEL_EXECUTE", [*app_lines, ("Application-UUID", event_uuid)])
+        # switch_core_session_exec clears CF_BREAK as each application starts: a uuid_break
+        # that came before (between applications, or while this one was queued) is lost.
+        self._signals = deque(sig for sig in self._signals if sig[0] != "break")
+        self.current = run
         self.app_started.put_nowait(run)
         handler = getattr(self, f"_app_{app}", None)
-        if handler is None:  # "Invalid Application": FreeSWITCH hangs the call up
-            self._hangup("CHAN_NOT_IMPLEMENTED", by="invalid application")
-        else:
-            await handler(run)
+        try:
+            if handler is None:  # "Invalid Application": FreeSWITCH hangs the call up
+                self._hangup("CHAN_NOT_IMPLEMENTED", by="invalid application")
+            else:
+                await handler(run)
+        finally:
+            self.current = None
         run.ended = self.fs.now()
         self.emit("CHANNEL_EXECUTE_COMPLETE",
                   [*app_lines, ("Application-Response", run.response),
@@ -545,6 +748,12 @@ class FakeCall:
     async def _app_set(self, run: AppRun) -> None:
         name, _, value = run.arg.partition("=")
         self.channel.set_var(name, value)
+
+    async def _app_multiset(self, run: AppRun) -> None:
+        for item in run.arg.split(" "):
+            name, _, value = item.partition("=")
+            if name:
+                self.channel.set_var(name, value)
 
     async def _app_sleep(self, run: AppRun) -> None:
         until = self.fs.now() + int(run.arg or "0") / 1000
@@ -583,6 +792,8 @@ class FakeCall:
         with wave.open(str(local), "rb") as wav:
             length = wav.getnframes() / wav.getframerate()
         began = self.fs.now()
+        segment = _Segment(began, began + length, file=local)  # sent while it plays
+        self.write_segments.append(segment)
         remaining = length
         while True:
             signal = await self._wait(remaining)
@@ -601,6 +812,7 @@ class FakeCall:
             break
         if not run.played_s:
             run.played_s = min(length, self.fs.now() - began)
+        segment.end = began + run.played_s
         run.response = "FILE PLAYED"
 
     async def _app_record(self, run: AppRun) -> None:
@@ -708,6 +920,12 @@ class FakeCall:
 
     def _finish_hangup(self) -> None:
         channel = self.channel
+        # The media bugs close as the session goes down: each running uuid_record ends with
+        # success-silence (the caller spoke) or no-input-timeout (lab notes §7.1, §8.3).
+        ended = channel.hangup_us / 1e6 if channel.hangup_us else self.fs.now()
+        for recording in list(self.recordings.values()):
+            cause = "success-silence" if self.caller_tone_hz else "no-input-timeout"
+            self._finish_recording(recording, cause, ended)
         channel.state, channel.call_state, channel.state_number = "CS_REPORTING", "HANGUP", "11"
         self.emit("CHANNEL_HANGUP_COMPLETE", before=[("Hangup-Cause", channel.hangup_cause or "")])
         if self.linger and not self.notice_first:
@@ -715,7 +933,337 @@ class FakeCall:
         self._close()
 
     def break_app(self) -> None:
+        """``uuid_break``: sets CF_BREAK; only an application running now notices it (a bridge
+        does not), and the next application's start clears it (switch_core_session_exec)."""
+        if self.current is None:
+            self.breaks_lost += 1
+            return
         self._signal("break")
+
+    def kill_leg(self, uuid: str, cause: str) -> None:
+        self._signal("kill", f"{uuid} {cause}")
+
+    # --- uuid_record (switch_ivr_async.c, through mod_commands' session_record_function) -------
+
+    def _recording_var(self, variables: dict[str, str], name: str) -> str | None:
+        """get_recording_var: the recording's own {…} variables first, then the channel's."""
+        return variables[name] if name in variables else self.channel.get_var(name)
+
+    def uuid_record(self, action: str, path: str, limit: str, variables: str) -> str:
+        if action == "start":
+            return self._record_start(path, limit, variables)
+        if action == "stop":
+            targets = list(self.recordings.values()) if path == "all" else (
+                [self.recordings[path]] if path in self.recordings else [])
+            if not targets:
+                return "-ERR Cannot stop record session!\n"
+            for recording in targets:
+                self._stop_recording(recording)
+            return "+OK Success\n"
+        if action in ("mask", "unmask", "pause", "resume"):
+            recording = self.recordings.get(path)
+            if recording is None:
+                return f"-ERR Cannot {action} recording session!\n"
+            spans = recording.masks if action in ("mask", "unmask") else recording.pauses
+            on = action in ("mask", "pause")
+            if on and not (spans and math.isinf(spans[-1][1])):
+                spans.append([self.fs.now(), math.inf])
+            elif not on and spans and math.isinf(spans[-1][1]):
+                spans[-1][1] = self.fs.now()
+            return "+OK Success\n"
+        return f"-USAGE: {SESS_REC_SYNTAX}\n"
+
+    def _record_start(self, path: str, limit: str, variables: str) -> str:
+        resolved = self.fs.resolve(path)
+        if resolved in self.recordings:
+            return "+OK Success\n"  # "Already recording": no second recording, no event
+        local = self.fs.local_path(resolved)
+        if local is None or not self.fs.can_write(local):
+            self.channel.set_var("record_completion_cause", "uri-failure")
+            return "-ERR Cannot record session!\n"
+        local.parent.mkdir(parents=True, exist_ok=True)  # FreeSWITCH makes the folders
+        own: Lines = []
+        text = unquote(variables)
+        if text.startswith("{") and text.endswith("}"):
+            for item in filter(None, text[1:-1].split(",")):
+                name, _, value = item.partition("=")
+                own.append((name, value))
+        lookup = dict(own)
+        mode = "mixed"
+        if switch_true(self._recording_var(lookup, "RECORD_WRITE_ONLY")):
+            mode = "write"
+        if switch_true(self._recording_var(lookup, "RECORD_READ_ONLY")):
+            mode = "read"
+        if switch_true(self._recording_var(lookup, "RECORD_STEREO")):
+            mode = "stereo"
+        if switch_true(self._recording_var(lookup, "RECORD_STEREO_SWAP")):
+            mode = "stereo-swap"
+        pre_buffer = self._recording_var(lookup, "RECORD_PRE_BUFFER_FRAMES")
+        frames = 25 if pre_buffer is None else max(0, int(pre_buffer or "0"))
+        recording = FakeRecording(resolved, local, self.fs.now(), own, mode, frames)
+        self.recordings[resolved] = recording
+        self.emit("RECORD_START",
+                  [("Record-File-Path", resolved),
+                   *[(f"Recording-Variable-{name}", value) for name, value in own]],
+                  calling=("switch_ivr_async.c", "record_callback", "1481"))
+        self.emit("MEDIA_BUG_START", before=[("Media-Bug-Function", "session_record"),
+                                             ("Media-Bug-Target", resolved)],
+                  calling=("switch_core_media_bug.c", "switch_core_media_bug_add", "1014"))
+        seconds = int(limit) if limit.isdigit() else 0
+        if seconds > 0:  # an epoch-second boundary: lasts N-1..N s (lab notes §8.4)
+            until = math.floor(recording.started) + seconds
+            recording.limit_task = asyncio.get_running_loop().create_task(
+                self._record_limit(recording, until))
+        return "+OK Success\n"
+
+    async def _record_limit(self, recording: FakeRecording, until: float) -> None:
+        await asyncio.sleep(max(0.0, until - self.fs.now()) * self.fs.scale)
+        if self.recordings.get(recording.path) is recording:
+            del self.recordings[recording.path]
+            self._finish_recording(recording, "success-maxtime", until)
+
+    def _stop_recording(self, recording: FakeRecording) -> None:
+        """The media bug is removed now; the file is closed and RECORD_STOP fired (after
+        `fs.record_stop_delay` real seconds, to show the event may come after the reply)."""
+        del self.recordings[recording.path]
+        if recording.limit_task is not None:
+            recording.limit_task.cancel()
+        at = self.fs.now()
+        delay = self.fs.record_stop_delay
+        if delay <= 0:
+            self._finish_recording(recording, "success-maxtime", at)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._finish_recording(recording, "success-maxtime", at)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(later()))
+
+    def _write_idle(self, start: float, end: float) -> bool:
+        """Whether the WRITE side carried no frames at some moment between start and end."""
+        covered = start
+        for segment in sorted(self.write_segments, key=lambda seg: seg.start):
+            if segment.start > covered + 0.05:
+                return True
+            covered = max(covered, segment.end)
+        return covered < end - 0.05
+
+    def _finish_recording(self, recording: FakeRecording, cause: str, at: float) -> None:
+        """Close the file (real WAV: read = the caller's tone, write = what was played or the
+        bridged leg's tone) and fire RECORD_STOP with the record_* variables."""
+        recording.stopped, recording.cause = at, cause
+        self.finished_recordings.append(recording)
+        one_sided = recording.mode not in ("read", "write") and self._write_idle(
+            recording.started, at)
+        # The default 25-frame pre-buffer keeps a one-sided recording 0.5 s behind: the last
+        # 0.5 s is lost and mask/pause act on older audio (lab notes §7.6, §8.5).
+        lag = recording.pre_buffer_frames * 0.02 if one_sided else 0.0
+        recording.lag_s = lag
+        reads, writes = bytearray(), bytearray()
+        frame_s = FRAME_SAMPLES / SAMPLE_RATE
+        count = int(max(0.0, at - lag - recording.started) / frame_s + 1e-6)
+        for index in range(count):
+            t = recording.started + index * frame_s
+            if any(a - lag <= t < b - lag for a, b in recording.pauses):
+                continue  # pause drops the audio (the file is shorter)
+            if any(a - lag <= t < b - lag for a, b in recording.masks):
+                reads += bytes(2 * FRAME_SAMPLES)  # mask writes zeros (the time is kept)
+                writes += bytes(2 * FRAME_SAMPLES)
+                continue
+            reads += self._read_frame(t)
+            writes += self._write_frame(t)
+        recording.frames = len(reads) // 2
+        channel = self.channel
+        if recording.frames == 0:  # "Discarding empty file"
+            recording.discarded = True
+            channel.set_var("RECORD_DISCARDED", "true")
+            cause = recording.cause = "empty-file"
+        else:
+            _write_pcm(recording.local, recording.mode, reads, writes)
+            channel.set_var("record_file_size", str(recording.local.stat().st_size))
+        channel.set_var("record_samples", str(recording.frames))
+        channel.set_var("record_seconds", str(recording.frames // SAMPLE_RATE))
+        channel.set_var("record_ms", str(recording.frames * 1000 // SAMPLE_RATE))
+        channel.set_var("record_completion_cause", cause)
+        self.emit("RECORD_STOP",
+                  [("Record-File-Path", recording.path),
+                   *[(f"Recording-Variable-{n}", v) for n, v in recording.variables],
+                   ("Record-Completion-Cause", cause)],
+                  calling=("switch_ivr_async.c", "send_record_stop_event", "1240"))
+        self.emit("MEDIA_BUG_STOP", before=[("Media-Bug-Function", "session_record"),
+                                            ("Media-Bug-Target", recording.path)],
+                  calling=("switch_core_media_bug.c", "switch_core_media_bug_destroy", "84"))
+
+    def _read_frame(self, t: float) -> bytes:
+        if self.caller_tone_hz is None:
+            return bytes(2 * FRAME_SAMPLES)
+        return _tone_frame(self.caller_tone_hz, t - self.created)
+
+    def _write_frame(self, t: float) -> bytes:
+        for segment in self.write_segments:
+            if segment.start <= t < segment.end:
+                if segment.tone_hz is not None:
+                    return _tone_frame(segment.tone_hz, t - self.created)
+                if segment.file is not None:
+                    return self.fs.file_frame(segment.file, t - segment.start)
+        return bytes(2 * FRAME_SAMPLES)
+
+    # --- bridge (mod_dptools' audio_bridge_function, switch_ivr_originate, switch_ivr_bridge) --
+
+    async def _app_bridge(self, run: AppRun) -> None:
+        channel = self.channel
+        global_vars, legs = parse_dial_string(run.arg)
+        attempt = DialAttempt(run.arg, global_vars, legs)
+        self.dials.append(attempt)
+        call_timeout = int(channel.get_var("call_timeout") or "0") or 60
+        if global_vars.get("originate_timeout", "").isdigit():
+            call_timeout = int(global_vars["originate_timeout"])
+        start = self.fs.now()
+        plan: list[tuple[float, FakeLeg, str]] = []  # (call second, leg, "answer" | cause)
+        for leg_vars, endpoint in legs:
+            uuid = leg_vars.get("origination_uuid") or str(uuid_module.uuid4())
+            callee = self.fs.callee_for(endpoint)
+            leg = FakeLeg(uuid, endpoint, callee, self)
+            self.fs.legs[uuid] = leg
+            timeout = min(int(leg_vars.get("leg_timeout") or "0") or call_timeout,
+                          call_timeout)
+            if callee.reject is not None:
+                plan.append((callee.fail_after, leg, callee.reject))
+            elif callee.answer_after is not None and callee.answer_after < timeout:
+                plan.append((callee.answer_after, leg, "answer"))
+            else:
+                plan.append((float(timeout), leg, "NO_ANSWER"))
+        answered: FakeLeg | None = None
+        cause = "NO_ANSWER" if plan else "INVALID_NUMBER_FORMAT"
+        while plan and answered is None:
+            when, leg, outcome = min(plan, key=lambda item: item[0])
+            signal = await self._wait(when - (self.fs.now() - start))
+            if signal is None:
+                plan.remove((when, leg, outcome))
+                if outcome == "answer":
+                    answered = leg
+                else:
+                    leg.ended = cause = outcome
+                continue
+            kind, detail = signal
+            if kind == "hangup":  # the caller gave up: every leg is cancelled
+                cause = "ORIGINATOR_CANCEL"
+                for _when, other, _outcome in plan:
+                    other.ended = "ORIGINATOR_CANCEL"
+                plan.clear()
+            elif kind == "kill":
+                uuid, _, killed_cause = detail.partition(" ")
+                for item in [item for item in plan if item[1].uuid == uuid]:
+                    plan.remove(item)
+                    item[1].ended = cause = killed_cause or "NORMAL_CLEARING"
+            # "break" and DTMF do not stop an originate
+        for _when, other, _outcome in plan:
+            other.ended = "LOSE_RACE"
+        if answered is None:
+            for leg_vars, _endpoint in legs:
+                self.fs.legs.pop(leg_vars.get("origination_uuid", ""), None)
+            attempt.cause = cause
+            channel.set_var("originate_disposition", cause)
+            channel.set_var("DIALSTATUS", _DIALSTATUS.get(cause, cause))
+            channel.set_var("originate_failed_cause", cause)
+            if not self.hung_up and not self._continues_after(cause):
+                self._hangup(cause, by="bridge failed")
+            return
+        await self._bridged(run, attempt, answered, global_vars)
+
+    def _continues_after(self, cause: str) -> bool:
+        setting = self.channel.get_var("continue_on_fail")
+        if setting is None:
+            return cause in _ALWAYS_CONTINUE
+        return switch_true(setting) or cause in setting.split(",")
+
+    async def _bridged(self, run: AppRun, attempt: DialAttempt, leg: FakeLeg,
+                       global_vars: dict[str, str]) -> None:
+        channel = self.channel
+        answered_at = leg.answered_at = self.fs.now()
+        attempt.answered = leg.uuid
+        if channel.answer_state != "answered":  # the bridge answers the caller
+            channel.answer_state, channel.call_state = "answered", "ACTIVE"
+            channel.answered_us = self.fs.now_us()
+            self.emit("CHANNEL_ANSWER")
+        channel.set_var("originate_disposition", "call accepted")
+        channel.set_var("DIALSTATUS", "ANSWER")
+        channel.set_var("bridge_to", leg.uuid)
+        channel.other_leg = (leg.uuid, callee_key(leg.endpoint))
+        ids = [("Bridge-A-Unique-ID", self.uuid), ("Bridge-B-Unique-ID", leg.uuid)]
+        self.bridged.set()
+        self.emit("CHANNEL_BRIDGE", before=ids,
+                  calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1689"))
+        talk_end = answered_at + leg.callee.talk_s if leg.callee.talk_s is not None else math.inf
+        limit_end, limit_cause = math.inf, "ALLOTTED_TIMEOUT"
+        hook = global_vars.get("execute_on_answer", "")
+        if hook.startswith("sched_hangup +"):  # whole epoch seconds, like every sched_ task
+            parts = hook.split(" ")
+            limit_end = math.floor(answered_at) + int(parts[1][1:])
+            limit_cause = parts[2] if len(parts) > 2 else limit_cause
+        segment = _Segment(answered_at, math.inf, tone_hz=leg.callee.tone_hz)
+        self.write_segments.append(segment)  # the callee's audio, sent to the caller
+        b_cause = ""
+        ended_at = answered_at
+        while not b_cause:
+            target = min(talk_end, limit_end)
+            signal = await self._wait(target - self.fs.now())
+            if signal is None:
+                ended_at = target
+                b_cause = "NORMAL_CLEARING" if target == talk_end else limit_cause.upper()
+                continue
+            kind, detail = signal
+            if kind == "hangup":
+                ended_at, b_cause = self.fs.now(), "NORMAL_CLEARING"
+            elif kind == "kill" and detail.split(" ")[0] == leg.uuid:
+                ended_at, b_cause = self.fs.now(), detail.partition(" ")[2] or "NORMAL_CLEARING"
+        leg.ended = attempt.cause = b_cause
+        self.bridged.clear()
+        self.fs.legs.pop(leg.uuid, None)
+        segment.end = ended_at
+        channel.other_leg = None
+        channel.set_var("bridge_to", None)
+        channel.set_var("last_bridge_to", leg.uuid)
+        channel.set_var("bridge_hangup_cause", b_cause)
+        channel.set_var("last_bridge_hangup_cause", b_cause)
+        self.emit("CHANNEL_UNBRIDGE", before=ids, at=ended_at,
+                  calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1879"))
+        if not self.hung_up and switch_true(channel.get_var("hangup_after_bridge")):
+            self._hangup(b_cause, by="hangup_after_bridge")
+
+
+def _tone_frame(hz: float, t: float) -> bytes:
+    """One 20 ms frame of a sine at `hz`, phase-continuous in call time `t`."""
+    first = round(t * SAMPLE_RATE)
+    return array.array("h", (
+        round(6000 * math.sin(2 * math.pi * hz * (first + n) / SAMPLE_RATE))
+        for n in range(FRAME_SAMPLES))).tobytes()
+
+
+def _write_pcm(path: Path, mode: str, reads: bytes, writes: bytes) -> None:
+    """The WAV a media bug writes in `mode` (lab notes §7.2): stereo = read left, write right."""
+    read = array.array("h", reads)
+    write = array.array("h", writes)
+    if mode in ("stereo", "stereo-swap"):
+        left, right = (read, write) if mode == "stereo" else (write, read)
+        frames = array.array("h", bytes(4 * len(left)))
+        frames[0::2], frames[1::2] = left, right
+        channels = 2
+    else:
+        channels = 1
+        if mode == "read":
+            frames = read
+        elif mode == "write":
+            frames = write
+        else:
+            frames = array.array("h", (max(-32768, min(32767, a + b))
+                                       for a, b in zip(read, write, strict=True)))
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(frames.tobytes())
 
 
 def _write_wav(path: Path, talk_samples: int, quiet_samples: int) -> None:
@@ -759,6 +1307,14 @@ class FakeFreeSwitch:
         self.calls: dict[str, FakeCall] = {}
         self.inbound_commands: list[str] = []
         self.inbound: list[_Inbound] = []
+        self.inbound_attempts = 0  # inbound connections accepted (or refused)
+        self.inbound_attempt_times: list[float] = []  # their loop times
+        self._attempted = asyncio.Event()
+        self.refuse_inbound = False
+        self.legs: dict[str, FakeLeg] = {}  # outgoing bridge legs, by uuid
+        self.callees: dict[str, Callee] = dict(DEFAULT_CALLEES)
+        self.record_stop_delay = 0.0  # real seconds from uuid_record stop to RECORD_STOP
+        self._file_frames: dict[Path, bytes] = {}
         self._sequence = itertools.count(935)
         self._epoch = time.time()
         self._t0 = 0.0
@@ -789,6 +1345,12 @@ class FakeFreeSwitch:
         """Virtual epoch seconds."""
         return self._epoch + (asyncio.get_running_loop().time() - self._t0) / self.scale
 
+    def set_scale(self, scale: float) -> None:
+        """Change how fast call time runs from now on (the clock stays continuous)."""
+        now = self.now()
+        self._t0 = asyncio.get_running_loop().time()
+        self._epoch, self.scale = now, scale
+
     def now_us(self) -> int:
         return int(self.now() * 1e6)
 
@@ -808,6 +1370,19 @@ class FakeFreeSwitch:
         if pure.is_relative_to(PurePosixPath(str(self.sound_prefix))):
             return Path(pure)
         return None
+
+    def file_frame(self, path: Path, offset: float) -> bytes:
+        """20 ms of a played file's samples from `offset` seconds (zeros past its end)."""
+        if path not in self._file_frames:
+            with wave.open(str(path), "rb") as wav:
+                self._file_frames[path] = wav.readframes(wav.getnframes())
+        data = self._file_frames[path]
+        first = 2 * round(offset * SAMPLE_RATE)
+        chunk = data[first:first + 2 * FRAME_SAMPLES]
+        return chunk + bytes(2 * FRAME_SAMPLES - len(chunk))
+
+    def callee_for(self, endpoint: str) -> Callee:
+        return self.callees.get(callee_key(endpoint), UNKNOWN_CALLEE)
 
     @staticmethod
     def can_write(path: Path) -> bool:
@@ -851,9 +1426,17 @@ class FakeFreeSwitch:
         if name == "version":
             return VERSION_BODY
         if name == "uuid_exists":
-            return "true" if call is not None and not call.hung_up else "false"
+            leg = self.legs.get(parts[0]) if parts else None
+            alive = (call is not None and not call.hung_up) or (leg is not None and not leg.ended)
+            return "true" if alive else "false"
+        if name == "uuid_record":
+            return self._uuid_record(args)
         if name not in ("uuid_break", "uuid_kill", "uuid_getvar", "uuid_setvar"):
             return f"-ERR {name} Command not found!\n"
+        if name == "uuid_kill" and parts and parts[0] in self.legs:
+            leg = self.legs[parts[0]]
+            leg.owner.kill_leg(leg.uuid, parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
+            return "+OK\n"
         if call is None or call.hung_up:
             return "-ERR No such channel!\n"
         if name == "uuid_break":
@@ -867,11 +1450,39 @@ class FakeFreeSwitch:
         call.channel.set_var(parts[1], " ".join(parts[2:]))
         return "+OK\n"
 
+    def _uuid_record(self, args: str) -> str:
+        """mod_commands' session_record_function: at most 5 space-separated arguments."""
+        argv = args.split(" ", 4)
+        if len(argv) < 3 or not all(argv[:3]):
+            return f"-USAGE: {SESS_REC_SYNTAX}\n"
+        call = self.calls.get(argv[0])
+        if call is None or call.hung_up:
+            return "-ERR Cannot locate session!\n"
+        limit = argv[3] if len(argv) > 3 else ""
+        variables = argv[4] if len(argv) > 4 else ""
+        return call.uuid_record(argv[1].lower(), argv[2], limit, variables)
+
+    async def wait_inbound_attempts(self, count: int) -> None:
+        """Until `count` inbound connections have been made (accepted or refused)."""
+        while self.inbound_attempts < count:
+            self._attempted.clear()
+            await self._attempted.wait()
+
+    def forget_call(self, uuid: str) -> None:
+        """FreeSWITCH no longer knows the channel (its socket stays open)."""
+        self.calls.pop(uuid, None)
+
     # --- inbound event socket -----------------------------------------------------------------
 
     async def _serve_inbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        self.inbound_attempts += 1
+        self.inbound_attempt_times.append(asyncio.get_running_loop().time())
+        self._attempted.set()
+        if self.refuse_inbound:  # mod_event_socket is not up (FreeSWITCH restarting)
+            writer.close()
+            return
         if self.reject:
             body = b"Access Denied, go away.\n"
             writer.write(b"Content-Type: text/rude-rejection\nContent-Length: %d\n\n" % len(body)
@@ -916,6 +1527,13 @@ class FakeFreeSwitch:
         """FreeSWITCH restarts: every inbound connection is closed."""
         for session in list(self.inbound):
             session.writer.close()
+
+    def set_inbound_down(self, down: bool) -> None:
+        """While down, inbound connections are closed and new ones refused at once (outbound
+        sockets, that is calls in progress, are not touched)."""
+        self.refuse_inbound = down
+        if down:
+            self.drop_inbound()
 
 
 

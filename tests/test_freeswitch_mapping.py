@@ -12,6 +12,8 @@ from adapter.pbx.base import RecordEnd
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.escape import (
     UnsafeValue,
+    esl_caller_id,
+    esl_dial_endpoint,
     esl_dtmf,
     esl_header_value,
     esl_path,
@@ -242,3 +244,32 @@ def test_playback_failure() -> None:
         ("Application", "playback"), ("Application-Response", "FILE NOT FOUND")])
     assert mapping.playback_failure(played) is None
     assert mapping.playback_failure(missing) == "FILE NOT FOUND"
+
+
+def test_dial_endpoints_and_caller_ids_are_whitelisted() -> None:
+    assert esl_dial_endpoint("sofia/gateway/trunk/+15551234567") == (
+        "sofia/gateway/trunk/+15551234567")
+    assert esl_dial_endpoint("sofia/external/sip:a_b@example.com:5080;transport=tcp")
+    for bad in ("sofia/gw/1,sofia/gw/2", "sofia/gw/1|sofia/gw/2", "sofia/gw/1:_:sofia/gw/2",
+                "{x=y}sofia/gw/1", "[x=y]sofia/gw/1", "sofia/gw/${x}", "sofia/gw/1 2",
+                "sofia/gw/'1'", "loopback-no-slash", "sofia/gw/1\nsendmsg"):
+        with pytest.raises(UnsafeValue):
+            esl_dial_endpoint(bad)
+    assert esl_caller_id("+15550009999") == "+15550009999"
+    for bad in ("Bob Smith", "a,b", "x}y", "", "1" * 65):
+        with pytest.raises(UnsafeValue):
+            esl_caller_id(bad)
+
+
+def test_header_value_limit_is_per_field() -> None:
+    long = "x" * 2000
+    with pytest.raises(UnsafeValue):
+        esl_header_value(long, field="f")
+    assert esl_header_value(long, field="f", limit=4096) == long
+
+
+def test_api_commands_for_a_call() -> None:
+    assert mapping.uuid_break(UUID) == f"uuid_break {UUID}"  # never "all": it flushes sendmsg
+    assert mapping.uuid_exists(UUID) == f"uuid_exists {UUID}"
+    with pytest.raises(UnsafeValue):
+        mapping.uuid_break("not-a-uuid all")

@@ -180,7 +180,7 @@ class CallRecorder:
                     segment, CLOSE_WAIT_SECONDS
                 )
             if not closed:
-                log.error("call %s: %s: Asterisk did not close the files within %.0f s",
+                log.error("call %s: %s: the PBX did not close the files within %.0f s",
                           self.info.call_sid, recording.sid, CLOSE_WAIT_SECONDS)
                 await self._absent(recording, UNAVAILABLE_ERROR_CODE)
                 return

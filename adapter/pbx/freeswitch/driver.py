@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid as uuid_module
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from typing import Any
 from adapter.pbx.base import (
     CallGone,
     CallHandler,
+    CallInterrupted,
     CallRecordingHandle,
     CallRecordingRequest,
     DialRequest,
@@ -34,14 +36,24 @@ from adapter.pbx.base import (
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.beep import write_beep
 from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
+from adapter.pbx.freeswitch.call_recording import CallRecordings
 from adapter.pbx.freeswitch.escape import esl_header_value
-from adapter.pbx.freeswitch.esl import FramedInboundESL, NotConnectedError
+from adapter.pbx.freeswitch.esl import FramedInboundESL
+from adapter.pbx.freeswitch.inbound import (
+    InboundApi,
+    InboundDown,
+    InboundSettings,
+    connect_inbound,
+)
 from adapter.pbx.freeswitch.listener import CallLink, OutboundListener
 from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = ["FreeSwitchCall", "FreeSwitchDriver", "FreeSwitchSettings", "incoming_from"]
 
 log = logging.getLogger(__name__)
+
+# How long interrupt() keeps cutting the running application before it gives up.
+INTERRUPT_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,14 @@ class FreeSwitchSettings:
     # After the adapter hangs up, how long FreeSWITCH may keep the socket open (linger) before
     # the adapter closes it.
     linger_grace: float = 10.0
+    # <Dial> endpoints: a number, or a SIP URI, put into a bridge endpoint.
+    dial_number: str = "sofia/gateway/trunk/{number}"
+    dial_sip: str = "sofia/external/{uri}"
+    # The inbound connection: back-off between reconnect attempts (first, and the cap), and
+    # how long an api command waits for the connection to come back before it fails.
+    reconnect_initial: float = 0.2
+    reconnect_max: float = 10.0
+    api_wait: float = 5.0
 
 
 def incoming_from(channel_data: EslEvent) -> tuple[str, str, str]:
@@ -82,6 +102,24 @@ class _RecordWatch:
     stop: EslEvent | None = None
 
 
+@dataclass(slots=True)
+class _DialWatch:
+    """CHANNEL_BRIDGE/CHANNEL_UNBRIDGE of the `<Dial>` in progress (to one of our legs)."""
+
+    legs: tuple[str, ...]
+    bridged: EslEvent | None = None
+    unbridged: EslEvent | None = None
+
+    def on_event(self, event: EslEvent) -> None:
+        leg = event.get("Bridge-B-Unique-ID") or event.get("Other-Leg-Unique-ID")
+        if leg not in self.legs:
+            return
+        if event.name == "CHANNEL_BRIDGE" and self.bridged is None:
+            self.bridged = event
+        elif event.name == "CHANNEL_UNBRIDGE" and self.unbridged is None:
+            self.unbridged = event
+
+
 class FreeSwitchCall:
     """One channel on the outbound socket, as a `CallControl`."""
 
@@ -91,21 +129,28 @@ class FreeSwitchCall:
         uuid: str,
         link: CallLink,
         bridge: GeventBridge,
-        spool: PathMap,
-        command_timeout: float,
+        settings: FreeSwitchSettings,
         api: Callable[[str], Awaitable[str]],
     ) -> None:
+        """`api(command)` runs an ``api`` command on the inbound connection without waiting
+        for it when it is down (`InboundDown`): the call then uses its own socket."""
         self.uuid = uuid
         self.link = link
-        self._api = api
+        self._inbound_api = api
         self._bridge = bridge
-        self._spool = spool
-        self._command_timeout = command_timeout
+        self._settings = settings
+        self._spool = settings.spool
+        self._command_timeout = settings.command_timeout
         self._hung_up = asyncio.Event()
         self._closed = asyncio.Event()
         self._app_waiters: dict[str, asyncio.Future[EslEvent]] = {}
+        self._interrupted: set[str] = set()  # Event-UUIDs of applications cut by interrupt()
         self._record: _RecordWatch | None = None
+        self._dial: _DialWatch | None = None
         self._terminators: str | None = None  # playback_terminators as last set by us
+        self._last_event_us: int | None = None  # FreeSWITCH's clock, from this call's events
+        self._recordings = CallRecordings(uuid, spool=settings.spool, api=self._api,
+                                          hung_up=self._hung_up)
 
     @property
     def hung_up(self) -> asyncio.Event:
@@ -126,6 +171,9 @@ class FreeSwitchCall:
             return
         if event.unique_id != self.uuid:
             return  # not this channel (myevents should not send any)
+        stamp = event.get("Event-Date-Timestamp")
+        if stamp.isascii() and stamp.isdigit():
+            self._last_event_us = int(stamp)
         name = event.name
         if name == "CHANNEL_EXECUTE_COMPLETE":
             if mapping.hung_up_in(event):
@@ -140,6 +188,10 @@ class FreeSwitchCall:
                     watch.start = event
                 elif name == "RECORD_STOP" and watch.stop is None:
                     watch.stop = event
+            self._recordings.on_event(event)
+        elif name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"):
+            if self._dial is not None:
+                self._dial.on_event(event)
         elif name == "CHANNEL_HANGUP":
             self._hung_up.set()  # applications still report their completion (linger)
         elif name == "CHANNEL_HANGUP_COMPLETE":
@@ -150,6 +202,7 @@ class FreeSwitchCall:
         self._hung_up.set()
         self._closed.set()
         self._fail_waiters("the event socket closed")
+        self._recordings.on_closed()
 
     def _fail_waiters(self, why: str) -> None:
         for waiter in self._app_waiters.values():
@@ -162,6 +215,17 @@ class FreeSwitchCall:
         if self._hung_up.is_set():
             raise CallGone(f"{self.uuid} has hung up")
 
+    async def _api(self, command: str) -> str:
+        """An ``api`` command about this call: on the inbound connection, or, while that is
+        down, on the call's own socket (``socket … async full`` allows ``api`` there), so a call
+        in progress can still be recorded, redirected and ended."""
+        try:
+            return await self._inbound_api(command)
+        except InboundDown:
+            log.info("call %s: inbound connection down; api %s on the call's socket",
+                     self.uuid, command.split(" ", 1)[0])
+        return await self._command(f"api {esl_header_value(command, field='api command')}")
+
     async def _command(self, text: str) -> str:
         try:
             return await self._bridge.call(self.link.command, text,
@@ -172,7 +236,8 @@ class FreeSwitchCall:
 
     async def _execute(self, build: Callable[..., str], *args: Any, **kwargs: Any) -> EslEvent:
         """Run one application (``build(uuid, *args, event_uuid=…, **kwargs)`` builds the
-        sendmsg) and wait for its CHANNEL_EXECUTE_COMPLETE."""
+        sendmsg) and wait for its CHANNEL_EXECUTE_COMPLETE; `CallInterrupted` if interrupt()
+        cut it short."""
         self._raise_if_gone()
         event_uuid = str(uuid_module.uuid4())
         text = build(self.uuid, *args, event_uuid=event_uuid, **kwargs)
@@ -183,9 +248,14 @@ class FreeSwitchCall:
             if not reply.startswith("+OK"):
                 self._raise_if_gone()
                 raise PbxError(f"{self.uuid}: FreeSWITCH refused {text.splitlines()[2]}: {reply}")
-            return await waiter
+            completion = await waiter
+            if event_uuid in self._interrupted:
+                raise CallInterrupted(f"{self.uuid}: {text.splitlines()[2]} cut short by a "
+                                      "redirect")
+            return completion
         finally:
             del self._app_waiters[event_uuid]
+            self._interrupted.discard(event_uuid)
 
     async def _set_terminators(self, finish_on_key: str) -> None:
         """``playback_terminators`` for what comes next: with it unset FreeSWITCH stops playback
@@ -218,6 +288,7 @@ class FreeSwitchCall:
         self._raise_if_gone()
 
     async def record(self, request: RecordRequest) -> RecordResult:
+        """`<Record>`; `CallInterrupted` (the file kept, final) when interrupt() cut it."""
         target = self._spool.to_pbx(request.path)
         self._raise_if_gone()
         # No mkdir: FreeSWITCH creates missing folders itself, as its own user (§7.5).
@@ -268,31 +339,84 @@ class FreeSwitchCall:
                         reply.strip())
             await self.hangup()
 
-    # --- not on FreeSWITCH yet ------------------------------------------------------------------
-    # <Start><Recording> will be ``api uuid_record <uuid> start <abs path> 0 {vars}`` on the
-    # inbound connection, correlated by RECORD_START/RECORD_STOP on (Unique-ID,
-    # Record-File-Path) like `_RecordWatch`; <Dial> a ``bridge``. Until then they fail loudly.
+    async def interrupt(self) -> None:
+        """Cut the running application short (REST redirect): ``uuid_break`` (or, during a
+        `<Dial>`, ``uuid_kill`` of our legs, as a bridge does not stop on a break), repeated
+        with growing pauses until its CHANNEL_EXECUTE_COMPLETE arrives.
+
+        Repeated because a break that reaches FreeSWITCH before the queued application starts
+        is lost: ``switch_core_session_exec`` clears the break flag as it starts each
+        application. The same clearing makes a break that arrives after the application ended
+        harmless: it cannot cut the next one. Each command is awaited, so no break is still on
+        its way when this returns.
+        """
+        self._raise_if_gone()
+        pending = {eid: w for eid, w in self._app_waiters.items() if not w.done()}
+        if not pending:
+            return  # between applications: the interpreter checks for the redirect itself
+        self._interrupted.update(pending)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INTERRUPT_WAIT
+        pause = 0.05
+        while True:
+            dial = self._dial
+            try:
+                if dial is not None:
+                    cause = "NORMAL_CLEARING" if dial.bridged else "ORIGINATOR_CANCEL"
+                    for leg in dial.legs:
+                        await self._api(mapping.uuid_kill(leg, cause))  # -ERR until it exists
+                else:
+                    await self._api(mapping.uuid_break(self.uuid))
+            except PbxError as exc:
+                raise PbxError(f"{self.uuid}: cannot interrupt: {exc}") from exc
+            await asyncio.wait(pending.values(), timeout=pause)
+            if all(w.done() for w in pending.values()):
+                return
+            self._raise_if_gone()
+            if loop.time() >= deadline:
+                raise PbxError(f"{self.uuid}: the running application did not stop within "
+                               f"{INTERRUPT_WAIT:.0f} s")
+            pause = min(pause * 2, 1.0)
+
+    # --- <Start><Recording> (call_recording.py) -----------------------------------------------
 
     async def start_call_recording(self, request: CallRecordingRequest) -> CallRecordingHandle:
-        raise PbxError("<Start><Recording> is not supported by the FreeSWITCH driver yet")
+        return await self._recordings.start(request)
 
     async def stop_call_recording(self, handle: CallRecordingHandle) -> None:
-        raise PbxError("<Stop><Recording> is not supported by the FreeSWITCH driver yet")
+        await self._recordings.stop(handle)
 
     async def call_recording_final(self, handle: CallRecordingHandle, within: float) -> bool:
-        raise PbxError("call recordings are not supported by the FreeSWITCH driver yet")
+        return await self._recordings.final(handle, within)
 
     async def mute_call_recording(self, handle: CallRecordingHandle, muted: bool) -> None:
-        raise PbxError("call recordings are not supported by the FreeSWITCH driver yet")
+        await self._recordings.mute(handle, muted)
+
+    # --- <Dial> --------------------------------------------------------------------------------
 
     async def dial(self, request: DialRequest) -> DialResult:
-        raise PbxError("<Dial> is not supported by the FreeSWITCH driver yet")
-
-    async def interrupt(self) -> None:
-        # Would be ``uuid_break <uuid> all``; but a break that arrives after the application
-        # ended leaves CF_BREAK set and cuts the NEXT playback or record, so it needs checking
-        # on a real FreeSWITCH first.
-        raise PbxError("redirecting a live call is not supported by the FreeSWITCH driver yet")
+        """``multiset`` then ``bridge`` (mapping); returns when the bridge application ends,
+        also when the caller hung up meanwhile (`hung_up` is then set)."""
+        s = self._settings
+        endpoints = [mapping.dial_target(kind, address, number_template=s.dial_number,
+                                         sip_template=s.dial_sip)
+                     for kind, address in request.targets]
+        watch = _DialWatch(tuple(str(uuid_module.uuid4()) for _ in endpoints))
+        arg = mapping.bridge_arg(endpoints, legs=watch.legs, timeout=request.timeout,
+                                 time_limit=request.time_limit, caller_id=request.caller_id)
+        completion: EslEvent | None = None
+        self._dial = watch
+        try:
+            await self._execute(mapping.dial_setup, request.timeout)
+            completion = await self._execute(mapping.bridge, arg)
+        except CallGone:
+            completion = None
+        finally:
+            self._dial = None
+        result = mapping.dial_result(bridged=watch.bridged, unbridged=watch.unbridged,
+                                     completion=completion, ended_us=self._last_event_us)
+        log.debug("call %s: bridge -> %s", self.uuid, result)
+        return result
 
 
 class FreeSwitchDriver:
@@ -303,20 +427,38 @@ class FreeSwitchDriver:
     def __init__(self, settings: FreeSwitchSettings) -> None:
         self.settings = settings
         self._bridge = GeventBridge()
+        self._inbound = InboundApi(
+            self._bridge,
+            InboundSettings(
+                host=settings.esl_host, port=settings.esl_port, password=settings.esl_password,
+                connect_timeout=settings.connect_timeout,
+                command_timeout=settings.command_timeout,
+                retry_initial=settings.reconnect_initial, retry_max=settings.reconnect_max,
+                wait_when_down=settings.api_wait,
+            ),
+            on_reconnected=self._check_calls,
+        )
         self._calls: dict[int, FreeSwitchCall] = {}
         self._opening: dict[int, EslEvent] = {}  # channel data until the call is ready
         self._running: set[int] = set()  # calls whose handler runs
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_call: CallHandler | None = None
-        self._inbound: FramedInboundESL | None = None  # gevent thread only
         self._listener: OutboundListener | None = None  # gevent thread only
-        self._inbound_up = False
         self.outbound_address: tuple[str, int] | None = None
         self.version = ""
 
     @property
     def active_calls(self) -> int:
         return len(self._calls)
+
+    @property
+    def inbound_up(self) -> bool:
+        """Whether the inbound (api) connection is up right now."""
+        return self._inbound.up
+
+    @property
+    def inbound(self) -> InboundApi:
+        return self._inbound
 
     @property
     def beep_path(self) -> Path:
@@ -326,9 +468,9 @@ class FreeSwitchDriver:
         self._on_call = on_call
         await asyncio.to_thread(write_beep, self.beep_path)
         s = self.settings
-        address, status = await self._bridge.start(self._open, within=s.connect_timeout)
+        address, esl, status = await self._bridge.start(self._open, within=s.connect_timeout)
+        self._inbound.attach(esl)
         self.outbound_address = address
-        self._inbound_up = True
         self.version = next((line for line in status.splitlines() if "Version" in line), "")
         log.info("FreeSWITCH event socket at %s:%d (%s); outbound socket on %s:%d",
                  s.esl_host, s.esl_port, self.version or "version unknown", *address)
@@ -338,7 +480,8 @@ class FreeSwitchDriver:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._bridge.stop(self._close, within=5.0)
+        esl = await self._inbound.detach()
+        await self._bridge.stop(lambda: self._close(esl), within=5.0)
         for call in list(self._calls.values()):
             call.on_closed()
         self._calls.clear()
@@ -347,62 +490,57 @@ class FreeSwitchDriver:
         """One ``api`` command on the inbound connection; returns FreeSWITCH's text.
 
         `command` must be built from `escape`d values (mapping); a line break is refused here.
+        While the connection is being re-established it waits up to `api_wait` seconds.
         """
-        esl_header_value(command, field="api command")
-        if not self._inbound_up:
-            raise PbxError("the inbound event socket connection is down")
-        return await self._bridge.call(self._api, command, within=self.settings.command_timeout)
+        return await self._inbound.api(command)
 
     # --- gevent thread --------------------------------------------------------------------------
 
-    def _open(self) -> tuple[tuple[str, int], str]:
+    def _open(self) -> tuple[tuple[str, int], FramedInboundESL, str]:
         s = self.settings
-        inbound = FramedInboundESL(s.esl_host, s.esl_port, s.esl_password,
-                                   timeout=s.connect_timeout)
-        inbound.command_timeout = s.command_timeout
+        inbound_settings = self._inbound.settings
+        esl, status = connect_inbound(inbound_settings, self._inbound.on_closed_handler)
         try:
-            inbound.connect()
-            status = inbound.api("status")
-            if "is ready" not in status:
-                raise PbxError(f"FreeSWITCH is not ready: {status.strip()[:200]!r}")
             listener = OutboundListener(
                 s.listen_host, s.listen_port, sink=self, post=self._bridge.post,
                 setup_timeout=s.connect_timeout, command_timeout=s.command_timeout,
             )
             address = listener.start()
         except BaseException:
-            inbound.stop()
+            esl.on_closed = None
+            esl.stop()
             raise
-        inbound.on_closed = lambda: self._bridge.post(self._inbound_lost)
-        self._inbound, self._listener = inbound, listener
-        return address, status
+        self._listener = listener
+        return address, esl, status
 
-    def _close(self) -> None:
+    def _close(self, esl: FramedInboundESL | None) -> None:
         if self._listener is not None:
             self._listener.stop()
-        if self._inbound is not None:
-            self._inbound.on_closed = None
-            self._inbound.stop()
+        if esl is not None:
+            esl.on_closed = None
+            esl.stop()
 
-    def _api(self, command: str) -> str:
-        if self._inbound is None:
-            raise PbxError("no inbound event socket connection")
-        try:
-            return self._inbound.api(command)
-        except NotConnectedError as exc:
-            raise PbxError("the inbound event socket connection is down") from exc
+    # --- after a reconnect ----------------------------------------------------------------------
+
+    async def _check_calls(self) -> None:
+        """The inbound connection is back: check each call's channel still exists (calls live
+        on their own sockets, so normally they all do; a channel FreeSWITCH no longer knows
+        is treated as gone, which also ends its recordings)."""
+        for call in list(self._calls.values()):
+            if call.hung_up.is_set():
+                continue
+            reply = await self.api(mapping.uuid_exists(call.uuid))
+            if reply.strip() == "false":
+                log.warning("call %s: FreeSWITCH no longer knows the channel after the "
+                            "reconnect; treating it as ended", call.uuid)
+                call.on_closed()
 
     # --- CallSink: posted from the gevent thread ------------------------------------------------
 
-    def _inbound_lost(self) -> None:
-        self._inbound_up = False
-        log.error("FreeSWITCH closed the inbound event socket connection (api commands fail "
-                  "until the adapter restarts)")
-
     def call_opened(self, link: CallLink, channel_data: EslEvent) -> None:
         self._calls[link.id] = FreeSwitchCall(
-            uuid=link.uuid, link=link, bridge=self._bridge, spool=self.settings.spool,
-            command_timeout=self.settings.command_timeout, api=self.api,
+            uuid=link.uuid, link=link, bridge=self._bridge, settings=self.settings,
+            api=functools.partial(self._inbound.api, wait=False),
         )
         self._opening[link.id] = channel_data
 

@@ -11,7 +11,9 @@ ID, TwiML attribute or file name can
   ``${var}``, ``$${var}`` and ``${api(args)}`` in application arguments);
 - select another file module or a relative path (``tone_stream://``, ``{var=x}/path``,
   ``file.wav`` resolved against ``sound_prefix``: lab notes §7.5, §8.1);
-- leave the spool (``..``).
+- leave the spool (``..``);
+- in a ``bridge`` dial string: add a target (``,``, ``|``, ``:_:``) or variables (``{ } [ ]``,
+  ``<``, ``>``, quotes, ``^``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from adapter.pbx.base import PbxError
 __all__ = [
     "MAX_HEADER_VALUE",
     "UnsafeValue",
+    "esl_caller_id",
+    "esl_dial_endpoint",
     "esl_dtmf",
     "esl_hangup_cause",
     "esl_header_value",
@@ -40,18 +44,22 @@ _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
 _TERMINATORS_RE = re.compile(r"[0-9*#]*")
 _DTMF_RE = re.compile(r"[0-9*#A-DwW]+")
 _CAUSE_RE = re.compile(r"[A-Z][A-Z_]{1,63}")
+# One bridge endpoint such as ``sofia/gateway/trunk/+15551234567`` or
+# ``sofia/external/sip:alice@example.com;transport=tcp``.
+_ENDPOINT_RE = re.compile(r"[A-Za-z0-9_./@:;=+*#-]{1,512}")
+_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 
 
 class UnsafeValue(PbxError):
     """A value was refused before it could reach FreeSWITCH."""
 
 
-def esl_header_value(value: str, *, field: str) -> str:
-    """A value for one ``sendmsg`` header line: no CR/LF/NUL, bounded length."""
+def esl_header_value(value: str, *, field: str, limit: int = MAX_HEADER_VALUE) -> str:
+    """A value for one ``sendmsg`` header line: no CR/LF/NUL, at most `limit` characters."""
     if any(ch in value for ch in "\r\n\x00"):
         raise UnsafeValue(f"{field}: line break or NUL in an ESL header value")
-    if len(value) > MAX_HEADER_VALUE:
-        raise UnsafeValue(f"{field}: ESL header value longer than {MAX_HEADER_VALUE}")
+    if len(value) > limit:
+        raise UnsafeValue(f"{field}: ESL header value longer than {limit}")
     return value
 
 
@@ -102,4 +110,22 @@ def esl_hangup_cause(value: str) -> str:
     """A Q.850 cause name such as ``NORMAL_CLEARING``."""
     if not _CAUSE_RE.fullmatch(value):
         raise UnsafeValue(f"hangup cause {value!r} is not an upper-case cause name")
+    return value
+
+
+def esl_dial_endpoint(value: str) -> str:
+    """One ``bridge`` endpoint: a channel technology path with no separators or variables.
+
+    ``,`` and ``|`` separate targets, ``:_:`` starts an enterprise originate, ``{}``/``[]``/``<>``
+    carry variables, ``$`` expands them; none of these may come from a template or a TwiML value.
+    """
+    if not _ENDPOINT_RE.fullmatch(value) or ":_:" in value or "/" not in value:
+        raise UnsafeValue(f"dial endpoint {value!r} is not a plain technology/target string")
+    return value
+
+
+def esl_caller_id(value: str) -> str:
+    """A caller ID number for ``origination_caller_id_number`` (``A-Za-z0-9+_.-``)."""
+    if not _CALLER_ID_RE.fullmatch(value):
+        raise UnsafeValue(f"callerId {value!r} has characters outside A-Za-z0-9+_.-")
     return value

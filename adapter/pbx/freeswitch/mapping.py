@@ -48,14 +48,55 @@ happened (§8.3).
 Only digits *received* on the channel (from the caller) stop ``record``; digits the channel
 sends itself (``send_dtmf``, ``uuid_send_dtmf`` on this leg) do not (§8.8). The limit is
 FreeSWITCH's whole-second epoch timer: ``record`` with limit N lasts between N and N+1 s (§8.4).
+
+Background recordings (`<Start><Recording>`) are ``api`` commands on the inbound connection,
+so they run beside whatever the channel does; FreeSWITCH keys each by its absolute path:
+
+| operation                      | ``api`` command                                                 |
+|--------------------------------|-----------------------------------------------------------------|
+| start_call_recording           | ``uuid_record <uuid> start <abs path> 0 {RECORD_STEREO=true,…}``|
+|                                | (`CALL_RECORDING_VARIABLES`: one 2-channel file, left = read =  |
+|                                | from the caller, right = write = to the caller, §8.7; no        |
+|                                | pre-buffer, §8.5; sticky channel variables overridden, §8.7)    |
+| stop_call_recording            | ``uuid_record <uuid> stop <that path>``; final at RECORD_STOP   |
+| mute_call_recording            | ``uuid_record <uuid> mask|unmask <that path>`` (zeros, §8.6)    |
+| interrupt (REST redirect)      | ``uuid_break <uuid>`` (never ``all``: it would also flush the   |
+|                                | queued ``sendmsg``); during `<Dial>` ``uuid_kill <leg>`` instead|
+
+`<Dial>` is two applications: ``multiset`` (``continue_on_fail=true`` so a failed bridge does not
+hang the caller up, ``hangup_after_bridge=false`` so the caller stays after the callee hangs up,
+``call_timeout``, and the result variables of an earlier `<Dial>` unset) and ``bridge`` with
+``{origination_caller_id_number=…,execute_on_answer=sched_hangup +<timeLimit> ALLOTTED_TIMEOUT}``
+and one ``[origination_uuid=<ours>,leg_timeout=<timeout>]<endpoint>`` per target, joined with
+``,`` (they ring together). How it ended (`dial_result`):
+
+| what the adapter sees                                       | DialCallStatus |
+|-------------------------------------------------------------|----------------|
+| CHANNEL_BRIDGE to one of our legs                           | completed      |
+| ``originate_disposition`` USER_BUSY, CALL_REJECTED          | busy           |
+| NO_ANSWER, NO_USER_RESPONSE, RECOVERY_ON_TIMER_EXPIRE,      | no-answer      |
+| ALLOTTED_TIMEOUT, PROGRESS_TIMEOUT                          |                |
+| ORIGINATOR_CANCEL, LOSE_RACE, PICKED_OFF (or the caller hung up first) | canceled |
+| any other cause (UNALLOCATED_NUMBER, NO_ROUTE_DESTINATION,  | failed         |
+| NORMAL_TEMPORARY_FAILURE, GATEWAY_DOWN, …), or none         |                |
+
+``originate_disposition`` falls back to ``originate_failed_cause`` then ``DIALSTATUS``.
+DialCallDuration runs from CHANNEL_BRIDGE to CHANNEL_UNBRIDGE (FreeSWITCH's own timestamps).
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
+from types import MappingProxyType
 
-from adapter.pbx.base import RecordEnd, RecordResult
+from adapter.pbx.base import DialResult, RecordEnd, RecordResult
 from adapter.pbx.freeswitch.escape import (
+    UnsafeValue,
+    esl_caller_id,
+    esl_dial_endpoint,
     esl_dtmf,
     esl_hangup_cause,
     esl_header_value,
@@ -68,10 +109,18 @@ from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = [
     "BEEP_FILE",
+    "CALL_RECORDING_VARIABLES",
+    "DIAL_STATUS",
     "MAX_RECORD_SECONDS",
     "SESSION_SETUP",
     "SILENCE_THRESHOLD",
     "answer",
+    "bridge",
+    "bridge_arg",
+    "dial_result",
+    "dial_setup",
+    "dial_status",
+    "dial_target",
     "execute",
     "hangup",
     "hung_up_in",
@@ -82,7 +131,12 @@ __all__ = [
     "send_dtmf",
     "set_playback_terminators",
     "sleep",
+    "uuid_break",
+    "uuid_exists",
     "uuid_kill",
+    "uuid_record_mask",
+    "uuid_record_start",
+    "uuid_record_stop",
 ]
 
 SESSION_SETUP: tuple[str, ...] = (
@@ -170,6 +224,11 @@ def uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
     return f"uuid_kill {esl_uuid(uuid)} {esl_hangup_cause(cause)}"
 
 
+def uuid_exists(uuid: str) -> str:
+    """``api`` reply ``true`` or ``false``: whether FreeSWITCH knows the channel."""
+    return f"uuid_exists {esl_uuid(uuid)}"
+
+
 def playback_failure(completion: EslEvent) -> str | None:
     """The playback application's failure (``FILE NOT FOUND``, ``PLAYBACK ERROR``), if any."""
     response = completion.get("Application-Response")
@@ -232,3 +291,160 @@ def record_result(
     if hung_up_in(stop) or (completion is None):
         return RecordResult(RecordEnd.HANGUP, detail=measured)
     return RecordResult(RecordEnd.MAX_LENGTH, detail=f"{measured} limit={max_length}s")
+
+
+# --- background recordings (uuid_record) ---------------------------------------------------------
+
+# Per-recording variables (the 5th uuid_record argument, lab notes §8.7): they apply to this
+# recording only and win over channel variables someone set with uuid_setvar, which would stick.
+CALL_RECORDING_VARIABLES: tuple[tuple[str, str], ...] = (
+    ("RECORD_STEREO", "true"),          # ch1 = read (from the caller), ch2 = write (to the caller)
+    ("RECORD_STEREO_SWAP", "false"),
+    ("RECORD_READ_ONLY", "false"),
+    ("RECORD_WRITE_ONLY", "false"),
+    ("RECORD_PRE_BUFFER_FRAMES", "0"),  # no 0.5 s loss at the end, exact mask timing (§8.5)
+    ("RECORD_MIN_SEC", "0"),            # never discard a short recording
+    ("RECORD_APPEND", "false"),
+)
+
+
+def uuid_record_start(uuid: str, path: PurePosixPath, *, root: PurePosixPath) -> str:
+    """``uuid_record <uuid> start <abs path> 0 {vars}``: no limit (the adapter stops it)."""
+    variables = ",".join(f"{name}={value}" for name, value in CALL_RECORDING_VARIABLES)
+    return f"uuid_record {esl_uuid(uuid)} start {esl_path(path, root=root)} 0 {{{variables}}}"
+
+
+def uuid_record_stop(uuid: str, path: PurePosixPath, *, root: PurePosixPath) -> str:
+    return f"uuid_record {esl_uuid(uuid)} stop {esl_path(path, root=root)}"
+
+
+def uuid_record_mask(uuid: str, path: PurePosixPath, *, root: PurePosixPath,
+                     masked: bool) -> str:
+    """``mask`` writes zeros while the file keeps its time; ``unmask`` ends that (§8.6)."""
+    action = "mask" if masked else "unmask"
+    return f"uuid_record {esl_uuid(uuid)} {action} {esl_path(path, root=root)}"
+
+
+def uuid_break(uuid: str) -> str:
+    """Stop the application the channel runs now. Not ``all``: that also flushes the channel's
+    queued ``sendmsg`` messages."""
+    return f"uuid_break {esl_uuid(uuid)}"
+
+
+# --- <Dial> (bridge) ---------------------------------------------------------------------------
+
+MAX_DIAL_ARG = 8192
+_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
+_SIP_URI_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
+                         r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*")
+
+# A FreeSWITCH hang-up cause (originate_disposition) of a bridge that never connected →
+# Twilio's DialCallStatus; any other cause is "failed".
+DIAL_STATUS: Mapping[str, str] = MappingProxyType({
+    "USER_BUSY": "busy",
+    "CALL_REJECTED": "busy",
+    "NO_ANSWER": "no-answer",
+    "NO_USER_RESPONSE": "no-answer",
+    "RECOVERY_ON_TIMER_EXPIRE": "no-answer",
+    "ALLOTTED_TIMEOUT": "no-answer",
+    "PROGRESS_TIMEOUT": "no-answer",
+    "ORIGINATOR_CANCEL": "canceled",
+    "LOSE_RACE": "canceled",
+    "PICKED_OFF": "canceled",
+})
+_ACCEPTED = frozenset({"call accepted", "success", "SUCCESS", "ANSWER", "EARLY"})
+# The A-leg variables a bridge leaves behind; unset before each <Dial> so a stale value from an
+# earlier one can never be read as this one's (lab notes §8.2, the same lesson as record_*).
+DIAL_RESULT_VARIABLES = ("originate_disposition", "originate_failed_cause", "DIALSTATUS",
+                         "bridge_hangup_cause", "last_bridge_hangup_cause")
+
+
+def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
+    """One bridge endpoint: the configured template with the checked number or SIP URI in it."""
+    if kind == "number" and _NUMBER_RE.fullmatch(address):
+        return esl_dial_endpoint(number_template.replace("{number}", address))
+    if kind == "sip" and _SIP_URI_RE.fullmatch(address):
+        return esl_dial_endpoint(sip_template.replace("{uri}", address))
+    raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
+
+
+def dial_setup(uuid: str, timeout: int, *, event_uuid: str) -> str:
+    """``multiset`` on the caller's channel before the bridge (see the module docstring)."""
+    seconds = esl_int(timeout, low=1, high=600, field="timeout")
+    values = ["continue_on_fail=true", "hangup_after_bridge=false", f"call_timeout={seconds}"]
+    values += [f"{name}=" for name in DIAL_RESULT_VARIABLES]
+    return execute(uuid, "multiset", " ".join(values), event_uuid=event_uuid)
+
+
+def bridge_arg(
+    endpoints: Sequence[str],
+    *,
+    legs: Sequence[str],
+    timeout: int,
+    time_limit: int,
+    caller_id: str | None,
+) -> str:
+    """The ``bridge`` argument: every endpoint at once, each leg with the UUID we chose."""
+    if not endpoints or len(endpoints) != len(legs):
+        raise ValueError("bridge needs one leg UUID per endpoint, and at least one endpoint")
+    seconds = esl_int(timeout, low=1, high=600, field="timeout")
+    limit = esl_int(time_limit, low=1, high=86400, field="timeLimit")
+    global_vars = []
+    if caller_id is not None:
+        global_vars.append(f"origination_caller_id_number={esl_caller_id(caller_id)}")
+    global_vars.append(f"execute_on_answer=sched_hangup +{limit} ALLOTTED_TIMEOUT")
+    targets = ",".join(
+        f"[origination_uuid={esl_uuid(leg)},leg_timeout={seconds}]{esl_dial_endpoint(endpoint)}"
+        for endpoint, leg in zip(endpoints, legs, strict=True)
+    )
+    return esl_header_value(f"{{{','.join(global_vars)}}}{targets}", field="bridge",
+                            limit=MAX_DIAL_ARG)
+
+
+def bridge(uuid: str, arg: str, *, event_uuid: str) -> str:
+    """The ``bridge`` application with an argument made by `bridge_arg`."""
+    return execute(uuid, "bridge", esl_header_value(arg, field="bridge", limit=MAX_DIAL_ARG),
+                   event_uuid=event_uuid)
+
+
+def dial_status(completion: EslEvent | None) -> str:
+    """DialCallStatus of a bridge that did not connect, from its completion's variables."""
+    if completion is None:
+        return "canceled"  # the call ended before the bridge could report
+    cause = (completion.variable("originate_disposition")
+             or completion.variable("originate_failed_cause")
+             or completion.variable("DIALSTATUS") or "")
+    if cause in _ACCEPTED:
+        return "completed"
+    return DIAL_STATUS.get(cause, "failed")
+
+
+def _timestamp(event: EslEvent | None) -> int | None:
+    if event is None:
+        return None
+    raw = event.get("Event-Date-Timestamp")
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def dial_result(
+    *,
+    bridged: EslEvent | None,
+    unbridged: EslEvent | None,
+    completion: EslEvent | None,
+    ended_us: int | None = None,
+) -> DialResult:
+    """How a `<Dial>` ended (see the table above).
+
+    `bridged`/`unbridged` are the CHANNEL_BRIDGE/CHANNEL_UNBRIDGE of this bridge (to one of our
+    legs), `completion` its CHANNEL_EXECUTE_COMPLETE (None when the socket closed first), and
+    `ended_us` the end time to use when neither UNBRIDGE nor the completion came.
+    """
+    if bridged is None:
+        return DialResult(dial_status(completion), 0, False, None)
+    leg = bridged.get("Bridge-B-Unique-ID") or bridged.get("Other-Leg-Unique-ID") or None
+    began = _timestamp(bridged)
+    end = _timestamp(unbridged) or _timestamp(completion) or ended_us
+    duration = 0
+    if began is not None and end is not None and end > began:
+        duration = math.floor((end - began) / 1e6 + 0.5)
+    return DialResult("completed", duration, True, leg)
