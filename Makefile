@@ -3,7 +3,7 @@
 #   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root
 #   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk included)
 #   make lint    ruff and mypy only
-#   make fuzz    the atheris fuzz targets (TwiML parser, AMI frames), FUZZ_SECONDS (600) each
+#   make fuzz    the atheris fuzz targets (TwiML parser, AMI and ESL frames), FUZZ_SECONDS each
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
@@ -67,6 +67,9 @@ fuzz: venv
 	  -dict=tests/fuzz/twiml.dict -artifact_prefix=$(FUZZ_DIR)/twiml- $(FUZZ_OPTIONS)
 	$(VENV)/bin/python tests/fuzz/fuzz_ami_frames.py $(FUZZ_DIR)/ami tests/fuzz/seeds/ami \
 	  -dict=tests/fuzz/ami.dict -artifact_prefix=$(FUZZ_DIR)/ami- $(FUZZ_OPTIONS)
+	mkdir -p $(FUZZ_DIR)/esl
+	$(VENV)/bin/python tests/fuzz/fuzz_esl_frames.py $(FUZZ_DIR)/esl tests/fuzz/seeds/esl \
+	  -artifact_prefix=$(FUZZ_DIR)/esl- $(FUZZ_OPTIONS)
 
 # A real Asterisk, the adapter and a small voicemail app; one call leaves a message through
 # <Record>; prints the webhooks received and where the recording is.
