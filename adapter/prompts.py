@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import yarl
 
 from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
@@ -129,7 +130,8 @@ class PromptCache:
                 connector=aiohttp.TCPConnector(resolver=resolver),
             )
         try:
-            async with self._session.get(url) as response:
+            response = await self._get_checked(url)
+            async with response:
                 if response.status >= 400:
                     raise TwilioError(11200, f"<Play> {url}: HTTP {response.status}")
                 size = 0
@@ -143,6 +145,23 @@ class PromptCache:
             raise TwilioError(11210, f"<Play> {url}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TwilioError(11200, f"<Play> {url}: {exc!r}") from exc
+
+    async def _get_checked(self, url: str) -> aiohttp.ClientResponse:
+        """GET following at most 5 redirects, each host checked against the egress policy
+        first: the resolver only sees names, so an IP literal must be checked here."""
+        assert self._session is not None
+        for _hop in range(6):
+            target = yarl.URL(url)
+            if target.scheme not in ("http", "https"):
+                raise TwilioError(11200, f"<Play> {url}: only http and https URLs can be played")
+            self._egress.check_host(target.raw_host or "")
+            response = await self._session.get(target, allow_redirects=False)
+            location = response.headers.get("Location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                return response
+            response.release()
+            url = str(target.join(yarl.URL(location)))
+        raise TwilioError(11215, f"<Play> {url}: too many redirects")
 
 
 def espeak_available() -> bool:

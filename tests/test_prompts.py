@@ -28,3 +28,18 @@ async def test_say_renders_once_and_is_cached(tmp_path: Path) -> None:
     other = await cache.say("Hello caller.", voice="woman", language="en-US")
     assert other != first
     await cache.close()
+
+
+async def test_play_refuses_metadata_and_link_local_targets(tmp_path: Path) -> None:
+    """An IP literal never reaches the DNS resolver: the host itself is checked (11210)."""
+    import pytest
+
+    from adapter.errors import TwilioError
+
+    cache = PromptCache(tmp_path / "prompts")
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x.wav",
+                "http://0.0.0.0/x.wav"):
+        with pytest.raises(TwilioError) as info:
+            await cache.play(url)
+        assert info.value.code == 11210, url
+    await cache.close()
