@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapter import __version__
+from adapter.callbacks_cli import add_callbacks_command, run_callbacks_command
 from adapter.errors import ConfigError
 
 __all__ = ["main"]
@@ -28,7 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="TOML file (environment variables override it)")
     check = commands.add_parser("check", help="validate a TwiML document offline")
     check.add_argument("source", help="a file, '-' for standard input, or an http(s) URL")
+    add_callbacks_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "callbacks":
+        return run_callbacks_command(args)
     if args.command == "serve":
         return _serve(args.config)
     return _check(args.source)

@@ -16,13 +16,16 @@ from adapter.http import build_app
 from adapter.interpreter import CallSession, SessionContext
 from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
+from adapter.node import node_identity
 from adapter.outbox import Outbox
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.driver import AsteriskSettings
+from adapter.pbx.asterisk.reconnect import watch_reconnects
 from adapter.pbx.base import IncomingCall, OriginateRequest, PathMap, PbxError
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
 from adapter.recordings.store import CallRow, Store
+from adapter.recovery import RecoveryReport, claim_call, start_recovery, start_sweeps
 from adapter.webhooks import WebhookClient
 
 __all__ = ["Adapter"]
@@ -44,9 +47,15 @@ class Adapter:
     _server: uvicorn.Server | None = None
     _callback_client: WebhookClient | None = None
     _server_task: asyncio.Task[None] | None = None
+    node_id: str = ""
+    # Startup recovery of what a killed run left unfinished (adapter/recovery.py).
+    recovery: asyncio.Task[RecoveryReport] | None = None
+    _sweeps: asyncio.Task[None] | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
         config = self.config
+        started = datetime.now(UTC)
+        self.node_id = node_identity(config.data_dir)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         spool = config.spool_dir_local
         (spool / "recordings").mkdir(parents=True, exist_ok=True)
@@ -61,7 +70,7 @@ class Adapter:
             account_sid=config.account_sid, auth_token=config.auth_token, egress=egress
         )
         await self._callback_client.start()
-        outbox = Outbox(store, self._callback_client)
+        outbox = Outbox(store, self._callback_client, node_id=self.node_id, metrics=self.metrics)
         await outbox.start()
         prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice, egress=egress)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
@@ -69,6 +78,10 @@ class Adapter:
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
         await driver.start(self._on_call)
+        if isinstance(driver, AsteriskDriver):
+            watch_reconnects(driver)
+        self.recovery = start_recovery(self, started_before=started)
+        self._sweeps = start_sweeps(self)
         if serve_http:
             health = {"pbx": driver.name}
             app = build_app(config, store, self.metrics, health, self.sessions,
@@ -140,6 +153,7 @@ class Adapter:
                 await incoming.control.hangup()
                 return
         session = CallSession(self.ctx, incoming, route, outbound=outbound)
+        await claim_call(self.ctx.store, session.call_sid, self.node_id)
         self.sessions[session.call_sid] = session
         self.metrics.inc("calls")
         try:
@@ -149,6 +163,11 @@ class Adapter:
             self.finished.put_nowait(session.call_sid)
 
     async def stop(self) -> None:
+        for task in (self.recovery, self._sweeps):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             self._server.should_exit = True
             if self._server_task is not None:

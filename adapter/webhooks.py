@@ -53,6 +53,7 @@ import aiohttp
 import yarl
 from aiohttp.abc import AbstractResolver
 
+from adapter.connection_overrides import parse_fragment
 from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
 from adapter.signature import SIGNATURE_HEADER, compute_signature
@@ -293,14 +294,20 @@ class WebhookClient:
         method = method.upper()
         if method not in ("GET", "POST"):
             raise ValueError(f"unsupported webhook method {method!r}")
-        base, _fragment = split_fragment(url)
-        # Connection overrides (#ct, #rt, #tt, #rc, #rp, #e, #sni) will be parsed from
-        # `_fragment` here and applied to this request's timeouts and retries.
+        base, fragment = split_fragment(url)
+        # Twilio's connection overrides #ct and #rt: this request's connect and read timeouts.
+        # #tt (total, 11203) and the retries (#rc, #rp) are the outbox's business, across the
+        # attempts it makes (adapter/connection_overrides.py).
+        timeout = None
+        if fragment:
+            limits = parse_fragment(fragment).request_timeouts()
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=limits.connect,
+                                            sock_read=limits.read)
         hop = self._first_hop(_wire_url(base), method, params)
         extra = {IDEMPOTENCY_HEADER: idempotency_token} if idempotency_token else {}
         async with self._slots:
             for _ in range(self._max_redirects + 1):
-                outcome = await self._exchange(hop, extra)
+                outcome = await self._exchange(hop, extra, limits=timeout)
                 if isinstance(outcome, WebhookResponse):
                     return outcome
                 hop = self._redirect_hop(hop, outcome, params)
@@ -345,7 +352,8 @@ class WebhookClient:
         return _Hop(target, "GET", None, compute_signature(self._auth_token, target, []))
 
     async def _exchange(
-        self, hop: _Hop, extra_headers: Mapping[str, str]
+        self, hop: _Hop, extra_headers: Mapping[str, str], *,
+        limits: aiohttp.ClientTimeout | None = None,
     ) -> WebhookResponse | tuple[int, str | None]:
         """Perform one hop: a WebhookResponse, or (status, Location) for a 3xx."""
         session = self._session
@@ -371,6 +379,7 @@ class WebhookClient:
                 data=hop.body,
                 headers=headers,
                 allow_redirects=False,
+                timeout=limits if limits is not None else session.timeout,
             ) as resp:
                 if 300 <= resp.status < 400:
                     return resp.status, resp.headers.get("Location")

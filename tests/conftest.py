@@ -27,10 +27,11 @@ from asterisk_lab import (
     provision_root,
 )
 
-# The adapter + TwiML app fixtures (`app`, `adapter`) live beside their helpers.
-pytest_plugins = ["adapter_harness"]
-
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
+
+# Fixtures that live beside their helpers: `app`, `adapter` (tests/adapter_harness.py);
+# postgres_lab, postgres_url, db_url (tests/postgres_lab.py).
+pytest_plugins = ["adapter_harness", "postgres_lab"]
 
 
 def _compose_requested() -> bool:

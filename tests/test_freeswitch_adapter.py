@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID, freeswitch_adapter
 from aiohttp import web
 from audio_checks import channel_samples, tone_power
 from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
@@ -16,43 +16,14 @@ from test_freeswitch_call_recording import write_tone
 from twilio.twiml.voice_response import Recording, Start, Stop, VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.config import load_config
 from adapter.recordings import media
 from adapter.service import Adapter
-
-PBX_SPOOL = PurePosixPath("/var/spool/freeswitch/twiml")
-
 
 
 @pytest.fixture
 async def rig(tmp_path: Path, app: TwimlApp) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    fake = FakeFreeSwitch(spool_pbx=PBX_SPOOL, spool_local=spool,
-                          sound_prefix=tmp_path / "sounds")
-    await fake.start()
-    config = load_config(None, environ={
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
-        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_HTTP_PUBLIC_BASE_URL": "http://adapter.example.com",
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
-        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-        "TWIML_ADAPTER_FREESWITCH_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
-        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
-        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(PBX_SPOOL),
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(spool),
-        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{app.url("/voice")}"}}]',
-    })
-    adapter = Adapter(config)
-    await adapter.start(serve_http=False)
-    try:
-        yield adapter, fake
-    finally:
-        await adapter.stop()
-        await fake.stop()
+    async with freeswitch_adapter(tmp_path, app.url("/voice")) as running:
+        yield running
 
 
 async def test_voicemail_on_freeswitch(

@@ -5,54 +5,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, _free_port
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, freeswitch_adapter
 from fs_esl_server import FakeFreeSwitch
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.config import load_config
 from adapter.recordings import media
 from adapter.service import Adapter
 
-PBX_SPOOL = PurePosixPath("/var/spool/freeswitch/twiml")
 T = TypeVar("T")
 
 
 @pytest.fixture
 async def rig(tmp_path: Path, app: TwimlApp) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    fake = FakeFreeSwitch(spool_pbx=PBX_SPOOL, spool_local=spool,
-                          sound_prefix=tmp_path / "sounds")
-    await fake.start()
-    fake.set_scale(0.25)  # a call second is a quarter of a real second
-    port = _free_port()
-    config = load_config(None, environ={
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID, "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{port}",
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
-        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-        "TWIML_ADAPTER_FREESWITCH_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
-        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
-        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(PBX_SPOOL),
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(spool),
-        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{app.url("/voice")}"}}]',
-    })
-    adapter = Adapter(config)
-    await adapter.start()
-    try:
+    async with freeswitch_adapter(tmp_path, app.url("/voice"), serve_http=True) as (adapter,
+                                                                                     fake):
+        fake.set_scale(0.25)  # a call second is a quarter of a real second
         yield adapter, fake
-    finally:
-        await adapter.stop()
-        await fake.stop()
 
 
 async def off_loop(call: Callable[[], T]) -> T:

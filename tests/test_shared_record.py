@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
+from adapter_harness import ACCOUNT_SID, adapter_config, freeswitch_adapter, running_adapter
 from asterisk_lab import CallerScript, originate
 from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.config import load_config
 from adapter.service import Adapter
 
 TO, FROM = "+15557650000", "+15551230009"
@@ -97,32 +96,8 @@ async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> Async
                                                   app.url("/voice"))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    pbx_spool = PurePosixPath("/var/spool/freeswitch/twiml")
-    fake = FakeFreeSwitch(spool_pbx=pbx_spool, spool_local=spool,
-                          sound_prefix=tmp_path / "sounds")
-    await fake.start()
-    config = load_config(None, environ={
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID, "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
-        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-        "TWIML_ADAPTER_FREESWITCH_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
-        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
-        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(pbx_spool),
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(spool),
-        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{app.url("/voice")}"}}]',
-    })
-    adapter = Adapter(config)
-    await adapter.start(serve_http=False)
-    try:
+    async with freeswitch_adapter(tmp_path, app.url("/voice")) as (adapter, fake):
         yield FreeSwitchRig(adapter, fake)
-    finally:
-        await adapter.stop()
-        await fake.stop()
 
 
 async def finished(rig: Rig) -> str:

@@ -1,11 +1,10 @@
-"""Store: calls and recordings metadata on a real SQLite database."""
+"""Store: calls and recordings metadata, on real SQLite and PostgreSQL databases (`db_url`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +35,6 @@ def make_recording(call_sid: str, **changes: object) -> RecordingRow:
         status_callback="https://app.example/rec", status_callback_events="in-progress completed",
     )
     return dataclasses.replace(rec, **changes)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}"
 
 
 @pytest.fixture

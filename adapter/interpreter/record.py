@@ -23,6 +23,7 @@ from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
 from adapter.pbx.base import (
     CallControl,
+    CallGone,
     CallInterrupted,
     RecordEnd,
     RecordRequest,
@@ -66,6 +67,7 @@ class _Final:
     path: Path | None
     duration: float
     empty: bool
+    failed: bool = False  # the file could not be read or stored (disk full, unwritable folder)
 
 
 class RecordVerbRunner:
@@ -104,6 +106,9 @@ class RecordVerbRunner:
                 silence_timeout=verb.timeout,
                 beep=verb.play_beep,
             ))
+        except CallGone:
+            # The reply was lost with the PBX connection (hang-up during an outage).
+            result = RecordResult(RecordEnd.HANGUP, detail="hung up; the reply was lost")
         except CallInterrupted:
             # Redirected through the REST API: the recording so far is kept and reported, and
             # the new TwiML runs instead of the action.
@@ -120,7 +125,8 @@ class RecordVerbRunner:
         if final.empty:
             # Twilio's recording statuses have no "failed": a file the PBX could not write is
             # reported absent too, with another ErrorCode.
-            code = FAILED_ERROR_CODE if result.end is RecordEnd.ERROR else ABSENT_ERROR_CODE
+            code = (FAILED_ERROR_CODE if result.end is RecordEnd.ERROR or final.failed
+                    else ABSENT_ERROR_CODE)
             await self.ctx.store.update_recording(sid, status="absent", error_code=code,
                                                   duration=0, date_updated=now)
             log.log(logging.ERROR if code == FAILED_ERROR_CODE else logging.INFO,
@@ -197,10 +203,18 @@ def _make_final(src: Path, dst: Path, trim: bool) -> _Final:
     """
     if not src.exists():
         return _Final(None, 0.0, empty=True)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    info = media.trim_silence(src, dst) if trim else media.copy_wav(src, dst)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        info = media.trim_silence(src, dst) if trim else media.copy_wav(src, dst)
+        silent = info.frames == 0 or media.is_silent(dst)
+    except (OSError, media.MediaError) as exc:
+        # Disk full, unwritable folder, unreadable file: the recording is absent (12400).
+        log.error("<Record> %s could not be stored: %s", dst.stem, exc)
+        dst.unlink(missing_ok=True)
+        src.unlink(missing_ok=True)
+        return _Final(None, 0.0, empty=True, failed=True)
     src.unlink()
-    if info.frames == 0 or media.is_silent(dst):
+    if silent:
         dst.unlink(missing_ok=True)
         return _Final(None, 0.0, empty=True)
     return _Final(dst, info.duration, empty=False)

@@ -344,14 +344,13 @@ class CallSession:
 
     async def _request_after_hangup(self, action: Fetch) -> None:
         """Twilio still requests an action after the caller hung up; the TwiML it returns is
-        moot."""
-        try:
-            await self.ctx.webhooks.request(
-                action.url, action.method, self.info.request_params() + action.extra
-            )
-        except TwilioError as exc:
-            log.warning("call %s: action after hang-up: %d %s", self.call_sid, exc.code,
-                        exc.message)
+        moot, so the request is fire-and-forget: it goes through the durable outbox (written
+        before it is sent, retried, kept across a restart), ordered after the call's other
+        webhooks of the same key."""
+        await self.ctx.outbox.enqueue(
+            self.call_sid, action.url, action.method,
+            [*self.info.request_params(), *action.extra],
+        )
 
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Unsupported)

@@ -35,6 +35,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -51,7 +52,9 @@ __all__ = [
     "RecordingStatus",
     "Store",
     "UTCDateTime",
+    "calls_table",
     "metadata",
+    "recordings_table",
     "utcnow",
 ]
 
@@ -59,6 +62,9 @@ RecordingStatus = Literal[
     "in-progress", "paused", "stopped", "processing", "completed", "absent", "failed", "deleted"
 ]
 RECORDING_STATUSES: Final[frozenset[str]] = frozenset(get_args(RecordingStatus))
+# PostgreSQL advisory lock key serialising table creation by several starting nodes (the same
+# key as the outbox's schema changes).
+_SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62
 
 
 def utcnow() -> datetime:
@@ -255,6 +261,11 @@ class Store:
         engine = _create_engine(url)
         try:
             async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several nodes starting at once: one creates the tables, the others wait.
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
+                    )
                 await conn.run_sync(metadata.create_all)
         except BaseException:
             await engine.dispose()

@@ -1,0 +1,371 @@
+"""Startup recovery (`adapter.recovery.recover`) on SQLite and PostgreSQL (`db_url`), with real
+WAV files left in the spool as the PBX leaves them; the end-to-end cases with a real Asterisk
+and a killed adapter process are in tests/test_fault_injection.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import struct
+import wave
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from adapter.config import Config, load_config
+from adapter.outbox import Outbox, outbox_table
+from adapter.recordings import media
+from adapter.recordings.store import CallRow, RecordingRow, Store
+from adapter.recovery import (
+    PbxSegment,
+    claim_call,
+    pbx_segments,
+    recover,
+    sweep,
+)
+from adapter.sids import CALL, RECORDING, new_sid
+from adapter.webhooks import WebhookClient
+
+ACCOUNT = "AC" + "e" * 32
+T0 = datetime.now(UTC) - timedelta(minutes=5)
+CALLBACK = "https://app.example/rec"
+
+
+def write_wav(path: Path, seconds: float, *, tone: bool = True, final: bool = True) -> Path:
+    """8 kHz mono 16-bit: a 440 Hz tone (or silence); `final=False` leaves the size fields 0,
+    as a writer that never closed the file does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = int(seconds * 8000)
+    samples = [int(8000 * math.sin(2 * math.pi * 440 * i / 8000)) if tone else 0
+               for i in range(frames)]
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(struct.pack(f"<{frames}h", *samples))
+    if not final:
+        with path.open("r+b") as f:
+            f.seek(4)
+            f.write(b"\0\0\0\0")
+            f.seek(40)
+            f.write(b"\0\0\0\0")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Config:
+    return load_config(None, environ={
+        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT,
+        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": "0123456789abcdef0123",
+        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
+        "TWIML_ADAPTER_STORAGE_DATABASE_URL": db_url,
+        "TWIML_ADAPTER_ASTERISK_USERNAME": "adapter",
+        "TWIML_ADAPTER_ASTERISK_SECRET": "secret-secret",
+        "TWIML_ADAPTER_ASTERISK_SPOOL_DIR": "/var/spool/asterisk/twiml",
+        "TWIML_ADAPTER_ASTERISK_SPOOL_DIR_LOCAL": str(tmp_path / "spool"),
+        "TWIML_ADAPTER_NUMBERS": '[{"number": "*", "voice_url": "https://app.example/ivr/voice"}]',
+    })
+
+
+@pytest.fixture
+async def store(config: Config) -> AsyncIterator[Store]:
+    s = await Store.open(config.database_url)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def outbox(store: Store) -> Outbox:
+    # Never started: the test reads what recovery queued.
+    return Outbox(store, WebhookClient(account_sid=ACCOUNT, auth_token="x"))
+
+
+def spool_dir(config: Config, call_sid: str) -> Path:
+    return config.spool_dir_local / "recordings" / call_sid
+
+
+async def add_call(store: Store, **changes: object) -> CallRow:
+    values: dict[str, object] = dict(
+        sid=new_sid(CALL), account_sid=ACCOUNT, from_="+15551230000", to="+15559870000",
+        direction="inbound", status="in-progress", caller_name=None, pbx="asterisk",
+        pbx_channel=f"uid-{new_sid(CALL)[2:10]}", date_created=T0, date_updated=T0,
+        start_time=T0,
+    )
+    values.update(changes)
+    call = CallRow(**values)  # type: ignore[arg-type]
+    await store.add_call(call)
+    return call
+
+
+async def add_recording(store: Store, call: CallRow, config: Config, *, source: str,
+                        status: str = "in-progress", events: str = "in-progress completed absent",
+                        callback: str | None = CALLBACK, channels: int = 1,
+                        **changes: object) -> RecordingRow:
+    sid = new_sid(RECORDING)
+    folder = spool_dir(config, call.sid)
+    pbx_file = (str(folder / f"{sid}.wav") if source == "RecordVerb"
+                else f"{folder / f'{sid}-inbound.wav'} {folder / f'{sid}-outbound.wav'}")
+    values: dict[str, object] = dict(
+        sid=sid, account_sid=ACCOUNT, call_sid=call.sid, status=status, source=source,
+        channels=channels, track="both" if source != "RecordVerb" else "inbound",
+        start_time=T0, date_created=T0, date_updated=T0, pbx_file=pbx_file,
+        status_callback=callback, status_callback_events=events,
+    )
+    values.update(changes)
+    row = RecordingRow(**values)  # type: ignore[arg-type]
+    await store.add_recording(row)
+    return row
+
+
+async def queued(store: Store) -> list[tuple[str, str, dict[str, str]]]:
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox_table).order_by(outbox_table.c.id))).mappings()
+        return [(r["key"], r["url"], dict(json.loads(r["params"]))) for r in rows]
+
+
+async def get(store: Store, sid: str) -> RecordingRow:
+    row = await store.get_recording(ACCOUNT, sid)
+    assert row is not None
+    return row
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+
+async def test_call_recording_left_running_is_completed_and_reported(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="StartCallRecordingTwiML", channels=2)
+    folder = spool_dir(config, call.sid)
+    write_wav(folder / f"{rec.sid}-inbound.wav", 3.0)
+    write_wav(folder / f"{rec.sid}-outbound.wav", 3.0, tone=False)
+
+    report = await recover(store, outbox, config, close_wait=1)
+
+    assert report.calls == (call.sid,) and report.completed == (rec.sid,)
+    row = await get(store, rec.sid)
+    assert (row.status, row.duration, row.media_path) == ("completed", 3,
+                                                           f"recordings/{rec.sid}.wav")
+    final = media.wav_info(config.data_dir / "recordings" / f"{rec.sid}.wav")
+    assert (final.channels, round(final.duration, 1)) == (2, 3.0)  # dual: caller on channel 1
+    assert not any(folder.iterdir())  # the PBX's files are gone
+    callbacks = await queued(store)
+    assert [(k, p["RecordingStatus"]) for k, _, p in callbacks] == [
+        (rec.sid, "in-progress"), (rec.sid, "completed")]
+    completed = callbacks[1][2]
+    assert completed["RecordingDuration"] == "3" and completed["RecordingChannels"] == "2"
+    assert completed["RecordingTrack"] == "both" and completed["CallSid"] == call.sid
+    assert completed["RecordingUrl"].endswith(f"/Recordings/{rec.sid}")
+    assert completed["RecordingStartTime"].endswith("+0000")
+    call_row = await store.get_call(call.sid)
+    assert call_row is not None and call_row.status == "completed"
+    assert call_row.end_time is not None and call_row.duration is not None
+
+
+async def test_callback_already_queued_is_not_queued_again(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb")
+    await outbox.enqueue(rec.sid, CALLBACK, "POST", [("RecordingStatus", "in-progress")])
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0)
+
+    await recover(store, outbox, config, close_wait=1)
+
+    statuses = [p["RecordingStatus"] for _, _, p in await queued(store)]
+    assert statuses == ["in-progress", "completed"]
+    completed = (await queued(store))[1][2]
+    assert "RecordingTrack" not in completed and completed["RecordingSource"] == "RecordVerb"
+
+
+async def test_final_recording_gets_its_missing_callback_once(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    # Killed between "status=completed" and the enqueue of its callback.
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb", status="completed",
+                              events="completed", duration=7)
+    await recover(store, outbox, config, close_wait=1)
+    assert [(k, p["RecordingStatus"], p["RecordingDuration"])
+            for k, _, p in await queued(store)] == [(rec.sid, "completed", "7")]
+    # The call is completed now: a second start finds nothing more to do.
+    again = await recover(store, outbox, config, close_wait=1)
+    assert again.calls == () and len(await queued(store)) == 1
+
+
+async def test_record_verb_outcomes(store: Store, outbox: Outbox, config: Config) -> None:
+    call = await add_call(store)
+    spoken = await add_recording(store, call, config, source="RecordVerb")
+    silent = await add_recording(store, call, config, source="RecordVerb")
+    missing = await add_recording(store, call, config, source="RecordVerb")
+    made = await add_recording(store, call, config, source="RecordVerb", status="processing")
+    folder = spool_dir(config, call.sid)
+    write_wav(folder / f"{spoken.sid}.wav", 4.0)
+    write_wav(folder / f"{silent.sid}.wav", 4.0, tone=False)
+    # Killed after the media was made, before the row was updated.
+    write_wav(config.data_dir / "recordings" / f"{made.sid}.wav", 2.0)
+
+    report = await recover(store, outbox, config, close_wait=0.2)
+
+    assert set(report.completed) == {spoken.sid, made.sid}
+    assert set(report.absent) == {silent.sid, missing.sid}
+    assert (await get(store, spoken.sid)).duration == 4
+    assert (await get(store, made.sid)).duration == 2
+    assert (await get(store, silent.sid)).error_code == 16102
+    assert (await get(store, missing.sid)).error_code == 12400
+    absent = {p["RecordingSid"]: p for _, _, p in await queued(store)
+              if p["RecordingStatus"] == "absent"}
+    assert absent[silent.sid]["ErrorCode"] == "16102"
+    assert absent[missing.sid]["ErrorCode"] == "12400"
+
+
+async def test_file_the_pbx_never_closed_is_repaired(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
+                              track="inbound", pbx_file=None)
+    path = write_wav(spool_dir(config, call.sid) / f"{rec.sid}-inbound.wav", 2.5, final=False)
+    assert not media.wav_is_final(path)
+    report = await recover(store, outbox, config, close_wait=0.2)
+    assert report.completed == (rec.sid,)
+    row = await get(store, rec.sid)
+    assert row.duration in (2, 3)
+
+
+async def test_skip_paused_segments_are_joined(store: Store, outbox: Outbox,
+                                               config: Config) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
+                              track="inbound", status="paused")
+    folder = spool_dir(config, call.sid)
+    write_wav(folder / f"{rec.sid}-inbound.wav", 1.5)
+    write_wav(folder / f"{rec.sid}s1-inbound.wav", 2.0)
+    assert pbx_segments(rec, config.spool_dir_local / "recordings") == [
+        PbxSegment(folder / f"{rec.sid}-inbound.wav", None),
+        PbxSegment(folder / f"{rec.sid}s1-inbound.wav", None),
+    ]
+    await recover(store, outbox, config, close_wait=1)
+    assert (await get(store, rec.sid)).duration == 4  # 3.5 s, rounded as Twilio does
+
+
+async def test_relative_record_callback_resolves_against_the_voice_url(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb", callback="rec-status",
+                              events="completed")
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0)
+    await recover(store, outbox, config, close_wait=1)
+    ((_, url, _),) = await queued(store)
+    assert url == "https://app.example/ivr/rec-status"
+
+
+async def test_no_callback_unless_asked(store: Store, outbox: Outbox, config: Config) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb", events="completed")
+    await add_recording(store, call, config, source="RecordVerb", callback=None)
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0, tone=False)  # absent
+    await recover(store, outbox, config, close_wait=0.2)
+    assert await queued(store) == []
+
+
+# --- calls and channels ----------------------------------------------------------------------
+
+
+async def test_channels_still_up_are_hung_up(store: Store, outbox: Outbox,
+                                             config: Config) -> None:
+    up = await add_call(store, pbx_channel="1700000000.1")
+    gone = await add_call(store, pbx_channel="1700000000.2")
+    child = await add_call(store, pbx_channel="", parent_call_sid=up.sid, status="ringing",
+                           direction="outbound-dial")
+    asked: list[str] = []
+
+    async def hang_up(channel: str) -> bool:
+        asked.append(channel)
+        return channel == "1700000000.1"
+
+    report = await recover(store, outbox, config, hang_up=hang_up, close_wait=0.2)
+    assert sorted(asked) == ["1700000000.1", "1700000000.2"]  # not the child
+    assert report.hung_up == (up.sid,)
+    assert set(report.calls) == {up.sid, gone.sid, child.sid}
+    child_row = await store.get_call(child.sid)
+    assert child_row is not None and child_row.status == "canceled"
+
+
+async def test_only_this_nodes_calls_and_only_older_ones(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    mine = await add_call(store)
+    theirs = await add_call(store)
+    unowned = await add_call(store)
+    newer = await add_call(store, date_created=datetime.now(UTC) + timedelta(seconds=5))
+    finished = await add_call(store, status="completed")
+    await claim_call(store, mine.sid, "node-a")
+    await claim_call(store, mine.sid, "node-a")  # idempotent
+    await claim_call(store, theirs.sid, "node-b")
+    report = await recover(store, outbox, config, node_id="node-a", close_wait=0.2)
+    assert set(report.calls) == {mine.sid, unowned.sid}
+    for call in (theirs, newer, finished):
+        row = await store.get_call(call.sid)
+        assert row is not None and row.status == call.status
+
+
+async def test_two_recoveries_at_once_finish_each_recording_once(
+    config: Config, db_url: str
+) -> None:
+    stores = [await Store.open(db_url), await Store.open(db_url)]
+    try:
+        call = await add_call(stores[0])
+        recs = [await add_recording(stores[0], call, config, source="RecordVerb")
+                for _ in range(4)]
+        for rec in recs:
+            write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 1.0)
+        boxes = [Outbox(s, WebhookClient(account_sid=ACCOUNT, auth_token="x")) for s in stores]
+        await asyncio.gather(*(recover(s, b, config, close_wait=0.5)
+                               for s, b in zip(stores, boxes, strict=True)))
+        callbacks = [(k, p["RecordingStatus"]) for k, _, p in await queued(stores[0])]
+        assert sorted(callbacks) == sorted(
+            [(r.sid, s) for r in recs for s in ("in-progress", "completed")])
+    finally:
+        for s in stores:
+            await s.close()
+
+
+# --- orphans: finished calls with a recording left open ---------------------------------------
+
+
+async def test_sweep_finishes_orphans_and_leaves_running_calls_alone(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    finished = await add_call(store, status="completed")
+    orphan = await add_recording(store, finished, config, source="RecordVerb",
+                                 events="completed absent")
+    write_wav(spool_dir(config, finished.sid) / f"{orphan.sid}.wav", 2.0)
+    done = await add_recording(store, finished, config, source="RecordVerb",
+                               status="completed", events="completed", duration=3)
+    running = await add_call(store)
+    live = await add_recording(store, running, config, source="RecordVerb")
+    write_wav(spool_dir(config, running.sid) / f"{live.sid}.wav", 2.0, final=False)
+    asked: list[str] = []
+
+    async def hang_up(channel: str) -> bool:
+        asked.append(channel)
+        return True
+
+    report = await sweep(store, outbox, config)
+
+    assert report.completed == (orphan.sid,) and report.calls == ()
+    assert [(k, p["RecordingStatus"]) for k, _, p in await queued(store)] == [
+        (orphan.sid, "completed")]  # the finished recording's callback was its session's job
+    assert (await get(store, done.sid)).status == "completed"
+    assert (await get(store, live.sid)).status == "in-progress"
+    running_row = await store.get_call(running.sid)
+    assert running_row is not None and running_row.status == "in-progress"
+    assert asked == []
+    assert (spool_dir(config, running.sid) / f"{live.sid}.wav").exists()
