@@ -58,10 +58,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapter.config import Config
+from adapter.interpreter.call_recording import make_final_recording
 from adapter.interpreter.params import rfc2822
 from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
 from adapter.node import node_identity
 from adapter.outbox import Outbox, outbox_table
+from adapter.pbx.base import CallRecordingHandle
 from adapter.recordings import media
 from adapter.recordings.store import (
     CallRow,
@@ -226,36 +228,11 @@ def finalise_pbx_files(
     (Twilio's default ``trim-silence``; the verb's own setting is not stored). Empty or silent:
     None.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged: list[Path] = []
-    try:
-        for index, segment in enumerate(segments):
-            part = target.with_name(f".{target.stem}.{index}.recovered.wav")
-            staged.append(part)
-            if segment.inbound is not None and segment.outbound is not None:
-                combine = media.interleave_wavs if recording.channels == 2 else media.mix_wavs
-                combine(segment.inbound, segment.outbound, part)
-            else:
-                media.copy_wav(segment.files[0], part)
-        joined = staged[0]
-        if len(staged) > 1:
-            joined = target.with_name(f".{target.stem}.joined.recovered.wav")
-            staged.append(joined)
-            media.concat_wavs(staged[:-1], joined)
-        if recording.source == RECORD_VERB_SOURCE:
-            info = media.trim_silence(joined, target)
-        else:
-            info = media.copy_wav(joined, target)
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
-        for segment in segments:
-            for path in segment.files:
-                path.unlink(missing_ok=True)
-    if info.frames == 0 or media.is_silent(target):
-        target.unlink(missing_ok=True)
-        return None
-    return info.duration
+    handles = [CallRecordingHandle("", segment.inbound, segment.outbound)
+               for segment in segments]
+    info = make_final_recording(handles, target, recording.channels,
+                                trim=recording.source == RECORD_VERB_SOURCE)
+    return info.duration if info is not None else None
 
 
 def _salvage(path: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import StartRecording
 
-__all__ = ["SOURCE_TWIML", "ActiveRecording", "CallRecorder"]
+__all__ = ["SOURCE_TWIML", "ActiveRecording", "CallRecorder", "make_final_recording"]
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class CallRecorder:
             target = self.ctx.media_dir / f"{recording.sid}.wav"
             async with self.ctx.postprocess_slots:
                 result = await asyncio.to_thread(
-                    _make_final, recording.segments, target, recording.channels,
+                    make_final_recording, recording.segments, target, recording.channels,
                     trim=recording.spec.trim == "trim-silence",
                 )
             if result is None:
@@ -238,8 +239,8 @@ class CallRecorder:
                                       recording.spec.recording_status_callback_method, params)
 
 
-def _make_final(segments: list[CallRecordingHandle], target: Path, channels: int, *,
-                trim: bool) -> media.AudioInfo | None:
+def make_final_recording(segments: Sequence[CallRecordingHandle], target: Path, channels: int,
+                         *, trim: bool) -> media.AudioInfo | None:
     """The PBX's track files → the final WAV at `target`; None when it holds no audio.
 
     Each segment's tracks are combined (one track as is; two mixed, or interleaved for dual),
