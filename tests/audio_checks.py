@@ -7,7 +7,7 @@ import math
 import wave
 from pathlib import Path
 
-__all__ = ["channel_samples", "tone_power"]
+__all__ = ["channel_samples", "tone_power", "tones_440_1000"]
 
 
 def channel_samples(path: Path, channel: int, start: float = 0.0,
@@ -32,3 +32,14 @@ def tone_power(samples: list[int], frequency: float, rate: int = 8000) -> float:
         s0 = sample + coeff * s1 - s2
         s2, s1 = s1, s0
     return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / len(samples) ** 2
+
+
+def tones_440_1000(path: Path, channel: int, start: float | None = None,
+                   length: float = 1.0) -> tuple[float, float]:
+    """(440 Hz power, 1000 Hz power) of one channel over `length` seconds from `start`
+    (default: the middle of the file). The test callers play 440 Hz; the far side 1000 Hz."""
+    with wave.open(str(path), "rb") as wav:
+        duration = wav.getnframes() / wav.getframerate()
+    at = max(0.0, duration / 2 - length / 2) if start is None else start
+    samples = channel_samples(path, channel, start=at, length=length)
+    return tone_power(samples, 440), tone_power(samples, 1000)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from adapter_harness import ACCOUNT_SID, freeswitch_adapter
 from aiohttp import web
-from audio_checks import channel_samples, tone_power
+from audio_checks import tones_440_1000
 from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
 from test_freeswitch_call_recording import write_tone
-from twilio.twiml.voice_response import Recording, Start, Stop, VoiceResponse
-from twiml_app import TwimlApp
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import TwimlApp, start_recording, stop_recording
 
 from adapter.recordings import media
 from adapter.service import Adapter
@@ -81,32 +81,12 @@ async def _run_fs_call(adapter: Adapter, fake: FakeFreeSwitch, app: TwimlApp,
     return call_sid
 
 
-def _fs_start(**recording: object) -> Start:
-    element = Start()
-    element.recording(**recording)
-    return element
-
-
-def _fs_stop(name: str) -> Stop:
-    element = Stop()
-    element.append(Recording(name=name))
-    return element
-
-
-def _fs_tones(path: Path, channel: int, start: float | None = None,
-              length: float = 1.0) -> tuple[float, float]:
-    info = media.wav_info(path)
-    at = max(0.0, info.duration / 2 - 0.5) if start is None else start
-    samples = channel_samples(path, channel, start=at, length=length)
-    return tone_power(samples, 440), tone_power(samples, 1000)
-
-
 async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
     rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
-    response.append(_fs_start(recording_status_callback="/rec",
+    response.append(start_recording(recording_status_callback="/rec",
                               recording_status_callback_event="in-progress completed"))
     response.play("/tone1000.wav", loop=2)
     response.hangup()
@@ -125,8 +105,8 @@ async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
     wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
     info = media.wav_info(wav)
     assert (info.channels, info.sample_rate) == (2, 8000)
-    caller_440, caller_1000 = _fs_tones(wav, 0)
-    played_440, played_1000 = _fs_tones(wav, 1)
+    caller_440, caller_1000 = tones_440_1000(wav, 0)
+    played_440, played_1000 = tones_440_1000(wav, 1)
     assert caller_440 > 20 * caller_1000, "channel 1 must carry the caller (440 Hz)"
     assert played_1000 > 20 * played_440, "channel 2 must carry what the caller hears"
     assert not list((adapter.config.spool_dir_local / "recordings").rglob("*.wav")), (
@@ -138,14 +118,14 @@ async def test_start_recording_mono_mixes_both_tracks_on_freeswitch(
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
-    response.append(_fs_start(channels="mono", recording_status_callback="/rec"))
+    response.append(start_recording(channels="mono", recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
     await _run_fs_call(adapter, fake, app, response, tmp_path)
     (completed,) = app.received("/rec")
     assert completed.params["RecordingChannels"] == "1"
     wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
     assert media.wav_info(wav).channels == 1
-    p440, p1000 = _fs_tones(wav, 0)
+    p440, p1000 = tones_440_1000(wav, 0)
     assert p440 > 0 and p1000 > 0 and 0.05 < p440 / p1000 < 20
 
 
@@ -157,14 +137,14 @@ async def test_start_recording_single_track_on_freeswitch(
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
-    response.append(_fs_start(track=track, recording_status_callback="/rec"))
+    response.append(start_recording(track=track, recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
     await _run_fs_call(adapter, fake, app, response, tmp_path)
     (completed,) = app.received("/rec")
     assert completed.params["RecordingTrack"] == track
     assert completed.params["RecordingChannels"] == "1"
     wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
-    p440, p1000 = _fs_tones(wav, 0)
+    p440, p1000 = tones_440_1000(wav, 0)
     power = {440: p440, 1000: p1000}
     assert power[wanted] > 20 * power[unwanted]
 
@@ -174,10 +154,10 @@ async def test_stop_recording_by_name_ends_the_right_one_on_freeswitch(
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
-    response.append(_fs_start(name="whole", recording_status_callback="/rec"))
-    response.append(_fs_start(name="part", recording_status_callback="/rec"))
+    response.append(start_recording(name="whole", recording_status_callback="/rec"))
+    response.append(start_recording(name="part", recording_status_callback="/rec"))
     response.play("/tone1000.wav")            # 2 s
-    response.append(_fs_stop("part"))
+    response.append(stop_recording("part"))
     response.play("/tone1000.wav", loop=2)    # 4 s more
     response.hangup()
     await _run_fs_call(adapter, fake, app, response, tmp_path)
@@ -199,7 +179,7 @@ async def test_dial_bridged_and_recorded_dual_on_freeswitch(
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
-    response.append(_fs_start(recording_status_callback="/rec"))
+    response.append(start_recording(recording_status_callback="/rec"))
     response.dial("2000", action="/dialed", timeout=10, caller_id="+15550009999")
     app.answer("/dialed", VoiceResponse())
     call_sid = await _run_fs_call(adapter, fake, app, response, tmp_path)
@@ -223,8 +203,8 @@ async def test_dial_bridged_and_recorded_dual_on_freeswitch(
     wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
     assert media.wav_info(wav).channels == 2
     # over the bridged seconds: channel 1 the caller (440 Hz), channel 2 the callee (1000 Hz)
-    caller = _fs_tones(wav, 0, start=1.5, length=2.0)
-    callee = _fs_tones(wav, 1, start=1.5, length=2.0)
+    caller = tones_440_1000(wav, 0, start=1.5, length=2.0)
+    callee = tones_440_1000(wav, 1, start=1.5, length=2.0)
     assert caller[0] > 20 * caller[1]
     assert callee[1] > 20 * callee[0]
 

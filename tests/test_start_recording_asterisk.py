@@ -18,9 +18,9 @@ import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from aiohttp import web
 from asterisk_lab import CallerScript, originate
-from audio_checks import channel_samples, tone_power
-from twilio.twiml.voice_response import Recording, Start, Stop, VoiceResponse
-from twiml_app import ReceivedRequest, TwimlApp
+from audio_checks import tones_440_1000
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import ReceivedRequest, TwimlApp, start_recording, stop_recording
 
 from adapter.recordings import media
 from adapter.service import Adapter
@@ -46,20 +46,6 @@ async def app(tmp_path: Path) -> AsyncIterator[TwimlApp]:
 
 
 
-def start(**recording: Any) -> Start:
-    element = Start()
-    element.recording(**recording)
-    return element
-
-
-def stop(name: str) -> Stop:
-    # twilio's Stop has no .recording() helper (it has stream/siprec/transcription): nest the
-    # library's own <Recording> noun.
-    element = Stop()
-    element.append(Recording(name=name))
-    return element
-
-
 async def run_call(adapter: Adapter, ami: Any, response: VoiceResponse, app: TwimlApp) -> str:
     app.answer("/voice", response)
     await originate(ami, CallerScript.TONE440, TO, from_number="+15551230003",
@@ -77,18 +63,11 @@ def statuses(app: TwimlApp, path: str = "/rec") -> list[ReceivedRequest]:
     return app.received(path)
 
 
-def tones(path: Path, channel: int) -> tuple[float, float]:
-    """(440 Hz power, 1000 Hz power) over the middle second of one channel."""
-    info = media.wav_info(path)
-    samples = channel_samples(path, channel, start=max(0.0, info.duration / 2 - 0.5), length=1.0)
-    return tone_power(samples, 440), tone_power(samples, 1000)
-
-
 async def test_dual_channel_puts_the_caller_on_channel_1(
     adapter: Adapter, app: TwimlApp, ami: Any
 ) -> None:
     response = VoiceResponse()
-    response.append(start(recording_status_callback="/rec",
+    response.append(start_recording(recording_status_callback="/rec",
                           recording_status_callback_event="in-progress completed"))
     response.play("/tone1000.wav", loop=2)
     response.hangup()
@@ -110,22 +89,22 @@ async def test_dual_channel_puts_the_caller_on_channel_1(
     wav = media_file(adapter, completed.params["RecordingSid"])
     info = media.wav_info(wav)
     assert (info.channels, info.sample_rate) == (2, 8000)
-    caller_440, caller_1000 = tones(wav, 0)
-    played_440, played_1000 = tones(wav, 1)
+    caller_440, caller_1000 = tones_440_1000(wav, 0)
+    played_440, played_1000 = tones_440_1000(wav, 1)
     assert caller_440 > 20 * caller_1000, "channel 1 must carry the caller (440 Hz)"
     assert played_1000 > 20 * played_440, "channel 2 must carry what the caller hears (1000 Hz)"
 
 
 async def test_mono_mixes_both_tracks(adapter: Adapter, app: TwimlApp, ami: Any) -> None:
     response = VoiceResponse()
-    response.append(start(channels="mono", recording_status_callback="/rec"))
+    response.append(start_recording(channels="mono", recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
     await run_call(adapter, ami, response, app)
     (completed,) = statuses(app)
     assert completed.params["RecordingChannels"] == "1"
     wav = media_file(adapter, completed.params["RecordingSid"])
     assert media.wav_info(wav).channels == 1
-    p440, p1000 = tones(wav, 0)
+    p440, p1000 = tones_440_1000(wav, 0)
     assert p440 > 0 and p1000 > 0 and 0.05 < p440 / p1000 < 20  # both tones present
 
 
@@ -135,14 +114,14 @@ async def test_single_track(
     adapter: Adapter, app: TwimlApp, ami: Any, track: str, wanted: int, unwanted: int
 ) -> None:
     response = VoiceResponse()
-    response.append(start(track=track, recording_status_callback="/rec"))
+    response.append(start_recording(track=track, recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
     await run_call(adapter, ami, response, app)
     (completed,) = statuses(app)
     assert completed.params["RecordingTrack"] == track
     assert completed.params["RecordingChannels"] == "1"  # one track: one channel, even "dual"
     wav = media_file(adapter, completed.params["RecordingSid"])
-    p440, p1000 = tones(wav, 0)
+    p440, p1000 = tones_440_1000(wav, 0)
     power = {440: p440, 1000: p1000}
     assert power[wanted] > 20 * power[unwanted]
 
@@ -151,10 +130,10 @@ async def test_stop_by_name_ends_the_right_one_of_two(
     adapter: Adapter, app: TwimlApp, ami: Any
 ) -> None:
     response = VoiceResponse()
-    response.append(start(name="whole", recording_status_callback="/rec"))
-    response.append(start(name="part", recording_status_callback="/rec"))
+    response.append(start_recording(name="whole", recording_status_callback="/rec"))
+    response.append(start_recording(name="part", recording_status_callback="/rec"))
     response.play("/tone1000.wav")            # 2 s
-    response.append(stop("part"))
+    response.append(stop_recording("part"))
     response.play("/tone1000.wav", loop=2)    # 4 s more
     response.hangup()
     await run_call(adapter, ami, response, app)
@@ -177,9 +156,9 @@ async def test_duplicate_name_and_unknown_stop(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="adapter")
     response = VoiceResponse()
-    response.append(start(name="agent", recording_status_callback="/rec"))
-    response.append(start(name="agent", recording_status_callback="/rec"))
-    response.append(stop("nobody"))
+    response.append(start_recording(name="agent", recording_status_callback="/rec"))
+    response.append(start_recording(name="agent", recording_status_callback="/rec"))
+    response.append(stop_recording("nobody"))
     response.play("/tone1000.wav")
     response.redirect("/after")
     app.answer("/after", VoiceResponse())
@@ -197,7 +176,7 @@ async def test_recording_running_at_hangup_completes_and_silence_is_absent(
 ) -> None:
     # Outbound track only, and the adapter plays nothing: a silent recording -> absent.
     response = VoiceResponse()
-    response.append(start(track="outbound", recording_status_callback="/rec",
+    response.append(start_recording(track="outbound", recording_status_callback="/rec",
                           recording_status_callback_event="completed absent"))
     response.pause(length=2)
     await run_call(adapter, ami, response, app)
@@ -211,7 +190,7 @@ async def test_caller_hanging_up_completes_the_recording(
     adapter: Adapter, app: TwimlApp, ami: Any
 ) -> None:
     response = VoiceResponse()
-    response.append(start(recording_status_callback="/rec", track="inbound"))
+    response.append(start_recording(recording_status_callback="/rec", track="inbound"))
     response.pause(length=30)  # the caller hangs up long before this ends
     app.answer("/voice", response)
     await originate(ami, CallerScript.TONE440, TO, from_number="+15551230003",
@@ -223,5 +202,5 @@ async def test_caller_hanging_up_completes_the_recording(
     assert 3 <= int(completed.params["RecordingDuration"]) <= 5
     wav = media_file(adapter, completed.params["RecordingSid"])
     assert media.wav_is_final(wav)
-    p440, p1000 = tones(wav, 0)
+    p440, p1000 = tones_440_1000(wav, 0)
     assert p440 > 20 * p1000

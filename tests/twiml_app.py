@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Recording, Start, Stop
 
-__all__ = ["ReceivedRequest", "TwimlApp"]
+__all__ = ["ReceivedRequest", "TwimlApp", "start_recording", "stop_recording"]
 
 Answer = str | Callable[["ReceivedRequest"], str]
 
@@ -92,3 +93,18 @@ class TwimlApp:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def start_recording(**recording: object) -> Start:
+    """``<Start><Recording …/></Start>`` built with twilio's TwiML classes."""
+    element = Start()
+    element.recording(**recording)
+    return element
+
+
+def stop_recording(name: str) -> Stop:
+    """``<Stop><Recording name=…/></Stop>``: twilio's Stop has no .recording() helper (it has
+    stream/siprec/transcription), so the library's own <Recording> noun is nested."""
+    element = Stop()
+    element.append(Recording(name=name))
+    return element
