@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI
 from adapter.config import Config
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
@@ -54,9 +55,6 @@ _RECORDING_RE = re.compile(r"RE[0-9a-f]{32}")
 Handler = Callable[[Request], Awaitable[Response]]
 PlaceCall = Callable[[OutboundCall], Awaitable[None]]
 Endpoint = tuple[str, str, Handler]  # (path, method, handler)
-_TO_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
-_TO_SIP_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?")
-_FROM_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 
 
 class ApiError(Exception):
@@ -345,13 +343,13 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         to, from_ = _one(form, "To") or "", _one(form, "From") or ""
         if not to:
             raise _bad("A 'To' phone number is required", 21201)
-        if _TO_NUMBER_RE.fullmatch(to):
+        if PHONE_NUMBER.fullmatch(to):
             target = ("number", to)
-        elif _TO_SIP_RE.fullmatch(to):
+        elif SIP_URI.fullmatch(to):
             target = ("sip", to)
         else:
             raise _bad(f"The 'To' number {to} is not a valid phone number or SIP URI", 21211)
-        if not from_ or not _FROM_RE.fullmatch(from_):
+        if not from_ or not CALLER_ID.fullmatch(from_):
             raise _bad(f"A valid 'From' phone number is required, not {from_!r}", 21212)
         url, twiml = _one(form, "Url"), _one(form, "Twiml")
         if not url and not twiml:

@@ -8,10 +8,9 @@ for the whole document, which `adapter.twiml.parse` enforces before any verb run
 
 from __future__ import annotations
 
-import re
-
 from lxml import etree
 
+from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI_SCHEME_OPTIONAL
 from adapter.twiml import codes
 from adapter.twiml.attributes import (
     is_fetchable_url,
@@ -79,13 +78,6 @@ DIAL_UNSUPPORTED_NOUNS = frozenset(
     {"Client", "Conference", "Queue", "Application", "WhatsApp", "Sim"}
 )
 _PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
-_PHONE_RE = re.compile(r"\+?[0-9*#]{1,20}")
-# user@host[:port][;params], with or without sip:/sips:; no headers, spaces, quotes, commas.
-_SIP_URI_RE = re.compile(
-    r"(?:sips?:)?[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
-    r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*"
-)
-_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 RECORDING_TRACKS = frozenset({"inbound", "outbound", "both"})
 RECORDING_CHANNELS = frozenset({"mono", "dual"})
 RECORDING_DEFAULT_TRACK = "both"
@@ -527,7 +519,7 @@ def _dial(el: _Element) -> Dial | Unsupported | None:
                   "timeout")
         timeout = clamped
     caller_id = el.take("callerId")
-    if caller_id is not None and not _CALLER_ID_RE.fullmatch(caller_id):
+    if caller_id is not None and not CALLER_ID.fullmatch(caller_id):
         el.report(codes.DIAL_INVALID_CALLER_ID,
                   f"{_shown(caller_id)} is not a phone number or SIP user; using the caller's",
                   "callerId")
@@ -588,7 +580,7 @@ def _dial_noun(noun: _Element) -> list[DialTarget]:
     if noun.name == "Number":
         target = _number_target(noun, text, send_digits)
         return [target] if target is not None else []
-    if not _SIP_URI_RE.fullmatch(text):
+    if not SIP_URI_SCHEME_OPTIONAL.fullmatch(text):
         noun.report(codes.DIAL_SIP_INVALID_URI,
                     f"{_shown(text)} is not a sip:user@host URI this adapter can dial; skipped")
         return []
@@ -598,7 +590,7 @@ def _dial_noun(noun: _Element) -> list[DialTarget]:
 
 def _number_target(el: _Element, text: str, send_digits: str | None) -> DialTarget | None:
     number = text.translate(_PHONE_PUNCTUATION)
-    if not _PHONE_RE.fullmatch(number):
+    if not PHONE_NUMBER.fullmatch(number):
         el.report(codes.DIAL_INVALID_PHONE_NUMBER,
                   f"{_shown(text)} is not a phone number; skipped")
         return None

@@ -50,6 +50,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI
 from adapter.pbx.asterisk.agi import AgiReply
 from adapter.pbx.asterisk.escape import (
     UnsafeValue,
@@ -181,17 +182,13 @@ DIAL_STATUS = {
     "TORTURE": "failed",
     "INVALIDARGS": "failed",
 }
-_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
-_SIP_URI_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
-                         r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*")
-_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 
 
 def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
     """One Dial target: the configured template with the checked number or SIP URI in it."""
-    if kind == "number" and _NUMBER_RE.fullmatch(address):
+    if kind == "number" and PHONE_NUMBER.fullmatch(address):
         return dial_string(number_template.replace("{number}", address))
-    if kind == "sip" and _SIP_URI_RE.fullmatch(address):
+    if kind == "sip" and SIP_URI.fullmatch(address):
         return dial_string(sip_template.replace("{uri}", address))
     raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
 
@@ -208,7 +205,7 @@ def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | 
         dial_string(target)
     options = ""
     if caller_id is not None:
-        if not _CALLER_ID_RE.fullmatch(caller_id):
+        if not CALLER_ID.fullmatch(caller_id):
             raise UnsafeValue(f"callerId {caller_id!r} has characters outside A-Za-z0-9+_.-")
         options += f"o({caller_id})"
     options += f"S({agi_int(time_limit, low=1, high=86400, field='timeLimit')})"
@@ -235,7 +232,7 @@ def originate(call_sid: str, target: str, *, caller_id: str, timeout: int,
     """The AMI ``Originate`` of an outbound REST call (`target` from `dial_target`)."""
     if not _CALL_SID_RE.fullmatch(call_sid):
         raise UnsafeValue(f"CallSid {call_sid!r} is not CA + 32 hex digits")
-    if not _CALLER_ID_RE.fullmatch(caller_id):
+    if not CALLER_ID.fullmatch(caller_id):
         raise UnsafeValue(f"From {caller_id!r} has characters outside A-Za-z0-9+_.-")
     seconds = agi_int(timeout, low=1, high=600, field="Timeout")
     return {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from adapter.addresses import CALLER_ID
 from adapter.pbx.base import PbxError
 
 __all__ = [
@@ -47,7 +48,6 @@ _CAUSE_RE = re.compile(r"[A-Z][A-Z_]{1,63}")
 # One bridge endpoint such as ``sofia/gateway/trunk/+15551234567`` or
 # ``sofia/external/sip:alice@example.com;transport=tcp``.
 _ENDPOINT_RE = re.compile(r"[A-Za-z0-9_./@:;=+*#-]{1,512}")
-_CALLER_ID_RE = re.compile(r"[A-Za-z0-9+_.-]{1,64}")
 
 
 class UnsafeValue(PbxError):
@@ -126,6 +126,6 @@ def esl_dial_endpoint(value: str) -> str:
 
 def esl_caller_id(value: str) -> str:
     """A caller ID number for ``origination_caller_id_number`` (``A-Za-z0-9+_.-``)."""
-    if not _CALLER_ID_RE.fullmatch(value):
+    if not CALLER_ID.fullmatch(value):
         raise UnsafeValue(f"callerId {value!r} has characters outside A-Za-z0-9+_.-")
     return value

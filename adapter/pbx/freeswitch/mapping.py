@@ -87,11 +87,11 @@ DialCallDuration runs from CHANNEL_BRIDGE to CHANNEL_UNBRIDGE (FreeSWITCH's own 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
+from adapter.addresses import PHONE_NUMBER, SIP_URI
 from adapter.pbx.base import DialResult, RecordEnd, RecordResult
 from adapter.pbx.freeswitch.escape import (
     UnsafeValue,
@@ -334,9 +334,6 @@ def uuid_break(uuid: str) -> str:
 # --- <Dial> (bridge) ---------------------------------------------------------------------------
 
 MAX_DIAL_ARG = 8192
-_NUMBER_RE = re.compile(r"\+?[0-9*#]{1,20}")
-_SIP_URI_RE = re.compile(r"sips?:[A-Za-z0-9._~+-]{1,64}@[A-Za-z0-9.-]{1,190}(?::[0-9]{1,5})?"
-                         r"(?:;[A-Za-z0-9_.-]{1,32}=[A-Za-z0-9_.-]{1,64})*")
 
 # A FreeSWITCH hang-up cause (originate_disposition) of a bridge that never connected →
 # Twilio's DialCallStatus; any other cause is "failed".
@@ -361,9 +358,9 @@ DIAL_RESULT_VARIABLES = ("originate_disposition", "originate_failed_cause", "DIA
 
 def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
     """One bridge endpoint: the configured template with the checked number or SIP URI in it."""
-    if kind == "number" and _NUMBER_RE.fullmatch(address):
+    if kind == "number" and PHONE_NUMBER.fullmatch(address):
         return esl_dial_endpoint(number_template.replace("{number}", address))
-    if kind == "sip" and _SIP_URI_RE.fullmatch(address):
+    if kind == "sip" and SIP_URI.fullmatch(address):
         return esl_dial_endpoint(sip_template.replace("{uri}", address))
     raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
 
