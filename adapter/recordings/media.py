@@ -23,7 +23,7 @@ import os
 import secrets
 import struct
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,43 +334,12 @@ def raw_to_wav(
     return wav_info(dst)
 
 
-def interleave_wavs(left: Path, right: Path, dst: Path) -> AudioInfo:
-    """Two mono WAVs of one format → one 2-channel WAV (`left` = channel 1), in one-second blocks.
-
-    This is how a dual-channel call recording is made from MixMonitor's ``r()`` (audio from the
-    caller) and ``t()`` (audio to the caller) files, which Asterisk keeps the same length. If one
-    is shorter, it is padded with silence.
-    """
-    _check_distinct(left, dst)
-    _check_distinct(right, dst)
-    with _wav_reader(left) as (lreader, linfo), _wav_reader(right) as (rreader, rinfo):
-        if linfo.channels != 1 or rinfo.channels != 1:
-            raise MediaError(f"{left} and {right} must both be mono to interleave")
-        if (linfo.sample_rate, linfo.sample_width) != (rinfo.sample_rate, rinfo.sample_width):
-            raise MediaError(f"{left} and {right} differ in rate or sample width")
-        width = linfo.sample_width
-        frames = max(linfo.frames, rinfo.frames)
-        shape = AudioInfo(2, linfo.sample_rate, width, frames)
-        block = max(1, linfo.sample_rate * _BLOCK_SECONDS)
-        with _wav_writer(dst, shape) as writer:
-            for pos in range(0, frames, block):
-                count = min(block, frames - pos)
-                pieces = []
-                for reader, path, info in ((lreader, left, linfo), (rreader, right, rinfo)):
-                    have = max(0, min(count, info.frames - pos))
-                    data = _read_frames(reader, path, info, pos, have) if have else b""
-                    pieces.append(data + b"\x00" * ((count - have) * width))
-                stereo = audioop.add(
-                    audioop.tostereo(pieces[0], width, 1, 0),
-                    audioop.tostereo(pieces[1], width, 0, 1),
-                    width,
-                )
-                writer.writeframesraw(stereo)
-    return wav_info(dst)
-
-
-def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
-    """Two mono WAVs of one format mixed (summed, clipped) into one mono WAV, in blocks."""
+def _combine_tracks(
+    first: Path, second: Path, dst: Path, channels: int,
+    combine: Callable[[bytes, bytes, int], bytes],
+) -> AudioInfo:
+    """Two mono WAVs of one format, block by block (the shorter padded with silence), each
+    pair of blocks turned into `dst`'s frames by `combine(a, b, sample_width)`."""
     _check_distinct(first, dst)
     _check_distinct(second, dst)
     with _wav_reader(first) as (freader, finfo), _wav_reader(second) as (sreader, sinfo):
@@ -380,7 +349,7 @@ def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
         width = finfo.sample_width
         frames = max(finfo.frames, sinfo.frames)
         block = max(1, finfo.sample_rate * _BLOCK_SECONDS)
-        with _wav_writer(dst, AudioInfo(1, finfo.sample_rate, width, frames)) as writer:
+        with _wav_writer(dst, AudioInfo(channels, finfo.sample_rate, width, frames)) as writer:
             for pos in range(0, frames, block):
                 count = min(block, frames - pos)
                 pieces = []
@@ -388,8 +357,28 @@ def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
                     have = max(0, min(count, info.frames - pos))
                     data = _read_frames(reader, path, info, pos, have) if have else b""
                     pieces.append(data + b"\x00" * ((count - have) * width))
-                writer.writeframesraw(audioop.add(pieces[0], pieces[1], width))
+                writer.writeframesraw(combine(pieces[0], pieces[1], width))
     return wav_info(dst)
+
+
+def _interleave(left: bytes, right: bytes, width: int) -> bytes:
+    return audioop.add(audioop.tostereo(left, width, 1, 0),
+                       audioop.tostereo(right, width, 0, 1), width)
+
+
+def interleave_wavs(left: Path, right: Path, dst: Path) -> AudioInfo:
+    """Two mono WAVs of one format → one 2-channel WAV (`left` = channel 1), in one-second blocks.
+
+    This is how a dual-channel call recording is made from MixMonitor's ``r()`` (audio from the
+    caller) and ``t()`` (audio to the caller) files, which Asterisk keeps the same length. If one
+    is shorter, it is padded with silence.
+    """
+    return _combine_tracks(left, right, dst, 2, _interleave)
+
+
+def mix_wavs(first: Path, second: Path, dst: Path) -> AudioInfo:
+    """Two mono WAVs of one format mixed (summed, clipped) into one mono WAV, in blocks."""
+    return _combine_tracks(first, second, dst, 1, audioop.add)
 
 
 def concat_wavs(sources: list[Path], dst: Path) -> AudioInfo:
