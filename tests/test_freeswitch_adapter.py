@@ -137,6 +137,10 @@ async def test_start_recording_single_track_on_freeswitch(
 ) -> None:
     adapter, fake = rig
     response = VoiceResponse()
+    # Played once before the recording starts, so the prompt is fetched and transcoded then:
+    # under load that real time is 4 call seconds per second, which otherwise lands inside
+    # the recording as a gap before the tone.
+    response.play("/tone1000.wav")
     response.append(start_recording(track=track, recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
     await _run_fs_call(adapter, fake, app, response, tmp_path)
