@@ -32,6 +32,11 @@ Delivery rules:
 * A 2xx answer whose body is too large still counts as delivered: Twilio ignores the body of a
   status callback answer.
 
+* Once per event: a callback queued with an ``event`` id (e.g. ``RE…:completed``) is queued at
+  most once, whoever queues it (the call's session, startup recovery, a sweep, another node):
+  the id has a unique index, so a second `enqueue` of it is a no-op that returns None. This is
+  what keeps a recovery racing a sweep, or two recoveries, from reporting a recording twice.
+
 SQLite has a single writer and no row locks: one adapter node per SQLite database (the claims
 are compare-and-set there too, but a starting node resets every ``sending`` row).
 """
@@ -67,6 +72,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapter.connection_overrides import (
@@ -139,12 +145,16 @@ outbox_table = Table(
     Column("delivered_at", UTCDateTime()),
     Column("claimed_by", String(128)),
     Column("lease_until", UTCDateTime()),
+    # What the callback reports, e.g. "RE…:completed": queued at most once (NULL: no such rule).
+    Column("event", String(128)),
     Index("ix_outbox_state_due", "state", "next_attempt_at"),
     Index("ix_outbox_key_id", "key", "id"),
+    Index("ux_outbox_event", "event", unique=True),
 )
 
 # Columns added after the first release: created on start in an existing database.
-_ADDED_COLUMNS: Final = {"claimed_by": "VARCHAR(128)", "lease_until": "TIMESTAMP WITH TIME ZONE"}
+_ADDED_COLUMNS: Final = {"claimed_by": "VARCHAR(128)", "lease_until": "TIMESTAMP WITH TIME ZONE",
+                         "event": "VARCHAR(128)"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +177,7 @@ class OutboxRow:
     delivered_at: datetime | None
     claimed_by: str | None = None
     lease_until: datetime | None = None
+    event: str | None = None
 
 
 def _row(mapping: RowMapping) -> OutboxRow:
@@ -207,6 +218,8 @@ async def ensure_outbox_schema(conn: AsyncConnection) -> None:
     for name in await conn.run_sync(missing_columns):
         await conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {_ADDED_COLUMNS[name]}"))
         log.info("outbox: added column %s", name)
+    # An index on an added column: create_all made it only for a new table.
+    await conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_outbox_event ON outbox (event)"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,33 +314,48 @@ class Outbox:
     # -- producer side ------------------------------------------------------------------------
 
     async def enqueue(
-        self, key: str, url: str, method: str, params: Sequence[tuple[str, str]]
-    ) -> int:
-        """Queue a callback; it is committed when this returns. Returns the row id."""
+        self, key: str, url: str, method: str, params: Sequence[tuple[str, str]], *,
+        event: str | None = None,
+    ) -> int | None:
+        """Queue a callback; it is committed when this returns. Returns the row id, or None
+        when a callback with the same `event` id was queued before (nothing is queued)."""
         method = method.upper()
         if method not in ("GET", "POST"):
             raise ValueError(f"unsupported callback method {method!r}")
         now = self._clock()
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                insert(outbox_table).values(
-                    key=key,
-                    url=url,
-                    method=method,
-                    params=json.dumps([[k, v] for k, v in params]),
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    idempotency_token=str(uuid.uuid4()),
-                    created_at=now,
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    insert(outbox_table).values(
+                        key=key,
+                        url=url,
+                        method=method,
+                        params=json.dumps([[k, v] for k, v in params]),
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        idempotency_token=str(uuid.uuid4()),
+                        created_at=now,
+                        event=event,
+                    )
                 )
-            )
+        except IntegrityError:
+            if event is None or not await self._event_queued(event):
+                raise
+            log.info("outbox: %s was queued before; not queued again", event)
+            return None
         row_id = result.inserted_primary_key
         assert row_id is not None
         self._generation += 1
         self._idle.clear()
         self._wake.set()
         return int(row_id[0])
+
+    async def _event_queued(self, event: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.execute(
+                select(outbox_table.c.id).where(outbox_table.c.event == event))
+            return found.first() is not None
 
     async def pending(self) -> list[OutboxRow]:
         """Rows not yet delivered nor failed (``pending`` or ``sending``), oldest first."""

@@ -21,8 +21,16 @@ this start, owned by this node or by no node; see `claim_call`) and:
    (``in-progress``, then ``completed`` or ``absent``) that is not in the outbox yet is queued,
    in that order. A callback already queued (or delivered) is never queued again, so a clean
    delivery is never repeated.
-4. The **call** row becomes ``completed`` (children of a `<Dial>` that never answered:
-   ``canceled``), with an end time: when its last recording file was written, else now.
+4. **Owed requests** (`adapter.owed_requests`): the action request of a `<Record>` the crash
+   interrupted is queued as Twilio makes it after a hang-up (``Digits=hangup``; none for an
+   empty recording).
+5. The **call** row becomes ``completed`` (children of a `<Dial>`, and REST calls, that were
+   never answered: ``canceled``), with an end time: when its last recording file was written,
+   else now; a REST call that asked for its ``completed`` status callback gets it now.
+
+Every callback and request queued here carries the same outbox event id as the session would
+have used (``RE…:completed``, ``RE…:action``, ``CA…:call:completed``), and the outbox queues an
+event id once: a recovery racing a sweep, the session or another recovery cannot send it twice.
 
 Finished calls whose recording was left open (the session ended without finishing it: an
 error while storing it, an event lost with the PBX connection) get steps 2 and 3 as well, so
@@ -30,10 +38,10 @@ error while storing it, an event lost with the PBX connection) get steps 2 and 3
 
 Pending callbacks themselves are the outbox's job (it resumes on start).
 
-Known limits: the `<Record>` action request of an interrupted call is not made (its URL is not
-stored); a relative ``recordingStatusCallback`` of a `<Record>` is resolved against the
-number's Voice URL (the document URL is not stored); `trim` is not stored either, so recovered
-`<Record>` files are trimmed (Twilio's default) and call recordings are not.
+Known limits: `trim` of a `<Record>` is kept with its owed action request but the recovered file
+is trimmed (Twilio's default) whatever it said; call recordings are not trimmed. Recordings made
+before the status callback URL was stored absolute (older releases) resolve a relative one
+against the number's Voice URL.
 """
 
 from __future__ import annotations
@@ -53,16 +61,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import Column, String, Table, and_, insert, or_, select, text, update
+from sqlalchemy import Column, String, Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapter.config import Config
 from adapter.interpreter.call_recording import make_final_recording
-from adapter.interpreter.params import rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
+from adapter.interpreter.outbound import call_status_params
+from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration, recording_event
 from adapter.node import node_identity
 from adapter.outbox import Outbox, outbox_table
+from adapter.owed_requests import (
+    CALL_STATUS_EVENT,
+    RECORD_ACTION_EVENT,
+    OwedRequest,
+    forget_record_action,
+    owed_requests,
+)
 from adapter.pbx.base import CallRecordingHandle
 from adapter.recordings import media
 from adapter.recordings.store import (
@@ -101,6 +117,7 @@ log = logging.getLogger(__name__)
 UNAVAILABLE_ERROR_CODE: Final = 12400
 FINAL_CALL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 OPEN_RECORDING_STATUSES: Final = ("in-progress", "paused", "stopped", "processing")
+NOT_ANSWERED_STATUSES: Final = frozenset({"queued", "initiated", "ringing"})
 RECORD_VERB_SOURCE: Final = "RecordVerb"
 _POLL: Final = 0.05
 _SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62  # the Store's / outbox's schema lock
@@ -344,8 +361,11 @@ async def _queue_missing_callbacks(
     for status in wanted:
         if status in seen:
             continue
-        await outbox.enqueue(recording.sid, url, recording.status_callback_method,
-                             _callback_params(recording, status, config))
+        row_id = await outbox.enqueue(recording.sid, url, recording.status_callback_method,
+                                      _callback_params(recording, status, config),
+                                      event=recording_event(recording.sid, status))
+        if row_id is None:
+            continue  # queued meanwhile (by the session, a sweep or another recovery)
         log.info("recovery: recording %s: %s callback queued", recording.sid, status)
         queued += 1
     return queued
@@ -521,6 +541,7 @@ async def recover(
     by_sid = {c.sid: c for c in [*calls, *finished]}
     spool = config.spool_dir_local / "recordings"
     recordings = await _recordings_of(store, list(by_sid))
+    final_rows: dict[str, RecordingRow] = {}
     ends = {c.sid: await asyncio.to_thread(_last_write,
                                            [r for r in recordings if r.call_sid == c.sid], spool)
             for c in calls}
@@ -538,10 +559,21 @@ async def recover(
                                                 close_wait)
             (tally.completed if recording.status == "completed" else tally.absent).append(
                 recording.sid)
+        final_rows[recording.sid] = recording
         tally.callbacks_queued += await _queue_missing_callbacks(store, outbox, config,
                                                                  recording, call)
+    owed = await owed_requests(store, list(by_sid))
+    for request in owed:
+        if request.kind == "record-action":
+            tally.callbacks_queued += await _make_record_action(
+                store, outbox, config, request, by_sid[request.call_sid],
+                final_rows.get(request.ref))
     for call in calls:
-        await _close_call(store, call, ends.get(call.sid))
+        status, duration = await _close_call(store, call, ends.get(call.sid))
+        for request in owed:
+            if request.kind == "call-status" and request.call_sid == call.sid:
+                tally.callbacks_queued += await _send_final_call_status(
+                    store, outbox, config, request, call, status, duration)
     report = tally.report()
     log.warning("recovery: done: %d call(s), %d hung up, %d recording(s) completed, %d absent, "
                 "%d callback(s) queued", len(report.calls), len(report.hung_up),
@@ -568,16 +600,87 @@ async def _hang_up_all(calls: Sequence[CallRow], hang_up: HangUp, tally: _Tally)
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def _close_call(store: Store, call: CallRow, last_write: datetime | None) -> None:
+async def _close_call(
+    store: Store, call: CallRow, last_write: datetime | None
+) -> tuple[str, int]:
+    """The call's final status and duration, written to its row: ``canceled`` for a `<Dial>`
+    child or a REST call that was never answered, else ``completed``."""
     now = datetime.now(UTC)
+    if call.status in NOT_ANSWERED_STATUSES and (
+            call.parent_call_sid is not None or call.direction == "outbound-api"):
+        await store.update_call(call.sid, status="canceled", end_time=now, duration=0)
+        log.info("recovery: call %s (never answered) marked canceled", call.sid)
+        return "canceled", 0
     if call.parent_call_sid is not None and call.status != "in-progress":
         await store.update_call(call.sid, status="canceled", end_time=now, duration=0)
-        return
+        return "canceled", 0
     ended = last_write if last_write is not None and last_write > call.date_created else now
     started = call.start_time or call.date_created
-    await store.update_call(call.sid, status="completed", end_time=ended,
-                            duration=max(0, round((ended - started).total_seconds())))
+    duration = max(0, round((ended - started).total_seconds()))
+    await store.update_call(call.sid, status="completed", end_time=ended, duration=duration)
     log.info("recovery: call %s marked completed", call.sid)
+    return "completed", duration
+
+
+def _call_info(call: CallRow, status: str) -> CallInfo:
+    return CallInfo(account_sid=call.account_sid, call_sid=call.sid, from_=call.from_,
+                    to=call.to, caller_name=call.caller_name or "", direction=call.direction,
+                    status=status)
+
+
+async def _make_record_action(
+    store: Store, outbox: Outbox, config: Config, request: OwedRequest, call: CallRow,
+    recording: RecordingRow | None,
+) -> int:
+    """The action request of a `<Record>` the crash interrupted, as Twilio makes it after a
+    hang-up (``Digits=hangup``); none for an empty recording. Returns 1 if queued."""
+    if recording is None:
+        recording = await store.get_recording(call.account_sid, request.ref,
+                                              include_soft_deleted=True)
+    queued = 0
+    if recording is not None and recording.status == "completed":
+        params = [
+            *_call_info(call, "completed").request_params(),
+            ("RecordingUrl", config.recording_url(recording.sid)),
+            ("RecordingDuration", str(recording.duration or 0)),
+            ("RecordingSid", recording.sid),
+            ("Digits", "hangup"),
+        ]
+        row_id = await outbox.enqueue(
+            call.sid, request.url, request.method, params,
+            event=RECORD_ACTION_EVENT.format(recording_sid=request.ref))
+        if row_id is not None:
+            log.info("recovery: call %s: the action request of <Record> %s queued", call.sid,
+                     request.ref)
+            queued = 1
+    await forget_record_action(store, request.ref)
+    return queued
+
+
+async def _send_final_call_status(
+    store: Store, outbox: Outbox, config: Config, request: OwedRequest, call: CallRow,
+    status: str, duration: int,
+) -> int:
+    """The ``completed`` status callback of a REST call the crash interrupted, if it asked for
+    it. Returns 1 if queued."""
+    events = request.data.get("events")
+    if not isinstance(events, list) or "completed" not in events:
+        return 0
+    prefix = CALL_STATUS_EVENT.format(call_sid=call.sid, event="")
+    async with store.engine.connect() as conn:
+        sent = (await conn.execute(
+            select(func.count()).select_from(outbox_table)
+            .where(outbox_table.c.key == call.sid, outbox_table.c.event.startswith(prefix))
+        )).scalar_one()
+    params = call_status_params(_call_info(call, status), sequence=int(sent),
+                                duration=duration)
+    row_id = await outbox.enqueue(call.sid, request.url, request.method, params,
+                                  event=CALL_STATUS_EVENT.format(call_sid=call.sid,
+                                                                 event="completed"))
+    if row_id is None:
+        return 0
+    log.info("recovery: call %s: the completed status callback queued (%s)", call.sid, status)
+    return 1
 
 
 async def sweep(

@@ -18,6 +18,7 @@ from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
 from adapter.node import node_identity
 from adapter.outbox import Outbox
+from adapter.owed_requests import note_call_status
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.driver import AsteriskSettings
 from adapter.pbx.asterisk.reconnect import watch_reconnects
@@ -109,17 +110,25 @@ class Adapter:
             to=outbound.to, direction="outbound-api", status="queued", caller_name=None,
             pbx=self.config.pbx, pbx_channel="", date_created=now, date_updated=now,
         ))
+        if outbound.status_callback is not None:
+            # Owed until the call ends: recovery sends the last one if the adapter dies first.
+            await note_call_status(self.ctx.store, outbound.call_sid, outbound.status_callback,
+                                   outbound.status_callback_method,
+                                   sorted(outbound.status_callback_events))
         self.pending_outbound[outbound.call_sid] = outbound
         await send_call_status(self.ctx, outbound, "initiated", "queued")
         originate = getattr(self.driver, "originate", None)
         try:
             if originate is None:
                 raise PbxError(f"outbound calls are not supported on {self.driver.name} yet")
-            await originate(
+            channel = await originate(
                 OriginateRequest(outbound.call_sid, outbound.target, outbound.from_,
                                  outbound.timeout),
                 self._outbound_failed,
             )
+            if channel and outbound.call_sid in self.pending_outbound:
+                # Known before the answer, so a restarted adapter can find the channel.
+                await self.ctx.store.update_call(outbound.call_sid, pbx_channel=channel)
         except PbxError as exc:
             log.error("outbound call %s: %s", outbound.call_sid, exc)
             await self._outbound_failed(outbound.call_sid, "failed")

@@ -73,6 +73,7 @@ __all__ = [
     "AMI_USERNAME",
     "CALLEES_CONTEXT",
     "CALLEE_BUSY",
+    "CALLEE_LONG",
     "CALLEE_NO_ANSWER",
     "CALLEE_TONE1000",
     "CALLERS_CONTEXT",
@@ -115,6 +116,7 @@ CALLEES_CONTEXT = "twiml-test-callees"
 CALLEE_TONE1000 = "2000"
 CALLEE_BUSY = "2001"
 CALLEE_NO_ANSWER = "2002"
+CALLEE_LONG = "2003"
 HEARD_CLOSED_VARIABLE = "TWIML_TEST_HEARD_CLOSED"
 SPEECH_TEXT = (
     "Hello, this is a test caller speaking. "
@@ -282,7 +284,7 @@ exten => {CallerScript.TONE440},1,{start}
 
 ; The parties a <Dial> reaches (adapter setting asterisk.dial_number =
 ; Local/{{number}}@{CALLEES_CONTEXT}): 2000 answers and plays 1000 Hz for 4 s, then hangs up;
-; 2001 is busy; 2002 rings and never answers.
+; 2001 is busy; 2002 rings and never answers; 2003 answers and plays 1000 Hz for 60 s.
 [{CALLEES_CONTEXT}]
 exten => {CALLEE_TONE1000},1,Answer()
  same => n,Set(TIMEOUT(absolute)=4)
@@ -296,6 +298,11 @@ exten => {CALLEE_BUSY},1,Busy(10)
 
 exten => {CALLEE_NO_ANSWER},1,Ringing()
  same => n,Wait(120)
+
+exten => {CALLEE_LONG},1,Answer()
+ same => n,Set(TIMEOUT(absolute)=60)
+ same => n(top),Playback({sounds_dir}/tone1000-20s)
+ same => n,Goto(top)
 """
 
 

@@ -177,8 +177,68 @@ async def test_kill_9_mid_recording_loses_nothing(
     completed_b = next(r for r in receiver.requests if r.params.get("RecordingSid") == rec_b.sid
                        and r.params["RecordingStatus"] == "completed")
     assert completed_b.params["RecordingDuration"] == str(rows[rec_b.sid].duration)
-    assert app.received("/done") == []  # B's action was never requested: the call was over
+    # B's action request, owed when the adapter died, is made after the restart as Twilio makes
+    # it after a hang-up: once, with the recording and Digits=hangup.
+    (action,) = app.received("/done")
+    assert action.signature_valid
+    assert action.params["RecordingSid"] == rec_b.sid
+    assert action.params["Digits"] == "hangup" and action.params["CallStatus"] == "completed"
+    assert action.params["RecordingDuration"] == str(rows[rec_b.sid].duration)
     tally.check(receiver, f"kill -9 mid-recording, {db_url.split(':')[0]}")
+
+
+async def test_kill_9_during_an_outbound_rest_call(
+    asterisk_lab: AsteriskPbx, ami: Any, ami_events: AmiEventLog, app: TwimlApp,
+    receiver: CallbackReceiver, sqlite_url: str, tmp_path: Path,
+) -> None:
+    """A REST-created call (Record=true, status callbacks) is answered and recording when the
+    adapter dies. After the restart its channel (Uniqueid = CallSid) is hung up, its recording
+    reported, and its ``completed`` status callback sent, numbered after the ones before."""
+    from asterisk_lab import CALLEE_LONG
+    from twilio.rest import Client
+
+    waiting = VoiceResponse()
+    waiting.pause(length=60)
+    app.answer("/outbound", waiting)
+    env = environ(asterisk_lab, tmp_path / "data", app.url("/voice"), sqlite_url)
+    async with adapter_process(env, tmp_path / "adapter.log") as adapter:
+        client = Client(ACCOUNT_SID, AUTH_TOKEN)
+        client.api.base_url = adapter.base_url
+        call = await asyncio.to_thread(lambda: client.calls.create(
+            to=CALLEE_LONG, from_=FROM, url=app.url("/outbound"),
+            status_callback=receiver.url("/call"),
+            status_callback_event=["initiated", "answered", "completed"],
+            record=True, recording_status_callback=receiver.url("/rec-c"),
+            recording_status_callback_event=["in-progress", "completed"]))
+        await receiver.wait_for(
+            lambda rs: {r.path for r in rs} >= {"/rec-c"}
+            and [r.params["CallStatus"] for r in rs if r.path == "/call"]
+            == ["queued", "in-progress"], within=20)
+        await _wait_all_delivered(sqlite_url, 3)
+        await adapter.kill()
+        assert not ami_events.matching("Hangup", lambda e: e.get("Uniqueid") == call.sid)
+        await adapter.start()
+        hangup = await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == call.sid,
+                                           within=20)
+        (rec,) = (await recordings(sqlite_url)).values()
+        tally = Tally()
+        tally.expect(rec.sid, "in-progress", "completed")
+        tally.expect_others(3)  # the call's queued, in-progress and completed
+        await receiver.wait_for(
+            lambda rs: statuses_of(receiver, rec.sid) == ["in-progress", "completed"]
+            and len([r for r in rs if r.path == "/call"]) == 3, within=30)
+
+    assert hangup.get("Cause") == "16"
+    calls = [r for r in receiver.requests if r.path == "/call"]
+    assert all(r.signature_valid for r in calls)
+    assert [r.params["CallStatus"] for r in calls] == ["queued", "in-progress", "completed"]
+    assert [r.params["SequenceNumber"] for r in calls] == ["0", "1", "2"]
+    final = calls[-1].params
+    assert final["CallSid"] == call.sid and final["Direction"] == "outbound-api"
+    assert int(final["CallDuration"]) >= 1
+    row = (await recordings(sqlite_url))[rec.sid]
+    assert row.status == "completed" and row.source == "OutboundAPI"
+    tally.check(receiver, "kill -9 during a REST call, sqlite")
 
 
 # --- the callback receiver misbehaves ----------------------------------------------------------

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
+from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration, recording_event
 from adapter.pbx.base import CallControl, CallRecordingHandle, CallRecordingRequest, PbxError
 from adapter.recordings import media
 from adapter.recordings.store import RecordingRow
@@ -236,7 +236,8 @@ class CallRecorder:
         if error_code is not None:
             params.append(("ErrorCode", str(error_code)))
         await self.ctx.outbox.enqueue(recording.sid, recording.callback_url,
-                                      recording.spec.recording_status_callback_method, params)
+                                      recording.spec.recording_status_callback_method, params,
+                                      event=recording_event(recording.sid, status))
 
 
 def make_final_recording(segments: Sequence[CallRecordingHandle], target: Path, channels: int,

@@ -10,9 +10,10 @@ from itertools import count
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.owed_requests import CALL_STATUS_EVENT
 from adapter.twiml import StartRecording
 
-__all__ = ["SOURCE_OUTBOUND", "OutboundCall", "send_call_status"]
+__all__ = ["SOURCE_OUTBOUND", "OutboundCall", "call_status_params", "send_call_status"]
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,28 @@ class OutboundCall:
                         to=self.to, caller_name="", direction="outbound-api", status=status)
 
 
-async def send_call_status(ctx: SessionContext, call: OutboundCall, event: str, status: str,
-                           *, duration: int | None = None) -> None:
-    """One status callback (event: initiated, ringing, answered, completed), if asked for."""
-    if call.status_callback is None or event not in call.status_callback_events:
-        return
+def call_status_params(info: CallInfo, *, sequence: int,
+                       duration: int | None = None) -> list[tuple[str, str]]:
+    """A call status callback's parameters (`info.status` is the CallStatus)."""
     params = [
-        *call.info(ctx.config.account_sid, status).request_params(),
+        *info.request_params(),
         ("CallbackSource", "call-progress-events"),
-        ("SequenceNumber", str(next(call._sequence))),
+        ("SequenceNumber", str(sequence)),
         ("Timestamp", rfc2822(datetime.now(UTC))),
     ]
     if duration is not None:
         minutes = max(1, (duration + 59) // 60)
         params += [("CallDuration", str(duration)), ("Duration", str(minutes))]
+    return params
+
+
+async def send_call_status(ctx: SessionContext, call: OutboundCall, event: str, status: str,
+                           *, duration: int | None = None) -> None:
+    """One status callback (event: initiated, ringing, answered, completed), if asked for."""
+    if call.status_callback is None or event not in call.status_callback_events:
+        return
+    params = call_status_params(call.info(ctx.config.account_sid, status),
+                                sequence=next(call._sequence), duration=duration)
     await ctx.outbox.enqueue(call.call_sid, call.status_callback, call.status_callback_method,
-                             params)
+                             params, event=CALL_STATUS_EVENT.format(call_sid=call.call_sid,
+                                                                    event=event))

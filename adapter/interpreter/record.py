@@ -8,6 +8,10 @@ Order of events (Twilio's documented behaviour):
    next verb runs;
 5. otherwise ``completed`` (sent only once the file is final and playable) and the action
    request with RecordingUrl, RecordingDuration, RecordingSid and Digits.
+
+The action request is owed from the start (`adapter.owed_requests`): if the adapter dies before
+the session makes it, startup recovery does. The status callback URL is stored absolute, so
+recovery reports to the same URL the session would have.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from urllib.parse import urljoin
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.owed_requests import forget_record_action, note_record_action
 from adapter.pbx.base import (
     CallControl,
     CallGone,
@@ -34,7 +39,8 @@ from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
 
-__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration"]
+__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration",
+           "recording_event"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,12 @@ class RecordOutcome:
     status: str  # completed | absent
     duration: int
     action_params: list[tuple[str, str]] | None  # None: do not request the action
+    action_url: str = ""  # absolute: the verb's action, or the document's URL
+
+
+def recording_event(recording_sid: str, status: str) -> str:
+    """The outbox event id of a recording's status callback (queued at most once)."""
+    return f"{recording_sid}:{status}"
 
 
 def recording_duration(seconds: float) -> int:
@@ -82,15 +94,20 @@ class RecordVerbRunner:
         sid = new_sid(RECORDING)
         started = datetime.now(UTC)
         spool_file = self.ctx.spool_recordings / self.info.call_sid / f"{sid}.wav"
+        # Twilio requests the current document's URL when there is no action.
+        action_url = urljoin(document_url, verb.action) if verb.action else document_url
         await self.ctx.store.add_recording(RecordingRow(
             sid=sid, account_sid=self.info.account_sid, call_sid=self.info.call_sid,
             status="in-progress", source=SOURCE, channels=1, track="inbound",
             start_time=started, duration=None, media_path=None, pbx_file=str(spool_file),
             error_code=None, date_created=started, date_updated=started, name=None,
-            status_callback=verb.recording_status_callback,
+            status_callback=urljoin(document_url, verb.recording_status_callback)
+            if verb.recording_status_callback else None,
             status_callback_method=verb.recording_status_callback_method,
             status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
         ))
+        await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
+                                 verb.method, trim=verb.trim == "trim-silence")
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
         if verb.transcribe or verb.transcribe_callback:
             log.warning("call %s: <Record transcribe> is not supported yet: %s is recorded "
@@ -133,6 +150,7 @@ class RecordVerbRunner:
                     "call %s: <Record> %s is absent, ErrorCode %d (%s)", self.info.call_sid, sid,
                     code, result.detail)
             await self._status_callback(verb, sid, "absent", started, error_code=code)
+            await forget_record_action(self.ctx.store, sid)  # no action for an empty one
             if interrupted:
                 raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
             return RecordOutcome(sid, "absent", 0, None)
@@ -145,8 +163,10 @@ class RecordVerbRunner:
         )
         await self._status_callback(verb, sid, "completed", started, duration=duration)
         if interrupted:
+            await forget_record_action(self.ctx.store, sid)  # the new TwiML runs instead
             raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
-        return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result))
+        return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result),
+                             action_url)
 
     def _action_params(
         self, sid: str, duration: int, result: RecordResult
@@ -193,7 +213,8 @@ class RecordVerbRunner:
         if error_code is not None:
             params.append(("ErrorCode", str(error_code)))
         url = urljoin(self.document_url, verb.recording_status_callback)
-        await self.ctx.outbox.enqueue(sid, url, verb.recording_status_callback_method, params)
+        await self.ctx.outbox.enqueue(sid, url, verb.recording_status_callback_method, params,
+                                      event=recording_event(sid, status))
 
 
 def _make_final(src: Path, dst: Path, trim: bool) -> _Final:

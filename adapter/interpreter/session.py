@@ -23,6 +23,7 @@ from adapter.interpreter.context import SessionContext
 from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
+from adapter.owed_requests import RECORD_ACTION_EVENT, forget_record_action
 from adapter.pbx.base import CallGone, CallInterrupted, DialRequest, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
@@ -342,14 +343,14 @@ class CallSession:
             return END
         return action
 
-    async def _request_after_hangup(self, action: Fetch) -> None:
+    async def _request_after_hangup(self, action: Fetch, *, event: str | None = None) -> None:
         """Twilio still requests an action after the caller hung up; the TwiML it returns is
         moot, so the request is fire-and-forget: it goes through the durable outbox (written
         before it is sent, retried, kept across a restart), ordered after the call's other
         webhooks of the same key."""
         await self.ctx.outbox.enqueue(
             self.call_sid, action.url, action.method,
-            [*self.info.request_params(), *action.extra],
+            [*self.info.request_params(), *action.extra], event=event,
         )
 
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
@@ -363,9 +364,14 @@ class CallSession:
         outcome = await runner.run(verb, url)
         if outcome.action_params is None:
             return None  # empty recording: Twilio skips the action and runs the next verb
-        action = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method,
-                       outcome.action_params)
+        action = Fetch(outcome.action_url, verb.method, outcome.action_params)
         if self.call.hung_up.is_set():
-            await self._request_after_hangup(action)  # with Digits=hangup
+            # With Digits=hangup; the same event id as recovery's, so it is queued once.
+            await self._request_after_hangup(action, event=RECORD_ACTION_EVENT.format(
+                recording_sid=outcome.recording_sid))
+            await forget_record_action(self.ctx.store, outcome.recording_sid)
             return END
+        # Made now, as the next document's fetch: no longer owed (if the adapter dies during
+        # the fetch, the app may not see it: at most once for this one request).
+        await forget_record_action(self.ctx.store, outcome.recording_sid)
         return action

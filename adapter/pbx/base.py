@@ -229,6 +229,7 @@ class PbxDriver(Protocol):
     async def stop(self) -> None: ...
 
     async def originate(self, request: OriginateRequest,
-                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]]) -> None:
-        """Start an outbound call. If it is never answered, `on_failed(call_sid, status)` runs
-        with Twilio's CallStatus (busy, no-answer, failed)."""
+                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]]) -> str:
+        """Start an outbound call; returns the PBX's id the channel will have (the
+        `IncomingCall.pbx_call_id` once answered). If it is never answered,
+        `on_failed(call_sid, status)` runs with Twilio's CallStatus (busy, no-answer, failed)."""

@@ -312,7 +312,8 @@ class AsteriskDriver:
         return len(self._calls)
 
     async def originate(self, request: OriginateRequest,
-                        on_failed: OnOriginateFailed) -> None:
+                        on_failed: OnOriginateFailed) -> str:
+        """Returns the Uniqueid the channel will have (`mapping.originate`: the CallSid)."""
         kind, address = request.target
         target = mapping.dial_target(kind, address, number_template=self.settings.dial_number,
                                      sip_template=self.settings.dial_sip)
@@ -325,6 +326,7 @@ class AsteriskDriver:
         except PbxError:
             self._originating.pop(action_id, None)
             raise
+        return action["ChannelId"]
 
     def _on_originate_response(self, event: AmiMessage) -> None:
         entry = self._originating.pop(event.get("ActionID") or "", None)

@@ -11,8 +11,9 @@
   how it ended comes from the ``DialEnd`` events (``DialStatus``) and the time of the answer.
 - hangup (`<Hangup>`, and the end of the document): ``HANGUP``
 - originate (REST ``POST /Calls.json``): ``Action: Originate`` of the target (the Dial
-  template) into ``[twiml-outbound]``, ``Async: true``, ``Variable: TWIML_CALL_SID=<CallSid>``;
-  the answered call enters AsyncAGI with that SID; ``OriginateResponse`` ``Reason`` says why
+  template) into ``[twiml-outbound]``, ``Async: true``, ``Variable: TWIML_CALL_SID=<CallSid>``,
+  ``ChannelId: <CallSid>`` (the channel's Uniqueid, known before the answer: recovery can hang
+  it up); the answered call enters AsyncAGI with that SID; ``OriginateResponse`` ``Reason`` says why
   an unanswered one failed (3 no-answer, 5 busy, others failed).
 
 And over AMI (not AGI), so they run beside whatever the channel is doing:
@@ -239,4 +240,7 @@ def originate(call_sid: str, target: str, *, caller_id: str, timeout: int,
         "Action": "Originate", "Channel": target, "Context": ORIGINATE_CONTEXT, "Exten": "s",
         "Priority": "1", "CallerID": caller_id, "Timeout": f"{seconds}000", "Async": "true",
         "Variable": f"TWIML_CALL_SID={call_sid}", "ActionID": action_id,
+        # The new channel's Uniqueid is the CallSid: known before it is answered, so a restarted
+        # adapter can hang it up (adapter/recovery.py), and greppable in Asterisk's logs.
+        "ChannelId": call_sid,
     }

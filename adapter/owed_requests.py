@@ -1,0 +1,143 @@
+"""Requests a call still owes its app, written down so that a crash cannot lose them.
+
+Two kinds, each written when the obligation starts and read only by startup recovery
+(`adapter.recovery`) for calls a killed adapter left running:
+
+* ``call-status``: a REST-created call's ``StatusCallback`` (URL, method, the events asked for).
+  Written by `Adapter.place_call` before the Originate. Recovery sends the call's final
+  status (``completed``, or ``canceled`` for a call never answered) if it was asked for and not
+  sent yet.
+* ``record-action``: the action request of a `<Record>` in progress (the absolute action URL,
+  its method, the verb's ``trim``). Written when the `<Record>` starts and removed once the
+  session has made the request, queued it, or decided there is none (an empty recording, a
+  redirect). Recovery makes it, as Twilio does after a hang-up (``Digits=hangup``), when the
+  recording has audio.
+
+Every request made from here goes through the outbox with an event id (`CALL_STATUS_EVENT`,
+`RECORD_ACTION_EVENT`) that the live session uses as well, so a request is queued once even
+when recovery and the session both get to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    text,
+)
+
+from adapter.recordings.store import Store, UTCDateTime, metadata
+
+__all__ = [
+    "CALL_STATUS_EVENT",
+    "RECORD_ACTION_EVENT",
+    "OwedRequest",
+    "forget_record_action",
+    "note_call_status",
+    "note_record_action",
+    "owed_requests",
+    "owed_requests_table",
+]
+
+Kind = Literal["call-status", "record-action"]
+
+owed_requests_table = Table(
+    "owed_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(34), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # The RecordingSid of a record-action; "" for call-status.
+    Column("ref", String(34), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("data", Text, nullable=False),  # JSON: events (call-status), trim (record-action)
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_owed_requests_call", "call_sid"),
+    Index("ix_owed_requests_ref", "ref"),
+)
+
+# Outbox event ids, shared with the live session (adapter.outbox: queued at most once each).
+CALL_STATUS_EVENT: Final = "{call_sid}:call:{event}"
+RECORD_ACTION_EVENT: Final = "{recording_sid}:action"
+_SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62  # the Store's schema lock (PostgreSQL)
+_checked: set[int] = set()  # engines (by id) whose database has the table
+
+
+@dataclass(frozen=True, slots=True)
+class OwedRequest:
+    call_sid: str
+    kind: Kind
+    ref: str
+    url: str
+    method: str
+    data: dict[str, object]
+
+
+async def _ensure_table(store: Store) -> None:
+    """`Store.open` creates the table when this module was imported first; this covers a
+    store opened before (once per engine)."""
+    if id(store.engine) in _checked:
+        return
+    async with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _SCHEMA_LOCK_KEY})
+        await conn.run_sync(owed_requests_table.create, checkfirst=True)
+    _checked.add(id(store.engine))
+
+
+async def _note(store: Store, call_sid: str, kind: Kind, ref: str, url: str, method: str,
+                data: dict[str, object]) -> None:
+    await _ensure_table(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(insert(owed_requests_table).values(
+            call_sid=call_sid, kind=kind, ref=ref, url=url, method=method.upper(),
+            data=json.dumps(data), created_at=datetime.now(UTC)))
+
+
+async def note_call_status(store: Store, call_sid: str, url: str, method: str,
+                           events: Sequence[str]) -> None:
+    """A REST call asked for status callbacks: recovery may have to send its last one."""
+    await _note(store, call_sid, "call-status", "", url, method, {"events": sorted(events)})
+
+
+async def note_record_action(store: Store, call_sid: str, recording_sid: str, url: str,
+                             method: str, *, trim: bool) -> None:
+    """A `<Record>` started: its action request (absolute `url`) is owed until made."""
+    await _note(store, call_sid, "record-action", recording_sid, url, method, {"trim": trim})
+
+
+async def forget_record_action(store: Store, recording_sid: str) -> None:
+    """The session made (or queued, or has no) action request for that `<Record>`."""
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(owed_requests_table).where(
+            owed_requests_table.c.kind == "record-action",
+            owed_requests_table.c.ref == recording_sid))
+
+
+async def owed_requests(store: Store, call_sids: Sequence[str]) -> list[OwedRequest]:
+    """What the calls `call_sids` still owe, oldest first."""
+    if not call_sids:
+        return []
+    await _ensure_table(store)
+    t = owed_requests_table.c
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(owed_requests_table).where(t.call_sid.in_(list(call_sids))).order_by(t.id)
+        )).mappings().all()
+    return [OwedRequest(r["call_sid"], r["kind"], r["ref"], r["url"], r["method"],
+                        json.loads(r["data"])) for r in rows]

@@ -1,0 +1,206 @@
+"""What a crash must not lose beyond recordings (adapter/owed_requests.py): the `<Record>`
+action request and a REST call's last status callback; and the outbox's event ids, which keep
+recoveries that race each other (or a sweep, or the session) from queuing anything twice. On
+SQLite and PostgreSQL (`db_url`); the end-to-end cases with a killed adapter and a real Asterisk
+are in tests/test_fault_injection.py."""
+
+# The fixtures config/store/outbox are imported from test_recovery and used as parameters:
+# ruff: noqa: F811
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+from test_recovery import (  # noqa: F401 - fixtures
+    ACCOUNT,
+    add_call,
+    add_recording,
+    config,
+    outbox,
+    queued,
+    spool_dir,
+    store,
+    write_wav,
+)
+
+from adapter.config import Config
+from adapter.interpreter.outbound import OutboundCall, send_call_status
+from adapter.outbox import Outbox, ensure_outbox_schema
+from adapter.owed_requests import (
+    note_call_status,
+    note_record_action,
+    owed_requests,
+)
+from adapter.recordings.store import Store
+from adapter.recovery import recover, sweep
+from adapter.webhooks import WebhookClient
+
+ACTION = "https://app.example/ivr/after-record"
+STATUS = "https://app.example/status"
+
+
+# --- the outbox's event ids ---------------------------------------------------------------------
+
+
+async def test_an_event_is_queued_once(store: Store, outbox: Outbox) -> None:
+    first = await outbox.enqueue("RE1", "https://a.example/x", "POST", [("A", "1")],
+                                 event="RE1:completed")
+    again = await outbox.enqueue("RE1", "https://a.example/x", "POST", [("A", "2")],
+                                 event="RE1:completed")
+    other = await outbox.enqueue("RE1", "https://a.example/x", "POST", [("A", "3")],
+                                 event="RE1:absent")
+    plain = [await outbox.enqueue("RE1", "https://a.example/x", "POST", [("A", "4")])
+             for _ in range(2)]
+    assert isinstance(first, int) and again is None and isinstance(other, int)
+    assert all(isinstance(p, int) for p in plain)  # no event id: no rule
+    assert [p["A"] for _, _, p in await queued(store)] == ["1", "3", "4", "4"]
+
+
+async def test_an_older_outbox_table_gets_the_event_column_and_its_index(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    old = await Store.open(url)
+    async with old.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS outbox"))
+        await conn.execute(text(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key VARCHAR(255) NOT NULL,"
+            " url TEXT NOT NULL, method VARCHAR(8) NOT NULL, params TEXT NOT NULL,"
+            " state VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL,"
+            " next_attempt_at DATETIME NOT NULL, last_error TEXT, last_error_code INTEGER,"
+            " idempotency_token VARCHAR(64) NOT NULL, created_at DATETIME NOT NULL,"
+            " delivered_at DATETIME)"))
+        await ensure_outbox_schema(conn)
+    box = Outbox(old, WebhookClient(account_sid=ACCOUNT, auth_token="x"))
+    try:
+        assert await box.enqueue("k", "https://a.example/", "POST", [], event="e") is not None
+        assert await box.enqueue("k", "https://a.example/", "POST", [], event="e") is None
+    finally:
+        await old.close()
+
+
+async def test_recoveries_racing_each_other_and_a_sweep_report_each_recording_once(
+    config: Config, tmp_path: Path, db_url: str,
+) -> None:
+    """Two recoveries and a sweep at once over the same database (on SQLite, the race that
+    used to double-report about one run in three): exactly one callback per status."""
+    stores = [await Store.open(db_url) for _ in range(3)]
+    try:
+        boxes = [Outbox(s, WebhookClient(account_sid=ACCOUNT, auth_token="x")) for s in stores]
+        sids: list[str] = []
+        for _ in range(6):  # rounds: the race has to be met, not just possible
+            live = await add_call(stores[0])
+            done = await add_call(stores[0], status="completed")
+            recs = [await add_recording(stores[0], c, config, source="RecordVerb")
+                    for c in (live, live, done, done)]
+            for rec in recs:
+                write_wav(spool_dir(config, rec.call_sid) / f"{rec.sid}.wav", 0.5)
+            sids += [r.sid for r in recs]
+            await asyncio.gather(
+                recover(stores[0], boxes[0], config, close_wait=0.2),
+                recover(stores[1], boxes[1], config, close_wait=0.2),
+                sweep(stores[2], boxes[2], config),
+            )
+        callbacks = [(k, p["RecordingStatus"]) for k, _, p in await queued(stores[0])]
+        assert sorted(callbacks) == sorted(
+            [(sid, s) for sid in sids for s in ("in-progress", "completed")])
+    finally:
+        for s in stores:
+            await s.close()
+
+
+# --- the <Record> action request ----------------------------------------------------------------
+
+
+async def test_the_record_action_owed_at_the_crash_is_made_once(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "GET", trim=True)
+
+    report = await recover(store, outbox, config, close_wait=0.2)
+    assert report.callbacks_queued == 1
+    ((key, url, params),) = await queued(store)
+    assert key == call.sid and url == ACTION
+    assert params["RecordingSid"] == rec.sid and params["Digits"] == "hangup"
+    assert params["RecordingDuration"] == "2" and params["CallStatus"] == "completed"
+    assert params["RecordingUrl"].endswith(f"/Recordings/{rec.sid}")
+    assert params["From"] == call.from_ and params["Direction"] == "inbound"
+    assert await owed_requests(store, [call.sid]) == []
+    # A second recovery (or the session's own request with the same event id) adds nothing.
+    await note_record_action(store, call.sid, rec.sid, ACTION, "GET", trim=True)
+    await store.update_call(call.sid, status="in-progress")
+    await recover(store, outbox, config, close_wait=0.2)
+    assert len(await queued(store)) == 1
+
+
+async def test_no_action_for_an_empty_record(store: Store, outbox: Outbox,
+                                             config: Config) -> None:
+    call = await add_call(store)
+    rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 1.0, tone=False)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "POST", trim=True)
+    await recover(store, outbox, config, close_wait=0.2)
+    assert await queued(store) == []
+    assert (await store.get_recording(ACCOUNT, rec.sid)).status == "absent"  # type: ignore[union-attr]
+    assert await owed_requests(store, [call.sid]) == []
+
+
+# --- a REST call's last status callback -------------------------------------------------------
+
+
+def rest_call(call_sid: str) -> OutboundCall:
+    return OutboundCall(call_sid=call_sid, to="+15550002000", from_="+15550001000",
+                        target=("number", "+15550002000"), url="https://app.example/o",
+                        method="POST", twiml=None, timeout=30, status_callback=STATUS,
+                        status_callback_events=frozenset({"initiated", "answered", "completed"}))
+
+
+async def test_an_answered_rest_call_gets_its_completed_callback(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    from adapter.interpreter.context import SessionContext
+
+    call = await add_call(store, direction="outbound-api", from_="+15550001000",
+                          to="+15550002000")
+    await note_call_status(store, call.sid, STATUS, "POST", ["initiated", "answered", "completed"])
+    ctx = SessionContext(config, store, outbox, None, None)  # type: ignore[arg-type]
+    live = rest_call(call.sid)
+    await send_call_status(ctx, live, "initiated", "queued")
+    await send_call_status(ctx, live, "answered", "in-progress")
+
+    report = await recover(store, outbox, config, close_wait=0.2)
+    assert report.callbacks_queued == 1
+    sent = await queued(store)
+    assert [p["CallStatus"] for _, _, p in sent] == ["queued", "in-progress", "completed"]
+    final = sent[-1][2]
+    assert final["SequenceNumber"] == "2" and final["Direction"] == "outbound-api"
+    assert final["CallbackSource"] == "call-progress-events"
+    assert int(final["CallDuration"]) >= 290  # T0 is five minutes ago, no recording files
+    assert (await store.get_call(call.sid)).status == "completed"  # type: ignore[union-attr]
+    # The session's own completed callback, had it got there, is the same event: not repeated.
+    await send_call_status(ctx, live, "completed", "completed", duration=1)
+    assert len(await queued(store)) == 3
+
+
+async def test_a_rest_call_never_answered_is_canceled(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    call = await add_call(store, direction="outbound-api", status="queued", start_time=None)
+    await note_call_status(store, call.sid, STATUS, "GET", ["completed"])
+    await recover(store, outbox, config, close_wait=0.2)
+    ((key, url, params),) = await queued(store)
+    assert key == call.sid and url == STATUS
+    assert params["CallStatus"] == "canceled" and params["CallDuration"] == "0"
+    assert params["SequenceNumber"] == "0"
+    row = await store.get_call(call.sid)
+    assert row is not None and row.status == "canceled" and row.duration == 0
+
+
+async def test_no_status_callback_unless_asked(store: Store, outbox: Outbox,
+                                               config: Config) -> None:
+    call = await add_call(store, direction="outbound-api")
+    await note_call_status(store, call.sid, STATUS, "POST", ["initiated", "answered"])
+    await recover(store, outbox, config, close_wait=0.2)
+    assert await queued(store) == []
