@@ -80,6 +80,7 @@ from adapter.owed_requests import (
     owed_requests,
 )
 from adapter.pbx.base import CallRecordingHandle
+from adapter.pbx.freeswitch.stereo import StereoError, split_stereo
 from adapter.recordings import media
 from adapter.recordings.store import (
     CallRow,
@@ -135,13 +136,23 @@ call_owners_table = Table(
 @dataclass(frozen=True, slots=True)
 class PbxSegment:
     """One stretch of a recording as the PBX wrote it: the caller's audio (`inbound`) and the
-    audio sent to the caller (`outbound`); either may be absent."""
+    audio sent to the caller (`outbound`) as mono files; either may be absent.
+
+    Or, when `stereo` is set, one 2-channel file with the caller on channel 1 and the audio
+    sent to the caller on channel 2 (FreeSWITCH's ``uuid_record``, which the driver splits only
+    after its RECORD_STOP; a dead adapter never did). `inbound` / `outbound` are then the track
+    files the recording wants, not written yet (None: that track is not wanted).
+    """
 
     inbound: Path | None
     outbound: Path | None
+    stereo: Path | None = None
 
     @property
     def files(self) -> tuple[Path, ...]:
+        """The PBX's files of this segment (those to wait for, repair and remove)."""
+        if self.stereo is not None:
+            return (self.stereo,)
         return tuple(f for f in (self.inbound, self.outbound) if f is not None)
 
 
@@ -212,7 +223,8 @@ def pbx_segments(recording: RecordingRow, spool_recordings: Path) -> list[PbxSeg
 
     `<Record>`: the one file in ``pbx_file``. Call recordings: ``<sid>-inbound.wav`` /
     ``<sid>-outbound.wav``, then ``<sid>s1-…``, ``<sid>s2-…`` (segments after a pause with
-    PauseBehavior=skip), in the folder of ``pbx_file``.
+    PauseBehavior=skip), in the folder of ``pbx_file``. A segment whose ``<stem>-stereo.wav``
+    exists is that file (FreeSWITCH: it is removed only once both tracks are written).
     """
     if recording.source == RECORD_VERB_SOURCE:
         if not recording.pbx_file:
@@ -221,14 +233,21 @@ def pbx_segments(recording: RecordingRow, spool_recordings: Path) -> list[PbxSeg
         return [PbxSegment(path, None)] if path.exists() else []
     first = (recording.pbx_file or "").split()
     folder = Path(first[0]).parent if first else spool_recordings / recording.call_sid
+    wants_inbound = recording.track != "outbound"
+    wants_outbound = recording.track != "inbound"
     segments: list[PbxSegment] = []
     index = 0
     while True:
         stem = recording.sid if index == 0 else f"{recording.sid}s{index}"
         inbound = folder / f"{stem}-inbound.wav"
         outbound = folder / f"{stem}-outbound.wav"
-        found = PbxSegment(inbound if inbound.exists() else None,
-                           outbound if outbound.exists() else None)
+        stereo = folder / f"{stem}-stereo.wav"
+        if stereo.exists():
+            found = PbxSegment(inbound if wants_inbound else None,
+                               outbound if wants_outbound else None, stereo)
+        else:
+            found = PbxSegment(inbound if inbound.exists() else None,
+                               outbound if outbound.exists() else None)
         if not found.files:
             return segments
         segments.append(found)
@@ -243,13 +262,27 @@ def finalise_pbx_files(
     Each segment's two tracks are mixed (``channels`` 1) or interleaved with the caller on
     channel 1 (``channels`` 2), segments are joined in order, then `<Record>` files are trimmed
     (Twilio's default ``trim-silence``; the verb's own setting is not stored). Empty or silent:
-    None.
+    None. A `stereo` segment is first split into the track files it wants, as the FreeSWITCH
+    driver does (channel 1 → inbound, channel 2 → outbound), and the stereo file removed.
     """
-    handles = [CallRecordingHandle("", segment.inbound, segment.outbound)
-               for segment in segments]
+    handles = [CallRecordingHandle("", *_track_files(segment)) for segment in segments]
     info = make_final_recording(handles, target, recording.channels,
                                 trim=recording.source == RECORD_VERB_SOURCE)
     return info.duration if info is not None else None
+
+
+def _track_files(segment: PbxSegment) -> tuple[Path | None, Path | None]:
+    """(inbound, outbound) mono files of `segment`, splitting its stereo file if it has one."""
+    if segment.stereo is None:
+        return segment.inbound, segment.outbound
+    if segment.inbound is None and segment.outbound is None:
+        raise media.MediaError(f"{segment.stereo}: no track wanted from the stereo recording")
+    try:
+        split_stereo(segment.stereo, segment.inbound, segment.outbound)
+    except StereoError as exc:
+        raise media.MediaError(str(exc)) from exc
+    segment.stereo.unlink(missing_ok=True)
+    return segment.inbound, segment.outbound
 
 
 def _salvage(path: Path) -> bool:
@@ -697,16 +730,23 @@ def start_recovery(
     adapter: Adapter, *, started_before: datetime, close_wait: float = 10.0
 ) -> asyncio.Task[RecoveryReport]:
     """`recover` for a started `Adapter`, in the background (the adapter takes new calls
-    meanwhile): its store, outbox and config, channels hung up through its Asterisk driver's
-    AMI connection, calls of this node (`node_identity` of the data folder). `started_before`
-    is when `Adapter.start` began. Failures are logged, never raised."""
+    meanwhile): its store, outbox and config, channels hung up through its driver (Asterisk:
+    AMI ``Hangup``; FreeSWITCH: ``uuid_kill`` on the inbound connection), calls of this node
+    (`node_identity` of the data folder). `started_before` is when `Adapter.start` began.
+    Failures are logged, never raised."""
     from adapter.pbx.asterisk import AsteriskDriver
     from adapter.pbx.asterisk.janitor import asterisk_hang_up
+    from adapter.pbx.freeswitch import FreeSwitchDriver
+    from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
 
     ctx = adapter.ctx
     assert ctx is not None, "Adapter.start() first"
     driver = adapter.driver
-    hang_up = asterisk_hang_up(driver.ami) if isinstance(driver, AsteriskDriver) else None
+    hang_up: HangUp | None = None
+    if isinstance(driver, AsteriskDriver):
+        hang_up = asterisk_hang_up(driver.ami)
+    elif isinstance(driver, FreeSwitchDriver):
+        hang_up = freeswitch_hang_up(driver.api)
 
     async def run() -> RecoveryReport:
         try:

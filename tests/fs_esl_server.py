@@ -25,6 +25,12 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   hang-up with linger: CHANNEL_HANGUP, the running application's RECORD_STOP and completion,
   CHANNEL_HANGUP_COMPLETE, the ``text/disconnect-notice`` (before or after the last events),
   then the socket closes;
+- the adapter's side of the socket closing without a hang-up (the adapter died) as
+  mod_event_socket.c handles it: nothing is interrupted; the running application (and any
+  still queued) runs to its own end, then ``socket`` returns and the dialplan hangs up
+  (NORMAL_CLEARING, as dialplan/freeswitch/twiml.xml), which closes the ``uuid_record`` files;
+  the events go nowhere. Until then the channel is up (``uuid_exists`` true, ``uuid_kill``
+  ends it); `FakeCall.ended` is set once it is down and its recordings are closed;
 - ``uuid_record`` start/stop (``all``)/mask/unmask/pause/resume with mod_commands' exact replies
   (transcripts t1, t6), per-recording ``{…}`` variables over channel variables, RECORD_START /
   RECORD_STOP (headers in the transcripts' order, ``Recording-Variable-*``), and a real WAV
@@ -40,7 +46,21 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   switch_channel_handle_cause applies them, and ``uuid_kill`` of a leg; ``multiset``;
 - ``uuid_break`` as CF_BREAK works: only a running application sees it (not a bridge), and each
   application's start clears it (``switch_core_session_exec``), so a break sent between
-  applications, or while the next one is still queued (``app_start_delay``), is lost.
+  applications, or while the next one is still queued (``app_start_delay``), is lost;
+- ``bgapi`` on the inbound socket (mod_event_socket.c: the reply ``+OK Job-UUID: <id>`` at once,
+  our ``Job-UUID`` header honoured) and its BACKGROUND_JOB event to the connections subscribed
+  to it (prolog, ``Job-UUID``, ``Job-Owner-UUID: _undef_``, ``Job-Command``,
+  ``Job-Command-Arg``, the command's output as the event body); ``originate`` as mod_commands'
+  originate_function runs it: ``{vars}`` and one endpoint, a `Callee` that fails (``-ERR
+  <CAUSE>``), rings out (``originate_timeout``: ``-ERR NO_ANSWER``) or answers: the channel
+  (`OriginatedChannel`: ``Call-Direction: outbound``, ``origination_uuid``, caller ID from
+  ``origination_caller_id_number``, the ``{vars}`` as channel variables) is transferred to
+  ``<exten> XML <context>`` and runs that context's ``socket`` action, read from the dialplan
+  file (`load_dialplan`: ``X-PRE-PROCESS set`` and ``$${var}``); the callee's tone is the
+  channel's READ side and it hangs up after ``talk_s``; then ``+OK <uuid>``. None of these
+  frames is in the lab transcripts (t4 has only ``api bgapi originate`` → ``+OK Job-UUID: …``):
+  their layout is FreeSWITCH 1.10.12's source (mod_event_socket.c api_exec and the ``bgapi``
+  command, mod_commands.c originate_function, switch_event.c switch_event_serialize).
 
 Time is virtual: one second of call time takes `scale` real seconds, and event timestamps are
 virtual, so a 30 s recording is 0.6 s of test time at scale 0.02.
@@ -53,6 +73,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import re
 import struct
 import time
 import uuid as uuid_module
@@ -63,6 +84,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
+from xml.etree import ElementTree
 
 __all__ = [
     "CORE_UUID",
@@ -80,6 +102,8 @@ __all__ = [
     "FakeLeg",
     "FakeRecording",
     "Key",
+    "OriginateAttempt",
+    "OriginatedChannel",
     "RecordPlan",
     "api_response",
     "callee_key",
@@ -537,6 +561,8 @@ class FakeCall:
         self.peer_dtmf: list[str] = []
         self.connected = asyncio.Event()
         self.finished = asyncio.Event()  # the socket is closed
+        self.ended = asyncio.Event()  # hung up, applications done, recordings closed
+        self.socket_lost = False  # the adapter's side closed without hanging up
         self.hung_up = False
         self.hangup_by = ""
         self._apps: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
@@ -589,9 +615,24 @@ class FakeCall:
                 await self._command(block.decode())
         finally:
             if not self.hung_up:
-                self._hangup("NORMAL_CLEARING", by="socket closed", send=False)
-            await asyncio.wait_for(asyncio.shield(runner), 10)
-            self._close()
+                self._lose_socket()
+            try:
+                await runner  # a cancelled run cancels it too (FakeFreeSwitch.stop)
+            finally:
+                self._close()
+
+    def _lose_socket(self) -> None:
+        """The adapter's side closed without a hang-up (it died, or sent ``exit``). As
+        mod_event_socket.c's listener_run ends: the socket is closed and CF_CONTROLLED cleared,
+        but nothing is hung up and the running application is not interrupted. It runs to its
+        own end (so do sendmsg'd applications still queued), then the park loop ends, ``socket``
+        returns and the dialplan goes on: `_run_apps` hangs up as twiml.xml does."""
+        self.socket_lost = True
+        if not self._closed:
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close()
+        self._wakeup.set()
 
     def _write(self, data: bytes) -> None:
         if self._writer is not None and not self._closed:
@@ -682,7 +723,11 @@ class FakeCall:
         return self._signals.popleft()
 
     async def _run_apps(self) -> None:
-        while True:
+        while not self.hung_up:
+            if self.socket_lost and self._apps.empty():
+                # ``socket`` returned; the next dialplan action (twiml.xml): hangup.
+                self._hangup("NORMAL_CLEARING", by="socket closed", send=False)
+                break
             get = asyncio.ensure_future(self._apps.get())
             hang = asyncio.ensure_future(self._until_hung_up())
             done, _pending = await asyncio.wait({get, hang}, return_when=asyncio.FIRST_COMPLETED)
@@ -692,17 +737,15 @@ class FakeCall:
                 if self.app_start_delay:  # the session thread picks the message up later
                     await asyncio.sleep(self.app_start_delay * self.fs.scale)
                 await self._execute(app, arg, event_uuid)
-                if self.hung_up:
-                    break
             else:
                 get.cancel()
-                break
         while not self._apps.empty():  # FreeSWITCH flushes what was queued
             self._apps.get_nowait()
         self._finish_hangup()
 
     async def _until_hung_up(self) -> None:
-        while not self.hung_up:
+        """Until the call hangs up or its socket is lost."""
+        while not self.hung_up and not self.socket_lost:
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -828,6 +871,7 @@ class FakeCall:
             self._hangup("DESTINATION_OUT_OF_ORDER", by="record could not open its file")
             return
         local.parent.mkdir(parents=True, exist_ok=True)  # FreeSWITCH makes the folders
+        _write_open_wav(local, 1)
         plan = self.plans.popleft() if self.plans else RecordPlan()
         channel.set_var("playback_terminator_used", "")
         channel.set_var("silence_hits_exhausted", "false")
@@ -931,6 +975,7 @@ class FakeCall:
         if self.linger and not self.notice_first:
             self._write(disconnect_notice(self.uuid, channel.channel_name, linger=True))
         self._close()
+        self.ended.set()
 
     def break_app(self) -> None:
         """``uuid_break``: sets CF_BREAK; only an application running now notices it (a bridge
@@ -1001,6 +1046,7 @@ class FakeCall:
         pre_buffer = self._recording_var(lookup, "RECORD_PRE_BUFFER_FRAMES")
         frames = 25 if pre_buffer is None else max(0, int(pre_buffer or "0"))
         recording = FakeRecording(resolved, local, self.fs.now(), own, mode, frames)
+        _write_open_wav(local, 2 if mode.startswith("stereo") else 1)
         self.recordings[resolved] = recording
         self.emit("RECORD_START",
                   [("Record-File-Path", resolved),
@@ -1077,6 +1123,7 @@ class FakeCall:
         channel = self.channel
         if recording.frames == 0:  # "Discarding empty file"
             recording.discarded = True
+            recording.local.unlink(missing_ok=True)  # "Discarding empty file"
             channel.set_var("RECORD_DISCARDED", "true")
             cause = recording.cause = "empty-file"
         else:
@@ -1266,6 +1313,15 @@ def _write_pcm(path: Path, mode: str, reads: bytes, writes: bytes) -> None:
         wav.writeframes(frames.tobytes())
 
 
+def _write_open_wav(path: Path, channels: int) -> None:
+    """The file as FreeSWITCH has it while it records: opened at the start, size fields not
+    written until it is closed (so it is not final, `media.wav_is_final`); replaced by the
+    whole file when the recording ends."""
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0, b"WAVE", b"fmt ", 16, 1, channels,
+                         SAMPLE_RATE, SAMPLE_RATE * 2 * channels, 2 * channels, 16, b"data", 0)
+    path.write_bytes(header)
+
+
 def _write_wav(path: Path, talk_samples: int, quiet_samples: int) -> None:
     """8 kHz mono 16-bit: a 440 Hz "voice" for the talk, then zeros."""
     tone = bytearray()
@@ -1276,6 +1332,62 @@ def _write_wav(path: Path, talk_samples: int, quiet_samples: int) -> None:
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
         wav.writeframes(bytes(tone) + b"\x00\x00" * quiet_samples)
+
+
+# mod_commands.c's ORIGINATE_SYNTAX (FreeSWITCH 1.10.12).
+ORIGINATE_SYNTAX = ("<call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] "
+                    "[<cid_name>] [<cid_num>] [<timeout_sec>]")
+
+
+class OriginatedChannel(FakeChannel):
+    """A channel ``originate`` created: ``Call-Direction: outbound`` (the channel's direction,
+    switch_channel_event_set_basic_data) and an outbound caller profile; once it runs the
+    dialplan its logical direction is inbound (CF_DIALPLAN, switch_channel.c)."""
+
+    def _profile(self, prefix: str) -> Lines:
+        return [(name, "outbound") if name == f"{prefix}-Direction" else (name, value)
+                for name, value in super()._profile(prefix)]
+
+    def _channel_data(self) -> Lines:
+        return [(name, "outbound") if name in ("Call-Direction", "Presence-Call-Direction")
+                else (name, value) for name, value in super()._channel_data()]
+
+
+@dataclass(slots=True)
+class OriginateAttempt:
+    """One ``originate`` run through ``bgapi``, and how it went (for assertions)."""
+
+    job: str
+    arg: str
+    global_vars: dict[str, str]
+    legs: list[tuple[dict[str, str], str]]
+    exten: str
+    context: str
+    uuid: str = ""
+    cause: str = ""  # why it failed (NO_ROUTE_DESTINATION: answered, but no extension)
+    call: FakeCall | None = None  # answered and connected to the context's socket
+    result: str = ""  # the BACKGROUND_JOB body
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _core_prolog(name: str, timestamp_us: int, sequence: int,
+                 calling: tuple[str, str, str]) -> Lines:
+    """The headers switch_event_prep_for_delivery gives an event with no channel."""
+    return [
+        ("Event-Name", name), ("Core-UUID", CORE_UUID), ("FreeSWITCH-Hostname", HOSTNAME),
+        ("FreeSWITCH-Switchname", HOSTNAME), ("FreeSWITCH-IPv4", IPV4),
+        ("FreeSWITCH-IPv6", IPV6), *_dates(timestamp_us),
+        ("Event-Calling-File", calling[0]), ("Event-Calling-Function", calling[1]),
+        ("Event-Calling-Line-Number", calling[2]), ("Event-Sequence", str(sequence)),
+    ]
+
+
+def _event_frame_with_body(lines: Headers, body: str) -> bytes:
+    """switch_event_serialize with a body: the headers, ``Content-Length``, a blank line, then
+    the body (no line after it); wrapped in a ``text/event-plain`` frame."""
+    data = body.encode()
+    inner = _header_lines(lines, encode=True) + b"Content-Length: %d\n\n" % len(data) + data
+    return b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(inner) + inner
 
 
 @dataclass
@@ -1321,6 +1433,10 @@ class FakeFreeSwitch:
         self._server: asyncio.Server | None = None
         self._call_tasks: list[asyncio.Task[None]] = []
         self.address: tuple[str, int] = ("127.0.0.1", 0)
+        # originate (bgapi): the contexts' socket actions, the attempts, channels still ringing
+        self.dialplan: dict[str, list[tuple[str, str]]] = {}
+        self.originates: list[OriginateAttempt] = []
+        self.ringing: set[str] = set()
 
     async def start(self) -> None:
         self._t0 = asyncio.get_running_loop().time()
@@ -1428,6 +1544,7 @@ class FakeFreeSwitch:
         if name == "uuid_exists":
             leg = self.legs.get(parts[0]) if parts else None
             alive = (call is not None and not call.hung_up) or (leg is not None and not leg.ended)
+            alive = alive or (bool(parts) and parts[0] in self.ringing)
             return "true" if alive else "false"
         if name == "uuid_record":
             return self._uuid_record(args)
@@ -1510,6 +1627,8 @@ class FakeFreeSwitch:
                         return
                 elif word == "api":
                     writer.write(api_response(self.api(rest)))
+                elif word == "bgapi":
+                    writer.write(self.bgapi(block))
                 elif word == "event":
                     session.subscriptions.update(rest.split()[1:])
                     writer.write(command_reply("+OK event listener enabled plain"))
@@ -1534,6 +1653,141 @@ class FakeFreeSwitch:
         self.refuse_inbound = down
         if down:
             self.drop_inbound()
+
+    # --- originate (bgapi; mod_commands' originate_function) ----------------------------------
+
+    def load_dialplan(self, text: str) -> None:
+        """The dialplan include FreeSWITCH would load: ``X-PRE-PROCESS cmd="set"`` variables
+        are expanded where ``$${name}`` appears (the preprocessor works on the text), then each
+        context keeps its extensions' ``destination_number`` expressions and ``socket`` data."""
+        variables = dict(re.findall(r'<X-PRE-PROCESS\s+cmd="set"\s+data="([^"=]+)=([^"]*)"',
+                                    text))
+        text = re.sub(r"\$\$\{([^}]+)\}", lambda m: variables.get(m.group(1), ""), text)
+        for context in ElementTree.fromstring(text).iter("context"):
+            rules: list[tuple[str, str]] = []
+            for condition in context.iter("condition"):
+                if condition.get("field") != "destination_number":
+                    continue
+                rules += [(condition.get("expression", ""), action.get("data", ""))
+                          for action in condition.iter("action")
+                          if action.get("application") == "socket"]
+            self.dialplan[context.get("name", "")] = rules
+
+    def _route(self, context: str, exten: str) -> tuple[str, int] | None:
+        """The ``socket`` address the first matching extension of `context` connects to."""
+        for expression, data in self.dialplan.get(context, []):
+            if re.search(expression, exten):
+                host, _, port = data.split(" ")[0].rpartition(":")
+                return host, int(port)
+        return None
+
+    def bgapi(self, block: str) -> bytes:
+        """mod_event_socket's ``bgapi``: the job (its own thread) is started and the reply sent
+        at once; the job's Job-UUID is the ``Job-UUID`` header's, else a new one."""
+        first, *lines = block.split("\n")
+        headers = {name.strip().lower(): value.strip()
+                   for name, _, value in (line.partition(":") for line in lines)}
+        job = headers.get("job-uuid") or str(uuid_module.uuid4())
+        name, _, arg = first[len("bgapi "):].strip().partition(" ")
+        task = asyncio.get_running_loop().create_task(self._run_job(job, name, arg))
+        self._call_tasks.append(task)
+        return (b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: %s\nJob-UUID: %s\n\n"
+                % (job.encode(), job.encode()))
+
+    async def _run_job(self, job: str, name: str, arg: str) -> None:
+        """api_exec: run the command, then fire BACKGROUND_JOB with its output as the body."""
+        body = await self._originate(job, arg) if name == "originate" else self.api(
+            f"{name} {arg}")
+        lines = [*_core_prolog("BACKGROUND_JOB", self.now_us(), self.next_sequence(),
+                               ("mod_event_socket.c", "api_exec", "1572")),
+                 ("Job-UUID", job),
+                 ("Job-Owner-UUID", "_undef_"),  # no session on an inbound connection: ""
+                 ("Job-Command", name)]
+        if arg:
+            lines.append(("Job-Command-Arg", arg))
+        frame = _event_frame_with_body(lines, body)
+        for session in list(self.inbound):
+            if session.authed and session.subscriptions & {"BACKGROUND_JOB", "ALL"}:
+                session.writer.write(frame)
+        for attempt in self.originates:
+            if attempt.job == job:
+                attempt.result = body
+                attempt.done.set()
+
+    async def _originate(self, job: str, arg: str) -> str:
+        """``originate <dial string> <exten> [<dialplan>] [<context>] …``: one endpoint rings
+        as its `Callee` says; answered, the channel is transferred to ``<exten>`` in
+        ``<context>`` and connects to that context's socket. Returns mod_commands' reply."""
+        argv = arg.split(" ")
+        if not 2 <= len(argv) <= 7:
+            return f"-USAGE: {ORIGINATE_SYNTAX}\n"
+        global_vars, legs = parse_dial_string(argv[0])
+        context = argv[3] if len(argv) > 3 else "default"
+        attempt = OriginateAttempt(job, arg, global_vars, legs, argv[1], context)
+        self.originates.append(attempt)
+        if len(legs) != 1:
+            attempt.cause = "INVALID_NUMBER_FORMAT"  # the adapter never dials more than one
+            return f"-ERR {attempt.cause}\n"
+        leg_vars, endpoint = legs[0]
+        variables = {**global_vars, **leg_vars}
+        uuid = attempt.uuid = variables.get("origination_uuid") or str(uuid_module.uuid4())
+        timeout = 60
+        if variables.get("originate_timeout", "").isdigit():
+            timeout = int(variables["originate_timeout"])
+        callee = self.callee_for(endpoint)
+        if callee.reject is not None:
+            after, outcome = callee.fail_after, callee.reject
+        elif callee.answer_after is not None and callee.answer_after < timeout:
+            after, outcome = callee.answer_after, "answer"
+        else:
+            after, outcome = float(timeout), "NO_ANSWER"
+        self.ringing.add(uuid)
+        try:
+            await asyncio.sleep(after * self.scale)
+        finally:
+            self.ringing.discard(uuid)
+        if outcome != "answer":
+            attempt.cause = outcome
+            return f"-ERR {outcome}\n"
+        self._answered(attempt, uuid, endpoint, variables, callee)
+        return f"+OK {uuid}\n"
+
+    def _answered(self, attempt: OriginateAttempt, uuid: str, endpoint: str,
+                  variables: dict[str, str], callee: Callee) -> None:
+        """switch_ivr_session_transfer to ``<exten> XML <context>``; its ``socket`` action."""
+        route = self._route(attempt.context, attempt.exten)
+        socket_data = f"{route[0]}:{route[1]} async full" if route else ""
+        channel = OriginatedChannel(
+            uuid=uuid, destination=attempt.exten,
+            caller_number=variables.get("origination_caller_id_number", "0000000000"),
+            caller_name=variables.get("origination_caller_id_name", ""),
+            channel_name=endpoint, created_us=self.now_us(),
+            variables=[("direction", "outbound"), ("uuid", uuid), ("session_id", "11"),
+                       ("channel_name", endpoint), ("read_codec", "L16"), ("read_rate", "8000"),
+                       ("write_codec", "L16"), ("write_rate", "8000"), *variables.items(),
+                       ("call_uuid", uuid), ("current_application_data", socket_data),
+                       ("current_application", "socket"),
+                       ("socket_host", route[0] if route else "")],
+            callee=("Outbound Call", callee_key(endpoint)), context=attempt.context,
+            source="mod_sofia",
+        )
+        channel.answer_state, channel.call_state = "answered", "ACTIVE"
+        channel.answered_us = self.now_us()
+        if route is None:  # no extension matches: the dialplan hangs the channel up
+            attempt.cause = "NO_ROUTE_DESTINATION"
+            return
+        call = FakeCall(self, channel, notice_first=False)
+        call.caller_tone_hz = callee.tone_hz  # what the channel reads: the callee's audio
+        self.calls[uuid] = call
+        attempt.call = call
+        loop = asyncio.get_running_loop()
+        self._call_tasks.append(loop.create_task(call.run(*route)))
+        if callee.talk_s is not None:
+            self._call_tasks.append(loop.create_task(self._callee_hangs_up(call, callee.talk_s)))
+
+    async def _callee_hangs_up(self, call: FakeCall, seconds: float) -> None:
+        await asyncio.sleep(seconds * self.scale)
+        call.caller_hangup("NORMAL_CLEARING")
 
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from audio_checks import tones_440_1000
 from sqlalchemy import select
 
 from adapter.config import Config, load_config
@@ -372,3 +373,113 @@ async def test_sweep_finishes_orphans_and_leaves_running_calls_alone(
     assert running_row is not None and running_row.status == "in-progress"
     assert asked == []
     assert (spool_dir(config, running.sid) / f"{live.sid}.wav").exists()
+
+
+# --- FreeSWITCH: a call recording left as the one stereo file ---------------------------------
+
+
+def write_stereo(path: Path, seconds: float) -> Path:
+    """A FreeSWITCH ``uuid_record`` file (RECORD_STEREO): the caller (440 Hz) on channel 1,
+    the audio sent to the caller (1000 Hz) on channel 2."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = int(seconds * 8000)
+    samples: list[int] = []
+    for i in range(frames):
+        samples += [int(8000 * math.sin(2 * math.pi * 440 * i / 8000)),
+                    int(8000 * math.sin(2 * math.pi * 1000 * i / 8000))]
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(struct.pack(f"<{2 * frames}h", *samples))
+    return path
+
+
+@pytest.mark.parametrize(("track", "channels", "wanted"), [
+    ("both", 2, "dual"), ("both", 1, "mix"), ("inbound", 1, "440"), ("outbound", 1, "1000")])
+async def test_freeswitch_stereo_file_is_finished_by_track_and_channels(
+    store: Store, outbox: Outbox, config: Config, track: str, channels: int, wanted: str
+) -> None:
+    """The adapter died before FreeSWITCH's RECORD_STOP, so the stereo file was never split:
+    recovery splits it as the driver does and builds the media as the interpreter does."""
+    call = await add_call(store, pbx="freeswitch",
+                          pbx_channel="ee80444f-5146-419f-a8d1-cee8952907d2")
+    folder = spool_dir(config, call.sid)
+    rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
+                              channels=channels, track=track)
+    stereo = write_stereo(folder / f"{rec.sid}-stereo.wav", 3.0)
+    inbound, outbound = folder / f"{rec.sid}-inbound.wav", folder / f"{rec.sid}-outbound.wav"
+    assert pbx_segments(rec, config.spool_dir_local / "recordings") == [PbxSegment(
+        inbound if track != "outbound" else None, outbound if track != "inbound" else None,
+        stereo)]
+
+    report = await recover(store, outbox, config, close_wait=1)
+
+    assert report.completed == (rec.sid,)
+    row = await get(store, rec.sid)
+    assert (row.status, row.duration) == ("completed", 3)
+    final = config.data_dir / "recordings" / f"{rec.sid}.wav"
+    info = media.wav_info(final)
+    assert (info.channels, round(info.duration, 1)) == (channels, 3.0)
+    p440, p1000 = tones_440_1000(final, 0)
+    if wanted == "dual":
+        assert p440 > 20 * p1000, "channel 1 must carry the caller"
+        d440, d1000 = tones_440_1000(final, 1)
+        assert d1000 > 20 * d440, "channel 2 must carry what the caller heard"
+    elif wanted == "mix":
+        assert 0.05 < p440 / p1000 < 20
+    elif wanted == "440":
+        assert p440 > 20 * p1000
+    else:
+        assert p1000 > 20 * p440
+    assert not any(folder.iterdir()), "the stereo file and the tracks are removed"
+    assert [p["RecordingStatus"] for _, _, p in await queued(store)] == [
+        "in-progress", "completed"]
+
+
+async def test_freeswitch_split_segments_and_a_stereo_one_are_joined(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    """Paused with PauseBehavior=skip (the driver split that segment at its RECORD_STOP),
+    resumed, then the adapter died: segment 0 is two track files, segment 1 a stereo file;
+    one of segment 1's tracks was already written (killed while splitting): the stereo file
+    is what counts, as it is removed only after both tracks are written."""
+    call = await add_call(store, pbx="freeswitch")
+    folder = spool_dir(config, call.sid)
+    rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
+                              channels=2, status="in-progress")
+    write_wav(folder / f"{rec.sid}-inbound.wav", 1.5)
+    write_wav(folder / f"{rec.sid}-outbound.wav", 1.5, tone=False)
+    write_wav(folder / f"{rec.sid}s1-inbound.wav", 0.4)  # half-done split
+    stereo = write_stereo(folder / f"{rec.sid}s1-stereo.wav", 2.0)
+    segments = pbx_segments(rec, config.spool_dir_local / "recordings")
+    assert [s.stereo for s in segments] == [None, stereo]
+
+    await recover(store, outbox, config, close_wait=1)
+
+    row = await get(store, rec.sid)
+    assert (row.status, row.duration) == ("completed", 4)  # 3.5 s, rounded as Twilio does
+    final = config.data_dir / "recordings" / f"{rec.sid}.wav"
+    assert round(media.wav_info(final).duration, 1) == 3.5
+    _, late_1000 = tones_440_1000(final, 1, start=2.0, length=1.0)
+    _, early_1000 = tones_440_1000(final, 1, start=0.25, length=1.0)
+    assert late_1000 > 20 * max(early_1000, 1e-9), "segment 1's outbound track is its channel 2"
+    assert not any(folder.iterdir())
+
+
+async def test_freeswitch_stereo_file_that_is_not_stereo_is_absent(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    """A ``-stereo.wav`` that is not the 2-channel file FreeSWITCH writes: absent (12400) and
+    logged, and the recovery of the other recordings goes on."""
+    call = await add_call(store, pbx="freeswitch")
+    folder = spool_dir(config, call.sid)
+    bad = await add_recording(store, call, config, source="StartCallRecordingTwiML")
+    good = await add_recording(store, call, config, source="RecordVerb")
+    write_wav(folder / f"{bad.sid}-stereo.wav", 2.0)  # mono
+    write_wav(folder / f"{good.sid}.wav", 2.0)
+
+    report = await recover(store, outbox, config, close_wait=1)
+
+    assert (report.absent, report.completed) == ((bad.sid,), (good.sid,))
+    assert (await get(store, bad.sid)).error_code == 12400

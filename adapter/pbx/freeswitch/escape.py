@@ -27,6 +27,7 @@ from adapter.pbx.base import PbxError
 __all__ = [
     "MAX_HEADER_VALUE",
     "UnsafeValue",
+    "esl_call_sid",
     "esl_caller_id",
     "esl_dial_endpoint",
     "esl_dtmf",
@@ -45,6 +46,7 @@ _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
 _TERMINATORS_RE = re.compile(r"[0-9*#]*")
 _DTMF_RE = re.compile(r"[0-9*#A-DwW]+")
 _CAUSE_RE = re.compile(r"[A-Z][A-Z_]{1,63}")
+_CALL_SID_RE = re.compile(r"CA[0-9a-f]{32}")
 # One bridge endpoint such as ``sofia/gateway/trunk/+15551234567`` or
 # ``sofia/external/sip:alice@example.com;transport=tcp``.
 _ENDPOINT_RE = re.compile(r"[A-Za-z0-9_./@:;=+*#-]{1,512}")
@@ -128,4 +130,11 @@ def esl_caller_id(value: str) -> str:
     """A caller ID number for ``origination_caller_id_number`` (``A-Za-z0-9+_.-``)."""
     if not CALLER_ID.fullmatch(value):
         raise UnsafeValue(f"callerId {value!r} has characters outside A-Za-z0-9+_.-")
+    return value
+
+
+def esl_call_sid(value: str) -> str:
+    """A CallSid (``CA`` and 32 lower-case hex digits), as the adapter makes them."""
+    if not _CALL_SID_RE.fullmatch(value):
+        raise UnsafeValue(f"CallSid {value!r} is not CA + 32 hex digits")
     return value

@@ -239,6 +239,21 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
         reply = self.send(f"api {command}")
         return str(reply.data)
 
+    def bgapi(self, command: str, job_uuid: str) -> str:
+        """``bgapi <command>`` with a ``Job-UUID`` header: mod_event_socket uses that id for the
+        job and replies at once (``+OK Job-UUID: <id>``); the command's output comes later as
+        the body of a BACKGROUND_JOB event with that ``Job-UUID``. Returns the reply text."""
+        reply = self.send(f"bgapi {command}\nJob-UUID: {job_uuid}")
+        return str(reply.data)
+
+    def subscribe(self, events: tuple[str, ...], handler: Callable[[ParsedEvent], None]) -> None:
+        """``event plain <events>``, each event then handed to `handler` (reading greenlet)."""
+        for name in events:
+            self.register_handle(name, handler)
+        reply = self.send(f"event plain {' '.join(events)}")
+        if not str(reply.data).startswith("+OK"):
+            raise PbxError(f"FreeSWITCH refused the event subscription: {reply.data!r}")
+
 
 class FramedOutboundSession(_Framed, OutboundSession):  # type: ignore[misc]
     """One call's outbound socket (FreeSWITCH connected to us), spoof-safe."""

@@ -26,6 +26,8 @@ knows the operation ended: never by ``Application`` name, which repeats.
 |                    | ``hangup-cause: NORMAL_CLEARING`` (no application)                  |
 | end the call now   | ``api uuid_kill <uuid> NORMAL_CLEARING`` on the inbound connection  |
 | (REST, terminate)  | (works while an application runs)                                   |
+| outbound REST call | before there is a channel: ``bgapi originate …`` on the inbound     |
+| (POST /Calls.json) | connection (`originate`, the last tables below)                     |
 
 How a ``record`` ended. Read only from the RECORD_STOP whose ``Unique-ID`` and
 ``Record-File-Path`` are ours, and the CHANNEL_EXECUTE_COMPLETE with our ``Application-UUID``.
@@ -82,11 +84,40 @@ and one ``[origination_uuid=<ours>,leg_timeout=<timeout>]<endpoint>`` per target
 
 ``originate_disposition`` falls back to ``originate_failed_cause`` then ``DIALSTATUS``.
 DialCallDuration runs from CHANNEL_BRIDGE to CHANNEL_UNBRIDGE (FreeSWITCH's own timestamps).
+
+An outbound REST call (``POST /Calls.json``) is one ``bgapi`` on the inbound connection, with a
+``Job-UUID`` header we choose (mod_event_socket.c honours it), after ``event plain
+BACKGROUND_JOB`` on that connection (sent once, before the first originate, and again after a
+reconnect):
+
+| operation          | inbound connection command                                          |
+|--------------------|---------------------------------------------------------------------|
+| REST originate     | ``bgapi originate {origination_uuid=<ours>,originate_timeout=<s>,``  |
+| (`originate`)      | ``ignore_early_media=true,origination_caller_id_number=<From>,``    |
+|                    | ``twiml_call_sid=<CallSid>}<endpoint> <CallSid> XML twiml-outbound`` |
+|                    | and the header ``Job-UUID: <ours>``; reply ``+OK Job-UUID: <ours>``  |
+
+``<endpoint>`` is `dial_target` (as for `<Dial>`). ``ignore_early_media=true``: without it
+``switch_ivr_originate`` treats early media (183) as an answer and the TwiML would start before
+the callee picks up. When the callee answers, FreeSWITCH transfers the channel to extension
+``<CallSid>`` of context ``twiml-outbound``, whose ``socket`` connects to the adapter; the
+channel data then carries ``Caller-Context: twiml-outbound``, ``Unique-ID: <ours>`` and
+``variable_twiml_call_sid``. The job's result comes as a BACKGROUND_JOB event whose
+``Job-UUID`` is ours and whose body is mod_commands' reply (`originate_result`):
+
+| BACKGROUND_JOB body                                              | CallStatus                |
+|------------------------------------------------------------------|---------------------------|
+| ``+OK <uuid>``                                                   | (answered: the call runs) |
+| ``-ERR USER_BUSY``, ``-ERR CALL_REJECTED``                       | busy                      |
+| ``-ERR NO_ANSWER``, ``NO_USER_RESPONSE``, ``ALLOTTED_TIMEOUT``,  | no-answer                 |
+| ``PROGRESS_TIMEOUT``, ``RECOVERY_ON_TIMER_EXPIRE``               |                           |
+| any other ``-ERR <CAUSE>`` (``ORIGINATOR_CANCEL`` too), ``-USAGE``| failed                   |
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from types import MappingProxyType
@@ -95,6 +126,7 @@ from adapter.addresses import PHONE_NUMBER, SIP_URI
 from adapter.pbx.base import DialResult, RecordEnd, RecordResult
 from adapter.pbx.freeswitch.escape import (
     UnsafeValue,
+    esl_call_sid,
     esl_caller_id,
     esl_dial_endpoint,
     esl_dtmf,
@@ -108,13 +140,17 @@ from adapter.pbx.freeswitch.escape import (
 from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = [
+    "BACKGROUND_JOB",
     "BEEP_FILE",
     "CALL_RECORDING_VARIABLES",
+    "CALL_SID_VARIABLE",
     "DIAL_STATUS",
     "MAX_RECORD_SECONDS",
+    "OUTBOUND_CONTEXT",
     "SESSION_SETUP",
     "SILENCE_THRESHOLD",
     "answer",
+    "bgapi_job",
     "bridge",
     "bridge_arg",
     "dial_result",
@@ -124,6 +160,8 @@ __all__ = [
     "execute",
     "hangup",
     "hung_up_in",
+    "originate",
+    "originate_result",
     "playback",
     "playback_failure",
     "record",
@@ -445,3 +483,50 @@ def dial_result(
     if began is not None and end is not None and end > began:
         duration = math.floor((end - began) / 1e6 + 0.5)
     return DialResult("completed", duration, True, leg)
+
+
+# --- outbound REST calls (bgapi originate) -------------------------------------------------------
+
+# The dialplan context answered outbound calls are transferred to (dialplan/freeswitch/twiml.xml),
+# and the channel variable that carries the call's CallSid there.
+OUTBOUND_CONTEXT = "twiml-outbound"
+CALL_SID_VARIABLE = "twiml_call_sid"
+# The one event the inbound connection subscribes to, and only once outbound calls are made.
+BACKGROUND_JOB = "BACKGROUND_JOB"
+MAX_ORIGINATE_TIMEOUT = 600
+_JOB_REPLY_RE = re.compile(
+    r"\+OK Job-UUID: ([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})")
+
+
+def originate(call_sid: str, endpoint: str, *, channel_uuid: str, caller_id: str,
+              timeout: int) -> str:
+    """The ``bgapi`` command text (without ``bgapi``) of an outbound REST call: `endpoint` from
+    `dial_target`, `channel_uuid` the Unique-ID the channel will have (chosen by us)."""
+    variables = [
+        f"origination_uuid={esl_uuid(channel_uuid)}",
+        "originate_timeout="
+        + esl_int(timeout, low=1, high=MAX_ORIGINATE_TIMEOUT, field="Timeout"),
+        "ignore_early_media=true",
+        f"origination_caller_id_number={esl_caller_id(caller_id)}",
+        f"{CALL_SID_VARIABLE}={esl_call_sid(call_sid)}",
+    ]
+    text = (f"originate {{{','.join(variables)}}}{esl_dial_endpoint(endpoint)} "
+            f"{call_sid} XML {OUTBOUND_CONTEXT}")
+    return esl_header_value(text, field="originate", limit=MAX_DIAL_ARG)
+
+
+def bgapi_job(reply: str) -> str | None:
+    """The Job-UUID of a ``bgapi`` reply (``+OK Job-UUID: <uuid>``); None if it was refused."""
+    match = _JOB_REPLY_RE.fullmatch(reply.strip())
+    return match.group(1) if match else None
+
+
+def originate_result(body: str) -> str | None:
+    """None when the originate's BACKGROUND_JOB body says it was answered (``+OK <uuid>``);
+    otherwise Twilio's CallStatus for it: busy, no-answer or failed (the table above)."""
+    text = body.strip()
+    if text.startswith("+OK"):
+        return None
+    cause = text[len("-ERR "):].strip() if text.startswith("-ERR ") else ""
+    status = DIAL_STATUS.get(cause, "failed")
+    return status if status in ("busy", "no-answer") else "failed"
