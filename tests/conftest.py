@@ -3,6 +3,10 @@
 ``asterisk_lab`` (session) is the chroot lab of tests/asterisk_lab.py, or, with
 ``TWIML_TEST_PBX=compose`` and a reachable Docker engine, the compose stack of
 docker/compose.yml. There are no skips: if Asterisk cannot start, the tests that need it fail.
+
+``freeswitch_compose`` (session) is None, so the FreeSWITCH tests run against the ESL test server
+(tests/fs_esl_server.py), or, with ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker
+engine, the compose stack's FreeSWITCH (tests/freeswitch_lab.py; not run yet).
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import asyncio
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from asterisk_lab import (
@@ -26,6 +31,11 @@ from asterisk_lab import (
     default_root,
     provision_root,
 )
+
+# freeswitch_lab is imported inside the fixtures that use it: it imports adapter_harness, which
+# pytest must import first, as a plugin (assertion rewriting).
+if TYPE_CHECKING:
+    from freeswitch_lab import FreeSwitchStack
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
 
@@ -121,3 +131,53 @@ async def ami(asterisk_lab: AsteriskPbx) -> AsyncIterator[Any]:
 def ami_events(ami: Any) -> AmiEventLog:
     """Every event the ``ami`` connection receives from now on, with ``wait_for``."""
     return AmiEventLog(ami)
+
+
+# --- FreeSWITCH: the compose service (profile "freeswitch") or the ESL test server ------------
+
+
+def _freeswitch_compose_requested() -> bool:
+    return os.environ.get("TWIML_TEST_FREESWITCH", "") == "compose"
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    """pytest-docker's setup commands: its default (``up --build --wait``: the default services,
+    i.e. asterisk), unless ``TWIML_TEST_FREESWITCH=compose``; then the freeswitch service too
+    (and asterisk only if ``TWIML_TEST_PBX=compose``). The freeswitch image is not rebuilt:
+    building it needs SIGNALWIRE_TOKEN, so compose builds it only when it is missing, and a
+    ready image (FREESWITCH_IMAGE, pulled beforehand) is used as it is."""
+    if not _freeswitch_compose_requested():
+        return ["up --build --wait"]
+    from freeswitch_lab import FreeSwitchStack
+
+    FreeSwitchStack.prepare_host(COMPOSE_FILE.parent)  # before `up`: spool folder, its owner
+    asterisk = ["up --build --wait"] if _compose_requested() else []
+    return [*asterisk, "--profile freeswitch up --wait freeswitch"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    """pytest-docker's clean-up: ``down -v``, with the freeswitch profile when it was started
+    (``down`` leaves the containers of profiles it is not given)."""
+    if not _freeswitch_compose_requested():
+        return ["down -v"]
+    return ["--profile freeswitch down -v"]
+
+
+@pytest.fixture(scope="session")
+def freeswitch_compose(request: pytest.FixtureRequest) -> FreeSwitchStack | None:
+    """The compose FreeSWITCH, up and ready, or None: the FreeSWITCH tests then use the ESL test
+    server, as they always do without ``TWIML_TEST_FREESWITCH=compose``."""
+    if not _freeswitch_compose_requested():
+        return None
+    if not _docker_engine_reachable():
+        warnings.warn("TWIML_TEST_FREESWITCH=compose, but no Docker engine answers: the "
+                      "FreeSWITCH tests ran against the ESL test server", stacklevel=1)
+        return None
+    from freeswitch_lab import FreeSwitchStack
+
+    services = request.getfixturevalue("docker_services")  # runs docker_setup's commands
+    stack = FreeSwitchStack.from_environment(COMPOSE_FILE.parent)
+    services.wait_until_responsive(check=stack.is_ready, timeout=60.0, pause=0.5)
+    return stack

@@ -1,9 +1,11 @@
 """One behavioural suite for both PBXs: the same TwiML, the same caller behaviour, the same
 webhooks and callbacks, on Asterisk (a real Asterisk 22) and on FreeSWITCH (the ESL test server
-that replays FreeSWITCH 1.10.12's frames).
+that replays FreeSWITCH 1.10.12's frames; with ``TWIML_TEST_FREESWITCH=compose`` and a Docker
+engine, the real FreeSWITCH of docker/compose.yml instead: tests/freeswitch_lab.py).
 
 A `Caller` describes what the caller does; each rig turns it into its PBX's terms (an Asterisk
-test-caller script, or a FreeSWITCH `RecordPlan`)."""
+test-caller script, or a FreeSWITCH `RecordPlan`, which the compose FreeSWITCH plays with a
+real caller leg)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from adapter_harness import ACCOUNT_SID, adapter_config, freeswitch_adapter, running_adapter
+from adapter_harness import ACCOUNT_SID, adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
-from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
+from freeswitch_lab import FreeSwitchSide, freeswitch_under_test
+from fs_esl_server import Key, RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
@@ -64,7 +67,7 @@ class AsteriskRig:
 @dataclass
 class FreeSwitchRig:
     adapter: Adapter
-    fake: FakeFreeSwitch
+    fs: FreeSwitchSide  # the ESL test server, or the compose FreeSWITCH
     speech_seconds: float = 3.0
 
     async def call(self, caller: Caller) -> None:
@@ -75,17 +78,18 @@ class FreeSwitchRig:
             hangup_at=talk if caller.then == "hangup" else None,
         )
         address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
-        call = self.fake.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
         call.plan_record(plan)
 
 
 @pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk), "freeswitch"])
 def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
     """Which PBX; for Asterisk also the lab and the test side's AMI (requested only then, so
-    the FreeSWITCH half runs without an Asterisk)."""
+    the FreeSWITCH half runs without an Asterisk); for FreeSWITCH the compose FreeSWITCH, or
+    None for the ESL test server."""
     if request.param == "asterisk":
         return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
-    return "freeswitch", None, None
+    return "freeswitch", request.getfixturevalue("freeswitch_compose"), None
 
 
 @pytest.fixture
@@ -96,8 +100,8 @@ async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> Async
                                                   app.url("/voice"))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
-    async with freeswitch_adapter(tmp_path, app.url("/voice")) as (adapter, fake):
-        yield FreeSwitchRig(adapter, fake)
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice")) as (adapter, fs):
+        yield FreeSwitchRig(adapter, fs)
 
 
 async def finished(rig: Rig) -> str:
