@@ -43,6 +43,7 @@ class Adapter:
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     # REST-originated calls not answered yet, by CallSid.
     pending_outbound: dict[str, OutboundCall] = field(default_factory=dict)
+    canceling: set[str] = field(default_factory=set)  # REST cancels sent to the PBX
     ctx: SessionContext | None = None
     driver: AsteriskDriver | FreeSwitchDriver | None = None
     _server: uvicorn.Server | None = None
@@ -85,8 +86,7 @@ class Adapter:
         self._sweeps = start_sweeps(self)
         if serve_http:
             health = {"pbx": driver.name}
-            app = build_app(config, store, self.metrics, health, self.sessions,
-                            self.place_call)
+            app = build_app(config, store, self.metrics, health, self.sessions, self)
             self._server = uvicorn.Server(uvicorn.Config(
                 app, host=config.http.listen_host, port=config.http.listen_port,
                 log_level="warning", lifespan="off",
@@ -125,6 +125,7 @@ class Adapter:
                 OriginateRequest(outbound.call_sid, outbound.target, outbound.from_,
                                  outbound.timeout),
                 self._outbound_failed,
+                on_ringing=self._outbound_ringing,
             )
             if channel and outbound.call_sid in self.pending_outbound:
                 # Known before the answer, so a restarted adapter can find the channel.
@@ -133,9 +134,37 @@ class Adapter:
             log.error("outbound call %s: %s", outbound.call_sid, exc)
             await self._outbound_failed(outbound.call_sid, "failed")
 
+    async def cancel_call(self, call_sid: str) -> bool:
+        """REST ``Status=canceled`` (or ``completed``) of a call not answered yet: the PBX
+        ends the attempt and `_outbound_failed` reports it ``canceled``. False if the call is
+        not waiting for an answer (any more)."""
+        if call_sid not in self.pending_outbound or self.driver is None:
+            return False
+        self.canceling.add(call_sid)
+        try:
+            cancelled = await self.driver.cancel_originate(call_sid)
+        except PbxError as exc:
+            log.error("outbound call %s: cancelling failed: %s", call_sid, exc)
+            cancelled = False
+        if not cancelled:
+            self.canceling.discard(call_sid)
+        return cancelled
+
+    async def _outbound_ringing(self, call_sid: str) -> None:
+        assert self.ctx is not None
+        outbound = self.pending_outbound.get(call_sid)
+        if outbound is None or outbound.ringing:
+            return
+        outbound.ringing = True
+        await self.ctx.store.update_call(call_sid, status="ringing")
+        await send_call_status(self.ctx, outbound, "ringing", "ringing")
+
     async def _outbound_failed(self, call_sid: str, status: str) -> None:
         assert self.ctx is not None
         outbound = self.pending_outbound.pop(call_sid, None)
+        if call_sid in self.canceling:
+            self.canceling.discard(call_sid)
+            status = "canceled"
         log.info("outbound call %s: %s", call_sid, status)
         now = datetime.now(UTC)
         await self.ctx.store.update_call(call_sid, status=status, end_time=now, duration=0)

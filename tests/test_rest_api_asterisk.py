@@ -299,3 +299,47 @@ async def test_outbound_call_busy(adapter: Adapter, app: TwimlApp) -> None:
         await off_loop(lambda: client.calls.create(to="not a number", from_="+1555",
                                                    url=app.url("/x")))
     assert info.value.code == 21211
+
+
+async def test_outbound_call_rings_and_is_canceled(adapter: Adapter, app: TwimlApp,
+                                                   ami: Any) -> None:
+    """A REST call to a callee that rings: the `ringing` status callback (the channel's
+    Newstate), then ``Status=canceled`` ends the attempt; the call is `canceled`."""
+    from asterisk_lab import CALLEE_NO_ANSWER
+
+    events = ["initiated", "ringing", "answered", "completed"]
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=CALLEE_NO_ANSWER, from_="+15550001234", twiml="<Response><Say>hi</Say></Response>",
+        status_callback=app.url("/status"), status_callback_event=events, timeout=60))
+    first = await app.next_request("/status", within=10)
+    ringing = await app.next_request("/status", within=10)
+    assert [first.params["CallStatus"], ringing.params["CallStatus"]] == ["queued", "ringing"]
+    assert ringing.signature_valid and ringing.params["SequenceNumber"] == "1"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
+
+    canceled = await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+    assert canceled.status == "canceled"
+    assert await asyncio.wait_for(adapter.finished.get(), 20) == call.sid
+    final = await app.next_request("/status", within=10)
+    assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "canceled"
+    # Cancelling a call that is over: Twilio's 21220.
+    with pytest.raises(TwilioRestException) as info:
+        await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+    assert info.value.status == 400 and info.value.code == 21220
+
+
+async def test_canceled_leaves_an_answered_call_alone(adapter: Adapter, app: TwimlApp,
+                                                      ami: Any) -> None:
+    """Twilio: ``Status=canceled`` "will not affect calls already in progress";
+    ``Status=completed`` ends them."""
+    call_sid = await live_call(adapter, app, ami, seconds=30)
+    client = sdk(adapter)
+    unchanged = await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
+    assert unchanged.status == "in-progress"
+    assert call_sid in adapter.sessions
+    assert not adapter.sessions[call_sid].call.hung_up.is_set()
+    ended = await off_loop(lambda: client.calls(call_sid).update(status="completed"))
+    assert ended.status == "completed"
+    assert await asyncio.wait_for(adapter.finished.get(), 20) == call_sid

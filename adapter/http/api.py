@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
@@ -43,7 +43,7 @@ from adapter.twiml import StartRecording
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
 
-__all__ = ["SOURCE_API", "Endpoint", "PlaceCall", "api_routes", "routes_by_path"]
+__all__ = ["SOURCE_API", "Endpoint", "OutboundCalls", "api_routes", "routes_by_path"]
 
 SOURCE_API = "StartCallRecordingAPI"
 CURRENT = "Twilio.CURRENT"
@@ -53,7 +53,17 @@ _CALL_RE = re.compile(r"CA[0-9a-f]{32}")
 _RECORDING_RE = re.compile(r"RE[0-9a-f]{32}")
 
 Handler = Callable[[Request], Awaitable[Response]]
-PlaceCall = Callable[[OutboundCall], Awaitable[None]]
+
+
+class OutboundCalls(Protocol):
+    """Where REST-created calls go (the running `Adapter`)."""
+
+    async def place_call(self, outbound: OutboundCall) -> None:
+        """Create the call's row and start it on the PBX (returns at once)."""
+
+    async def cancel_call(self, call_sid: str) -> bool:
+        """End a call that is queued or ringing; False if it is not (any more)."""
+
 Endpoint = tuple[str, str, Handler]  # (path, method, handler)
 
 
@@ -164,7 +174,7 @@ def _paging(request: Request) -> tuple[int, int]:
 
 
 def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSession],
-               place_call: PlaceCall | None = None) -> list[Endpoint]:
+               outbound_calls: OutboundCalls | None = None) -> list[Endpoint]:
     base_url = config.http.public_base_url
 
     def guarded(handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
@@ -366,7 +376,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
             raise _bad(f"StatusCallbackEvent has unknown events: {sorted(status_events)}")
         record = (_one(form, "Record") or "false").lower() == "true"
         recording = _recording_spec(form, default_trim="trim-silence") if record else None
-        if place_call is None:
+        if outbound_calls is None:
             raise ApiError(503, 20500, "Outbound calls are not available")
         outbound = OutboundCall(
             call_sid=new_sid(CALL), to=to, from_=from_, target=target,
@@ -377,7 +387,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
             status_callback_method=_choice(form, "StatusCallbackMethod", {"GET", "POST"}, "POST"),
             status_callback_events=status_events, recording=recording,
         )
-        await place_call(outbound)
+        await outbound_calls.place_call(outbound)
         row = await store.get_call(outbound.call_sid)
         assert row is not None
         return call_json(row)
@@ -397,8 +407,18 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
             raise _bad("Give Url, Twiml or Status")
         if status is not None and status not in ("completed", "canceled"):
             raise _bad(f"Status must be completed or canceled, not {status!r}")
+        session = live_calls.get(call_sid)
+        not_live = session is None or session.call.hung_up.is_set()
+        # Queued or ringing (a REST call not answered yet): both statuses cancel it.
+        if (status is not None and not_live and outbound_calls is not None
+                and await outbound_calls.cancel_call(call_sid)):
+            row = await store.get_call(call_sid)
+            assert row is not None
+            return {**call_json(row), "status": "canceled"}
         session = live(request, call_sid)
-        if status is not None:
+        if status == "canceled":
+            pass  # Twilio: "canceled" does not affect a call in progress
+        elif status is not None:
             await session.call.terminate()
         elif twiml:
             if len(twiml.encode()) > 4000:
@@ -410,7 +430,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         row = await store.get_call(call_sid)
         assert row is not None
         body = call_json(row)
-        if status is not None:
+        if status == "completed":
             body["status"] = "completed"
         return body
 

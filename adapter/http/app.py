@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from adapter.config import Config
-from adapter.http.api import PlaceCall, api_routes, routes_by_path
+from adapter.http.api import OutboundCalls, api_routes, routes_by_path
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
 from adapter.http.limits import RequestSizeLimit
@@ -51,7 +51,7 @@ def _not_found(request: Request) -> Response:
 def build_app(config: Config, store: Store, metrics: Metrics,
               health: dict[str, Any] | None = None,
               live_calls: Mapping[str, CallSession] | None = None,
-              place_call: PlaceCall | None = None) -> Starlette:
+              outbound_calls: OutboundCalls | None = None) -> Starlette:
     mp3_locks: dict[str, asyncio.Lock] = {}
 
     async def recording(request: Request) -> Response:
@@ -111,7 +111,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
     return Starlette(
         routes=routes_by_path([
             *api_routes(config, store, live_calls if live_calls is not None else {},
-                        place_call),
+                        outbound_calls),
             ("/2010-04-01/Accounts/{account}/Recordings/{sid}", "GET", recording),
             ("/health", "GET", health_route),
             ("/metrics", "GET", metrics_route),

@@ -36,6 +36,7 @@ class OutboundCall:
     status_callback_method: str = "POST"
     status_callback_events: frozenset[str] = frozenset({"completed"})
     recording: StartRecording | None = None  # Record=true
+    ringing: bool = False  # the PBX said the callee rings
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     _sequence: count[int] = field(default_factory=count)
 

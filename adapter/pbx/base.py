@@ -229,7 +229,15 @@ class PbxDriver(Protocol):
     async def stop(self) -> None: ...
 
     async def originate(self, request: OriginateRequest,
-                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]]) -> str:
+                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]], *,
+                        on_ringing: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+                        ) -> str:
         """Start an outbound call; returns the PBX's id the channel will have (the
-        `IncomingCall.pbx_call_id` once answered). If it is never answered,
-        `on_failed(call_sid, status)` runs with Twilio's CallStatus (busy, no-answer, failed)."""
+        `IncomingCall.pbx_call_id` once answered). When the callee starts ringing (or early
+        media arrives), `on_ringing(call_sid)` runs, at most once. If it is never answered,
+        `on_failed(call_sid, status)` runs with Twilio's CallStatus (busy, no-answer, failed;
+        after `cancel_originate`, whatever the PBX reports: the caller knows it cancelled)."""
+
+    async def cancel_originate(self, call_sid: str) -> bool:
+        """End the attempt of an outbound call not answered yet; True if one was pending and
+        the PBX accepted the cancel (`on_failed` follows). False if there is none (any more)."""

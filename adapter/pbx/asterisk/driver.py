@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 AGI_MARKER = "twiml-pbx-adapter"
 OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
+OnOriginateRinging = Callable[[str], Coroutine[Any, Any, None]]
+# Newstate ChannelState of an originated channel whose callee rings (AST_STATE_RINGING).
+_STATE_RINGING = "5"
 RESUME_MARKER = "twiml-pbx-adapter-resume"
 OUTBOUND_MARKER = "twiml-pbx-adapter-outbound"
 RESUME_CONTEXT = "twiml-resume"
@@ -287,6 +290,8 @@ class AsteriskDriver:
         self._calls: dict[str, AsteriskCall] = {}
         # Originate ActionID -> (CallSid, what to do if it is never answered).
         self._originating: dict[str, tuple[str, OnOriginateFailed]] = {}
+        # CallSid (= the originated channel's Uniqueid) -> what to do when it starts ringing.
+        self._ringing: dict[str, OnOriginateRinging] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_call: CallHandler | None = None
 
@@ -297,6 +302,7 @@ class AsteriskDriver:
         self.ami.on("Hangup", self._on_channel_gone)
         self.ami.on("DialEnd", self._on_dial_end)
         self.ami.on("OriginateResponse", self._on_originate_response)
+        self.ami.on("Newstate", self._on_newstate)
         await self.ami.connect()
         log.info("connected to Asterisk AMI at %s", self.ami.address)
 
@@ -311,9 +317,10 @@ class AsteriskDriver:
     def active_calls(self) -> int:
         return len(self._calls)
 
-    async def originate(self, request: OriginateRequest,
-                        on_failed: OnOriginateFailed) -> str:
-        """Returns the Uniqueid the channel will have (`mapping.originate`: the CallSid)."""
+    async def originate(self, request: OriginateRequest, on_failed: OnOriginateFailed, *,
+                        on_ringing: OnOriginateRinging | None = None) -> str:
+        """Returns the Uniqueid the channel will have (`mapping.originate`: the CallSid).
+        Ringing: the channel's ``Newstate`` to ``5`` (Ringing)."""
         kind, address = request.target
         target = mapping.dial_target(kind, address, number_template=self.settings.dial_number,
                                      sip_template=self.settings.dial_sip)
@@ -321,20 +328,50 @@ class AsteriskDriver:
         action = mapping.originate(request.call_sid, target, caller_id=request.caller_id,
                                    timeout=request.timeout, action_id=action_id)
         self._originating[action_id] = (request.call_sid, on_failed)
+        if on_ringing is not None:
+            self._ringing[request.call_sid] = on_ringing
         try:
             await self.ami.action(action)
         except PbxError:
             self._originating.pop(action_id, None)
+            self._ringing.pop(request.call_sid, None)
             raise
         return action["ChannelId"]
 
+    async def cancel_originate(self, call_sid: str) -> bool:
+        """AMI ``Hangup`` of the ringing channel by its Uniqueid (the CallSid; measured on
+        Asterisk 22: ends a ringing Originate at once, its OriginateResponse then fails)."""
+        action_id = f"twiml-originate-{call_sid}"
+        if action_id not in self._originating:
+            return False
+        try:
+            await self.ami.action(mapping.hangup_channel(call_sid))
+        except PbxError as exc:
+            if "no such channel" in str(exc).lower():
+                return False
+            raise
+        return True
+
     def _on_originate_response(self, event: AmiMessage) -> None:
         entry = self._originating.pop(event.get("ActionID") or "", None)
-        if entry is None or event.get("Response") == "Success":
+        if entry is None:
             return
         call_sid, on_failed = entry
+        self._ringing.pop(call_sid, None)
+        if event.get("Response") == "Success":
+            return
         status = mapping.ORIGINATE_FAILURE.get(event.get("Reason") or "", "failed")
-        task = asyncio.get_running_loop().create_task(on_failed(call_sid, status))
+        self._spawn(on_failed(call_sid, status))
+
+    def _on_newstate(self, event: AmiMessage) -> None:
+        if event.get("ChannelState") != _STATE_RINGING:
+            return
+        on_ringing = self._ringing.pop(event.get("Uniqueid") or "", None)
+        if on_ringing is not None:
+            self._spawn(on_ringing(event.get("Uniqueid") or ""))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

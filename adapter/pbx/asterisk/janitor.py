@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from adapter.pbx.asterisk import mapping
 from adapter.pbx.asterisk.ami import AmiClient
 from adapter.pbx.base import PbxError
 from adapter.recovery import HangUp
@@ -21,7 +22,7 @@ def asterisk_hang_up(ami: AmiClient) -> HangUp:
 
     async def hang_up(uniqueid: str) -> bool:
         try:
-            await ami.action({"Action": "Hangup", "Channel": uniqueid, "Cause": "16"})
+            await ami.action(mapping.hangup_channel(uniqueid))
         except PbxError as exc:
             if "no such channel" in str(exc).lower():
                 return False

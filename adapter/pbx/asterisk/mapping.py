@@ -68,6 +68,7 @@ from adapter.pbx.base import RecordEnd, RecordResult
 __all__ = [
     "ANSWER",
     "HANGUP",
+    "hangup_channel",
     "mixmonitor",
     "mute_mixmonitor",
     "originate",
@@ -226,6 +227,12 @@ ORIGINATE_CONTEXT = "twiml-outbound"
 _CALL_SID_RE = re.compile(r"CA[0-9a-f]{32}")
 # OriginateResponse Reason → Twilio CallStatus for a call that was never answered.
 ORIGINATE_FAILURE = {"3": "no-answer", "5": "busy"}
+
+
+def hangup_channel(uniqueid: str) -> dict[str, str]:
+    """AMI ``Hangup`` (cause 16, normal clearing) of the channel with that Uniqueid: a REST
+    call cancelled while it rings, or a channel recovery finds still up."""
+    return {"Action": "Hangup", "Channel": ami_channel(uniqueid), "Cause": "16"}
 
 
 def originate(call_sid: str, target: str, *, caller_id: str, timeout: int,

@@ -567,7 +567,9 @@ class FreeSwitchDriver:
 
     # --- outbound REST calls ----------------------------------------------------------------------
 
-    async def originate(self, request: OriginateRequest, on_failed: OnOriginateFailed) -> str:
+    async def originate(self, request: OriginateRequest, on_failed: OnOriginateFailed, *,
+                        on_ringing: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+                        ) -> str:
         """``bgapi originate`` into the dialplan's ``twiml-outbound`` context (`mapping`);
         returns the channel's Unique-ID (ours: ``origination_uuid``) once FreeSWITCH accepted
         the job. Answered, the channel reaches the outbound socket and `call_ready` hands it
@@ -599,6 +601,10 @@ class FreeSwitchDriver:
         log.info("outbound call %s: originate to %s, channel %s, job %s", request.call_sid,
                  endpoint, channel, job)
         return channel
+
+    async def cancel_originate(self, call_sid: str) -> bool:
+        """Not on FreeSWITCH yet: a ringing outbound call cannot be cancelled."""
+        return False
 
     def _on_inbound_event(self, event: EslEvent) -> None:
         if event.name != mapping.BACKGROUND_JOB:
