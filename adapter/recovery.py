@@ -38,16 +38,17 @@ error while storing it, an event lost with the PBX connection) get steps 2 and 3
 
 Pending callbacks themselves are the outbox's job (it resumes on start).
 
-Known limits: `trim` of a `<Record>` is kept with its owed action request but the recovered file
-is trimmed (Twilio's default) whatever it said; call recordings are not trimmed. Recordings made
-before the status callback URL was stored absolute (older releases) resolve a relative one
-against the number's Voice URL.
+A `<Record>`'s file is trimmed as its ``trim`` said (kept with its owed action request; Twilio's
+default, trimmed, when that is gone); call recordings are not trimmed. Known limit: recordings
+made before the status callback URL was stored absolute (older releases) resolve a relative
+one against the number's Voice URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import shutil
@@ -164,7 +165,8 @@ class Finaliser(Protocol):
     """
 
     def __call__(
-        self, recording: RecordingRow, segments: Sequence[PbxSegment], target: Path
+        self, recording: RecordingRow, segments: Sequence[PbxSegment], target: Path, *,
+        trim: bool,
     ) -> float | None: ...
 
 
@@ -255,19 +257,18 @@ def pbx_segments(recording: RecordingRow, spool_recordings: Path) -> list[PbxSeg
 
 
 def finalise_pbx_files(
-    recording: RecordingRow, segments: Sequence[PbxSegment], target: Path
+    recording: RecordingRow, segments: Sequence[PbxSegment], target: Path, *, trim: bool
 ) -> float | None:
     """The default `Finaliser`: the same steps as the interpreter's.
 
     Each segment's two tracks are mixed (``channels`` 1) or interleaved with the caller on
-    channel 1 (``channels`` 2), segments are joined in order, then `<Record>` files are trimmed
-    (Twilio's default ``trim-silence``; the verb's own setting is not stored). Empty or silent:
+    channel 1 (``channels`` 2), segments are joined in order, then trimmed if `trim` (a
+    `<Record>`'s ``trim``, kept with its owed action request). Empty or silent:
     None. A `stereo` segment is first split into the track files it wants, as the FreeSWITCH
     driver does (channel 1 → inbound, channel 2 → outbound), and the stereo file removed.
     """
     handles = [CallRecordingHandle("", *_track_files(segment)) for segment in segments]
-    info = make_final_recording(handles, target, recording.channels,
-                                trim=recording.source == RECORD_VERB_SOURCE)
+    info = make_final_recording(handles, target, recording.channels, trim=trim)
     return info.duration if info is not None else None
 
 
@@ -478,7 +479,7 @@ async def _claim_recording(store: Store, recording: RecordingRow) -> bool:
 
 async def _finish_recording(
     store: Store, config: Config, finaliser: Finaliser, recording: RecordingRow,
-    close_wait: float,
+    close_wait: float, *, trim: bool,
 ) -> RecordingRow:
     """Make the recording final from what the PBX left; returns the updated row."""
     spool = config.spool_dir_local / "recordings"
@@ -496,7 +497,8 @@ async def _finish_recording(
                 segments = []
         if segments:
             try:
-                duration = await asyncio.to_thread(finaliser, recording, segments, target)
+                duration = await asyncio.to_thread(
+                    functools.partial(finaliser, trim=trim), recording, segments, target)
             except (OSError, media.MediaError) as exc:
                 log.error("recovery: recording %s: the media could not be made: %s",
                           recording.sid, exc)
@@ -575,6 +577,9 @@ async def recover(
     spool = config.spool_dir_local / "recordings"
     recordings = await _recordings_of(store, list(by_sid))
     final_rows: dict[str, RecordingRow] = {}
+    owed = await owed_requests(store, list(by_sid))
+    # A <Record>'s trim is kept with its owed action; without one, Twilio's default.
+    trims = {r.ref: r.data.get("trim") is not False for r in owed if r.kind == "record-action"}
     ends = {c.sid: await asyncio.to_thread(_last_write,
                                            [r for r in recordings if r.call_sid == c.sid], spool)
             for c in calls}
@@ -588,14 +593,14 @@ async def recover(
         if recording.status in OPEN_RECORDING_STATUSES:
             if not await _claim_recording(store, recording):
                 continue  # another node is finishing it
-            recording = await _finish_recording(store, config, finaliser, recording,
-                                                close_wait)
+            recording = await _finish_recording(
+                store, config, finaliser, recording, close_wait,
+                trim=trims.get(recording.sid, recording.source == RECORD_VERB_SOURCE))
             (tally.completed if recording.status == "completed" else tally.absent).append(
                 recording.sid)
         final_rows[recording.sid] = recording
         tally.callbacks_queued += await _queue_missing_callbacks(store, outbox, config,
                                                                  recording, call)
-    owed = await owed_requests(store, list(by_sid))
     for request in owed:
         if request.kind == "record-action":
             tally.callbacks_queued += await _make_record_action(

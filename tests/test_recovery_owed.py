@@ -204,3 +204,37 @@ async def test_no_status_callback_unless_asked(store: Store, outbox: Outbox,
     await note_call_status(store, call.sid, STATUS, "POST", ["initiated", "answered"])
     await recover(store, outbox, config, close_wait=0.2)
     assert await queued(store) == []
+
+
+def write_padded_wav(path: Path, *, silence: float, tone: float) -> None:
+    """`silence` s of silence, `tone` s of 440 Hz, `silence` s of silence (8 kHz mono)."""
+    import math
+    import struct
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [0] * int(silence * 8000)
+    loud = [int(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(int(tone * 8000))]
+    samples = quiet + loud + quiet
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+
+
+async def test_the_record_trim_setting_is_honoured(store: Store, outbox: Outbox,
+                                                  config: Config) -> None:
+    call = await add_call(store)
+    durations = {}
+    for trim in (True, False):
+        rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
+        write_padded_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", silence=2.0, tone=2.0)
+        await note_record_action(store, call.sid, rec.sid, ACTION, "POST", trim=trim)
+        durations[trim] = rec.sid
+    await recover(store, outbox, config, close_wait=0.2)
+    trimmed = await store.get_recording(ACCOUNT, durations[True])
+    kept = await store.get_recording(ACCOUNT, durations[False])
+    assert trimmed is not None and kept is not None
+    assert trimmed.duration == 2  # the silence around the talk is gone
+    assert kept.duration == 6  # trim="do-not-trim": all of it
