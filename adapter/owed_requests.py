@@ -7,8 +7,8 @@ Two kinds, each written when the obligation starts and read only by startup reco
   Written by `Adapter.place_call` before the Originate. Recovery sends the call's final
   status (``completed``, or ``canceled`` for a call never answered) if it was asked for and not
   sent yet.
-* ``record-action``: the action request of a `<Record>` in progress (the absolute action URL,
-  its method, the verb's ``trim``). Written when the `<Record>` starts and removed once the
+* ``record-action``: the action request of a `<Record>` in progress (the absolute action URL
+  and its method). Written when the `<Record>` starts and removed once the
   session has made the request, queued it, or decided there is none (an empty recording, a
   redirect). Recovery makes it, as Twilio does after a hang-up (``Digits=hangup``), when the
   recording has audio.
@@ -64,7 +64,7 @@ owed_requests_table = Table(
     Column("ref", String(34), nullable=False),
     Column("url", Text, nullable=False),
     Column("method", String(8), nullable=False),
-    Column("data", Text, nullable=False),  # JSON: events (call-status), trim (record-action)
+    Column("data", Text, nullable=False),  # JSON: events (call-status)
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_owed_requests_call", "call_sid"),
     Index("ix_owed_requests_ref", "ref"),
@@ -116,9 +116,9 @@ async def note_call_status(store: Store, call_sid: str, url: str, method: str,
 
 
 async def note_record_action(store: Store, call_sid: str, recording_sid: str, url: str,
-                             method: str, *, trim: bool) -> None:
+                             method: str) -> None:
     """A `<Record>` started: its action request (absolute `url`) is owed until made."""
-    await _note(store, call_sid, "record-action", recording_sid, url, method, {"trim": trim})
+    await _note(store, call_sid, "record-action", recording_sid, url, method, {})
 
 
 async def forget_record_action(store: Store, recording_sid: str) -> None:

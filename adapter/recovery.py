@@ -38,10 +38,10 @@ error while storing it, an event lost with the PBX connection) get steps 2 and 3
 
 Pending callbacks themselves are the outbox's job (it resumes on start).
 
-A `<Record>`'s file is trimmed as its ``trim`` said (kept with its owed action request; Twilio's
-default, trimmed, when that is gone); call recordings are not trimmed. Known limit: recordings
-made before the status callback URL was stored absolute (older releases) resolve a relative
-one against the number's Voice URL.
+A recording is trimmed as its ``trim`` said (stored with it; rows of older releases have none:
+`<Record>` files are then trimmed, Twilio's default, and call recordings not). Known limit:
+recordings made before the status callback URL was stored absolute (older releases) resolve a
+relative one against the number's Voice URL.
 """
 
 from __future__ import annotations
@@ -262,8 +262,8 @@ def finalise_pbx_files(
     """The default `Finaliser`: the same steps as the interpreter's.
 
     Each segment's two tracks are mixed (``channels`` 1) or interleaved with the caller on
-    channel 1 (``channels`` 2), segments are joined in order, then trimmed if `trim` (a
-    `<Record>`'s ``trim``, kept with its owed action request). Empty or silent:
+    channel 1 (``channels`` 2), segments are joined in order, then trimmed if `trim` (as the
+    recording asked). Empty or silent:
     None. A `stereo` segment is first split into the track files it wants, as the FreeSWITCH
     driver does (channel 1 → inbound, channel 2 → outbound), and the stereo file removed.
     """
@@ -527,6 +527,12 @@ async def _finish_recording(
     return row
 
 
+def _trim(recording: RecordingRow) -> bool:
+    if recording.trim is not None:
+        return recording.trim == "trim-silence"
+    return recording.source == RECORD_VERB_SOURCE
+
+
 def _last_write(recordings: Sequence[RecordingRow], spool: Path) -> datetime | None:
     stamps: list[float] = []
     for recording in recordings:
@@ -578,8 +584,6 @@ async def recover(
     recordings = await _recordings_of(store, list(by_sid))
     final_rows: dict[str, RecordingRow] = {}
     owed = await owed_requests(store, list(by_sid))
-    # A <Record>'s trim is kept with its owed action; without one, Twilio's default.
-    trims = {r.ref: r.data.get("trim") is not False for r in owed if r.kind == "record-action"}
     ends = {c.sid: await asyncio.to_thread(_last_write,
                                            [r for r in recordings if r.call_sid == c.sid], spool)
             for c in calls}
@@ -595,7 +599,7 @@ async def recover(
                 continue  # another node is finishing it
             recording = await _finish_recording(
                 store, config, finaliser, recording, close_wait,
-                trim=trims.get(recording.sid, recording.source == RECORD_VERB_SOURCE))
+                trim=_trim(recording))
             (tally.completed if recording.status == "completed" else tally.absent).append(
                 recording.sid)
         final_rows[recording.sid] = recording

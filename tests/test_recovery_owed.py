@@ -117,7 +117,7 @@ async def test_the_record_action_owed_at_the_crash_is_made_once(
     call = await add_call(store)
     rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
     write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0)
-    await note_record_action(store, call.sid, rec.sid, ACTION, "GET", trim=True)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "GET")
 
     report = await recover(store, outbox, config, close_wait=0.2)
     assert report.callbacks_queued == 1
@@ -129,7 +129,7 @@ async def test_the_record_action_owed_at_the_crash_is_made_once(
     assert params["From"] == call.from_ and params["Direction"] == "inbound"
     assert await owed_requests(store, [call.sid]) == []
     # A second recovery (or the session's own request with the same event id) adds nothing.
-    await note_record_action(store, call.sid, rec.sid, ACTION, "GET", trim=True)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "GET")
     await store.update_call(call.sid, status="in-progress")
     await recover(store, outbox, config, close_wait=0.2)
     assert len(await queued(store)) == 1
@@ -140,7 +140,7 @@ async def test_no_action_for_an_empty_record(store: Store, outbox: Outbox,
     call = await add_call(store)
     rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
     write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 1.0, tone=False)
-    await note_record_action(store, call.sid, rec.sid, ACTION, "POST", trim=True)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "POST")
     await recover(store, outbox, config, close_wait=0.2)
     assert await queued(store) == []
     assert (await store.get_recording(ACCOUNT, rec.sid)).status == "absent"  # type: ignore[union-attr]
@@ -223,18 +223,36 @@ def write_padded_wav(path: Path, *, silence: float, tone: float) -> None:
         wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
 
 
-async def test_the_record_trim_setting_is_honoured(store: Store, outbox: Outbox,
+async def test_the_trim_setting_is_honoured(store: Store, outbox: Outbox,
                                                   config: Config) -> None:
     call = await add_call(store)
     durations = {}
-    for trim in (True, False):
-        rec = await add_recording(store, call, config, source="RecordVerb", callback=None)
+    for trim in ("trim-silence", "do-not-trim"):
+        rec = await add_recording(store, call, config, source="RecordVerb", callback=None,
+                                  trim=trim)
         write_padded_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", silence=2.0, tone=2.0)
-        await note_record_action(store, call.sid, rec.sid, ACTION, "POST", trim=trim)
         durations[trim] = rec.sid
     await recover(store, outbox, config, close_wait=0.2)
-    trimmed = await store.get_recording(ACCOUNT, durations[True])
-    kept = await store.get_recording(ACCOUNT, durations[False])
+    trimmed = await store.get_recording(ACCOUNT, durations["trim-silence"])
+    kept = await store.get_recording(ACCOUNT, durations["do-not-trim"])
     assert trimmed is not None and kept is not None
     assert trimmed.duration == 2  # the silence around the talk is gone
     assert kept.duration == 6  # trim="do-not-trim": all of it
+
+
+async def test_an_older_recordings_table_gets_the_trim_column(tmp_path: Path,
+                                                             config: Config) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    old = await Store.open(url)
+    async with old.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE recordings DROP COLUMN trim"))
+    await old.close()
+    reopened = await Store.open(url)
+    try:
+        call = await add_call(reopened)
+        rec = await add_recording(reopened, call, config, source="RecordVerb",
+                                  trim="do-not-trim")
+        row = await reopened.get_recording(ACCOUNT, rec.sid)
+        assert row is not None and row.trim == "do-not-trim"
+    finally:
+        await reopened.close()

@@ -95,6 +95,7 @@ class CallRecorder:
             status_callback=callback_url,
             status_callback_method=spec.recording_status_callback_method,
             status_callback_events=" ".join(sorted(spec.recording_status_callback_event)),
+            trim=spec.trim,
         ))
         recording = ActiveRecording(sid, spec, source, callback_url, [handle], started, channels)
         self.active[sid] = recording

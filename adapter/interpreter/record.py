@@ -105,9 +105,10 @@ class RecordVerbRunner:
             if verb.recording_status_callback else None,
             status_callback_method=verb.recording_status_callback_method,
             status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
+            trim=verb.trim,
         ))
         await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
-                                 verb.method, trim=verb.trim == "trim-silence")
+                                 verb.method)
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
         if verb.transcribe or verb.transcribe_callback:
             log.warning("call %s: <Record transcribe> is not supported yet: %s is recorded "

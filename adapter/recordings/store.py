@@ -16,6 +16,7 @@ stays; purging old deleted rows is a separate job.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,15 +35,18 @@ from sqlalchemy import (
     TypeDecorator,
     event,
     insert,
+    inspect,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RECORDING_STATUSES",
@@ -146,6 +150,8 @@ recordings_table = Table(
     Column("status_callback", Text),
     Column("status_callback_method", String(8), nullable=False),
     Column("status_callback_events", String(255), nullable=False),
+    # trim-silence | do-not-trim, as asked (for recovery); NULL in rows of older releases.
+    Column("trim", String(16)),
     Index("ix_recordings_account_created", "account_sid", "date_created"),
     Index("ix_recordings_call", "call_sid"),
 )
@@ -199,6 +205,7 @@ class RecordingRow:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     status_callback_events: str = "completed"
+    trim: str | None = None
 
 
 _CALL_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(CallRow))
@@ -247,6 +254,23 @@ def _create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# Columns added after the first release: (table, column) -> SQL type, added at open.
+_ADDED_COLUMNS: Final = {("recordings", "trim"): "VARCHAR(16)"}
+
+
+async def _add_missing_columns(conn: AsyncConnection) -> None:
+    def missing(sync: Connection) -> list[tuple[str, str]]:
+        inspector = inspect(sync)
+        present = {(table, c["name"]) for table in {t for t, _ in _ADDED_COLUMNS}
+                   for c in inspector.get_columns(table)}
+        return [key for key in _ADDED_COLUMNS if key not in present]
+
+    for table, column in await conn.run_sync(missing):
+        await conn.execute(text(
+            f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[(table, column)]}"))
+        log.info("store: added column %s.%s", table, column)
+
+
 class Store:
     """Calls and recordings metadata. Create with `await Store.open(url)`."""
 
@@ -267,6 +291,7 @@ class Store:
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
                     )
                 await conn.run_sync(metadata.create_all)
+                await _add_missing_columns(conn)
         except BaseException:
             await engine.dispose()
             raise
