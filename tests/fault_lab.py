@@ -26,7 +26,11 @@ from typing import IO
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
+
+from adapter.outbox import outbox_table
+from adapter.recordings.store import Store
 
 __all__ = ["AdapterProcess", "CallbackReceiver", "Mode", "Received", "Tally", "TcpProxy"]
 
@@ -314,3 +318,18 @@ class Tally:
         assert all(r.signature_valid for r in receiver.requests)
         assert len(delivered) == expected_total
         assert duplicates == 0
+
+
+async def wait_all_delivered(database_url: str, count: int, *, within: float = 20.0) -> None:
+    """Until the adapter process has delivered `count` callbacks and has none open."""
+    store = await Store.open(database_url)
+    try:
+        async with asyncio.timeout(within):
+            while True:  # polling another process's database: no event to await
+                async with store.engine.connect() as conn:
+                    states = (await conn.execute(select(outbox_table.c.state))).scalars().all()
+                if len(states) >= count and set(states) == {"delivered"}:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await store.close()

@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from asterisk_lab import CALLEES_CONTEXT, AmiEventLog, AsteriskPbx, CallerScript, originate
-from fault_lab import AdapterProcess, CallbackReceiver, Mode, Tally, TcpProxy, free_port
+from fault_lab import (
+    AdapterProcess,
+    CallbackReceiver,
+    Mode,
+    Tally,
+    TcpProxy,
+    free_port,
+    wait_all_delivered,
+)
 from sqlalchemy import select
 from twilio.twiml.voice_response import Start, VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -145,7 +153,7 @@ async def test_kill_9_mid_recording_loses_nothing(
                                 within=20)
         # Killed after a clean delivery of both in-progress callbacks (killed mid-send, a
         # callback is sent again with the same idempotency token: at least once).
-        await _wait_all_delivered(db_url, 2)
+        await wait_all_delivered(db_url, 2)
         await adapter.kill()
         # Call A ends while no adapter runs; MixMonitor closes its file by itself.
         await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == uid_a, within=30)
@@ -214,7 +222,7 @@ async def test_kill_9_during_an_outbound_rest_call(
             lambda rs: {r.path for r in rs} >= {"/rec-c"}
             and [r.params["CallStatus"] for r in rs if r.path == "/call"]
             == ["queued", "in-progress"], within=20)
-        await _wait_all_delivered(sqlite_url, 3)
+        await wait_all_delivered(sqlite_url, 3)
         await adapter.kill()
         assert not ami_events.matching("Hangup", lambda e: e.get("Uniqueid") == call.sid)
         await adapter.start()
@@ -282,20 +290,6 @@ async def test_receiver_refusing_failing_and_stalling_then_up(
     assert first[0][1] >= 4  # refused, 503, stalled, delivered: four attempts at least
     assert {r.answered for r in receiver.requests} >= {503, None, 204}
     tally.check(receiver, "receiver refusing / 5xx / stalling, postgresql")
-
-
-async def _wait_all_delivered(database_url: str, count: int) -> None:
-    store = await Store.open(database_url)
-    try:
-        async with asyncio.timeout(20):
-            while True:  # polling another process's database: no event to await
-                async with store.engine.connect() as conn:
-                    states = (await conn.execute(select(outbox_table.c.state))).scalars().all()
-                if len(states) >= count and set(states) == {"delivered"}:
-                    return
-                await asyncio.sleep(0.05)  # polling another process's database
-    finally:
-        await store.close()
 
 
 async def _wait_recordings(database_url: str, count: int) -> dict[str, RecordingRow]:

@@ -19,16 +19,14 @@ import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL
 from aiohttp import web
 from audio_checks import tones_440_1000
-from fault_lab import CallbackReceiver, Tally, free_port
+from fault_lab import CallbackReceiver, Tally, free_port, wait_all_delivered
 from fs_esl_server import FakeFreeSwitch, RecordPlan
-from sqlalchemy import select
 from test_fault_injection import adapter_process, recordings, statuses_of
 from test_freeswitch_call_recording import write_tone
 from test_freeswitch_driver import next_app
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
-from adapter.outbox import outbox_table
 from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
 from adapter.recordings import media
 from adapter.recordings.store import CallRow, Store
@@ -83,21 +81,6 @@ def environ(fake: FakeFreeSwitch, data_dir: Path, voice_url: str, database_url: 
         "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
         "TWIML_ADAPTER_LOG_LEVEL": "INFO",
     }
-
-
-async def wait_delivered(database_url: str, count: int) -> None:
-    """Until the adapter process has delivered `count` callbacks (and has none open)."""
-    store = await Store.open(database_url)
-    try:
-        async with asyncio.timeout(20):
-            while True:  # polling another process's database: no event to await
-                async with store.engine.connect() as conn:
-                    states = (await conn.execute(select(outbox_table.c.state))).scalars().all()
-                if len(states) >= count and set(states) == {"delivered"}:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await store.close()
 
 
 async def call_rows(database_url: str, sids: set[str]) -> dict[str, CallRow]:
@@ -157,7 +140,7 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
                                 within=20)
         # Killed after a clean delivery of both in-progress callbacks (killed mid-send, a
         # callback is sent again with the same idempotency token: at least once).
-        await wait_delivered(db_url, 2)
+        await wait_all_delivered(db_url, 2)
         assert not (call_a.hung_up or call_b.hung_up), "both calls must be running at the kill"
         await adapter.kill()
 
@@ -243,7 +226,7 @@ async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(
         call = fake_fs.place_call(("127.0.0.1", port), to=TO_PAUSE, from_=FROM)
         await next_app(call, "sleep")
         await receiver.wait_for(lambda rs: len(rs) >= 1, within=20)
-        await wait_delivered(database_url, 1)
+        await wait_all_delivered(database_url, 1)
         await adapter.kill()
         await adapter.start()
         await asyncio.wait_for(call.ended.wait(), 30)
