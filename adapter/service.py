@@ -178,6 +178,7 @@ class Adapter:
         route = None
         if incoming.outbound_call_sid is not None:
             outbound = self.pending_outbound.pop(incoming.outbound_call_sid, None)
+            self.canceling.discard(incoming.outbound_call_sid)  # answered: a cancel came late
             if outbound is None:
                 log.error("answered outbound call %r is unknown; hanging up",
                           incoming.outbound_call_sid)

@@ -6,8 +6,10 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
 
 - the inbound event socket: ``auth/request``, ``auth`` → ``+OK accepted`` / ``-ERR invalid``,
   ``api`` (status, version, uuid_exists, uuid_getvar, uuid_setvar, uuid_break, uuid_kill,
-  uuid_record), ``event plain …``, ``exit``, and the ACL's ``text/rude-rejection``; it can be
-  dropped, and refused for a while (``set_inbound_down``), as when FreeSWITCH restarts;
+  uuid_record), ``event plain …``, ``nixevent``, ``noevents``, ``filter`` (add, delete, delete
+  all; events pass as mod_event_socket.c's event_handler decides: subscribed, then the
+  filters), ``exit``, and the ACL's ``text/rude-rejection``; it can be dropped, and refused for
+  a while (``set_inbound_down``), as when FreeSWITCH restarts;
 - the outbound socket (``socket HOST:PORT async full``): it connects to the adapter, sends
   nothing until ``connect``, answers with ONE header-only frame of channel data (URL-encoded,
   ``Content-Type: command/reply`` after the data, ``Reply-Text: %2BOK%0A``, ``Socket-Mode``,
@@ -52,7 +54,11 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   to it (prolog, ``Job-UUID``, ``Job-Owner-UUID: _undef_``, ``Job-Command``,
   ``Job-Command-Arg``, the command's output as the event body); ``originate`` as mod_commands'
   originate_function runs it: ``{vars}`` and one endpoint, a `Callee` that fails (``-ERR
-  <CAUSE>``), rings out (``originate_timeout``: ``-ERR NO_ANSWER``) or answers: the channel
+  <CAUSE>``), rings out (``originate_timeout``: ``-ERR NO_ANSWER``) or answers; one that rings
+  fires CHANNEL_PROGRESS (CHANNEL_PROGRESS_MEDIA for a 183, `ring_events`) in switch_channel.c's
+  layout for an originated channel (`OriginatedChannel.ringing`), and ``uuid_kill`` of it while
+  it rings ends the originate with ``-ERR <that cause>`` (switch_ivr_originate.c: the peer's
+  hang-up cause); answered, the channel
   (`OriginatedChannel`: ``Call-Direction: outbound``, ``origination_uuid``, caller ID from
   ``origination_caller_id_number``, the ``{vars}`` as channel variables) is transferred to
   ``<exten> XML <context>`` and runs that context's ``socket`` action, read from the dialplan
@@ -79,7 +85,7 @@ import time
 import uuid as uuid_module
 import wave
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -313,13 +319,7 @@ class FakeChannel:
                 calling: tuple[str, str, str] | None = None) -> Lines:
         calling = calling or CALLING.get(
             name, ("switch_channel.c", "switch_channel_event_set_data", "1"))
-        return [
-            ("Event-Name", name), ("Core-UUID", CORE_UUID), ("FreeSWITCH-Hostname", HOSTNAME),
-            ("FreeSWITCH-Switchname", HOSTNAME), ("FreeSWITCH-IPv4", IPV4),
-            ("FreeSWITCH-IPv6", IPV6), *_dates(timestamp_us),
-            ("Event-Calling-File", calling[0]), ("Event-Calling-Function", calling[1]),
-            ("Event-Calling-Line-Number", calling[2]), ("Event-Sequence", str(sequence)),
-        ]
+        return _core_prolog(name, timestamp_us, sequence, calling)
 
     def _channel_data(self) -> Lines:
         lines: Lines = [
@@ -1334,6 +1334,9 @@ def _write_wav(path: Path, talk_samples: int, quiet_samples: int) -> None:
         wav.writeframes(bytes(tone) + b"\x00\x00" * quiet_samples)
 
 
+# When a callee that answers (or never does) rings in an originate, in call seconds (at most
+# half of its time to answer).
+RING_AFTER = 0.2
 # mod_commands.c's ORIGINATE_SYNTAX (FreeSWITCH 1.10.12).
 ORIGINATE_SYNTAX = ("<call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] "
                     "[<cid_name>] [<cid_num>] [<timeout_sec>]")
@@ -1342,15 +1345,62 @@ ORIGINATE_SYNTAX = ("<call url> <exten>|&<application_name>(<app_args>) [<dialpl
 class OriginatedChannel(FakeChannel):
     """A channel ``originate`` created: ``Call-Direction: outbound`` (the channel's direction,
     switch_channel_event_set_basic_data) and an outbound caller profile; once it runs the
-    dialplan its logical direction is inbound (CF_DIALPLAN, switch_channel.c)."""
+    dialplan its logical direction is inbound (CF_DIALPLAN, switch_channel.c).
+
+    Before the answer (`ringing`) it is still inside switch_ivr_originate: not in a dialplan
+    (``Channel-HIT-Dialplan: false``, ``Caller-Logical-Direction: outbound``, no
+    ``Caller-Dialplan``), parked by originate_on_routing in CS_CONSUME_MEDIA (state number 7),
+    call state DOWN until its first ring, and the caller profile switch_ivr_originate gives a
+    session-less originate: context ``default``, source ``src/switch_ivr_originate.c``,
+    destination number the dial string after the endpoint type, callee ``Outbound Call``; the
+    profile's progress times are set before the event (switch_channel.c)."""
+
+    in_dialplan = True
+    progress_us = 0
+    progress_media_us = 0
+
+    @classmethod
+    def ringing(cls, *, uuid: str, endpoint: str, variables: dict[str, str],
+                created_us: int) -> OriginatedChannel:
+        destination = endpoint.split("/", 1)[1] if "/" in endpoint else endpoint
+        channel = cls(
+            uuid=uuid, destination=destination,
+            caller_number=variables.get("origination_caller_id_number", "0000000000"),
+            caller_name=variables.get("origination_caller_id_name", ""),
+            channel_name=endpoint, created_us=created_us,
+            variables=[("direction", "outbound"), ("uuid", uuid), ("session_id", "11"),
+                       ("channel_name", endpoint), *variables.items()],
+            callee=("Outbound Call", destination), context="default",
+            source="src/switch_ivr_originate.c",
+        )
+        channel.in_dialplan = False
+        channel.state, channel.state_number, channel.call_state = "CS_CONSUME_MEDIA", "7", "DOWN"
+        return channel
 
     def _profile(self, prefix: str) -> Lines:
-        return [(name, "outbound") if name == f"{prefix}-Direction" else (name, value)
-                for name, value in super()._profile(prefix)]
+        lines = []
+        for name, value in super()._profile(prefix):
+            if name == f"{prefix}-Direction" or (
+                    name == f"{prefix}-Logical-Direction" and not self.in_dialplan):
+                value = "outbound"
+            elif name == f"{prefix}-Dialplan" and not self.in_dialplan:
+                continue
+            elif name == f"{prefix}-Channel-Progress-Time":
+                value = str(self.progress_us)
+            elif name == f"{prefix}-Channel-Progress-Media-Time":
+                value = str(self.progress_media_us)
+            lines.append((name, value))
+        return lines
 
     def _channel_data(self) -> Lines:
-        return [(name, "outbound") if name in ("Call-Direction", "Presence-Call-Direction")
-                else (name, value) for name, value in super()._channel_data()]
+        lines = []
+        for name, value in super()._channel_data():
+            if name in ("Call-Direction", "Presence-Call-Direction"):
+                value = "outbound"
+            elif name == "Channel-HIT-Dialplan":
+                value = "true" if self.in_dialplan else "false"
+            lines.append((name, value))
+        return lines
 
 
 @dataclass(slots=True)
@@ -1392,9 +1442,123 @@ def _event_frame_with_body(lines: Headers, body: str) -> bytes:
 
 @dataclass
 class _Inbound:
+    """One inbound connection (mod_event_socket.c's listener): its subscriptions (``event``,
+    ``nixevent``, ``noevents``), its ``filter``s, and the events it was sent (for assertions:
+    (Event-Name, Unique-ID or Job-UUID))."""
+
     writer: asyncio.StreamWriter
     authed: bool = False
     subscriptions: set[str] = field(default_factory=set)
+    nixed: set[str] = field(default_factory=set)  # taken out of ALL by nixevent
+    listening: bool = False  # LFLAG_EVENTS
+    filters: list[tuple[str, str]] = field(default_factory=list)  # in the order added
+    received: list[tuple[str, str]] = field(default_factory=list)
+
+    def subscribe(self, rest: str) -> str:
+        """``event [plain|xml|json] <names>``: each name is added (ALL: every event)."""
+        names = rest.split()
+        if names and names[0].lower() in ("plain", "xml", "json"):
+            names = names[1:]
+        if not names:
+            return "-ERR no keywords supplied"
+        for name in names:
+            if name == "ALL":
+                self.nixed.clear()
+            self.nixed.discard(name)
+            self.subscriptions.add(name)
+        self.listening = True
+        return "+OK event listener enabled plain"
+
+    def unsubscribe(self, rest: str) -> str:
+        """``nixevent <names>``: ALL clears everything; a name taken out of ALL is nixed."""
+        names = rest.split()
+        if not names:
+            return "-ERR no keywords supplied"
+        for name in names:
+            if name == "ALL":
+                self.subscriptions.clear()
+                self.nixed.clear()
+            elif "ALL" in self.subscriptions:
+                self.nixed.add(name)
+            else:
+                self.subscriptions.discard(name)
+        self.listening = True
+        return "+OK events nixed"
+
+    def no_events(self) -> str:
+        if not self.listening:
+            return "-ERR not listening for events"
+        self.listening = False
+        self.subscriptions.clear()
+        self.nixed.clear()
+        return "+OK no longer listening for events"
+
+    def filter(self, rest: str) -> str:
+        """``filter [add] <header> <value>``, ``filter delete <header> [<value>]``,
+        ``filter delete all``, with parse_command's replies. Delete matches the header name
+        case-insensitively and the value exactly (switch_event_del_header_val)."""
+        name, sep, value = rest.lstrip(" ").partition(" ")
+        has_value = bool(sep)  # a space after the name, even with nothing after it
+        if name.lower() == "delete" and has_value:
+            name, sep, value = value.partition(" ")
+            if name.lower() == "all":
+                self.filters.clear()
+            else:
+                self.filters = [(h, v) for h, v in self.filters
+                                if not (h.lower() == name.lower() and (not value or v == value))]
+            return f"+OK filter deleted. [{name}][{value if sep else ''}]"
+        if has_value:
+            if name.lower() == "add":
+                name, sep, value = value.partition(" ")
+                if not sep:
+                    return f"+OK filter added. [{name}]=[(null)]"  # nothing is added
+            if value:
+                self.filters.append((name, value))
+            else:  # switch_event_add_header_string with "": deletes that name's headers
+                self.filters = [(h, v) for h, v in self.filters if h.lower() != name.lower()]
+            return f"+OK filter added. [{name}]=[{value}]"
+        return "-ERR invalid syntax"
+
+    def wants(self, lines: Headers) -> bool:
+        """mod_event_socket.c event_handler: subscribed (or ALL), then the filters: with any
+        filter set, the event must match a positive one (its header equals the value, case
+        aside; ``/regex/`` values are regular expressions) and no negative (``-`` prefix) one;
+        filters on headers the event lacks are skipped."""
+        def header(name: str) -> str | None:
+            return next((v for h, v in lines if h.lower() == name.lower()), None)
+
+        event_name = header("Event-Name") or ""
+        if not (self.authed and self.listening):
+            return False
+        subscribed = event_name in self.subscriptions or (
+            "ALL" in self.subscriptions and event_name not in self.nixed)
+        if not subscribed:
+            return False
+        if not self.filters:
+            return True
+        send = False
+        for name, value in self.filters:
+            found = header(name)
+            if found is None:
+                continue
+            positive, rest = True, value
+            while rest and rest[0] in "+- ":
+                if rest[0] != " ":
+                    positive = rest[0] == "+"
+                rest = rest[1:]
+            if send and positive:
+                continue
+            if value.startswith("/"):
+                pattern, _, options = rest[1:].rpartition("/")
+                flags = re.IGNORECASE if "i" in options else 0
+                matched = bool(pattern) and re.search(pattern, found, flags) is not None
+            else:
+                matched = found.lower() == rest.lower()
+            if matched:
+                if not positive:
+                    return False
+                send = True
+        return send
 
 
 class FakeFreeSwitch:
@@ -1421,6 +1585,7 @@ class FakeFreeSwitch:
         self.inbound: list[_Inbound] = []
         self.inbound_attempts = 0  # inbound connections accepted (or refused)
         self.inbound_attempt_times: list[float] = []  # their loop times
+        self._inbound_command = asyncio.Event()  # set after each inbound command's reply
         self._attempted = asyncio.Event()
         self.refuse_inbound = False
         self.legs: dict[str, FakeLeg] = {}  # outgoing bridge legs, by uuid
@@ -1437,6 +1602,11 @@ class FakeFreeSwitch:
         self.dialplan: dict[str, list[tuple[str, str]]] = {}
         self.originates: list[OriginateAttempt] = []
         self.ringing: set[str] = set()
+        # a ringing originate's channel -> its hang-up cause once uuid_kill ends it
+        self.ringing_kills: dict[str, asyncio.Future[str]] = {}
+        # what a callee that rings sends (by callee key): 180 -> CHANNEL_PROGRESS, 183 ->
+        # CHANNEL_PROGRESS_MEDIA; by default a 180
+        self.ring_events: dict[str, tuple[str, ...]] = {}
 
     async def start(self) -> None:
         self._t0 = asyncio.get_running_loop().time()
@@ -1550,6 +1720,13 @@ class FakeFreeSwitch:
             return self._uuid_record(args)
         if name not in ("uuid_break", "uuid_kill", "uuid_getvar", "uuid_setvar"):
             return f"-ERR {name} Command not found!\n"
+        if name == "uuid_kill" and parts and parts[0] in self.ringing_kills:
+            # an originate's channel still ringing: hung up with that cause, so the originate
+            # ends with it (switch_ivr_originate.c: the peer's cause)
+            killed = self.ringing_kills[parts[0]]
+            if not killed.done():
+                killed.set_result(parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
+            return "+OK\n"
         if name == "uuid_kill" and parts and parts[0] in self.legs:
             leg = self.legs[parts[0]]
             leg.owner.kill_leg(leg.uuid, parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
@@ -1630,17 +1807,40 @@ class FakeFreeSwitch:
                 elif word == "bgapi":
                     writer.write(self.bgapi(block))
                 elif word == "event":
-                    session.subscriptions.update(rest.split()[1:])
-                    writer.write(command_reply("+OK event listener enabled plain"))
+                    writer.write(command_reply(session.subscribe(rest)))
+                elif word == "nixevent":
+                    writer.write(command_reply(session.unsubscribe(rest)))
+                elif word == "noevents":
+                    writer.write(command_reply(session.no_events()))
+                elif word == "filter":
+                    writer.write(command_reply(session.filter(rest)))
                 elif block == "exit":
                     writer.write(command_reply("+OK bye"))
                     writer.close()
                     return
                 else:
                     writer.write(command_reply("-ERR command not found"))
+                self._inbound_command.set()
         finally:
             with contextlib.suppress(ValueError):
                 self.inbound.remove(session)
+
+    async def until_inbound(self, check: Callable[[], bool]) -> None:
+        """Until `check()` holds, looked at again after each inbound command is answered."""
+        while not check():
+            self._inbound_command.clear()
+            await self._inbound_command.wait()
+
+    def fire(self, lines: Headers, body: str | None = None) -> None:
+        """switch_event_fire: the event goes to every inbound connection that wants it
+        (`_Inbound.wants`: subscriptions, then filters), in the event-plain layout."""
+        frame = event_frame(lines) if body is None else _event_frame_with_body(lines, body)
+        names = dict((name.lower(), value) for name, value in reversed(lines))
+        for session in list(self.inbound):
+            if session.wants(lines):
+                session.received.append((names.get("event-name", ""),
+                                         names.get("unique-id") or names.get("job-uuid", "")))
+                session.writer.write(frame)
 
     def drop_inbound(self) -> None:
         """FreeSWITCH restarts: every inbound connection is closed."""
@@ -1705,10 +1905,7 @@ class FakeFreeSwitch:
                  ("Job-Command", name)]
         if arg:
             lines.append(("Job-Command-Arg", arg))
-        frame = _event_frame_with_body(lines, body)
-        for session in list(self.inbound):
-            if session.authed and session.subscriptions & {"BACKGROUND_JOB", "ALL"}:
-                session.writer.write(frame)
+        self.fire(lines, body)
         for attempt in self.originates:
             if attempt.job == job:
                 attempt.result = body
@@ -1741,16 +1938,56 @@ class FakeFreeSwitch:
             after, outcome = callee.answer_after, "answer"
         else:
             after, outcome = float(timeout), "NO_ANSWER"
+        # A callee that answers or never does rings first (a busy or failing one does not).
+        ring_at = min(RING_AFTER, after / 2) if callee.reject is None else None
+        killed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.ringing.add(uuid)
+        self.ringing_kills[uuid] = killed
         try:
-            await asyncio.sleep(after * self.scale)
+            if ring_at is not None and not await self._killed(killed, ring_at):
+                self._ring(uuid, endpoint, variables)
+                after -= ring_at
+            await self._killed(killed, after)
         finally:
             self.ringing.discard(uuid)
+            self.ringing_kills.pop(uuid, None)
+        if killed.done():
+            outcome = killed.result()
         if outcome != "answer":
             attempt.cause = outcome
             return f"-ERR {outcome}\n"
         self._answered(attempt, uuid, endpoint, variables, callee)
         return f"+OK {uuid}\n"
+
+    async def _killed(self, killed: asyncio.Future[str], seconds: float) -> bool:
+        """Wait `seconds` of call time; True as soon as uuid_kill ended the ringing channel."""
+        done, _ = await asyncio.wait({killed}, timeout=max(0.0, seconds) * self.scale)
+        return bool(done)
+
+    def _ring(self, uuid: str, endpoint: str, variables: dict[str, str]) -> None:
+        """The callee rings: the originated channel's CHANNEL_PROGRESS (180; or
+        CHANNEL_PROGRESS_MEDIA for a 183, `ring_events`), as switch_channel.c fires them for
+        an outbound channel still in the originate (see `OriginatedChannel.ringing`)."""
+        channel = OriginatedChannel.ringing(
+            uuid=uuid, endpoint=endpoint, variables=variables, created_us=self.now_us())
+        for name in self.ring_events.get(callee_key(endpoint), ("CHANNEL_PROGRESS",)):
+            now = self.now_us()
+            if name == "CHANNEL_PROGRESS":
+                channel.progress_us = channel.progress_us or now
+                calling = ("switch_channel.c", "switch_channel_perform_mark_ring_ready_value",
+                           "3505")
+                lines = channel.event_lines(name, timestamp_us=now,
+                                            sequence=self.next_sequence(), calling=calling)
+                channel.call_state = "RINGING"  # set after the event is made
+            else:
+                channel.progress_media_us = now
+                channel.answer_state = "early"  # CF_EARLY_MEDIA is set before the event
+                calling = ("switch_channel.c", "switch_channel_perform_mark_pre_answered",
+                           "3560")
+                lines = channel.event_lines(name, timestamp_us=now,
+                                            sequence=self.next_sequence(), calling=calling)
+                channel.call_state = "EARLY"
+            self.fire(lines)
 
     def _answered(self, attempt: OriginateAttempt, uuid: str, endpoint: str,
                   variables: dict[str, str], callee: Callee) -> None:

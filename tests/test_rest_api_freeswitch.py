@@ -1,6 +1,7 @@
-"""The Recordings and Calls REST API on the FreeSWITCH driver, driven by the official `twilio`
-client against a running adapter whose PBX is the ESL test server (tests/fs_esl_server.py),
-whose dialplan is the shipped dialplan/freeswitch/twiml.xml."""
+"""Outbound REST calls (`POST Calls.json`) on the FreeSWITCH driver, driven by the official
+`twilio` client against a running adapter whose PBX is the ESL test server
+(tests/fs_esl_server.py), whose dialplan is the shipped dialplan/freeswitch/twiml.xml. The rest
+of the REST API runs on both PBXs in tests/test_shared_rest_api.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.recordings import media
 from adapter.service import Adapter
 
 T = TypeVar("T")
@@ -45,69 +45,6 @@ def sdk(adapter: Adapter) -> Client:
     client = Client(ACCOUNT_SID, AUTH_TOKEN)
     client.api.base_url = adapter.config.http.public_base_url
     return client
-
-
-async def live_call(adapter: Adapter, fake: FakeFreeSwitch, app: TwimlApp) -> str:
-    response = VoiceResponse()
-    response.say("Hello.")
-    response.redirect("/ready")
-    app.answer("/voice", response)
-    waiting = VoiceResponse()
-    waiting.pause(length=600)
-    app.answer("/ready", waiting)
-    fake.place_call(adapter.driver.outbound_address,  # type: ignore[union-attr]
-                    to="+15557650000", from_="+15551230008", caller_name="REST FS")
-    ready = await app.next_request("/ready")
-    return ready.params["CallSid"]
-
-
-def commands(fake: FakeFreeSwitch, word: str) -> list[str]:
-    return [c for c in fake.inbound_commands if "uuid_record" in c and f" {word} " in c]
-
-
-@pytest.mark.parametrize("behavior", ["silence", "skip"])
-async def test_create_pause_resume_stop_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, behavior: str
-) -> None:
-    adapter, fake = rig
-    call_sid = await live_call(adapter, fake, app)
-    recordings = sdk(adapter).calls(call_sid).recordings
-    created = await off_loop(lambda: recordings.create(recording_status_callback=app.url("/rec")))
-    assert created.status == "in-progress" and created.source == "StartCallRecordingAPI"
-    await asyncio.sleep(0.5)  # two call seconds of audio (not a synchronisation)
-    paused = await off_loop(lambda: recordings("Twilio.CURRENT").update(
-        status="paused", pause_behavior=behavior))
-    assert paused.status == "paused"
-    if behavior == "silence":
-        assert len(commands(fake, "mask")) == 1  # uuid_record mask: the file keeps its time
-    else:
-        assert len(commands(fake, "stop")) == 1  # the segment ends; resuming starts another
-    await asyncio.sleep(0.5)
-    await off_loop(lambda: recordings(created.sid).update(status="in-progress"))
-    if behavior == "silence":
-        assert len(commands(fake, "unmask")) == 1
-    else:
-        assert len(commands(fake, "start")) == 2
-    await asyncio.sleep(0.5)
-    stopped = await off_loop(lambda: recordings(created.sid).update(status="stopped"))
-    assert stopped.status == "stopped"
-    done = await app.next_request("/rec", within=30)
-    assert done.signature_valid
-    assert done.params["RecordingStatus"] == "completed"
-    assert done.params["RecordingSource"] == "StartCallRecordingAPI"
-    wav = adapter.config.data_dir / "recordings" / f"{created.sid}.wav"
-    duration = media.wav_info(wav).duration
-    # About 6 call seconds with the silent pause kept, about 4 with it skipped.
-    assert (5.0 <= duration <= 7.5) if behavior == "silence" else (3.0 <= duration <= 5.5), duration
-
-    await off_loop(lambda: sdk(adapter).calls(call_sid).update(status="completed"))
-    assert await asyncio.wait_for(adapter.finished.get(), 20) == call_sid
-    with pytest.raises(TwilioRestException) as info:
-        await off_loop(lambda: recordings.create())
-    assert info.value.code == 21220
-
-
-# --- outbound calls (POST /Calls.json): bgapi originate -------------------------------------
 
 
 async def test_outbound_call_with_record(rig: tuple[Adapter, FakeFreeSwitch],
@@ -232,3 +169,88 @@ async def test_trunk_call_with_the_marker_is_not_adopted(rig: tuple[Adapter, Fak
     assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "no-answer"
     assert not app.received("/outbound")
+
+
+# --- ringing and cancelling (CHANNEL_PROGRESS, uuid_kill … ORIGINATOR_CANCEL) ------------------
+
+EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+async def ringing_call(adapter: Adapter, app: TwimlApp) -> str:
+    """A REST call to 2002 (rings, never answers), once its `ringing` callback arrived."""
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to="2002", from_="+15550001234", twiml="<Response><Say>hi</Say></Response>",
+        status_callback=app.url("/status"), status_callback_event=EVENTS, timeout=60))
+    first = await app.next_request("/status", within=10)
+    ringing = await app.next_request("/status", within=10)
+    assert [first.params["CallStatus"], ringing.params["CallStatus"]] == ["queued", "ringing"]
+    assert ringing.signature_valid and ringing.params["CallSid"] == call.sid
+    assert ringing.params["SequenceNumber"] == "1"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
+    return call.sid
+
+
+async def test_outbound_call_rings_and_is_canceled(rig: tuple[Adapter, FakeFreeSwitch],
+                                                   app: TwimlApp) -> None:
+    """The `ringing` status callback (the channel's CHANNEL_PROGRESS), then
+    ``Status=canceled`` kills the ringing channel; the call is `canceled`."""
+    adapter, fake = rig
+    client = sdk(adapter)
+    call_sid = await ringing_call(adapter, app)
+    canceled = await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
+    assert canceled.status == "canceled"
+    assert await asyncio.wait_for(adapter.finished.get(), 20) == call_sid
+    final = await app.next_request("/status", within=10)
+    assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
+    assert final.signature_valid
+    assert (await off_loop(lambda: client.calls(call_sid).fetch())).status == "canceled"
+    (attempt,) = fake.originates
+    assert attempt.cause == "ORIGINATOR_CANCEL"
+    assert f"api uuid_kill {attempt.uuid} ORIGINATOR_CANCEL" in fake.inbound_commands
+    assert not fake.calls  # no channel ever reached the adapter
+    # over: Twilio's 21220
+    with pytest.raises(TwilioRestException) as info:
+        await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
+    assert info.value.status == 400 and info.value.code == 21220
+
+
+async def test_completed_on_a_ringing_call_cancels_it(rig: tuple[Adapter, FakeFreeSwitch],
+                                                      app: TwimlApp) -> None:
+    adapter, fake = rig
+    client = sdk(adapter)
+    call_sid = await ringing_call(adapter, app)
+    ended = await off_loop(lambda: client.calls(call_sid).update(status="completed"))
+    assert ended.status == "canceled"
+    assert await asyncio.wait_for(adapter.finished.get(), 20) == call_sid
+    final = await app.next_request("/status", within=10)
+    assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
+    assert (await off_loop(lambda: client.calls(call_sid).fetch())).status == "canceled"
+    assert fake.originates[0].cause == "ORIGINATOR_CANCEL"
+
+
+async def test_canceled_leaves_an_answered_outbound_call_alone(
+        rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp) -> None:
+    """Twilio: ``Status=canceled`` "will not affect calls already in progress": nothing is
+    killed and the call goes on; ``completed`` then ends it."""
+    adapter, fake = rig
+    app.answer("/outbound", "<Response><Pause length='60'/></Response>")
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to="2004", from_="+15550001234", url=app.url("/outbound"),
+        status_callback=app.url("/status"), status_callback_event=EVENTS))
+    fetched = await app.next_request("/outbound")
+    assert fetched.params["CallStatus"] == "in-progress"
+    unchanged = await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+    assert unchanged.status == "in-progress"
+    assert not [c for c in fake.inbound_commands if "ORIGINATOR_CANCEL" in c]
+    assert call.sid in adapter.sessions
+    assert not adapter.sessions[call.sid].call.hung_up.is_set()
+    (attempt,) = fake.originates
+    assert attempt.call is not None and not attempt.call.hung_up
+    ended = await off_loop(lambda: client.calls(call.sid).update(status="completed"))
+    assert ended.status == "completed"
+    assert await asyncio.wait_for(adapter.finished.get(), 20) == call.sid
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    statuses = [r.params["CallStatus"] for r in app.received("/status")]
+    assert statuses == ["queued", "ringing", "in-progress", "completed"]

@@ -1,7 +1,8 @@
 """The FreeSWITCH driver: calls arrive on the outbound event socket (the dialplan's
 ``socket HOST:PORT async full``, `dialplan/freeswitch/twiml.xml`) and are controlled with
 ``sendmsg`` on that socket; an inbound event socket connection carries ``api`` commands, and
-``bgapi originate`` for outbound REST calls (their results: BACKGROUND_JOB events).
+``bgapi originate`` for outbound REST calls (`originate.py`: from the originate until the
+channel reaches the outbound socket).
 
 greenswitch does the socket work in one gevent thread (`bridge.GeventBridge`); everything here
 runs in the asyncio loop. The command text for each operation lives in `mapping.py`.
@@ -15,7 +16,7 @@ import functools
 import logging
 import uuid as uuid_module
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,12 @@ from adapter.pbx.freeswitch.inbound import (
     connect_inbound,
 )
 from adapter.pbx.freeswitch.listener import CallLink, OutboundListener
+from adapter.pbx.freeswitch.originate import OnOriginateFailed, OnOriginateRinging, Originations
 from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = ["FreeSwitchCall", "FreeSwitchDriver", "FreeSwitchSettings", "incoming_from"]
 
 log = logging.getLogger(__name__)
-
-OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
 
 # How long interrupt() keeps cutting the running application before it gives up.
 INTERRUPT_WAIT = 10.0
@@ -95,17 +95,6 @@ def incoming_from(channel_data: EslEvent) -> tuple[str, str, str]:
     name = channel_data.get("Caller-Caller-ID-Name") or channel_data.get(
         "Channel-Caller-ID-Name")
     return to, from_, name
-
-
-@dataclass(slots=True)
-class _Originating:
-    """An outbound REST call between its ``bgapi originate`` and either its channel reaching
-    the outbound socket or the job's failure."""
-
-    call_sid: str
-    job: str  # the bgapi Job-UUID
-    on_failed: OnOriginateFailed
-    adopted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -454,12 +443,15 @@ class FreeSwitchDriver:
             on_reconnected=self._check_calls,
             on_event=self._on_inbound_event,
         )
+        self._tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[int, FreeSwitchCall] = {}
         # Channel data, and the CallSid if it is an outbound REST call, until the call is ready.
         self._opening: dict[int, tuple[EslEvent, str | None]] = {}
-        self._originating: dict[str, _Originating] = {}  # by the channel UUID we chose
+        self._outbound = Originations(
+            self._inbound, dial_number=settings.dial_number, dial_sip=settings.dial_sip,
+            connect_timeout=settings.connect_timeout, spawn=self._spawn,
+        )
         self._running: set[int] = set()  # calls whose handler runs
-        self._tasks: set[asyncio.Task[None]] = set()
         self._on_call: CallHandler | None = None
         self._listener: OutboundListener | None = None  # gevent thread only
         self.outbound_address: tuple[str, int] | None = None
@@ -517,8 +509,8 @@ class FreeSwitchDriver:
     def _open(self) -> tuple[tuple[str, int], FramedInboundESL, str]:
         s = self.settings
         inbound_settings = self._inbound.settings
-        esl, status = connect_inbound(inbound_settings, self._inbound.on_closed_handler,
-                                      self._inbound.events, self._inbound.event_handler)
+        # Nothing is watched before the driver has started (no outbound call yet).
+        esl, status = connect_inbound(inbound_settings, self._inbound.on_closed_handler)
         try:
             listener = OutboundListener(
                 s.listen_host, s.listen_port, sink=self, post=self._bridge.post,
@@ -544,10 +536,8 @@ class FreeSwitchDriver:
     async def _check_calls(self) -> None:
         """The inbound connection is back: check each call's channel still exists (calls live
         on their own sockets, so normally they all do; a channel FreeSWITCH no longer knows
-        is treated as gone, which also ends its recordings). Then each outbound call still
-        waiting for its originate's result: a BACKGROUND_JOB fired while the connection was
-        down is lost, so a channel that no longer exists (and never reached the outbound
-        socket) failed meanwhile; its cause is unknown, it is reported ``failed``."""
+        is treated as gone, which also ends its recordings). Then the outbound calls still
+        waiting for their originate's result (`Originations.check_after_reconnect`)."""
         for call in list(self._calls.values()):
             if call.hung_up.is_set():
                 continue
@@ -556,128 +546,25 @@ class FreeSwitchDriver:
                 log.warning("call %s: FreeSWITCH no longer knows the channel after the "
                             "reconnect; treating it as ended", call.uuid)
                 call.on_closed()
-        for channel, pending in list(self._originating.items()):
-            reply = await self.api(mapping.uuid_exists(channel))
-            if reply.strip() == "false" and self._originating.get(channel) is pending:
-                del self._originating[channel]
-                log.warning("outbound call %s: its channel %s ended while the inbound "
-                            "connection was down (result lost); reporting it failed",
-                            pending.call_sid, channel)
-                self._spawn(self._report_failed(pending, "failed"))
+        await self._outbound.check_after_reconnect()
 
-    # --- outbound REST calls ----------------------------------------------------------------------
+    # --- outbound REST calls (originate.py) -------------------------------------------------------
 
     async def originate(self, request: OriginateRequest, on_failed: OnOriginateFailed, *,
-                        on_ringing: Callable[[str], Coroutine[Any, Any, None]] | None = None,
-                        ) -> str:
-        """``bgapi originate`` into the dialplan's ``twiml-outbound`` context (`mapping`);
-        returns the channel's Unique-ID (ours: ``origination_uuid``) once FreeSWITCH accepted
-        the job. Answered, the channel reaches the outbound socket and `call_ready` hands it
-        over with `IncomingCall.outbound_call_sid`; otherwise the job's BACKGROUND_JOB says
-        why and `on_failed(call_sid, status)` runs (busy, no-answer, failed)."""
-        s = self.settings
-        kind, address = request.target
-        endpoint = mapping.dial_target(kind, address, number_template=s.dial_number,
-                                       sip_template=s.dial_sip)
-        channel = str(uuid_module.uuid4())
-        command = mapping.originate(request.call_sid, endpoint, channel_uuid=channel,
-                                    caller_id=request.caller_id, timeout=request.timeout)
-        await self._inbound.subscribe((mapping.BACKGROUND_JOB,))
-        pending = _Originating(request.call_sid, str(uuid_module.uuid4()), on_failed)
-        self._originating[channel] = pending  # before sending: the result may come first
-        try:
-            reply = await self._inbound.bgapi(command, job_uuid=pending.job)
-        except PbxError:
-            self._originating.pop(channel, None)
-            raise
-        job = mapping.bgapi_job(reply)
-        if job is None:
-            self._originating.pop(channel, None)
-            raise PbxError(f"FreeSWITCH refused the originate of {request.call_sid}: "
-                           f"{reply.strip()[:200]}")
-        if job != pending.job:  # FreeSWITCH 1.10.12 uses ours (mod_event_socket.c)
-            log.warning("outbound call %s: FreeSWITCH chose Job-UUID %s", request.call_sid, job)
-            pending.job = job
-        log.info("outbound call %s: originate to %s, channel %s, job %s", request.call_sid,
-                 endpoint, channel, job)
-        return channel
+                        on_ringing: OnOriginateRinging | None = None) -> str:
+        """``bgapi originate``; returns the channel's Unique-ID (chosen by the adapter).
+        Ringing, `on_ringing(call_sid)` runs once. Answered, the channel reaches the outbound
+        socket and `call_ready` hands it over with `IncomingCall.outbound_call_sid`;
+        otherwise `on_failed(call_sid, status)` runs."""
+        return await self._outbound.originate(request, on_failed, on_ringing=on_ringing)
 
     async def cancel_originate(self, call_sid: str) -> bool:
-        """Not on FreeSWITCH yet: a ringing outbound call cannot be cancelled."""
-        return False
+        """``uuid_kill <channel> ORIGINATOR_CANCEL`` of a call still ringing (True; its
+        `on_failed` follows); False if it is not waiting for an answer (any more)."""
+        return await self._outbound.cancel(call_sid)
 
     def _on_inbound_event(self, event: EslEvent) -> None:
-        if event.name != mapping.BACKGROUND_JOB:
-            return
-        job = event.get("Job-UUID")
-        found = next(((channel, pending) for channel, pending in self._originating.items()
-                      if pending.job == job), None)
-        if found is None:
-            return  # another client's job, or a call already on the outbound socket
-        channel, pending = found
-        status = mapping.originate_result(event.body)
-        if status is None:  # answered: its socket connects now, if it has not already
-            self._spawn(self._expect_socket(channel, pending))
-            return
-        del self._originating[channel]
-        log.info("outbound call %s: %s -> %s", pending.call_sid, event.body.strip()[:200],
-                 status)
-        self._spawn(self._report_failed(pending, status))
-
-    async def _expect_socket(self, channel: str, pending: _Originating) -> None:
-        """An answered originate whose channel does not reach the outbound socket (the
-        ``twiml-outbound`` context is missing, or points elsewhere) is ended and failed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(pending.adopted.wait(), self.settings.connect_timeout)
-        if self._originating.get(channel) is not pending:
-            return
-        del self._originating[channel]
-        log.error("outbound call %s: FreeSWITCH answered channel %s but it did not reach the "
-                  "adapter's outbound socket within %.0f s (is the %r context of "
-                  "dialplan/freeswitch/twiml.xml installed?); hanging it up", pending.call_sid,
-                  channel, self.settings.connect_timeout, mapping.OUTBOUND_CONTEXT)
-        with contextlib.suppress(PbxError):
-            await self.api(mapping.uuid_kill(channel))
-        await self._report_failed(pending, "failed")
-
-    async def _report_failed(self, pending: _Originating, status: str) -> None:
-        try:
-            await pending.on_failed(pending.call_sid, status)
-        except Exception:
-            log.exception("outbound call %s: reporting %s failed", pending.call_sid, status)
-
-    def _outbound_call_sid(self, uuid: str, data: EslEvent) -> str | None:
-        """None for an ordinary (inbound) call. For a channel in the ``twiml-outbound`` context:
-        the CallSid of the REST call whose originate made it, or ``""`` when the adapter did
-        not originate it (the adapter then hangs it up: no outbound call has that SID).
-
-        Only the context decides which kind a channel is, and only our own originate makes an
-        outbound call: its Unique-ID must be the ``origination_uuid`` we chose and its
-        ``twiml_call_sid`` variable that call's SID. A trunk call carrying such a variable is
-        still an inbound call."""
-        context = data.get("Caller-Context") or data.get("Channel-Context")
-        marker = data.variable(mapping.CALL_SID_VARIABLE)
-        if context != mapping.OUTBOUND_CONTEXT:
-            if marker is not None:
-                log.warning("call %s from context %r carries %s=%r: ignored, it is an "
-                            "inbound call", uuid, context, mapping.CALL_SID_VARIABLE, marker)
-            return None
-        pending = self._originating.get(uuid)
-        if pending is None or marker != pending.call_sid:
-            log.error("call %s in context %r (%s=%r) was not originated by this adapter; "
-                      "hanging it up", uuid, context, mapping.CALL_SID_VARIABLE, marker)
-            return ""
-        return pending.call_sid
-
-    def _adopt(self, uuid: str, call_sid: str) -> str:
-        """The outbound call's channel is ready: it is no longer waiting for its originate.
-        ``""`` (hang up) if it stopped waiting meanwhile (`_expect_socket` gave up on it)."""
-        pending = self._originating.get(uuid)
-        if pending is None or pending.call_sid != call_sid:
-            return ""
-        del self._originating[uuid]
-        pending.adopted.set()
-        return call_sid
+        self._outbound.on_event(event)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -691,7 +578,8 @@ class FreeSwitchDriver:
             uuid=link.uuid, link=link, bridge=self._bridge, settings=self.settings,
             api=functools.partial(self._inbound.api, wait=False),
         )
-        self._opening[link.id] = (channel_data, self._outbound_call_sid(link.uuid, channel_data))
+        self._opening[link.id] = (channel_data,
+                                  self._outbound.outbound_call_sid(link.uuid, channel_data))
 
     def call_ready(self, link_id: int) -> None:
         call = self._calls.get(link_id)
@@ -700,7 +588,7 @@ class FreeSwitchDriver:
             return
         data, outbound_call_sid = opening
         if outbound_call_sid:
-            outbound_call_sid = self._adopt(call.uuid, outbound_call_sid)
+            outbound_call_sid = self._outbound.adopt(call.uuid, outbound_call_sid)
         to, from_, name = incoming_from(data)
         incoming = IncomingCall(to=to, from_=from_, caller_name=name, pbx_call_id=call.uuid,
                                 control=call, outbound_call_sid=outbound_call_sid)

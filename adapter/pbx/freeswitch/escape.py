@@ -31,6 +31,7 @@ __all__ = [
     "esl_caller_id",
     "esl_dial_endpoint",
     "esl_dtmf",
+    "esl_event_name",
     "esl_hangup_cause",
     "esl_header_value",
     "esl_int",
@@ -46,6 +47,7 @@ _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]+")
 _TERMINATORS_RE = re.compile(r"[0-9*#]*")
 _DTMF_RE = re.compile(r"[0-9*#A-DwW]+")
 _CAUSE_RE = re.compile(r"[A-Z][A-Z_]{1,63}")
+_EVENT_RE = re.compile(r"[A-Z][A-Z_]{1,63}")
 _CALL_SID_RE = re.compile(r"CA[0-9a-f]{32}")
 # One bridge endpoint such as ``sofia/gateway/trunk/+15551234567`` or
 # ``sofia/external/sip:alice@example.com;transport=tcp``.
@@ -112,6 +114,13 @@ def esl_hangup_cause(value: str) -> str:
     """A Q.850 cause name such as ``NORMAL_CLEARING``."""
     if not _CAUSE_RE.fullmatch(value):
         raise UnsafeValue(f"hangup cause {value!r} is not an upper-case cause name")
+    return value
+
+
+def esl_event_name(value: str) -> str:
+    """An event type name such as ``CHANNEL_PROGRESS`` (``event plain``, ``nixevent``)."""
+    if not _EVENT_RE.fullmatch(value):
+        raise UnsafeValue(f"event name {value!r} is not an upper-case event type")
     return value
 
 

@@ -40,6 +40,7 @@ from greenswitch.esl import (  # type: ignore[import-untyped]
 )
 
 from adapter.pbx.base import PbxError
+from adapter.pbx.freeswitch.escape import esl_event_name
 from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser, EslProtocolError
 
 __all__ = [
@@ -246,13 +247,20 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
         reply = self.send(f"bgapi {command}\nJob-UUID: {job_uuid}")
         return str(reply.data)
 
+    def command(self, text: str) -> str:
+        """One command whose reply must say ``+OK`` (``filter …``, ``nixevent …``); the reply."""
+        reply = str(self.send(text).data)
+        if not reply.startswith("+OK"):
+            word = text.split(" ", 1)[0]
+            raise PbxError(f"FreeSWITCH refused {word!r}: {reply.strip()[:200]!r}")
+        return reply
+
     def subscribe(self, events: tuple[str, ...], handler: Callable[[ParsedEvent], None]) -> None:
         """``event plain <events>``, each event then handed to `handler` (reading greenlet)."""
-        for name in events:
-            self.register_handle(name, handler)
-        reply = self.send(f"event plain {' '.join(events)}")
-        if not str(reply.data).startswith("+OK"):
-            raise PbxError(f"FreeSWITCH refused the event subscription: {reply.data!r}")
+        names = [esl_event_name(name) for name in events]
+        for name in names:
+            self.register_handle(name, handler)  # once per name and handler
+        self.command(f"event plain {' '.join(names)}")
 
 
 class FramedOutboundSession(_Framed, OutboundSession):  # type: ignore[misc]

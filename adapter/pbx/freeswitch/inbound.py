@@ -9,9 +9,13 @@ meanwhile waits for it at most `wait_when_down` seconds, then fails with `Inboun
 that was in flight when the connection dropped fails at once with `PbxError` (it may or may not
 have run; it is not repeated). After a reconnect the driver's `on_reconnected` checks its calls.
 
-The connection subscribes to no event until someone asks (`subscribe`: the driver does, for
-BACKGROUND_JOB, before its first ``bgapi``); from then on every new connection subscribes to the
-same events while it is set up, before it is used, and the events go to `on_event`.
+The connection subscribes to no event until someone asks (`watch`: the outbound calls do, while
+one waits for its answer). What is asked for is a `Watch`: event filters and event names. It is
+brought onto the connection in an order that never lets an unfiltered event through: new
+filters first, then new events, then ``nixevent`` of the events no longer wanted, then the
+filters no longer wanted deleted (with no filter left, mod_event_socket passes every subscribed
+event). A new connection gets the current `Watch` while it is set up, before it is used, and
+the events go to `on_event`.
 
 The asyncio side owns all state; the gevent thread only runs `connect_inbound` and
 `FramedInboundESL.api` on the connection object handed to it.
@@ -23,15 +27,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapter.pbx.base import PbxError
+from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
 from adapter.pbx.freeswitch.escape import esl_header_value
 from adapter.pbx.freeswitch.esl import FramedInboundESL, NotConnectedError, ParsedEvent
 from adapter.pbx.freeswitch.protocol import EslEvent
 
-__all__ = ["InboundApi", "InboundDown", "InboundSettings", "connect_inbound"]
+__all__ = ["InboundApi", "InboundDown", "InboundSettings", "Watch", "connect_inbound"]
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +57,31 @@ class InboundSettings:
     wait_when_down: float = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What the inbound connection receives: `events` (names), narrowed by `filters`
+    (``(header, value)``: an event passes if one matches; `mapping.event_filter`). Events
+    are only ever wanted together with at least one filter."""
+
+    filters: tuple[tuple[str, str], ...] = ()
+    events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.events and not self.filters:
+            raise ValueError("the inbound connection never subscribes to unfiltered events")
+
+
+NOTHING = Watch()
+
+
 def connect_inbound(
     settings: InboundSettings,
     on_closed: Callable[[FramedInboundESL], None],
-    events: tuple[str, ...] = (),
+    watch: Watch = NOTHING,
     on_event: Callable[[ParsedEvent], None] | None = None,
 ) -> tuple[FramedInboundESL, str]:
-    """Gevent thread: connect, authenticate, check ``api status`` says ready, subscribe to
-    `events` (handed to `on_event`, if any); returns the connection and that status.
+    """Gevent thread: connect, authenticate, check ``api status`` says ready, apply `watch`
+    (filters, then events handed to `on_event`); returns the connection and that status.
     `on_closed(connection)` runs (in the gevent thread) when it is lost later."""
     esl = FramedInboundESL(settings.host, settings.port, settings.password,
                            timeout=settings.connect_timeout)
@@ -69,8 +91,11 @@ def connect_inbound(
         status = esl.api("status")
         if "is ready" not in status:
             raise PbxError(f"FreeSWITCH is not ready: {status.strip()[:200]!r}")
-        if events and on_event is not None:
-            esl.subscribe(events, on_event)
+        if on_event is not None:
+            for header, value in watch.filters:
+                esl.command(mapping.event_filter(header, value))
+            if watch.events:
+                esl.subscribe(watch.events, on_event)
         esl.on_closed = lambda: on_closed(esl)
         if not esl.connected:
             raise PbxError("FreeSWITCH closed the event socket during set-up")
@@ -100,6 +125,10 @@ def _bgapi(esl: FramedInboundESL, command: str, job_uuid: str) -> str:
     return _lost_during(lambda: esl.bgapi(command, job_uuid))
 
 
+def _command(esl: FramedInboundESL, text: str) -> str:
+    return _lost_during(lambda: esl.command(text))
+
+
 def _subscribe(esl: FramedInboundESL, events: tuple[str, ...],
                handler: Callable[[ParsedEvent], None]) -> str:
     def run() -> str:
@@ -107,6 +136,15 @@ def _subscribe(esl: FramedInboundESL, events: tuple[str, ...],
         return ""
 
     return _lost_during(run)
+
+
+@dataclass(slots=True)
+class _Applied:
+    """What one connection has been given so far (kept up to date command by command)."""
+
+    esl: FramedInboundESL
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
 
 class InboundApi:
@@ -120,13 +158,14 @@ class InboundApi:
         on_reconnected: Callable[[], Awaitable[None]] | None = None,
         on_event: Callable[[EslEvent], None] | None = None,
     ) -> None:
-        """`on_event(event)` gets the subscribed events (`subscribe`), in the asyncio loop."""
+        """`on_event(event)` gets the events asked for (`watch`), in the asyncio loop."""
         self.settings = settings
         self._bridge = bridge
         self._on_reconnected = on_reconnected
         self._on_event = on_event
-        self._events: tuple[str, ...] = ()  # what every connection subscribes to
-        self._subscribed: FramedInboundESL | None = None  # the connection that did
+        self._wanted = NOTHING  # what the connection should receive (`watch`)
+        self._applied: _Applied | None = None  # what the current connection has been given
+        self._watch_lock = asyncio.Lock()
         self._esl: FramedInboundESL | None = None
         self._up = asyncio.Event()
         self._down = asyncio.Event()
@@ -156,15 +195,15 @@ class InboundApi:
             self._bridge.post(self._on_event, event.event)
 
     @property
-    def events(self) -> tuple[str, ...]:
-        """The events a new connection subscribes to while it is set up."""
-        return self._events
+    def wanted(self) -> Watch:
+        """What a new connection is given while it is set up."""
+        return self._wanted
 
-    def attach(self, esl: FramedInboundESL) -> None:
-        """Use `esl` (connected by `connect_inbound` with `on_closed_handler`, and subscribed
-        to `events`)."""
+    def attach(self, esl: FramedInboundESL, applied: Watch = NOTHING) -> None:
+        """Use `esl` (connected by `connect_inbound` with `on_closed_handler`, and given
+        `applied`)."""
         self._esl = esl
-        self._subscribed = esl if self._events else None
+        self._applied = _Applied(esl, list(applied.filters), list(applied.events))
         self._down.clear()
         self._up.set()
 
@@ -191,7 +230,7 @@ class InboundApi:
 
     async def bgapi(self, command: str, *, job_uuid: str) -> str:
         """One ``bgapi`` command with our `job_uuid` (its result comes as a BACKGROUND_JOB
-        event: `subscribe` first); the reply text, ``+OK Job-UUID: <job_uuid>``. Waits for a
+        event: `watch` it first); the reply text, ``+OK Job-UUID: <job_uuid>``. Waits for a
         lost connection as `api` does."""
         esl_header_value(command, field="bgapi command")
         esl_header_value(job_uuid, field="Job-UUID")
@@ -199,18 +238,46 @@ class InboundApi:
         return await self._bridge.call(_bgapi, esl, command, job_uuid,
                                        within=self.settings.command_timeout + 1.0)
 
-    async def subscribe(self, events: tuple[str, ...]) -> None:
-        """Subscribe to `events` (fixed names) on this connection and every later one; events go
-        to `on_event`. Nothing is sent when the connection already has."""
-        wanted = tuple(dict.fromkeys(self._events + events))
-        esl = await self._connection(True)
-        if wanted == self._events and self._subscribed is esl:
-            return
-        self._events = wanted
-        await self._bridge.call(_subscribe, esl, wanted, self.event_handler,
-                                within=self.settings.command_timeout + 1.0)
-        if self._esl is esl:
-            self._subscribed = esl
+    async def watch(self, wanted: Watch, *, wait: bool = True) -> None:
+        """Receive `wanted` from now on, on this connection and every later one (events go to
+        `on_event`). Sends only the differences. While the connection is down it waits as `api`
+        does and then raises `InboundDown`; with ``wait=False`` it returns at once instead (a
+        new connection is given `wanted` when it is set up)."""
+        self._wanted = wanted
+        async with self._watch_lock:
+            try:
+                esl = await self._connection(wait)
+            except InboundDown:
+                if wait:
+                    raise
+                return
+            await self._bring_up_to_date(esl)
+
+    async def _bring_up_to_date(self, esl: FramedInboundESL) -> None:
+        """Give `esl` the filters and events `_wanted` has and it lacks, then take away what it
+        has and `_wanted` no longer has, in the order that keeps every event filtered."""
+        applied = self._applied
+        if applied is None or applied.esl is not esl:
+            return  # a connection being replaced: the new one is set up with `_wanted`
+        wanted = self._wanted
+        within = self.settings.command_timeout + 1.0
+        for item in [f for f in wanted.filters if f not in applied.filters]:
+            await self._bridge.call(_command, esl, mapping.event_filter(*item), within=within)
+            applied.filters.append(item)
+        new_events = tuple(e for e in wanted.events if e not in applied.events)
+        if new_events:
+            await self._bridge.call(_subscribe, esl, new_events, self.event_handler,
+                                    within=within)
+            applied.events += new_events
+        old_events = tuple(e for e in applied.events if e not in wanted.events)
+        if old_events:
+            await self._bridge.call(_command, esl, mapping.event_unsubscribe(old_events),
+                                    within=within)
+            applied.events = [e for e in applied.events if e not in old_events]
+        for item in [f for f in applied.filters if f not in wanted.filters]:
+            await self._bridge.call(_command, esl, mapping.event_filter_delete(*item),
+                                    within=within)
+            applied.filters.remove(item)
 
     async def detach(self) -> FramedInboundESL | None:
         """Stop reconnecting; returns the connection (to be closed in the gevent thread)."""
@@ -222,6 +289,7 @@ class InboundApi:
             with contextlib.suppress(asyncio.CancelledError, PbxError):
                 await task
         esl, self._esl = self._esl, None
+        self._applied = None
         if esl is not None:
             esl.on_closed = None
         return esl
@@ -232,6 +300,7 @@ class InboundApi:
         if esl is not self._esl or self._stopping:
             return  # an old connection, or we are closing it ourselves
         self._esl = None
+        self._applied = None
         self._up.clear()
         self._down.set()
         self.reconnect_attempts = 0
@@ -242,30 +311,37 @@ class InboundApi:
 
     async def _reconnect(self) -> None:
         try:
-            esl = await self._connect_with_backoff()
+            connected = await self._connect_with_backoff()
         finally:
             self._reconnecting = None  # a loss from now on starts a new reconnect
-        if esl is None:
+        if connected is None:
             return
-        self.attach(esl)
+        esl, applied = connected
+        self.attach(esl, applied)
         self.reconnects += 1
         log.info("reconnected to FreeSWITCH's event socket after %d attempt(s)",
                  self.reconnect_attempts)
+        try:  # what `watch` changed while the connection was being set up
+            async with self._watch_lock:
+                await self._bring_up_to_date(esl)
+        except PbxError as exc:
+            log.warning("updating the inbound connection's events after reconnecting: %s", exc)
         if self._on_reconnected is not None:
             try:
                 await self._on_reconnected()
             except Exception:
                 log.exception("checking the calls after reconnecting failed")
 
-    async def _connect_with_backoff(self) -> FramedInboundESL | None:
+    async def _connect_with_backoff(self) -> tuple[FramedInboundESL, Watch] | None:
         s = self.settings
         delay = s.retry_initial
         while not self._stopping:
             await asyncio.sleep(delay)  # back-off between attempts
             self.reconnect_attempts += 1
+            wanted = self._wanted
             try:
                 esl, _status = await self._bridge.call(
-                    connect_inbound, s, self.on_closed_handler, self._events,
+                    connect_inbound, s, self.on_closed_handler, wanted,
                     self.event_handler, within=s.connect_timeout + 1.0)
             except BridgeStopped:
                 return None
@@ -278,5 +354,5 @@ class InboundApi:
                 with contextlib.suppress(PbxError):
                     await self._bridge.call(esl.stop)
                 return None
-            return esl
+            return esl, wanted
         return None

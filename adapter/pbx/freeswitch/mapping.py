@@ -86,16 +86,25 @@ and one ``[origination_uuid=<ours>,leg_timeout=<timeout>]<endpoint>`` per target
 DialCallDuration runs from CHANNEL_BRIDGE to CHANNEL_UNBRIDGE (FreeSWITCH's own timestamps).
 
 An outbound REST call (``POST /Calls.json``) is one ``bgapi`` on the inbound connection, with a
-``Job-UUID`` header we choose (mod_event_socket.c honours it), after ``event plain
-BACKGROUND_JOB`` on that connection (sent once, before the first originate, and again after a
-reconnect):
+``Job-UUID`` header we choose (mod_event_socket.c honours it). While it waits for its answer,
+and only then, the inbound connection receives its events and no other channel's or client's
+(`event_filter`, docs/freeswitch.md "Outbound calls"):
 
 | operation          | inbound connection command                                          |
 |--------------------|---------------------------------------------------------------------|
+| before the job     | ``filter Job-UUID <job>``, ``filter Unique-ID <channel>``, then     |
+|                    | ``event plain BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA``|
+|                    | (the events: only while some originate waits)                       |
 | REST originate     | ``bgapi originate {origination_uuid=<ours>,originate_timeout=<s>,``  |
 | (`originate`)      | ``ignore_early_media=true,origination_caller_id_number=<From>,``    |
 |                    | ``twiml_call_sid=<CallSid>}<endpoint> <CallSid> XML twiml-outbound`` |
 |                    | and the header ``Job-UUID: <ours>``; reply ``+OK Job-UUID: <ours>``  |
+| ringing            | CHANNEL_PROGRESS (180) or CHANNEL_PROGRESS_MEDIA (183) of ``<channel>``|
+| cancel (REST       | ``api uuid_kill <channel> ORIGINATOR_CANCEL`` (`cancel_originate`);  |
+| Status=canceled)   | ``-ERR No such channel!`` when it is gone                           |
+| after the result   | ``nixevent BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA`` |
+|                    | (when none waits any more), ``filter delete Job-UUID <job>``,       |
+|                    | ``filter delete Unique-ID <channel>``                               |
 
 ``<endpoint>`` is `dial_target` (as for `<Dial>`). ``ignore_early_media=true``: without it
 ``switch_ivr_originate`` treats early media (183) as an answer and the TwiML would start before
@@ -111,7 +120,11 @@ channel data then carries ``Caller-Context: twiml-outbound``, ``Unique-ID: <ours
 | ``-ERR USER_BUSY``, ``-ERR CALL_REJECTED``                       | busy                      |
 | ``-ERR NO_ANSWER``, ``NO_USER_RESPONSE``, ``ALLOTTED_TIMEOUT``,  | no-answer                 |
 | ``PROGRESS_TIMEOUT``, ``RECOVERY_ON_TIMER_EXPIRE``               |                           |
-| any other ``-ERR <CAUSE>`` (``ORIGINATOR_CANCEL`` too), ``-USAGE``| failed                   |
+| any other ``-ERR <CAUSE>``, ``-USAGE``                           | failed                    |
+
+``-ERR ORIGINATOR_CANCEL`` (the channel was killed while ringing) is ``failed`` here too: the
+service reports ``canceled`` itself for a call it cancelled, and a cancel from elsewhere is not
+Twilio's ``canceled`` (a REST cancel).
 """
 
 from __future__ import annotations
@@ -130,6 +143,7 @@ from adapter.pbx.freeswitch.escape import (
     esl_caller_id,
     esl_dial_endpoint,
     esl_dtmf,
+    esl_event_name,
     esl_hangup_cause,
     esl_header_value,
     esl_int,
@@ -145,18 +159,26 @@ __all__ = [
     "CALL_RECORDING_VARIABLES",
     "CALL_SID_VARIABLE",
     "DIAL_STATUS",
+    "FILTER_HEADERS",
     "MAX_RECORD_SECONDS",
+    "NO_SUCH_CHANNEL",
+    "ORIGINATE_EVENTS",
     "OUTBOUND_CONTEXT",
+    "PROGRESS_EVENTS",
     "SESSION_SETUP",
     "SILENCE_THRESHOLD",
     "answer",
     "bgapi_job",
     "bridge",
     "bridge_arg",
+    "cancel_originate",
     "dial_result",
     "dial_setup",
     "dial_status",
     "dial_target",
+    "event_filter",
+    "event_filter_delete",
+    "event_unsubscribe",
     "execute",
     "hangup",
     "hung_up_in",
@@ -491,8 +513,15 @@ def dial_result(
 # and the channel variable that carries the call's CallSid there.
 OUTBOUND_CONTEXT = "twiml-outbound"
 CALL_SID_VARIABLE = "twiml_call_sid"
-# The one event the inbound connection subscribes to, and only once outbound calls are made.
+# The events the inbound connection subscribes to while an outbound call waits for its answer:
+# its job's result, and its channel's 180 / 183 (``ringing``).
 BACKGROUND_JOB = "BACKGROUND_JOB"
+PROGRESS_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+ORIGINATE_EVENTS = (BACKGROUND_JOB, *PROGRESS_EVENTS)
+# The headers the adapter filters the inbound connection's events on (mod_event_socket.c).
+FILTER_HEADERS = frozenset({"Job-UUID", "Unique-ID"})
+# mod_commands' kill_function when FreeSWITCH does not know the channel.
+NO_SUCH_CHANNEL = "-ERR No such channel"
 MAX_ORIGINATE_TIMEOUT = 600
 _JOB_REPLY_RE = re.compile(
     r"\+OK Job-UUID: ([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})")
@@ -530,3 +559,37 @@ def originate_result(body: str) -> str | None:
     cause = text[len("-ERR "):].strip() if text.startswith("-ERR ") else ""
     status = DIAL_STATUS.get(cause, "failed")
     return status if status in ("busy", "no-answer") else "failed"
+
+
+def cancel_originate(channel_uuid: str) -> str:
+    """The ``api`` command that ends a ringing originate: its channel killed with
+    ``ORIGINATOR_CANCEL``; the originate then ends with ``-ERR ORIGINATOR_CANCEL`` (its peer's
+    hang-up cause: switch_ivr_originate.c)."""
+    return uuid_kill(channel_uuid, "ORIGINATOR_CANCEL")
+
+
+def _filter_header(header: str) -> str:
+    if header not in FILTER_HEADERS:
+        raise UnsafeValue(f"the adapter does not filter events on {header!r}")
+    return header
+
+
+def event_filter(header: str, value: str) -> str:
+    """``filter <header> <uuid>`` (mod_event_socket.c parse_command): once a connection has a
+    filter, an event it subscribed to reaches it only if one of its filters matches (the
+    event's header equals the value, case-insensitively). Reply ``+OK filter added. [h]=[v]``."""
+    return f"filter {_filter_header(header)} {esl_uuid(value)}"
+
+
+def event_filter_delete(header: str, value: str) -> str:
+    """``filter delete <header> <uuid>``: removes that filter (name and exact value). Reply
+    ``+OK filter deleted. [h][v]``. With no filter left, every subscribed event passes."""
+    return f"filter delete {_filter_header(header)} {esl_uuid(value)}"
+
+
+def event_unsubscribe(events: Sequence[str]) -> str:
+    """``nixevent <names>``: removes names ``event plain <names>`` added (`esl.FramedInboundESL
+    .subscribe`). Reply ``+OK events nixed``."""
+    if not events:
+        raise ValueError("nixevent needs at least one event name")
+    return "nixevent " + " ".join(esl_event_name(name) for name in events)
