@@ -112,6 +112,24 @@ def statuses_of(receiver: CallbackReceiver, sid: str) -> list[str]:
             and r.answered < 300]
 
 
+async def both_reported(
+    database_url: str, receiver: CallbackReceiver
+) -> tuple[RecordingRow, RecordingRow, Tally]:
+    """The kill tests' two recordings (A: `<Start><Recording>`, B: `<Record>`), once the
+    receiver has both's in-progress and completed callbacks."""
+    rows = await recordings(database_url)
+    assert len(rows) == 2
+    by_source = {r.source: r for r in rows.values()}
+    rec_a, rec_b = by_source["StartCallRecordingTwiML"], by_source["RecordVerb"]
+    tally = Tally()
+    tally.expect(rec_a.sid, "in-progress", "completed")
+    tally.expect(rec_b.sid, "in-progress", "completed")
+    await receiver.wait_for(
+        lambda _: all(statuses_of(receiver, sid) == want
+                      for sid, want in tally.expected.items()), within=30)
+    return rec_a, rec_b, tally
+
+
 def record(callback: str, **extra: Any) -> VoiceResponse:
     response = VoiceResponse()
     response.record(recording_status_callback=callback,
@@ -161,16 +179,7 @@ async def test_kill_9_mid_recording_loses_nothing(
         await adapter.start()
         hangup_b = await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == uid_b,
                                              within=20)
-        rows = await recordings(db_url)
-        assert len(rows) == 2
-        by_source = {r.source: r for r in rows.values()}
-        rec_a, rec_b = by_source["StartCallRecordingTwiML"], by_source["RecordVerb"]
-        tally = Tally()
-        tally.expect(rec_a.sid, "in-progress", "completed")
-        tally.expect(rec_b.sid, "in-progress", "completed")
-        await receiver.wait_for(
-            lambda _: all(statuses_of(receiver, sid) == want
-                          for sid, want in tally.expected.items()), within=30)
+        rec_a, rec_b, tally = await both_reported(db_url, receiver)
 
     assert hangup_b.get("Cause") == "16"  # hung up by the recovery, normal clearing
     assert "still up after the restart" in adapter.log_text()

@@ -21,7 +21,7 @@ from aiohttp import web
 from audio_checks import tones_440_1000
 from fault_lab import CallbackReceiver, Tally, free_port, wait_all_delivered
 from fs_esl_server import FakeFreeSwitch, RecordPlan
-from test_fault_injection import adapter_process, recordings, statuses_of
+from test_fault_injection import adapter_process, both_reported, recordings, statuses_of
 from test_freeswitch_call_recording import write_tone
 from test_freeswitch_driver import next_app
 from twilio.twiml.voice_response import VoiceResponse
@@ -152,16 +152,7 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
         assert left == [False, True], "B's <Record> file and A's stereo file, never split"
 
         await adapter.start()
-        rows = await recordings(db_url)
-        assert len(rows) == 2
-        by_source = {r.source: r for r in rows.values()}
-        rec_a, rec_b = by_source["StartCallRecordingTwiML"], by_source["RecordVerb"]
-        tally = Tally()
-        tally.expect(rec_a.sid, "in-progress", "completed")
-        tally.expect(rec_b.sid, "in-progress", "completed")
-        await receiver.wait_for(
-            lambda _: all(statuses_of(receiver, sid) == want
-                          for sid, want in tally.expected.items()), within=30)
+        rec_a, rec_b, tally = await both_reported(db_url, receiver)
         done = await app.next_request("/done", within=30)
 
     log = adapter.log_text()
