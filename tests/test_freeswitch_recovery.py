@@ -9,6 +9,8 @@ running application runs to its end, then the dialplan hangs up, which closes th
 recording from it. A channel still up at the restart is ended with ``uuid_kill``.
 """
 
+# The fixture `receiver` is imported from test_fault_injection and used as a parameter:
+# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +23,13 @@ from aiohttp import web
 from audio_checks import tones_440_1000
 from fault_lab import CallbackReceiver, Tally, free_port, wait_all_delivered
 from fs_esl_server import FakeFreeSwitch, RecordPlan
-from test_fault_injection import adapter_process, both_reported, recordings, statuses_of
+from test_fault_injection import (  # noqa: F401 - receiver is a fixture
+    adapter_process,
+    both_reported,
+    receiver,
+    recordings,
+    statuses_of,
+)
 from test_freeswitch_call_recording import write_tone
 from test_freeswitch_driver import next_app
 from twilio.twiml.voice_response import VoiceResponse
@@ -40,14 +48,6 @@ SCALE = 0.1  # one call second = 0.1 s: the long applications outlive the kill b
 PLAY_S = 60  # call A's prompt: 1000 Hz, towards the caller (channel 2 of its recording)
 TALK_S = 5  # call B speaks (440 Hz) for 5 s, then silence ...
 HANGUP_AT = 60  # ... and hangs up 60 s into its <Record>, while the adapter is down
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[CallbackReceiver]:
-    server = CallbackReceiver(AUTH_TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
