@@ -105,10 +105,13 @@ __all__ = [
     "Outbox",
     "OutboxRow",
     "OutboxState",
+    "call_status_event",
     "default_node_id",
     "ensure_outbox_schema",
     "list_outbox_rows",
     "outbox_table",
+    "record_action_event",
+    "recording_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -184,6 +187,25 @@ def _row(mapping: RowMapping) -> OutboxRow:
     values = dict(mapping)
     values["params"] = tuple((str(k), str(v)) for k, v in json.loads(values["params"]))
     return OutboxRow(**values)
+
+
+# Event ids (`Outbox.enqueue(event=...)`): what a callback reports, queued at most once.
+
+
+def recording_event(recording_sid: str, status: str) -> str:
+    """A recording's status callback (``in-progress``, ``completed``, ``absent``)."""
+    return f"{recording_sid}:{status}"
+
+
+def record_action_event(recording_sid: str) -> str:
+    """The action request of a `<Record>` made after the call ended (fire-and-forget)."""
+    return f"{recording_sid}:action"
+
+
+def call_status_event(call_sid: str, event: str) -> str:
+    """A REST call's status callback (``initiated``, ``ringing``, ``answered``,
+    ``completed``)."""
+    return f"{call_sid}:call:{event}"
 
 
 def default_node_id() -> str:

@@ -13,9 +13,9 @@ Two kinds, each written when the obligation starts and read only by startup reco
   redirect). Recovery makes it, as Twilio does after a hang-up (``Digits=hangup``), when the
   recording has audio.
 
-Every request made from here goes through the outbox with an event id (`CALL_STATUS_EVENT`,
-`RECORD_ACTION_EVENT`) that the live session uses as well, so a request is queued once even
-when recovery and the session both get to it.
+Every request made from here goes through the outbox with an event id
+(`adapter.outbox.call_status_event`, `record_action_event`) that the live session uses as
+well, so a request is queued once even when recovery and the session both get to it.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ from sqlalchemy import (
 from adapter.recordings.store import Store, UTCDateTime, metadata
 
 __all__ = [
-    "CALL_STATUS_EVENT",
-    "RECORD_ACTION_EVENT",
     "OwedRequest",
     "forget_record_action",
     "note_call_status",
@@ -70,9 +68,6 @@ owed_requests_table = Table(
     Index("ix_owed_requests_ref", "ref"),
 )
 
-# Outbox event ids, shared with the live session (adapter.outbox: queued at most once each).
-CALL_STATUS_EVENT: Final = "{call_sid}:call:{event}"
-RECORD_ACTION_EVENT: Final = "{recording_sid}:action"
 _SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62  # the Store's schema lock (PostgreSQL)
 _checked: set[int] = set()  # engines (by id) whose database has the table
 

@@ -70,12 +70,16 @@ from adapter.config import Config
 from adapter.interpreter.call_recording import make_final_recording
 from adapter.interpreter.outbound import call_status_params
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration, recording_event
+from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
 from adapter.node import node_identity
-from adapter.outbox import Outbox, outbox_table
+from adapter.outbox import (
+    Outbox,
+    call_status_event,
+    outbox_table,
+    record_action_event,
+    recording_event,
+)
 from adapter.owed_requests import (
-    CALL_STATUS_EVENT,
-    RECORD_ACTION_EVENT,
     OwedRequest,
     forget_record_action,
     owed_requests,
@@ -690,7 +694,7 @@ async def _make_record_action(
         ]
         row_id = await outbox.enqueue(
             call.sid, request.url, request.method, params,
-            event=RECORD_ACTION_EVENT.format(recording_sid=request.ref))
+            event=record_action_event(request.ref))
         if row_id is not None:
             log.info("recovery: call %s: the action request of <Record> %s queued", call.sid,
                      request.ref)
@@ -708,7 +712,7 @@ async def _send_final_call_status(
     events = request.data.get("events")
     if not isinstance(events, list) or "completed" not in events:
         return 0
-    prefix = CALL_STATUS_EVENT.format(call_sid=call.sid, event="")
+    prefix = call_status_event(call.sid, "")
     async with store.engine.connect() as conn:
         sent = (await conn.execute(
             select(func.count()).select_from(outbox_table)
@@ -717,8 +721,7 @@ async def _send_final_call_status(
     params = call_status_params(_call_info(call, status), sequence=int(sent),
                                 duration=duration)
     row_id = await outbox.enqueue(call.sid, request.url, request.method, params,
-                                  event=CALL_STATUS_EVENT.format(call_sid=call.sid,
-                                                                 event="completed"))
+                                  event=call_status_event(call.sid, "completed"))
     if row_id is None:
         return 0
     log.info("recovery: call %s: the completed status callback queued (%s)", call.sid, status)

@@ -19,7 +19,8 @@ from urllib.parse import urljoin
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration, recording_event
+from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
+from adapter.outbox import recording_event
 from adapter.pbx.base import CallControl, CallRecordingHandle, CallRecordingRequest, PbxError
 from adapter.recordings import media
 from adapter.recordings.store import RecordingRow

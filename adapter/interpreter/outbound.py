@@ -10,7 +10,7 @@ from itertools import count
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.owed_requests import CALL_STATUS_EVENT
+from adapter.outbox import call_status_event
 from adapter.twiml import StartRecording
 
 __all__ = ["SOURCE_OUTBOUND", "OutboundCall", "call_status_params", "send_call_status"]
@@ -68,5 +68,4 @@ async def send_call_status(ctx: SessionContext, call: OutboundCall, event: str, 
     params = call_status_params(call.info(ctx.config.account_sid, status),
                                 sequence=next(call._sequence), duration=duration)
     await ctx.outbox.enqueue(call.call_sid, call.status_callback, call.status_callback_method,
-                             params, event=CALL_STATUS_EVENT.format(call_sid=call.call_sid,
-                                                                    event=event))
+                             params, event=call_status_event(call.call_sid, event))

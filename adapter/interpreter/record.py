@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.outbox import recording_event
 from adapter.owed_requests import forget_record_action, note_record_action
 from adapter.pbx.base import (
     CallControl,
@@ -39,8 +40,7 @@ from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
 
-__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration",
-           "recording_event"]
+__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration"]
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,6 @@ class RecordOutcome:
     duration: int
     action_params: list[tuple[str, str]] | None  # None: do not request the action
     action_url: str = ""  # absolute: the verb's action, or the document's URL
-
-
-def recording_event(recording_sid: str, status: str) -> str:
-    """The outbox event id of a recording's status callback (queued at most once)."""
-    return f"{recording_sid}:{status}"
 
 
 def recording_duration(seconds: float) -> int:

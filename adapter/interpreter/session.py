@@ -23,7 +23,8 @@ from adapter.interpreter.context import SessionContext
 from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
-from adapter.owed_requests import RECORD_ACTION_EVENT, forget_record_action
+from adapter.outbox import record_action_event
+from adapter.owed_requests import forget_record_action
 from adapter.pbx.base import CallGone, CallInterrupted, DialRequest, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
@@ -367,8 +368,8 @@ class CallSession:
         action = Fetch(outcome.action_url, verb.method, outcome.action_params)
         if self.call.hung_up.is_set():
             # With Digits=hangup; the same event id as recovery's, so it is queued once.
-            await self._request_after_hangup(action, event=RECORD_ACTION_EVENT.format(
-                recording_sid=outcome.recording_sid))
+            await self._request_after_hangup(action, event=record_action_event(
+                outcome.recording_sid))
             await forget_record_action(self.ctx.store, outcome.recording_sid)
             return END
         # Made now, as the next document's fetch: no longer owed (if the adapter dies during

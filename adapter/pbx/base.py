@@ -25,6 +25,8 @@ __all__ = [
     "DialRequest",
     "DialResult",
     "IncomingCall",
+    "OnOriginateFailed",
+    "OnOriginateRinging",
     "OriginateRequest",
     "PathMap",
     "PbxDriver",
@@ -218,6 +220,9 @@ class OriginateRequest:
 
 
 CallHandler = Callable[[IncomingCall], Awaitable[None]]
+# An outbound call never answered: (CallSid, Twilio CallStatus). Its callee rings: (CallSid).
+OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
+OnOriginateRinging = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class PbxDriver(Protocol):
@@ -228,10 +233,8 @@ class PbxDriver(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def originate(self, request: OriginateRequest,
-                        on_failed: Callable[[str, str], Coroutine[Any, Any, None]], *,
-                        on_ringing: Callable[[str], Coroutine[Any, Any, None]] | None = None,
-                        ) -> str:
+    async def originate(self, request: OriginateRequest, on_failed: OnOriginateFailed, *,
+                        on_ringing: OnOriginateRinging | None = None) -> str:
         """Start an outbound call; returns the PBX's id the channel will have (the
         `IncomingCall.pbx_call_id` once answered). When the callee starts ringing (or early
         media arrives), `on_ringing(call_sid)` runs, at most once. If it is never answered,

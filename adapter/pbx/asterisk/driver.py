@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from adapter.pbx.base import (
     DialRequest,
     DialResult,
     IncomingCall,
+    OnOriginateFailed,
+    OnOriginateRinging,
     OriginateRequest,
     PathMap,
     PbxError,
@@ -41,8 +43,6 @@ __all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"
 log = logging.getLogger(__name__)
 
 AGI_MARKER = "twiml-pbx-adapter"
-OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
-OnOriginateRinging = Callable[[str], Coroutine[Any, Any, None]]
 # Newstate ChannelState of an originated channel whose callee rings (AST_STATE_RINGING).
 _STATE_RINGING = "5"
 RESUME_MARKER = "twiml-pbx-adapter-resume"

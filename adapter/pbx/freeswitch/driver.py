@@ -29,6 +29,8 @@ from adapter.pbx.base import (
     DialRequest,
     DialResult,
     IncomingCall,
+    OnOriginateFailed,
+    OnOriginateRinging,
     OriginateRequest,
     PathMap,
     PbxError,
@@ -49,7 +51,7 @@ from adapter.pbx.freeswitch.inbound import (
     connect_inbound,
 )
 from adapter.pbx.freeswitch.listener import CallLink, OutboundListener
-from adapter.pbx.freeswitch.originate import OnOriginateFailed, OnOriginateRinging, Originations
+from adapter.pbx.freeswitch.originate import Originations
 from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = ["FreeSwitchCall", "FreeSwitchDriver", "FreeSwitchSettings", "incoming_from"]

@@ -23,17 +23,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.pbx.base import OriginateRequest, PbxError
+from adapter.pbx.base import OnOriginateFailed, OnOriginateRinging, OriginateRequest, PbxError
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.inbound import NOTHING, InboundApi, Watch
 from adapter.pbx.freeswitch.protocol import EslEvent
 
-__all__ = ["OnOriginateFailed", "OnOriginateRinging", "Originations"]
+__all__ = ["Originations"]
 
 log = logging.getLogger(__name__)
 
-OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
-OnOriginateRinging = Callable[[str], Coroutine[Any, Any, None]]
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
