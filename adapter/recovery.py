@@ -70,7 +70,11 @@ from adapter.config import Config
 from adapter.interpreter.call_recording import make_final_recording
 from adapter.interpreter.outbound import call_status_params
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
+from adapter.interpreter.record import (
+    ABSENT_ERROR_CODE,
+    record_action_params,
+    recording_duration,
+)
 from adapter.node import node_identity
 from adapter.outbox import (
     Outbox,
@@ -687,10 +691,8 @@ async def _make_record_action(
     if recording is not None and recording.status == "completed":
         params = [
             *_call_info(call, "completed").request_params(),
-            ("RecordingUrl", config.recording_url(recording.sid)),
-            ("RecordingDuration", str(recording.duration or 0)),
-            ("RecordingSid", recording.sid),
-            ("Digits", "hangup"),
+            *record_action_params(config.recording_url(recording.sid), recording.sid,
+                                  recording.duration or 0, "hangup"),
         ]
         row_id = await outbox.enqueue(
             call.sid, request.url, request.method, params,

@@ -40,7 +40,8 @@ from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
 
-__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "recording_duration"]
+__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "record_action_params",
+           "recording_duration"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,20 @@ class RecordOutcome:
     duration: int
     action_params: list[tuple[str, str]] | None  # None: do not request the action
     action_url: str = ""  # absolute: the verb's action, or the document's URL
+
+
+def record_action_params(recording_url: str, recording_sid: str, duration: int,
+                         digits: str | None) -> list[tuple[str, str]]:
+    """What a `<Record>` adds to its action request; `digits` None (silence or maxLength
+    ended it): no ``Digits``."""
+    params = [
+        ("RecordingUrl", recording_url),
+        ("RecordingDuration", str(duration)),
+        ("RecordingSid", recording_sid),
+    ]
+    if digits is not None:
+        params.append(("Digits", digits))
+    return params
 
 
 def recording_duration(seconds: float) -> int:
@@ -161,22 +176,10 @@ class RecordVerbRunner:
         if interrupted:
             await forget_record_action(self.ctx.store, sid)  # the new TwiML runs instead
             raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
-        return RecordOutcome(sid, "completed", duration, self._action_params(sid, duration, result),
-                             action_url)
-
-    def _action_params(
-        self, sid: str, duration: int, result: RecordResult
-    ) -> list[tuple[str, str]]:
-        params = [
-            ("RecordingUrl", self.ctx.config.recording_url(sid)),
-            ("RecordingDuration", str(duration)),
-            ("RecordingSid", sid),
-        ]
-        if result.end is RecordEnd.FINISH_KEY and result.digit:
-            params.append(("Digits", result.digit))
-        elif result.end is RecordEnd.HANGUP:
-            params.append(("Digits", "hangup"))
-        return params
+        digits = (result.digit if result.end is RecordEnd.FINISH_KEY and result.digit
+                  else "hangup" if result.end is RecordEnd.HANGUP else None)
+        params = record_action_params(self.ctx.config.recording_url(sid), sid, duration, digits)
+        return RecordOutcome(sid, "completed", duration, params, action_url)
 
     async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool) -> _Final:
         """Copy or trim the PBX's file into the media folder; bounded, off the event loop."""
