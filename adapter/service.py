@@ -43,7 +43,6 @@ class Adapter:
     finished: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     # REST-originated calls not answered yet, by CallSid.
     pending_outbound: dict[str, OutboundCall] = field(default_factory=dict)
-    canceling: set[str] = field(default_factory=set)  # REST cancels sent to the PBX
     ctx: SessionContext | None = None
     driver: AsteriskDriver | FreeSwitchDriver | None = None
     _server: uvicorn.Server | None = None
@@ -117,11 +116,8 @@ class Adapter:
                                    sorted(outbound.status_callback_events))
         self.pending_outbound[outbound.call_sid] = outbound
         await send_call_status(self.ctx, outbound, "initiated", "queued")
-        originate = getattr(self.driver, "originate", None)
         try:
-            if originate is None:
-                raise PbxError(f"outbound calls are not supported on {self.driver.name} yet")
-            channel = await originate(
+            channel = await self.driver.originate(
                 OriginateRequest(outbound.call_sid, outbound.target, outbound.from_,
                                  outbound.timeout),
                 self._outbound_failed,
@@ -138,17 +134,16 @@ class Adapter:
         """REST ``Status=canceled`` (or ``completed``) of a call not answered yet: the PBX
         ends the attempt and `_outbound_failed` reports it ``canceled``. False if the call is
         not waiting for an answer (any more)."""
-        if call_sid not in self.pending_outbound or self.driver is None:
+        outbound = self.pending_outbound.get(call_sid)
+        if outbound is None or self.driver is None:
             return False
-        self.canceling.add(call_sid)
+        outbound.canceled = True  # before the PBX answers: its failure may come first
         try:
-            cancelled = await self.driver.cancel_originate(call_sid)
+            outbound.canceled = await self.driver.cancel_originate(call_sid)
         except PbxError as exc:
             log.error("outbound call %s: cancelling failed: %s", call_sid, exc)
-            cancelled = False
-        if not cancelled:
-            self.canceling.discard(call_sid)
-        return cancelled
+            outbound.canceled = False
+        return outbound.canceled
 
     async def _outbound_ringing(self, call_sid: str) -> None:
         assert self.ctx is not None
@@ -162,8 +157,7 @@ class Adapter:
     async def _outbound_failed(self, call_sid: str, status: str) -> None:
         assert self.ctx is not None
         outbound = self.pending_outbound.pop(call_sid, None)
-        if call_sid in self.canceling:
-            self.canceling.discard(call_sid)
+        if outbound is not None and outbound.canceled:
             status = "canceled"
         log.info("outbound call %s: %s", call_sid, status)
         now = datetime.now(UTC)
@@ -178,7 +172,6 @@ class Adapter:
         route = None
         if incoming.outbound_call_sid is not None:
             outbound = self.pending_outbound.pop(incoming.outbound_call_sid, None)
-            self.canceling.discard(incoming.outbound_call_sid)  # answered: a cancel came late
             if outbound is None:
                 log.error("answered outbound call %r is unknown; hanging up",
                           incoming.outbound_call_sid)

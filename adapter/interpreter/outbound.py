@@ -37,6 +37,7 @@ class OutboundCall:
     status_callback_events: frozenset[str] = frozenset({"completed"})
     recording: StartRecording | None = None  # Record=true
     ringing: bool = False  # the PBX said the callee rings
+    canceled: bool = False  # a REST cancel the PBX accepted: its end is reported canceled
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     _sequence: count[int] = field(default_factory=count)
 
