@@ -6,7 +6,9 @@ over the adapter's AMI connection. The command text for each operation lives in 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Coroutine
@@ -96,6 +98,12 @@ class AsteriskCall:
         # Set while the channel is being redirected out of AsyncAGI and back (interrupt()).
         self.redirecting = False
         self._resumed = asyncio.Event()
+        # AGI commands sent whose AGIExecStart has not come yet (they run in order), and an
+        # event set when there are none: see interrupt().
+        self._unstarted: collections.deque[int] = collections.deque()
+        self._all_started = asyncio.Event()
+        self._all_started.set()
+        self._sent = itertools.count()
 
     @property
     def hung_up(self) -> asyncio.Event:
@@ -106,15 +114,24 @@ class AsteriskCall:
         self._ami.channel_gone(self.channel)
 
     async def _agi(self, command: str) -> AgiReply:
-        """One AGI command; CallInterrupted if a redirect cut it short, CallGone on hang-up."""
+        """One AGI command; CallInterrupted if a redirect cut it short (or is under way: the
+        command is not sent), CallGone on hang-up."""
         if self._hung_up.is_set():
             raise CallGone(f"{self.channel} has hung up")
+        if self.redirecting:
+            raise CallInterrupted(f"{self.channel} is being redirected; {command.split()[0]} "
+                                  "not sent")
+        number = next(self._sent)
+        self._unstarted.append(number)
+        self._all_started.clear()
         try:
             reply = await self._ami.agi(self.channel, command)
         except CallGone:
             if self.redirecting:
                 raise CallInterrupted(f"{self.channel} redirected") from None
             raise
+        finally:
+            self._settle(number)
         if reply.hung_up and self.redirecting:
             raise CallInterrupted(f"{self.channel} redirected during {command.split()[0]}")
         return reply
@@ -129,12 +146,19 @@ class AsteriskCall:
     async def interrupt(self) -> None:
         """AMI ``Redirect`` to ``[twiml-resume]``: whatever AGI command runs ends, AsyncAGI ends,
         and the dialplan enters AsyncAGI again with the resume marker (lab notes: a Redirect
-        mid-RECORD FILE returns ``-1 (hangup)`` and keeps the file)."""
+        mid-RECORD FILE returns ``-1 (hangup)`` and keeps the file).
+
+        Not before every command already sent has started (its AGIExecStart): Asterisk queues
+        AsyncAGI commands per channel, and one still queued when the Redirect takes the channel
+        out of AsyncAGI is not dropped: it runs first in the AsyncAGI of ``[twiml-resume]``
+        (measured: a `<Pause>`'s ``EXEC Wait 60`` then held the new TwiML for a minute). From
+        the start of the redirect no new command is sent (`_agi`)."""
         if self._hung_up.is_set():
             raise CallGone(f"{self.channel} has hung up")
         self.redirecting = True
         self._resumed.clear()
         try:
+            await asyncio.wait_for(self._all_started.wait(), RESUME_WAIT)
             await self._ami.action({"Action": "Redirect", "Channel": self.channel,
                                     "Context": RESUME_CONTEXT, "Exten": "s", "Priority": "1"})
             await asyncio.wait_for(self._resumed.wait(), RESUME_WAIT)
@@ -145,6 +169,17 @@ class AsteriskCall:
 
     def resumed(self) -> None:
         self._resumed.set()
+
+    def agi_started(self) -> None:
+        """AGIExecStart on this channel: its oldest unstarted command runs now."""
+        if self._unstarted:
+            self._settle(self._unstarted[0])
+
+    def _settle(self, number: int) -> None:
+        with contextlib.suppress(ValueError):
+            self._unstarted.remove(number)
+        if not self._unstarted:
+            self._all_started.set()
 
     async def answer(self) -> None:
         await self._run(mapping.ANSWER)
@@ -303,6 +338,7 @@ class AsteriskDriver:
         self.ami.on("DialEnd", self._on_dial_end)
         self.ami.on("OriginateResponse", self._on_originate_response)
         self.ami.on("Newstate", self._on_newstate)
+        self.ami.on("AGIExecStart", self._on_agi_exec_start)
         await self.ami.connect()
         log.info("connected to Asterisk AMI at %s", self.ami.address)
 
@@ -415,6 +451,11 @@ class AsteriskDriver:
             log.exception("call %s: handler failed", call.channel)
         finally:
             self._calls.pop(call.channel, None)
+
+    def _on_agi_exec_start(self, event: AmiMessage) -> None:
+        call = self._calls.get(event.get("Channel") or "")
+        if call is not None:
+            call.agi_started()
 
     def _on_dial_end(self, event: AmiMessage) -> None:
         call = self._calls.get(event.get("Channel") or "")
