@@ -456,3 +456,42 @@ async def test_canceled_leaves_an_answered_call_alone(rig: Rig, app: TwimlApp) -
     assert await finished(adapter, 20) == call.sid
     fetched = await off_loop(lambda: client.calls(call.sid).fetch())
     assert fetched.status == "completed"
+
+
+def tone_wav(seconds: float, hz: float = 1000.0) -> bytes:
+    """A WAV file in memory: 8 kHz mono 16-bit, a `hz` tone."""
+    import io
+    import struct
+    import wave
+
+    frames = int(seconds * 8000)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(struct.pack(f"<{frames}h", *(
+            int(8000 * math.sin(2 * math.pi * hz * i / 8000)) for i in range(frames))))
+    return buffer.getvalue()
+
+
+async def test_a_redirect_during_a_play_download_cuts_the_play(rig: Rig, app: TwimlApp) -> None:
+    """The REST redirect arrives while `<Play>`'s audio is still downloading: the old `<Play>`
+    must not start afterwards (it would hold the new TwiML for its 20 s)."""
+    from aiohttp import web
+
+    live = await live_call(rig, app, seconds=60)
+    slow = VoiceResponse()
+    slow.play(app.url("/slow.wav"))
+    app.answer("/slow", slow)
+    release = app.held["/slow.wav"] = asyncio.Event()
+    app.raw_routes["/slow.wav"] = lambda _request: web.Response(
+        body=tone_wav(20.0), content_type="audio/wav")
+    app.answer("/last", "<Response><Hangup/></Response>")
+    client = sdk(rig.adapter)
+    await off_loop(lambda: client.calls(live.sid).update(url=app.url("/slow"), method="GET"))
+    await app.next_request("/slow.wav", within=10)  # the download has begun, and waits
+    await off_loop(lambda: client.calls(live.sid).update(url=app.url("/last"), method="GET"))
+    release.set()
+    await app.next_request("/last", within=10)
+    assert await finished(rig.adapter, 8) == live.sid  # not after the 20 s prompt

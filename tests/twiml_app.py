@@ -34,6 +34,8 @@ class TwimlApp:
         # Paths answered by a function of the request returning any aiohttp response (audio,
         # broken documents, odd content types).
         self.raw_routes: dict[str, Callable[[web.Request], web.StreamResponse]] = {}
+        # Paths whose answer waits until the event is set (a slow server, on command).
+        self.held: dict[str, asyncio.Event] = {}
         self.requests: list[ReceivedRequest] = []
         self._queues: dict[str, asyncio.Queue[ReceivedRequest]] = {}
         self._runner: web.AppRunner | None = None
@@ -72,6 +74,8 @@ class TwimlApp:
                                    dict(request.headers))
         self.requests.append(received)
         self.queue(request.path).put_nowait(received)
+        if request.path in self.held:
+            await self.held[request.path].wait()
         if request.path in self.raw_routes:
             return self.raw_routes[request.path](request)
         if request.path not in self.answers:

@@ -10,10 +10,10 @@ When the document runs out of verbs the call is hung up, as on Twilio.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urljoin
 
 from adapter.config import NumberRoute
@@ -47,6 +47,7 @@ from adapter.twiml import (
 __all__ = ["END", "CallSession", "Fetch"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ERROR_PROMPT = "We are sorry, an application error has occurred. Goodbye."
 LOOP_FOREVER = 1000  # Twilio: loop="0" repeats until the call ends; we stop after 1000 plays
@@ -215,9 +216,19 @@ class CallSession:
                 return outcome
         return END
 
+    async def _pbx(self, command: Coroutine[Any, Any, T]) -> T:
+        """Send one PBX command of the running document, unless a REST redirect came while the
+        verb awaited something else first (a prompt's download or synthesis, a database write):
+        then it is not sent (`CallInterrupted`), as the redirect cut the verb. The driver's
+        interrupt() cuts only what the PBX is already running."""
+        if self._pending_redirect is not None:
+            command.close()
+            raise CallInterrupted(f"call {self.call_sid}: redirected before the command was sent")
+        return await command
+
     async def _answer(self) -> None:
         if not self.answered:
-            await self.call.answer()
+            await self._pbx(self.call.answer())
             self.answered = True
             self.info.status = "in-progress"
             await self.ctx.store.update_call(self.call_sid, status="in-progress")
@@ -244,14 +255,14 @@ class CallSession:
             return None
         prompt = await self.ctx.prompts.say(verb.text, voice=verb.voice, language=verb.language)
         for _ in range(verb.loop or LOOP_FOREVER):
-            await self.call.play(prompt)
+            await self._pbx(self.call.play(prompt))
         return None
 
     async def _play(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Play)
         await self._answer()
         if verb.digits:
-            await self.call.send_digits(verb.digits)
+            await self._pbx(self.call.send_digits(verb.digits))
         if not verb.url:
             return None
         media_url = urljoin(url, verb.url)
@@ -262,13 +273,13 @@ class CallSession:
             log.warning("call %s: warning %d: %s", self.call_sid, exc.code, exc.message)
             return None
         for _ in range(verb.loop or LOOP_FOREVER):
-            await self.call.play(prompt)
+            await self._pbx(self.call.play(prompt))
         return None
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Pause)
         # Twilio: a <Pause> before anything else delays answering the call; so no ANSWER here.
-        await self.call.pause(verb.length)
+        await self._pbx(self.call.pause(verb.length))
         return None
 
     async def _hangup(self, verb: Verb, url: str) -> Outcome:
@@ -314,10 +325,10 @@ class CallSession:
         ))
         log.info("call %s: <Dial> %s as %s", self.call_sid,
                  " & ".join(t.address for t in verb.targets), child_sid)
-        result = await self.call.dial(DialRequest(
+        result = await self._pbx(self.call.dial(DialRequest(
             targets=tuple((t.kind, t.address) for t in verb.targets),
             timeout=verb.timeout, time_limit=verb.time_limit, caller_id=verb.caller_id,
-        ))
+        )))
         if result.bridged:
             self.answered = True
             self.info.status = "in-progress"
@@ -361,6 +372,8 @@ class CallSession:
     async def _record(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Record)
         await self._answer()
+        if self._pending_redirect is not None:
+            raise CallInterrupted(f"call {self.call_sid}: redirected before <Record> started")
         runner = RecordVerbRunner(self.ctx, self.call, self.info)
         outcome = await runner.run(verb, url)
         if outcome.action_params is None:
