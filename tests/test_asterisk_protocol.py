@@ -25,23 +25,28 @@ def test_reply_dtmf() -> None:
     reply = parse_agi_reply("200 result=53 (dtmf) endpos=53291\n")
     assert (reply.code, reply.result, reply.data) == (200, 53, "dtmf")
     assert reply.extra == {"endpos": "53291"}
-    result = mapping.record_result(reply, max_length=30, elapsed=8.2)
+    result = mapping.record_result(reply, max_length=30, elapsed=8.2, silence_timeout=5)
     assert result.end is RecordEnd.FINISH_KEY and result.digit == "5"
 
 
 def test_reply_hangup_and_writefile() -> None:
     hangup = parse_agi_reply("200 result=-1 (hangup) endpos=54891")
     assert hangup.hung_up
-    assert mapping.record_result(hangup, max_length=30, elapsed=3).end is RecordEnd.HANGUP
+    assert mapping.record_result(hangup, max_length=30, elapsed=3,
+                                 silence_timeout=5).end is RecordEnd.HANGUP
     failed = parse_agi_reply("200 result=-1 (writefile)")
     assert not failed.hung_up
-    assert mapping.record_result(failed, max_length=30, elapsed=0.5).end is RecordEnd.ERROR
+    assert mapping.record_result(failed, max_length=30, elapsed=0.5,
+                                 silence_timeout=5).end is RecordEnd.ERROR
 
 
 def test_timeout_told_apart_by_elapsed_time() -> None:
     reply = parse_agi_reply("200 result=21018 (timeout) endpos=59371")
-    assert mapping.record_result(reply, max_length=30, elapsed=9.5).end is RecordEnd.SILENCE
-    assert mapping.record_result(reply, max_length=4, elapsed=4.53).end is RecordEnd.MAX_LENGTH
+    silence = mapping.record_result(reply, max_length=30, elapsed=9.5, silence_timeout=2)
+    assert silence.end is RecordEnd.SILENCE
+    assert silence.cut_silence == 1  # RECORD FILE kept 1 s of the 2 s of silence
+    longest = mapping.record_result(reply, max_length=4, elapsed=4.53, silence_timeout=2)
+    assert longest.end is RecordEnd.MAX_LENGTH and longest.cut_silence == 0
 
 
 def test_dead_channel_reply() -> None:

@@ -21,6 +21,7 @@ from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
+from adapter.interpreter.record import recording_duration
 from adapter.recordings import media
 from adapter.service import Adapter
 
@@ -60,6 +61,19 @@ def rms_dbfs(path: Path, start: float = 0.0, length: float | None = None) -> flo
 
     rms = audioop.rms(frames, width)
     return 20 * math.log10(rms / 32768) if rms else -120.0
+
+
+def trailing_silence(path: Path) -> float:
+    """Seconds of silence at the end of the WAV: 10 ms chunks below the adapter's threshold."""
+    with wave.open(str(path), "rb") as wav:
+        rate, width = wav.getframerate(), wav.getsampwidth()
+        data = wav.readframes(wav.getnframes())
+    chunk = rate // 100 * width
+    ceiling = 32768 * 10 ** (media.SILENCE_THRESHOLD_DBFS / 20)
+    end = len(data)
+    while end > 0 and audioop.rms(data[max(0, end - chunk):end], width) < ceiling:
+        end -= chunk
+    return (len(data) - max(0, end)) / width / rate
 
 
 def voicemail(**record: Any) -> VoiceResponse:
@@ -171,11 +185,57 @@ async def test_trim_silence_shortens_and_do_not_trim_keeps(
         row = await adapter.ctx.store.get_recording(ACCOUNT_SID, action.params["RecordingSid"])  # type: ignore[union-attr]
         assert row is not None and row.media_path
         durations[trim] = media.wav_info(adapter.config.data_dir / row.media_path).duration
-    # do-not-trim keeps the 3 s the caller stayed silent before speaking (and Asterisk's last
-    # second of trailing silence); trim-silence keeps only the speech.
+    # do-not-trim keeps the 3 s the caller stayed silent before speaking (and the 5 s of
+    # silence that ended it); trim-silence keeps only the speech.
     assert durations["do-not-trim"] >= 3 + SPEECH_SECONDS
     assert abs(durations["trim-silence"] - SPEECH_SECONDS) <= 0.6
     assert durations["do-not-trim"] - durations["trim-silence"] >= 2.5
+
+
+async def record_until_silence(adapter: Adapter, app: TwimlApp, ami: Any, *, trim: str,
+                               silence_s: int) -> tuple[Path, int]:
+    """The caller speaks, then stays silent for longer than `silence_s`: the final file and the
+    action's RecordingDuration (which the completed callback repeats)."""
+    app.answer("/voice", voicemail(action="/done", timeout=silence_s, trim=trim,
+                                   recording_status_callback="/status"))
+    app.answer("/done", VoiceResponse())
+    await call(ami, CallerScript.SPEAK_SILENCE, LEAD_S="1", SILENCE_S=str(silence_s + 6))
+    action = await app.next_request("/done")
+    status = await app.next_request("/status")
+    await finished(adapter)
+    assert "Digits" not in action.params and action.params["CallStatus"] == "in-progress"
+    assert status.params["RecordingDuration"] == action.params["RecordingDuration"]
+    row = await adapter.ctx.store.get_recording(ACCOUNT_SID, action.params["RecordingSid"])  # type: ignore[union-attr]
+    assert row is not None and row.media_path
+    return adapter.config.data_dir / row.media_path, int(action.params["RecordingDuration"])
+
+
+@pytest.mark.parametrize("silence_s", [3, 5])
+async def test_do_not_trim_keeps_the_whole_silence_that_ended_it(
+    adapter: Adapter, app: TwimlApp, ami: Any, silence_s: int
+) -> None:
+    # As on Twilio: speech, then `silence_s` s of silence. RECORD FILE alone keeps only 1 s of it;
+    # the adapter appends what Asterisk cut (silence_s - 1 s, exactly).
+    path, duration = await record_until_silence(adapter, app, ami, trim="do-not-trim",
+                                                silence_s=silence_s)
+    info = media.wav_info(path)
+    assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
+    assert abs(trailing_silence(path) - silence_s) <= 0.3
+    assert duration == recording_duration(info.duration)
+    assert info.duration >= SPEECH_SECONDS + silence_s
+    assert rms_dbfs(path, 0, info.duration - silence_s) > -40  # the speech is all there
+
+
+async def test_trim_silence_is_unchanged_by_the_restored_silence(
+    adapter: Adapter, app: TwimlApp, ami: Any
+) -> None:
+    path, duration = await record_until_silence(adapter, app, ami, trim="trim-silence",
+                                                silence_s=3)
+    info = media.wav_info(path)
+    assert abs(info.duration - SPEECH_SECONDS) <= 0.6
+    assert trailing_silence(path) <= 0.05
+    assert duration == recording_duration(info.duration)
+    assert abs(duration - SPEECH_SECONDS) <= 1
 
 
 # --- how a recording ends --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Order of events (Twilio's documented behaviour):
 1. the recording starts: a ``RecordingStatus=in-progress`` callback if asked for;
 2. it ends on a finishOnKey digit, `timeout` seconds of silence, `maxLength`, or hang-up;
-3. the file is made final (trim-silence or a plain copy) in the media folder;
+3. the file is made final (trim-silence or a plain copy) in the media folder; with do-not-trim,
+   silence the PBX cut from the end (`RecordResult.cut_silence`) is put back;
 4. empty (no audio, or silence only): ``absent`` callback if asked for, no action request, and the
    next verb runs;
 5. otherwise ``completed`` (sent only once the file is final and playable) and the action
@@ -35,7 +36,7 @@ from adapter.pbx.base import (
     RecordRequest,
     RecordResult,
 )
-from adapter.recordings import media
+from adapter.recordings import media, padding
 from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
@@ -147,8 +148,10 @@ class RecordVerbRunner:
         if result.end is RecordEnd.HANGUP:
             self.info.status = "completed"
 
-        final = await self._finalise(sid, spool_file, trim=verb.trim == "trim-silence",
-                                     failed=result.end is RecordEnd.ERROR)
+        trim = verb.trim == "trim-silence"
+        final = await self._finalise(sid, spool_file, trim=trim,
+                                     failed=result.end is RecordEnd.ERROR,
+                                     pad=0 if trim else result.cut_silence)
         now = datetime.now(UTC)
         if final.empty:
             # Twilio's recording statuses have no "failed": a file the PBX could not write is
@@ -181,13 +184,15 @@ class RecordVerbRunner:
         params = record_action_params(self.ctx.config.recording_url(sid), sid, duration, digits)
         return RecordOutcome(sid, "completed", duration, params, action_url)
 
-    async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool) -> _Final:
-        """Copy or trim the PBX's file into the media folder; bounded, off the event loop."""
+    async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool,
+                        pad: int) -> _Final:
+        """Copy or trim the PBX's file into the media folder (`pad` seconds of silence
+        appended to a copy); bounded, off the event loop."""
         if failed:
             return _Final(None, 0.0, empty=True)
         target = self.ctx.media_dir / f"{sid}.wav"
         async with self.ctx.postprocess_slots:
-            return await asyncio.to_thread(_make_final, spool_file, target, trim)
+            return await asyncio.to_thread(_make_final, spool_file, target, trim, pad)
 
     async def _status_callback(
         self, verb: Record, sid: str, status: str, started: datetime, *,
@@ -216,8 +221,9 @@ class RecordVerbRunner:
                                       event=recording_event(sid, status))
 
 
-def _make_final(src: Path, dst: Path, trim: bool) -> _Final:
-    """The final, playable WAV at `dst` (or nothing, for an empty or silent recording).
+def _make_final(src: Path, dst: Path, trim: bool, pad: int = 0) -> _Final:
+    """The final, playable WAV at `dst` (or nothing, for an empty or silent recording): `src`
+    trimmed, or copied with `pad` seconds of digital silence appended.
 
     The PBX's spool file is removed either way: the media folder holds the only copy.
     """
@@ -225,7 +231,12 @@ def _make_final(src: Path, dst: Path, trim: bool) -> _Final:
         return _Final(None, 0.0, empty=True)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        info = media.trim_silence(src, dst) if trim else media.copy_wav(src, dst)
+        if trim:
+            info = media.trim_silence(src, dst)
+        elif pad:
+            info = padding.copy_wav_with_silence(src, dst, pad)
+        else:
+            info = media.copy_wav(src, dst)
         silent = info.frames == 0 or media.is_silent(dst)
     except (OSError, media.MediaError) as exc:
         # Disk full, unwritable folder, unreadable file: the recording is absent (12400).

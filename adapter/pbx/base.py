@@ -77,9 +77,14 @@ class RecordRequest:
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
+    """How a `<Record>` ended. `cut_silence`: seconds of the silence that ended it which the
+    PBX cut from the end of the file (Asterisk's RECORD FILE keeps only 1 s); the adapter puts
+    them back for ``trim="do-not-trim"``, so the file ends with the whole timeout, as Twilio's."""
+
     end: RecordEnd
     digit: str | None = None
     detail: str = ""
+    cut_silence: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,9 +205,9 @@ class AsteriskCall:
         )
         started = time.monotonic()
         reply = await self._agi(command)
-        result = mapping.record_result(
-            reply, max_length=request.max_length, elapsed=time.monotonic() - started
-        )
+        result = mapping.record_result(reply, max_length=request.max_length,
+                                       elapsed=time.monotonic() - started,
+                                       silence_timeout=request.silence_timeout)
         if reply.hung_up:
             self.mark_gone()
         return result

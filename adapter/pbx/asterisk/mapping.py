@@ -44,6 +44,12 @@ How a RECORD FILE reply maps to the way the recording ended:
 | ``200 result=<n> (timeout)``       | silence (``s=``) or maxLength: told apart by elapsed time |
 | ``200 result=-1 (hangup)``         | the caller hung up (or the channel was redirected)      |
 | ``200 result=-1 (writefile)``      | Asterisk could not write the file                       |
+
+When silence ends it, RECORD FILE cuts the silence from the file but its first second
+(res_agi.c ``handle_recordfile``: ``ast_stream_rewind(fs, silence - 1000)``, then
+``ast_truncstream``; 8 samples per ms, so exactly ``timeout - 1`` s of an 8 kHz ``wav``).
+`record_result` reports that as ``cut_silence``; for ``trim="do-not-trim"`` the adapter appends
+as much digital silence to its copy, so the file ends with the whole timeout, as Twilio's does.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ __all__ = [
 ANSWER = "ANSWER"
 HANGUP = "HANGUP"
 SAMPLE_RATE = 8000  # RECORD FILE ... wav writes 8 kHz 16-bit mono
+KEPT_SILENCE = 1  # seconds of the silence that ended a RECORD FILE it leaves in the file
 MAX_RECORD_SECONDS = 4 * 3600
 
 
@@ -122,11 +129,13 @@ def record_file(
     return " ".join(parts)
 
 
-def record_result(reply: AgiReply, *, max_length: int, elapsed: float) -> RecordResult:
+def record_result(reply: AgiReply, *, max_length: int, elapsed: float,
+                  silence_timeout: int) -> RecordResult:
     """How the recording ended, from RECORD FILE's reply (see the table above).
 
     `elapsed` is the wall time the command took: RECORD FILE's max time runs from the start of
     the beep, so ``endpos`` (samples written) falls short of maxLength and cannot tell.
+    Silence: ``cut_silence`` is what RECORD FILE cut of the `silence_timeout` (docstring above).
     """
     if reply.hung_up:
         return RecordResult(RecordEnd.HANGUP, detail=reply.text)
@@ -137,7 +146,8 @@ def record_result(reply: AgiReply, *, max_length: int, elapsed: float) -> Record
     # "(timeout)": the result number is garbage (lab notes gotcha 4).
     if elapsed >= max_length - 0.25:
         return RecordResult(RecordEnd.MAX_LENGTH, detail=reply.text)
-    return RecordResult(RecordEnd.SILENCE, detail=reply.text)
+    return RecordResult(RecordEnd.SILENCE, detail=reply.text,
+                        cut_silence=max(0, silence_timeout - KEPT_SILENCE))
 
 
 _ID_VARIABLE_RE = re.compile(r"TWIML_MM_[A-Za-z0-9]{1,40}")
