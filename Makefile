@@ -1,12 +1,15 @@
 # twiml-pbx-adapter: developer and CI entry points.
 #
-#   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root
-#   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk included)
+#   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root,
+#                the FreeSWITCH build (docker/provision-freeswitch.sh, cached)
+#   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk and FreeSWITCH)
 #   make lint    ruff and mypy only
 #   make fuzz    the atheris fuzz targets (TwiML parser, AMI and ESL frames), FUZZ_SECONDS each
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
+# FreeSWITCH is built from the tarballs in $(FREESWITCH_SOURCES) (../shared/pbx-sources beside
+# this checkout by default) into ~/.cache/twiml-pbx-adapter, once per SHA256SUMS.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
@@ -17,9 +20,11 @@ APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/twiml-pbx-adapter/asterisk-root)
 
-.PHONY: setup apt-packages venv asterisk-root test lint demo fuzz
+FREESWITCH_SOURCES ?= $(or $(TWIML_FREESWITCH_SOURCES),$(abspath $(CURDIR)/../shared/pbx-sources))
 
-setup: apt-packages venv asterisk-root
+.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz
+
+setup: apt-packages venv asterisk-root freeswitch-build
 
 # Installs only what is missing; `apt-get update` runs once, and only then.
 apt-packages:
@@ -45,6 +50,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml | apt-packages
 asterisk-root: apt-packages
 	@test -f "$(ASTERISK_ROOT)/.provisioned" \
 	  || $(SUDO) docker/provision-asterisk.sh "$(ASTERISK_ROOT)"
+
+freeswitch-build: apt-packages
+	@$(SUDO) env TWIML_FREESWITCH_SOURCES="$(FREESWITCH_SOURCES)" docker/provision-freeswitch.sh
 
 test: setup
 	$(VENV)/bin/ruff check adapter tests

@@ -4,9 +4,11 @@
 ``TWIML_TEST_PBX=compose`` and a reachable Docker engine, the compose stack of
 docker/compose.yml. There are no skips: if Asterisk cannot start, the tests that need it fail.
 
-``freeswitch_compose`` (session) is None, so the FreeSWITCH tests run against the ESL test server
-(tests/fs_esl_server.py), or, with ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker
-engine, the compose stack's FreeSWITCH (tests/freeswitch_lab.py; not run yet).
+``freeswitch_real`` (session) is a real FreeSWITCH 1.10.12: the build of
+docker/provision-freeswitch.sh started on this host (tests/freeswitch_local.py), or, with
+``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker engine, the compose stack's FreeSWITCH.
+The ESL test server (tests/fs_esl_server.py) serves only the tests of what a real switch cannot
+be made to do on demand (hostile frames, lost connections, exact fault timing).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,35 @@ def _docker_engine_reachable() -> bool:
 def _compose_path(variable: str, default: str) -> Path:
     """A host folder named like compose.yml does: relative paths start at docker/."""
     return (COMPOSE_FILE.parent / os.environ.get(variable, default)).resolve()
+
+
+_MARKED: dict[str, set[str]] = {"freeswitch": set(), "asterisk": set()}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the real FreeSWITCH is marked ``freeswitch`` (``-m freeswitch``);
+    the marked tests are remembered for the summary."""
+    for item in items:
+        if "freeswitch_real" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.freeswitch)
+        for marker, nodeids in _MARKED.items():
+            if item.get_closest_marker(marker) is not None:
+                nodeids.add(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The count of tests that ran against a real FreeSWITCH and a real Asterisk, by outcome."""
+    for marker, what in (("freeswitch", "a real FreeSWITCH 1.10.12"),
+                         ("asterisk", "a real Asterisk 22")):
+        counts: dict[str, int] = {}
+        for outcome in ("passed", "failed", "error", "skipped"):
+            for report in terminalreporter.stats.get(outcome, []):
+                if report.nodeid in _MARKED[marker] and (report.when == "call"
+                                                         or outcome != "passed"):
+                    counts[outcome] = counts.get(outcome, 0) + 1
+        if counts:
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+            terminalreporter.write_line(f"tests against {what}: {summary}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -133,7 +163,7 @@ def ami_events(ami: Any) -> AmiEventLog:
     return AmiEventLog(ami)
 
 
-# --- FreeSWITCH: the compose service (profile "freeswitch") or the ESL test server ------------
+# --- FreeSWITCH: the local build, or the compose service (profile "freeswitch") -------------
 
 
 def _freeswitch_compose_requested() -> bool:
@@ -166,18 +196,22 @@ def docker_cleanup() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def freeswitch_compose(request: pytest.FixtureRequest) -> FreeSwitchStack | None:
-    """The compose FreeSWITCH, up and ready, or None: the FreeSWITCH tests then use the ESL test
-    server, as they always do without ``TWIML_TEST_FREESWITCH=compose``."""
-    if not _freeswitch_compose_requested():
-        return None
-    if not _docker_engine_reachable():
-        warnings.warn("TWIML_TEST_FREESWITCH=compose, but no Docker engine answers: the "
-                      "FreeSWITCH tests ran against the ESL test server", stacklevel=1)
-        return None
+def freeswitch_real(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FreeSwitchStack]:
+    """A real FreeSWITCH 1.10.12, up and ready, for the session: the build of
+    docker/provision-freeswitch.sh started on this host (tests/freeswitch_local.py), or, with
+    ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker engine, the compose stack's
+    FreeSWITCH. There are no skips: if FreeSWITCH cannot start, the tests that need it fail."""
     from freeswitch_lab import FreeSwitchStack
 
-    services = request.getfixturevalue("docker_services")  # runs docker_setup's commands
-    stack = FreeSwitchStack.from_environment(COMPOSE_FILE.parent)
-    services.wait_until_responsive(check=stack.is_ready, timeout=60.0, pause=0.5)
-    return stack
+    if _freeswitch_compose_requested() and _docker_engine_reachable():
+        services = request.getfixturevalue("docker_services")  # runs docker_setup's commands
+        stack = FreeSwitchStack.from_environment(COMPOSE_FILE.parent)
+        services.wait_until_responsive(check=stack.is_ready, timeout=60.0, pause=0.5)
+        yield stack
+        return
+    from freeswitch_local import LocalFreeSwitch
+
+    with LocalFreeSwitch.for_session(tmp_path_factory.mktemp("freeswitch")) as stack:
+        yield stack

@@ -8,19 +8,19 @@ The container shares the host's network, so the adapter, in-process as in every 
 reached at the address of the shipped dialplan's ``socket`` (dialplan/freeswitch/twiml.xml:
 127.0.0.1:8084), and FreeSWITCH's event socket is on 127.0.0.1:8021 (`FreeSwitchStack`).
 
-`ComposeFreeSwitch` offers what the shared suite asks of the ESL test server (`FreeSwitchSide`,
+`RealFreeSwitch` offers what the shared suite asks of the ESL test server (`FreeSwitchSide`,
 `CallSide`), over an inbound ESL connection of its own:
 
-- `ComposeFreeSwitch.place_call` runs ``bgapi originate {origination_uuid=A,...}
+- `RealFreeSwitch.place_call` runs ``bgapi originate {origination_uuid=A,...}
   loopback/<To>/twiml caller XML lab``. mod_loopback makes two legs: B runs context ``twiml``
   and is handed to the adapter; A is the caller, in the test context ``lab``
   (docker/freeswitch/conf/dialplan/lab.xml). Whatever A writes, B reads.
-- `ComposeCall.plan_record`: what the caller does during the next ``record`` application on B,
+- `RealCall.plan_record`: what the caller does during the next ``record`` application on B,
   timed from its RECORD_START as the test server times a `RecordPlan`: A is moved with
   ``uuid_transfer`` to an extension that sends 440 Hz for ``talk_s`` seconds (then digital
   silence, or comfort noise only when ``media`` is False); keys are ``uuid_send_dtmf A`` (they
   arrive on B's read side, lab notes §8.8), the hang-up is ``uuid_kill A``.
-- `ComposeCall.press`, `ComposeCall.caller_hangup`: the same, at once.
+- `RealCall.press`, `RealCall.caller_hangup`: the same, at once.
 - Files appear in `FreeSwitchStack.spool_local`, the host folder mounted at
   ``/var/spool/freeswitch/twiml`` (the adapter's ``freeswitch.spool_dir``).
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL, freeswitch_adapter, running_adapter
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL, freeswitch_adapter
 from fs_esl_server import RecordPlan
 
 from adapter.config import load_config
@@ -60,11 +60,11 @@ from adapter.service import Adapter
 
 __all__ = [
     "CallSide",
-    "ComposeCall",
-    "ComposeFreeSwitch",
     "EslError",
     "FreeSwitchSide",
     "FreeSwitchStack",
+    "RealCall",
+    "RealFreeSwitch",
     "dialplan_socket_address",
     "freeswitch_under_test",
 ]
@@ -79,8 +79,10 @@ COMMAND_TIMEOUT = 10.0
 HANGUP_TIMEOUT = 10.0
 MAX_TALK_MS = 99_999  # lab.xml's speak_<ms> takes 1 to 5 digits
 # The events this connection needs: the record application's start on B, the caller's end,
-# DTMF that reaches the caller, and the results of ``bgapi originate``.
-EVENTS = "RECORD_START CHANNEL_HANGUP_COMPLETE DTMF BACKGROUND_JOB"
+# DTMF that reaches the caller, the results of ``bgapi originate``, and API: FreeSWITCH fires
+# one for every api command it ran, whoever sent it (switch_api_execute), which is how a test
+# sees what the adapter asked of FreeSWITCH (`RealFreeSwitch.api_commands`).
+EVENTS = "RECORD_START CHANNEL_HANGUP_COMPLETE DTMF BACKGROUND_JOB API"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
 
@@ -92,7 +94,7 @@ class EslError(RuntimeError):
 
 
 class CallSide(Protocol):
-    """One test call, seen from the caller (`fs_esl_server.FakeCall`, `ComposeCall`)."""
+    """One test call, seen from the caller (`fs_esl_server.FakeCall`, `RealCall`)."""
 
     def plan_record(self, plan: RecordPlan) -> None: ...
 
@@ -103,7 +105,7 @@ class CallSide(Protocol):
 
 class FreeSwitchSide(Protocol):
     """A FreeSWITCH that places test calls to the adapter (`FakeFreeSwitch`,
-    `ComposeFreeSwitch`)."""
+    `RealFreeSwitch`)."""
 
     def place_call(
         self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = ""
@@ -318,11 +320,11 @@ class EslConnection:
 # --- the compose FreeSWITCH, as a test uses it --------------------------------------------------
 
 
-class ComposeCall:
+class RealCall:
     """One test call: A (`uuid`) is the caller, B (`channel_uuid`, known at its first
     RECORD_START) the channel the adapter controls."""
 
-    def __init__(self, fs: ComposeFreeSwitch, uuid: str) -> None:
+    def __init__(self, fs: RealFreeSwitch, uuid: str) -> None:
         self.fs = fs
         self.uuid = uuid
         self.channel_uuid: str | None = None
@@ -391,7 +393,7 @@ class ComposeCall:
             log.warning("FreeSWITCH refused %r: %s", command, answer)
 
 
-class ComposeFreeSwitch:
+class RealFreeSwitch:
     """The compose FreeSWITCH for one test: its own inbound ESL connection, the calls it placed.
 
     ``start()`` / ``stop()`` as `FakeFreeSwitch`; ``stop()`` hangs up what is left of the test's
@@ -401,10 +403,13 @@ class ComposeFreeSwitch:
         self.stack = stack
         self.spool_pbx = stack.spool_pbx
         self.spool_local = stack.spool_local
-        self.calls: dict[str, ComposeCall] = {}  # by A's uuid
-        self._jobs: dict[str, ComposeCall] = {}  # bgapi Job-UUID → call
+        self.calls: dict[str, RealCall] = {}  # by A's uuid
+        self._jobs: dict[str, RealCall] = {}  # bgapi Job-UUID → call
         self._tasks: set[asyncio.Task[None]] = set()
         self._connection: EslConnection | None = None
+        # Every api command FreeSWITCH ran since start(), as "command argument" (API events).
+        self.api_commands: list[str] = []
+        self._api_seen = asyncio.Event()
 
     async def start(self) -> None:
         s = self.stack
@@ -442,6 +447,30 @@ class ComposeFreeSwitch:
             raise EslError("not started")
         return await self._connection.api(command)
 
+    async def api_commands_so_far(self, done: Callable[[list[str]], bool] = lambda _c: True,
+                                  within: float = COMMAND_TIMEOUT) -> list[str]:
+        """`api_commands` once every api command FreeSWITCH ran before this call has been seen
+        (an ``echo`` marker of ours comes back after them: one event queue), and `done` holds."""
+        marker = f"twiml-test-marker-{uuid_module.uuid4().hex}"
+        await self.api(f"echo {marker}")
+
+        async def wait() -> None:
+            while not (f"echo {marker}" in self.api_commands and done(self.api_commands)):
+                self._api_seen.clear()
+                await self._api_seen.wait()
+
+        await asyncio.wait_for(wait(), within)
+        return [c for c in self.api_commands if not c.startswith("echo twiml-test-marker-")]
+
+    async def adapter_leg(self, call: RealCall, within: float = COMMAND_TIMEOUT) -> str:
+        """The uuid of B, the leg the adapter controls (A's loopback partner)."""
+        await asyncio.wait_for(asyncio.shield(call.originated), within)
+        answer = (await self.api(f"uuid_getvar {call.uuid} other_loopback_leg_uuid")).strip()
+        if not re.fullmatch(r"[0-9a-f-]{36}", answer):
+            raise EslError(f"no loopback partner for {call.uuid}: {answer}")
+        call.channel_uuid = answer
+        return answer
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a caller action in the background (the ESL connection keeps commands in order)."""
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -449,12 +478,16 @@ class ComposeFreeSwitch:
         task.add_done_callback(self._tasks.discard)
 
     def place_call(
-        self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = ""
-    ) -> ComposeCall:
+        self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = "",
+        extension: str = "caller",
+    ) -> RealCall:
         """A call from `from_` to `to`, handed to the adapter by the dialplan's ``socket``.
 
         `address` is where the adapter listens; FreeSWITCH dials the dialplan's address, so the
-        two must be the same."""
+        two must be the same. The caller starts in `extension` of lab.xml (``caller``: parked,
+        silent; ``speak_<ms>``: 440 Hz, then digital silence)."""
+        if not re.fullmatch(r"[a-z0-9_]{1,32}", extension):
+            raise ValueError(f"extension {extension!r}")
         if tuple(address) != self.stack.socket_address:
             raise ValueError(f"the adapter listens on {address}, but the dialplan hands calls "
                              f"to {self.stack.socket_address} (dialplan/freeswitch/twiml.xml)")
@@ -466,8 +499,8 @@ class ComposeFreeSwitch:
                 raise ValueError(f"caller name {caller_name!r}: use A-Za-z0-9_.+- (no spaces)")
             variables.append(f"origination_caller_id_name={caller_name}")
         endpoint = esl_dial_endpoint(f"loopback/{esl_caller_id(to)}/{TWIML_CONTEXT}")
-        command = f"originate {{{','.join(variables)}}}{endpoint} caller XML {LAB_CONTEXT}"
-        call = ComposeCall(self, a_uuid)
+        command = f"originate {{{','.join(variables)}}}{endpoint} {extension} XML {LAB_CONTEXT}"
+        call = RealCall(self, a_uuid)
         self.calls[a_uuid] = call
         job = str(uuid_module.uuid4())
         self._jobs[job] = call
@@ -486,6 +519,11 @@ class ComposeFreeSwitch:
 
     def _on_event(self, event: EslEvent) -> None:
         name = event.name
+        if name == "API":
+            argument = event.get("API-Command-Argument")
+            self.api_commands.append(f"{event.get('API-Command')} {argument}".strip())
+            self._api_seen.set()
+            return
         if name == "BACKGROUND_JOB":
             call = self._jobs.pop(event.get("Job-UUID"), None)
             if call is not None and not call.originated.done():
@@ -518,20 +556,25 @@ class ComposeFreeSwitch:
 
 @contextlib.asynccontextmanager
 async def freeswitch_under_test(
-    stack: FreeSwitchStack | None, tmp_path: Path, voice_url: str
+    stack: FreeSwitchStack | None, tmp_path: Path, voice_url: str, *, serve_http: bool = False
 ) -> AsyncIterator[tuple[Adapter, FreeSwitchSide]]:
-    """The adapter (``pbx.type = "freeswitch"``) and the FreeSWITCH it runs against: the ESL
-    test server when `stack` is None (exactly `adapter_harness.freeswitch_adapter`), else the
-    compose FreeSWITCH."""
+    """The adapter (``pbx.type = "freeswitch"``) and the FreeSWITCH it runs against: a real one
+    (`stack`: tests/freeswitch_local.py or the compose service), or the ESL test server when
+    `stack` is None (exactly `adapter_harness.freeswitch_adapter`)."""
     if stack is None:
-        async with freeswitch_adapter(tmp_path, voice_url) as (adapter, fake):
+        async with freeswitch_adapter(tmp_path, voice_url, serve_http=serve_http) as (adapter,
+                                                                                     fake):
             yield adapter, fake
         return
-    fs = ComposeFreeSwitch(stack)
+    fs = RealFreeSwitch(stack)
     await fs.start()
     try:
         config = load_config(None, environ=stack.adapter_environ(tmp_path / "data", voice_url))
-        async with running_adapter(config) as adapter:
+        adapter = Adapter(config)
+        await adapter.start(serve_http=serve_http)
+        try:
             yield adapter, fs
+        finally:
+            await adapter.stop()
     finally:
         await fs.stop()

@@ -866,11 +866,11 @@ class FakeCall:
         threshold = int(args[2]) if len(args) > 2 else 0
         hits = int(args[3]) if len(args) > 3 else 0
         local = self.fs.local_path(path)
-        if local is None or not self.fs.can_write(local):
-            # switch_ivr_record_file cannot open the file: the record app hangs up (§8.9).
+        if local is None or not self.fs.can_write(local) or not local.parent.is_dir():
+            # switch_ivr_record_file cannot open the file (it makes no folders, unlike
+            # uuid_record): the record app hangs up (§8.9), as the real switch does.
             self._hangup("DESTINATION_OUT_OF_ORDER", by="record could not open its file")
             return
-        local.parent.mkdir(parents=True, exist_ok=True)  # FreeSWITCH makes the folders
         _write_open_wav(local, 1)
         plan = self.plans.popleft() if self.plans else RecordPlan()
         channel.set_var("playback_terminator_used", "")
@@ -1026,7 +1026,7 @@ class FakeCall:
         if local is None or not self.fs.can_write(local):
             self.channel.set_var("record_completion_cause", "uri-failure")
             return "-ERR Cannot record session!\n"
-        local.parent.mkdir(parents=True, exist_ok=True)  # FreeSWITCH makes the folders
+        local.parent.mkdir(parents=True, exist_ok=True)  # uuid_record makes the folders
         own: Lines = []
         text = unquote(variables)
         if text.startswith("{") and text.endswith("}"):

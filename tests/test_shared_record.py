@@ -1,11 +1,11 @@
 """One behavioural suite for both PBXs: the same TwiML, the same caller behaviour, the same
-webhooks and callbacks, on Asterisk (a real Asterisk 22) and on FreeSWITCH (the ESL test server
-that replays FreeSWITCH 1.10.12's frames; with ``TWIML_TEST_FREESWITCH=compose`` and a Docker
-engine, the real FreeSWITCH of docker/compose.yml instead: tests/freeswitch_lab.py).
+webhooks and callbacks, on Asterisk (a real Asterisk 22) and on a real FreeSWITCH 1.10.12 (the
+build of docker/provision-freeswitch.sh, tests/freeswitch_local.py; with
+``TWIML_TEST_FREESWITCH=compose`` and a Docker engine, the compose FreeSWITCH).
 
 A `Caller` describes what the caller does; each rig turns it into its PBX's terms (an Asterisk
-test-caller script, or a FreeSWITCH `RecordPlan`, which the compose FreeSWITCH plays with a
-real caller leg)."""
+test-caller script, or a FreeSWITCH `RecordPlan`, which the real FreeSWITCH plays with a
+loopback caller leg)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class AsteriskRig:
 @dataclass
 class FreeSwitchRig:
     adapter: Adapter
-    fs: FreeSwitchSide  # the ESL test server, or the compose FreeSWITCH
+    fs: FreeSwitchSide  # the real FreeSWITCH (tests/freeswitch_lab.RealFreeSwitch)
     speech_seconds: float = 3.0
 
     async def call(self, caller: Caller) -> None:
@@ -82,14 +82,14 @@ class FreeSwitchRig:
         call.plan_record(plan)
 
 
-@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk), "freeswitch"])
+@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
+                        pytest.param("freeswitch", marks=pytest.mark.freeswitch)])
 def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
     """Which PBX; for Asterisk also the lab and the test side's AMI (requested only then, so
-    the FreeSWITCH half runs without an Asterisk); for FreeSWITCH the compose FreeSWITCH, or
-    None for the ESL test server."""
+    the FreeSWITCH half runs without an Asterisk); for FreeSWITCH the real FreeSWITCH."""
     if request.param == "asterisk":
         return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
-    return "freeswitch", request.getfixturevalue("freeswitch_compose"), None
+    return "freeswitch", request.getfixturevalue("freeswitch_real"), None
 
 
 @pytest.fixture
@@ -146,8 +146,10 @@ async def test_silence_ends_it(rig: Rig, app: TwimlApp) -> None:
     assert abs(int(done.params["RecordingDuration"]) - rig.speech_seconds) <= 1
 
 
-async def test_hangup_gives_digits_hangup(rig: Rig, app: TwimlApp) -> None:
-    voicemail(app, timeout=0)
+@pytest.mark.parametrize("silence_timeout", [0, 5])
+async def test_hangup_gives_digits_hangup(rig: Rig, app: TwimlApp, silence_timeout: int) -> None:
+    """With silence detection on (5 s, Twilio's default) or off."""
+    voicemail(app, timeout=silence_timeout)
     await rig.call(Caller(then="hangup"))
     done = await app.next_request("/done")
     await finished(rig)

@@ -1,17 +1,15 @@
 """The Recordings and Calls REST API, one behavioural suite for both PBXs, driven by the official
 `twilio` client against a running adapter that serves HTTP: on Asterisk (a real Asterisk 22,
-the test callers of tests/asterisk_lab.py) and on FreeSWITCH (the ESL test server of
-tests/fs_esl_server.py, in real time: one call second is one second, as on Asterisk).
+the test callers of tests/asterisk_lab.py) and on a real FreeSWITCH 1.10.12
+(tests/freeswitch_local.py, with the loopback callers of tests/freeswitch_lab.py).
 
-The caller of a live call sends a continuous 440 Hz tone (Asterisk ``tone440``; the test
-server's caller sends 440 Hz by default). What a rig can observe of the PBX is its recording
+The caller of a live call sends a continuous 440 Hz tone (Asterisk ``tone440``; FreeSWITCH
+lab.xml's ``speak_<ms>``). What a rig can observe of the PBX is its recording
 activity on the adapter's leg, as words: ``start``, ``stop``, ``mute``, ``unmute`` (Asterisk:
 the MixMonitorStart / MixMonitorStop / MixMonitorMute events on the test side's AMI;
-FreeSWITCH: the ``uuid_record start|stop|mask|unmask`` commands the test server received), so a
-refused request can be shown to have changed nothing on the PBX.
-
-The FreeSWITCH half runs on the ESL test server only, not on the compose FreeSWITCH
-(tests/freeswitch_lab.py): that one has no record of the commands it was sent."""
+FreeSWITCH: the ``uuid_record start|stop|mask|unmask`` commands it ran, from the API events it
+fires for every api command), so a refused request can be shown to have changed nothing on the
+PBX."""
 
 from __future__ import annotations
 
@@ -26,16 +24,11 @@ from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import pytest
-from adapter_harness import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    adapter_config,
-    freeswitch_adapter,
-    running_adapter,
-)
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
 from audio_checks import channel_samples, tone_power
-from fs_esl_server import FakeFreeSwitch, RecordPlan
+from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
+from fs_esl_server import RecordPlan
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
@@ -115,33 +108,41 @@ class AsteriskRig:
 @dataclass
 class FreeSwitchRig:
     adapter: Adapter
-    fake: FakeFreeSwitch
+    fs: RealFreeSwitch
 
     async def call(self, *, speaks: bool, seconds: int) -> str:
         address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
-        call = self.fake.place_call(address, to=TO, from_=FROM, caller_name="REST Caller")
+        # speaks: silent until the <Record> starts, then 440 Hz for `seconds`; otherwise
+        # 440 Hz from the start, for `seconds`.
+        extension = "caller" if speaks else f"speak_{seconds * 1000}"
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="REST_Caller",
+                                  extension=extension)
         if speaks:
             call.plan_record(RecordPlan(talk_s=seconds))
-        return call.uuid
+            return ""  # known once the call is answered; no test asks for it
+        return await self.fs.adapter_leg(call)
 
     async def activity(self, channel: str, *, at_least: int = 0) -> list[str]:
-        # The test server logs a command when it arrives, and the adapter answers the REST
-        # request only after FreeSWITCH's reply: nothing is still on its way.
+        # FreeSWITCH's API events: every uuid_record command it ran on the adapter's leg.
         names = {"start": "start", "stop": "stop", "mask": "mute", "unmask": "unmute"}
-        words = [names.get(parts[3], parts[3]) for parts in
-                 (command.split(" ") for command in self.fake.inbound_commands)
-                 if parts[:3] == ["api", "uuid_record", channel] and len(parts) > 3]
-        assert len(words) >= at_least, words
-        return words
+
+        def words(commands: list[str]) -> list[str]:
+            return [names.get(parts[2], parts[2]) for parts in
+                    (command.split(" ") for command in commands)
+                    if parts[:2] == ["uuid_record", channel] and len(parts) > 2]
+
+        return words(await self.fs.api_commands_so_far(lambda c: len(words(c)) >= at_least,
+                                                       within=ACTIVITY_TIMEOUT))
 
 
-@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk), "freeswitch"])
+@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
+                        pytest.param("freeswitch", marks=pytest.mark.freeswitch)])
 def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
-    """Which PBX; for Asterisk also the lab and the test side's AMI (requested only then, so the
-    FreeSWITCH half runs without an Asterisk)."""
+    """Which PBX; for Asterisk also the lab and the test side's AMI, for FreeSWITCH the real
+    FreeSWITCH (each requested only then, so either half runs without the other PBX)."""
     if request.param == "asterisk":
         return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
-    return "freeswitch", None, None
+    return "freeswitch", request.getfixturevalue("freeswitch_real"), None
 
 
 @pytest.fixture
@@ -152,10 +153,10 @@ async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> Async
                                                   app.url("/voice"))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
-    async with freeswitch_adapter(tmp_path, app.url("/voice"), serve_http=True) as (adapter,
-                                                                                     fake):
-        fake.set_scale(1.0)  # real time, as on Asterisk: the same audio, the same durations
-        yield FreeSwitchRig(adapter, fake)
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice"),
+                                     serve_http=True) as (adapter, fs):
+        assert isinstance(fs, RealFreeSwitch)
+        yield FreeSwitchRig(adapter, fs)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -297,7 +297,9 @@ class FreeSwitchCall:
         """`<Record>`; `CallInterrupted` (the file kept, final) when interrupt() cut it."""
         target = self._spool.to_pbx(request.path)
         self._raise_if_gone()
-        # No mkdir: FreeSWITCH creates missing folders itself, as its own user (§7.5).
+        # The record application does not create missing folders (uuid_record does): it hangs
+        # the call up when it cannot open its file (DESTINATION_OUT_OF_ORDER).
+        request.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if request.beep:  # not cut by a key, as Asterisk's RECORD FILE BEEP
                 await self._set_terminators("")
