@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 from adapter.config import NumberRoute
 from adapter.errors import TwilioError
+from adapter.interpreter.answering import answers_before
 from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
@@ -103,6 +104,7 @@ class CallSession:
             )
             self.first_step = Fetch(route.voice_url, route.voice_method)
         self.answered = False
+        self._leading = True  # no verb but <Redirect> has run yet (answering.answers_before)
         self.started = datetime.now(UTC)
         self.recorder = CallRecorder(ctx, self.call, self.info)
         self.document_url = ""
@@ -211,6 +213,10 @@ class CallSession:
                 return END
             if self._pending_redirect is not None:
                 return None
+            # Twilio's rule for when a call is answered: adapter/interpreter/answering.py.
+            if not self.answered and answers_before(verb, leading=self._leading):
+                await self._answer()
+            self._leading = self._leading and isinstance(verb, Redirect)
             outcome = await self._handlers[type(verb)](verb, url)
             if outcome is not None:
                 return outcome
@@ -250,7 +256,6 @@ class CallSession:
 
     async def _say(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Say)
-        await self._answer()
         if not verb.text.strip():
             return None
         prompt = await self.ctx.prompts.say(verb.text, voice=verb.voice, language=verb.language)
@@ -260,7 +265,6 @@ class CallSession:
 
     async def _play(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Play)
-        await self._answer()
         if verb.digits:
             await self._pbx(self.call.send_digits(verb.digits))
         if not verb.url:
@@ -278,8 +282,10 @@ class CallSession:
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Pause)
-        # Twilio: a <Pause> before anything else delays answering the call; so no ANSWER here.
         await self._pbx(self.call.pause(verb.length))
+        # Unanswered only if it came first: Twilio rings for its length, then answers.
+        if not self.call.hung_up.is_set():
+            await self._answer()
         return None
 
     async def _hangup(self, verb: Verb, url: str) -> Outcome:
@@ -291,7 +297,6 @@ class CallSession:
 
     async def _start_recording(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, StartRecording)
-        await self._answer()
         await self.recorder.start(verb, url)
         return None
 
@@ -302,10 +307,8 @@ class CallSession:
 
     async def _dial(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Dial)
-        # Asterisk's Dial answers the caller only when the callee answers: exactly Twilio's
-        # answerOnBridge. Otherwise the caller is answered first, as on Twilio.
-        if not verb.answer_on_bridge:
-            await self._answer()
+        # With answerOnBridge the call is not answered before: the PBX's bridge answers it
+        # when the callee answers (Asterisk's Dial, FreeSWITCH's bridge), as on Twilio.
         for attribute, value, default in (("hangupOnStar", verb.hangup_on_star, False),
                                           ("record", verb.record, "do-not-record")):
             if value != default:
@@ -371,7 +374,6 @@ class CallSession:
 
     async def _record(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Record)
-        await self._answer()
         if self._pending_redirect is not None:
             raise CallInterrupted(f"call {self.call_sid}: redirected before <Record> started")
         runner = RecordVerbRunner(self.ctx, self.call, self.info)
