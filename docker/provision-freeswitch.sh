@@ -41,10 +41,12 @@ loggers/mod_console
 loggers/mod_logfile
 say/mod_say_en
 "
+# libpng and FreeType: configure takes them when it finds them (libfreeswitch then links both),
+# so they are always installed, for the same build on every machine.
 build_packages="build-essential autoconf automake libtool libtool-bin pkg-config yasm nasm
 libssl-dev libcurl4-openssl-dev libpcre3-dev libspeexdsp-dev libspeex-dev libsqlite3-dev
 libedit-dev libtiff-dev libsndfile1-dev uuid-dev libldns-dev libjpeg-dev zlib1g-dev libopus-dev
-xz-utils"
+libpng-dev libfreetype-dev xz-utils"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sources="${TWIML_FREESWITCH_SOURCES:-$here/../../shared/pbx-sources}"

@@ -174,16 +174,16 @@ def _freeswitch_compose_requested() -> bool:
 def docker_setup() -> list[str]:
     """pytest-docker's setup commands: its default (``up --build --wait``: the default services,
     i.e. asterisk), unless ``TWIML_TEST_FREESWITCH=compose``; then the freeswitch service too
-    (and asterisk only if ``TWIML_TEST_PBX=compose``). The freeswitch image is not rebuilt:
-    building it needs SIGNALWIRE_TOKEN, so compose builds it only when it is missing, and a
-    ready image (FREESWITCH_IMAGE, pulled beforehand) is used as it is."""
+    (and asterisk only if ``TWIML_TEST_PBX=compose``), built from ../shared/pbx-sources (or
+    TWIML_FREESWITCH_SOURCES) by docker/provision-freeswitch.sh, as the local build is; BuildKit's
+    cache makes an unchanged rebuild quick."""
     if not _freeswitch_compose_requested():
         return ["up --build --wait"]
     from freeswitch_lab import FreeSwitchStack
 
     FreeSwitchStack.prepare_host(COMPOSE_FILE.parent)  # before `up`: spool folder, its owner
     asterisk = ["up --build --wait"] if _compose_requested() else []
-    return [*asterisk, "--profile freeswitch up --wait freeswitch"]
+    return [*asterisk, "--profile freeswitch up --build --wait freeswitch"]
 
 
 @pytest.fixture(scope="session")

@@ -81,8 +81,11 @@ MAX_TALK_MS = 99_999  # lab.xml's speak_<ms> takes 1 to 5 digits
 # The events this connection needs: the record application's start on B, the caller's end,
 # DTMF that reaches the caller, the results of ``bgapi originate``, and API: FreeSWITCH fires
 # one for every api command it ran, whoever sent it (switch_api_execute), which is how a test
-# sees what the adapter asked of FreeSWITCH (`RealFreeSwitch.api_commands`).
-EVENTS = "RECORD_START CHANNEL_HANGUP_COMPLETE DTMF BACKGROUND_JOB API"
+# sees what the adapter asked of FreeSWITCH (`RealFreeSwitch.api_commands`). The others are
+# kept in `RealFreeSwitch.events` for tests to assert on (what FreeSWITCH did to each leg).
+EVENTS = ("RECORD_START RECORD_STOP CHANNEL_HANGUP_COMPLETE DTMF BACKGROUND_JOB API "
+          "CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE CHANNEL_ANSWER CHANNEL_BRIDGE "
+          "CHANNEL_UNBRIDGE CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_CREATE")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
 
@@ -394,7 +397,8 @@ class RealCall:
 
 
 class RealFreeSwitch:
-    """The compose FreeSWITCH for one test: its own inbound ESL connection, the calls it placed.
+    """A real FreeSWITCH (local or compose) for one test: its own inbound ESL connection, the
+    calls it placed, the events FreeSWITCH sent it.
 
     ``start()`` / ``stop()`` as `FakeFreeSwitch`; ``stop()`` hangs up what is left of the test's
     calls and fails if a call could not be placed."""
@@ -409,7 +413,9 @@ class RealFreeSwitch:
         self._connection: EslConnection | None = None
         # Every api command FreeSWITCH ran since start(), as "command argument" (API events).
         self.api_commands: list[str] = []
-        self._api_seen = asyncio.Event()
+        # Every channel event of EVENTS since start(), in arrival order (`wait_event`).
+        self.events: list[EslEvent] = []
+        self._arrived = asyncio.Event()  # set at every event
 
     async def start(self) -> None:
         s = self.stack
@@ -437,8 +443,11 @@ class RealFreeSwitch:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._connection is not None:
                 await self._connection.close()
+        # A call the adapter got and ended before answering has an originate "-ERR <cause>":
+        # only a call that never reached the adapter failed.
         failed = [f"{call.uuid}: {call.originated.exception()}" for call in self.calls.values()
-                  if call.originated.done() and call.originated.exception() is not None]
+                  if call.originated.done() and call.originated.exception() is not None
+                  and call.channel_uuid is None]
         if failed:
             raise EslError("originate failed: " + "; ".join(failed))
 
@@ -447,29 +456,58 @@ class RealFreeSwitch:
             raise EslError("not started")
         return await self._connection.api(command)
 
-    async def api_commands_so_far(self, done: Callable[[list[str]], bool] = lambda _c: True,
-                                  within: float = COMMAND_TIMEOUT) -> list[str]:
-        """`api_commands` once every api command FreeSWITCH ran before this call has been seen
-        (an ``echo`` marker of ours comes back after them: one event queue), and `done` holds."""
+    async def sync(self, done: Callable[[], bool] = lambda: True,
+                   within: float = COMMAND_TIMEOUT) -> None:
+        """Until every event FreeSWITCH fired before this call has reached this connection
+        (an ``echo`` marker's API event comes after them: one event queue), and `done` holds.
+        Events reach the test's connection after the adapter's own socket has them."""
         marker = f"twiml-test-marker-{uuid_module.uuid4().hex}"
         await self.api(f"echo {marker}")
 
         async def wait() -> None:
-            while not (f"echo {marker}" in self.api_commands and done(self.api_commands)):
-                self._api_seen.clear()
-                await self._api_seen.wait()
+            while not (f"echo {marker}" in self.api_commands and done()):
+                self._arrived.clear()
+                await self._arrived.wait()
 
         await asyncio.wait_for(wait(), within)
+
+    async def api_commands_so_far(self, done: Callable[[list[str]], bool] = lambda _c: True,
+                                  within: float = COMMAND_TIMEOUT) -> list[str]:
+        """`api_commands` once every api command FreeSWITCH ran before this call has been seen
+        (`sync`), and `done` holds for them."""
+        await self.sync(lambda: done(self._own_commands()), within)
+        return self._own_commands()
+
+    def _own_commands(self) -> list[str]:
         return [c for c in self.api_commands if not c.startswith("echo twiml-test-marker-")]
 
+    def seen(self, match: Callable[[EslEvent], bool]) -> list[EslEvent]:
+        """The events so far that `match`."""
+        return [event for event in self.events if match(event)]
+
+    async def wait_event(self, match: Callable[[EslEvent], bool], *, after: int = 0,
+                         within: float = COMMAND_TIMEOUT) -> EslEvent:
+        """The first event (from index `after` of `events` on) that `match`es, waiting for it
+        to come if none has yet."""
+
+        async def wait() -> EslEvent:
+            index = after
+            while True:
+                while index < len(self.events):
+                    event = self.events[index]
+                    index += 1
+                    if match(event):
+                        return event
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        return await asyncio.wait_for(wait(), within)
+
     async def adapter_leg(self, call: RealCall, within: float = COMMAND_TIMEOUT) -> str:
-        """The uuid of B, the leg the adapter controls (A's loopback partner)."""
-        await asyncio.wait_for(asyncio.shield(call.originated), within)
-        answer = (await self.api(f"uuid_getvar {call.uuid} other_loopback_leg_uuid")).strip()
-        if not re.fullmatch(r"[0-9a-f-]{36}", answer):
-            raise EslError(f"no loopback partner for {call.uuid}: {answer}")
-        call.channel_uuid = answer
-        return answer
+        """The uuid of B, the leg the adapter controls, once FreeSWITCH handed it over."""
+        await self.sync(lambda: call.channel_uuid is not None, within)
+        assert call.channel_uuid is not None
+        return call.channel_uuid
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a caller action in the background (the ESL connection keeps commands in order)."""
@@ -479,13 +517,14 @@ class RealFreeSwitch:
 
     def place_call(
         self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = "",
-        extension: str = "caller",
+        extension: str = "caller", context: str = TWIML_CONTEXT,
     ) -> RealCall:
         """A call from `from_` to `to`, handed to the adapter by the dialplan's ``socket``.
 
         `address` is where the adapter listens; FreeSWITCH dials the dialplan's address, so the
         two must be the same. The caller starts in `extension` of lab.xml (``caller``: parked,
-        silent; ``speak_<ms>``: 440 Hz, then digital silence)."""
+        silent; ``speak_<ms>``: 440 Hz, then digital silence). B runs `to` in `context`
+        (``twiml``; or ``lab``, for a lab extension that hands B on to ``twiml``)."""
         if not re.fullmatch(r"[a-z0-9_]{1,32}", extension):
             raise ValueError(f"extension {extension!r}")
         if tuple(address) != self.stack.socket_address:
@@ -498,7 +537,11 @@ class RealFreeSwitch:
             if not _NAME_RE.fullmatch(caller_name):
                 raise ValueError(f"caller name {caller_name!r}: use A-Za-z0-9_.+- (no spaces)")
             variables.append(f"origination_caller_id_name={caller_name}")
-        endpoint = esl_dial_endpoint(f"loopback/{esl_caller_id(to)}/{TWIML_CONTEXT}")
+        if context not in (TWIML_CONTEXT, LAB_CONTEXT):
+            raise ValueError(f"context {context!r}")
+        if not re.fullmatch(r"(spoof_)?\+?[0-9]{1,20}", to):
+            raise ValueError(f"to {to!r}")
+        endpoint = esl_dial_endpoint(f"loopback/{to}/{context}")
         command = f"originate {{{','.join(variables)}}}{endpoint} {extension} XML {LAB_CONTEXT}"
         call = RealCall(self, a_uuid)
         self.calls[a_uuid] = call
@@ -519,10 +562,17 @@ class RealFreeSwitch:
 
     def _on_event(self, event: EslEvent) -> None:
         name = event.name
+        self._arrived.set()
         if name == "API":
             argument = event.get("API-Command-Argument")
             self.api_commands.append(f"{event.get('API-Command')} {argument}".strip())
-            self._api_seen.set()
+            return
+        self.events.append(event)
+        if name == "CHANNEL_EXECUTE" and event.get("Application") == "socket":
+            # B enters the dialplan's socket application: handed to the adapter.
+            handed = self.calls.get(event.variable("other_loopback_leg_uuid") or "")
+            if handed is not None and handed.channel_uuid is None:
+                handed.channel_uuid = event.unique_id
             return
         if name == "BACKGROUND_JOB":
             call = self._jobs.pop(event.get("Job-UUID"), None)

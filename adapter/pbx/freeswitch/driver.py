@@ -299,7 +299,11 @@ class FreeSwitchCall:
         self._raise_if_gone()
         # The record application does not create missing folders (uuid_record does): it hangs
         # the call up when it cannot open its file (DESTINATION_OUT_OF_ORDER).
-        request.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            request.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return RecordResult(RecordEnd.ERROR, detail=f"cannot make the recording's folder: "
+                                f"{exc}")
         try:
             if request.beep:  # not cut by a key, as Asterisk's RECORD FILE BEEP
                 await self._set_terminators("")

@@ -1,0 +1,221 @@
+"""The FreeSWITCH driver against the ESL test server (`fs_esl_server`), for what a real switch
+cannot be made to do on demand: the disconnect notice before or after the lingering events, an
+ACL's rude rejection, a dropped inbound connection, a forged header inside a caller's name. The
+driver's behaviour on a real FreeSWITCH is tested in tests/test_freeswitch_driver.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pytest
+from fs_esl_server import STATUS_BODY, AppRun, FakeCall, FakeFreeSwitch, RecordPlan
+
+from adapter.pbx.base import (
+    CallGone,
+    IncomingCall,
+    PathMap,
+    PbxError,
+    RecordEnd,
+    RecordRequest,
+    RecordResult,
+)
+from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
+from adapter.pbx.freeswitch.beep import BEEP_SECONDS
+from adapter.pbx.freeswitch.mapping import BEEP_FILE
+
+PBX_SPOOL = PurePosixPath("/var/spool/freeswitch/twiml")  # another path than the adapter's
+TO = "+15557650000"
+FROM = "+15551230001"
+
+
+@dataclass
+class Call:
+    fake: FakeCall
+    incoming: IncomingCall
+    release: asyncio.Event
+
+    @property
+    def control(self):  # type: ignore[no-untyped-def]
+        return self.incoming.control
+
+
+@dataclass
+class Rig:
+    fs: FakeFreeSwitch
+    driver: FreeSwitchDriver
+    spool: Path
+    calls: asyncio.Queue[tuple[IncomingCall, asyncio.Event]] = field(
+        default_factory=asyncio.Queue)
+
+    async def call(self, *, caller_name: str = "Alice", notice_first: bool = False) -> Call:
+        assert self.driver.outbound_address is not None
+        fake = self.fs.place_call(self.driver.outbound_address, to=TO, from_=FROM,
+                                  caller_name=caller_name, notice_first=notice_first)
+        incoming, release = await asyncio.wait_for(self.calls.get(), 10)
+        return Call(fake, incoming, release)
+
+    def request(self, name: str = "RE1", *, finish_on_key: str = "1234567890*#",
+                max_length: int = 30, timeout: int = 5, beep: bool = True) -> RecordRequest:
+        return RecordRequest(path=self.spool / "recordings" / "CA1" / f"{name}.wav",
+                             finish_on_key=finish_on_key, max_length=max_length,
+                             silence_timeout=timeout, beep=beep)
+
+
+def settings_for(fs: FakeFreeSwitch, spool: Path, **overrides: object) -> FreeSwitchSettings:
+    values: dict[str, object] = dict(
+        listen_host="127.0.0.1", listen_port=0, esl_host=fs.address[0], esl_port=fs.address[1],
+        esl_password="ClueCon", spool=PathMap(local=spool, pbx=PBX_SPOOL),
+        connect_timeout=5.0, command_timeout=5.0, linger_grace=2.0,
+    )
+    values.update(overrides)
+    return FreeSwitchSettings(**values)  # type: ignore[arg-type]
+
+
+def fake_fs(tmp_path: Path, **kwargs: object) -> FakeFreeSwitch:
+    spool = tmp_path / "spool"
+    spool.mkdir(exist_ok=True)
+    return FakeFreeSwitch(spool_pbx=PBX_SPOOL, spool_local=spool,
+                          sound_prefix=tmp_path / "sounds", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with started_rig(tmp_path) as rig:
+        yield rig
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def write_prompt(path: Path, seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x10\x00" * int(8000 * seconds))
+    return path
+
+
+async def next_app(fake: FakeCall, app: str) -> AppRun:
+    while (run := await asyncio.wait_for(fake.app_started.get(), 10)).app != app:
+        pass
+    return run
+
+
+# --- the call ---------------------------------------------------------------------------------
+
+
+# --- <Record> ---------------------------------------------------------------------------------
+
+
+async def record(rig: Rig, call: Call, plan: RecordPlan, **request: object) -> RecordResult:
+    call.fake.plan_record(plan)
+    await call.control.answer()
+    return await call.control.record(rig.request(**request))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("notice_first", [False, True])
+async def test_record_ended_by_hangup(tmp_path: Path, notice_first: bool) -> None:
+    """With linger the RECORD_STOP and the completion still arrive after the hang-up, whether
+    the disconnect notice comes before them or after (lab notes §8.10 / transcript t4)."""
+    async with started_rig(tmp_path) as rig:
+        call = await rig.call(notice_first=notice_first)
+        result = await record(rig, call, RecordPlan(talk_s=5, hangup_at=1.2))
+        assert result.end is RecordEnd.HANGUP
+        assert wav_seconds(rig.request().path) == pytest.approx(1.2, abs=0.05)
+        assert call.control.hung_up.is_set()
+        with pytest.raises(CallGone):
+            await call.control.play(rig.spool / BEEP_FILE)
+
+
+# --- the lab notes' gotchas -------------------------------------------------------------------
+
+
+async def test_spoofed_caller_id_end_to_end(rig: Rig) -> None:
+    """Issue 4's regression through the driver: the forged Unique-ID stays inside the name."""
+    name = "Bob\nUnique-ID: spoofed"
+    call = await rig.call(caller_name=name)
+    assert call.incoming.pbx_call_id == call.fake.uuid
+    assert call.incoming.caller_name == name
+    await call.control.answer()  # commands go to the real channel (the server checks)
+    assert call.fake.channel.answer_state == "answered"
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def started_rig(
+    tmp_path: Path, *, stop_driver: bool = True, scale: float = 0.02, **settings: object
+) -> AsyncIterator[Rig]:
+    fs = fake_fs(tmp_path, scale=scale)
+    await fs.start()
+    driver = FreeSwitchDriver(settings_for(fs, tmp_path / "spool", **settings))
+    rig = Rig(fs, driver, tmp_path / "spool")
+
+    async def on_call(incoming: IncomingCall) -> None:
+        release = asyncio.Event()
+        await rig.calls.put((incoming, release))
+        await release.wait()
+
+    await driver.start(on_call)
+    try:
+        yield rig
+    finally:
+        if stop_driver:
+            await driver.stop()
+        await fs.stop()
+
+
+async def test_rude_rejection(tmp_path: Path) -> None:
+    fs = fake_fs(tmp_path, reject=True)
+    await fs.start()
+    driver = FreeSwitchDriver(settings_for(fs, tmp_path / "spool"))
+    with pytest.raises(PbxError):
+        await driver.start(lambda incoming: asyncio.sleep(0))
+    await fs.stop()
+
+
+async def test_outbound_port_in_use(tmp_path: Path) -> None:
+    fs = fake_fs(tmp_path)
+    await fs.start()
+    busy = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = busy.sockets[0].getsockname()[1]
+    driver = FreeSwitchDriver(settings_for(fs, tmp_path / "spool", listen_port=port))
+    with pytest.raises(PbxError, match="cannot listen"):
+        await driver.start(lambda incoming: asyncio.sleep(0))
+    busy.close()
+    await fs.stop()
+
+
+async def test_inbound_connection_lost(rig: Rig) -> None:
+    """FreeSWITCH drops the inbound connection: the driver reconnects (tests in
+    test_freeswitch_reconnect.py); an api command made meanwhile waits for it."""
+    rig.fs.drop_inbound()
+    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
+    assert await rig.driver.api("status") == STATUS_BODY
+    assert rig.driver.inbound.reconnects == 1
+    call = await rig.call()  # calls still work on their own sockets
+    await call.control.answer()
+
+
+async def test_beep_file_is_a_real_beep(rig: Rig) -> None:
+    path = rig.spool / BEEP_FILE
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+        frames = wav.readframes(wav.getnframes())
+    samples = [int.from_bytes(frames[i:i + 2], "little", signed=True)
+               for i in range(0, len(frames), 2)]
+    crossings = sum(1 for a, b in itertools.pairwise(samples) if a < 0 <= b)
+    assert crossings / (len(samples) / 8000) == pytest.approx(1000, rel=0.02)
+    assert max(samples) > 0.4 * 32767 and math.isclose(len(samples) / 8000, BEEP_SECONDS)
