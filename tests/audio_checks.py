@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import array
+import audioop
 import math
 import wave
 from pathlib import Path
 
-__all__ = ["channel_samples", "tone_power", "tones_440_1000"]
+from adapter.recordings import media
+
+__all__ = ["channel_samples", "tone_power", "tones_440_1000", "trailing_silence"]
 
 
 def channel_samples(path: Path, channel: int, start: float = 0.0,
@@ -43,3 +46,16 @@ def tones_440_1000(path: Path, channel: int, start: float | None = None,
     at = max(0.0, duration / 2 - length / 2) if start is None else start
     samples = channel_samples(path, channel, start=at, length=length)
     return tone_power(samples, 440), tone_power(samples, 1000)
+
+
+def trailing_silence(path: Path) -> float:
+    """Seconds of silence at the end of the WAV: 10 ms chunks below the adapter's threshold."""
+    with wave.open(str(path), "rb") as wav:
+        rate, width = wav.getframerate(), wav.getsampwidth()
+        data = wav.readframes(wav.getnframes())
+    chunk = rate // 100 * width
+    ceiling = 32768 * 10 ** (media.SILENCE_THRESHOLD_DBFS / 20)
+    end = len(data)
+    while end > 0 and audioop.rms(data[max(0, end - chunk):end], width) < ceiling:
+        end -= chunk
+    return (len(data) - max(0, end)) / width / rate

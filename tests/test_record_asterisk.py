@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait_heard_closed
+from audio_checks import trailing_silence
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
@@ -61,19 +62,6 @@ def rms_dbfs(path: Path, start: float = 0.0, length: float | None = None) -> flo
 
     rms = audioop.rms(frames, width)
     return 20 * math.log10(rms / 32768) if rms else -120.0
-
-
-def trailing_silence(path: Path) -> float:
-    """Seconds of silence at the end of the WAV: 10 ms chunks below the adapter's threshold."""
-    with wave.open(str(path), "rb") as wav:
-        rate, width = wav.getframerate(), wav.getsampwidth()
-        data = wav.readframes(wav.getnframes())
-    chunk = rate // 100 * width
-    ceiling = 32768 * 10 ** (media.SILENCE_THRESHOLD_DBFS / 20)
-    end = len(data)
-    while end > 0 and audioop.rms(data[max(0, end - chunk):end], width) < ceiling:
-        end -= chunk
-    return (len(data) - max(0, end)) / width / rate
 
 
 def voicemail(**record: Any) -> VoiceResponse:

@@ -18,11 +18,13 @@ from typing import Any, Protocol
 import pytest
 from adapter_harness import ACCOUNT_SID, adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
+from audio_checks import trailing_silence
 from freeswitch_lab import FreeSwitchSide, freeswitch_under_test
 from fs_esl_server import Key, RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
+from adapter.recordings import media
 from adapter.service import Adapter
 
 TO, FROM = "+15557650000", "+15551230009"
@@ -165,3 +167,25 @@ async def test_silent_caller_is_absent_and_the_next_verb_runs(rig: Rig, app: Twi
     assert app.received("/done") == []
     assert nxt.params["AccountSid"] == ACCOUNT_SID
     assert await statuses(rig, app) == ["in-progress", "absent"]
+
+
+@pytest.mark.parametrize("trim", ["do-not-trim", "trim-silence"])
+async def test_trim_and_the_silence_that_ended_it(rig: Rig, app: TwimlApp, trim: str) -> None:
+    """As on Twilio: with trim="do-not-trim" the file keeps the whole `timeout` of silence that
+    ended the recording (Asterisk's RECORD FILE cuts all but 1 s of it and the adapter puts it
+    back; FreeSWITCH's record application writes it all); trim-silence removes it."""
+    silence_s = 3
+    voicemail(app, timeout=silence_s, trim=trim)
+    await rig.call(Caller(then="silence"))
+    done = await app.next_request("/done")
+    await finished(rig)
+    wav = rig.adapter.config.data_dir / "recordings" / f"{done.params['RecordingSid']}.wav"
+    info = media.wav_info(wav)
+    kept = trailing_silence(wav)
+    if trim == "do-not-trim":
+        assert abs(kept - silence_s) <= 0.35, kept
+        assert abs(info.duration - (rig.speech_seconds + silence_s)) <= 0.8, info.duration
+    else:
+        assert kept <= 0.05, kept
+        assert abs(info.duration - rig.speech_seconds) <= 0.6, info.duration
+    assert abs(int(done.params["RecordingDuration"]) - info.duration) <= 0.5
