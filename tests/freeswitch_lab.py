@@ -54,6 +54,7 @@ from adapter.pbx.freeswitch.escape import (
     esl_dtmf,
     esl_hangup_cause,
     esl_header_value,
+    esl_path,
 )
 from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser
 from adapter.service import Adapter
@@ -327,9 +328,10 @@ class RealCall:
     """One test call: A (`uuid`) is the caller, B (`channel_uuid`, known at its first
     RECORD_START) the channel the adapter controls."""
 
-    def __init__(self, fs: RealFreeSwitch, uuid: str) -> None:
+    def __init__(self, fs: RealFreeSwitch, uuid: str, *, speaks_file: bool = False) -> None:
         self.fs = fs
         self.uuid = uuid
+        self.speaks_file = speaks_file  # its voice is a WAV (place_call's `voice`), not 440 Hz
         self.channel_uuid: str | None = None
         self.plans: deque[RecordPlan] = deque()
         self.dtmf_received: list[str] = []  # digits the adapter sent to the caller
@@ -369,7 +371,9 @@ class RealCall:
         loop = asyncio.get_running_loop()
         start = loop.time()
         talk_ms = round(plan.talk_s * 1000)
-        if talk_ms > 0:
+        if talk_ms > 0 and self.speaks_file:
+            extension = "play_file"  # the whole file, then digital silence
+        elif talk_ms > 0:
             extension = f"speak_{talk_ms}" if plan.media else f"speak_{talk_ms}_cng"
         else:
             extension = "quiet" if plan.media else "caller"
@@ -509,6 +513,10 @@ class RealFreeSwitch:
         assert call.channel_uuid is not None
         return call.channel_uuid
 
+    def pbx_path(self, local: Path) -> PurePosixPath:
+        """FreeSWITCH's view of `local`, a path inside the spool."""
+        return self.spool_pbx / local.resolve().relative_to(self.spool_local.resolve())
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a caller action in the background (the ESL connection keeps commands in order)."""
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -517,14 +525,20 @@ class RealFreeSwitch:
 
     def place_call(
         self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = "",
-        extension: str = "caller", context: str = TWIML_CONTEXT,
+        extension: str = "caller", context: str = TWIML_CONTEXT, voice: Path | None = None,
+        hears_into: Path | None = None,
     ) -> RealCall:
         """A call from `from_` to `to`, handed to the adapter by the dialplan's ``socket``.
 
         `address` is where the adapter listens; FreeSWITCH dials the dialplan's address, so the
         two must be the same. The caller starts in `extension` of lab.xml (``caller``: parked,
         silent; ``speak_<ms>``: 440 Hz, then digital silence). B runs `to` in `context`
-        (``twiml``; or ``lab``, for a lab extension that hands B on to ``twiml``)."""
+        (``twiml``; or ``lab``, for a lab extension that hands B on to ``twiml``).
+
+        `voice`: a WAV in the spool that is the caller's voice (``play_file``: the extension to
+        start in, or what a `RecordPlan` with talk plays) instead of 440 Hz, e.g. speech.
+        `hears_into`: a WAV in the spool where the caller records what it hears (from its
+        answer on: prompts, beeps, the far party), read-only, mono."""
         if not re.fullmatch(r"[a-z0-9_]{1,32}", extension):
             raise ValueError(f"extension {extension!r}")
         if tuple(address) != self.stack.socket_address:
@@ -533,6 +547,13 @@ class RealFreeSwitch:
         a_uuid = str(uuid_module.uuid4())
         variables = [f"origination_uuid={a_uuid}",
                      f"origination_caller_id_number={esl_caller_id(from_)}"]
+        root = PurePosixPath(self.spool_pbx)
+        if voice is not None:
+            variables.append(f"twiml_test_file={esl_path(self.pbx_path(voice), root=root)}")
+        if hears_into is not None:
+            heard = esl_path(self.pbx_path(hears_into), root=root)
+            variables += ["RECORD_READ_ONLY=true", "RECORD_PRE_BUFFER_FRAMES=0",
+                          f"execute_on_answer='record_session {heard}'"]
         if caller_name:
             if not _NAME_RE.fullmatch(caller_name):
                 raise ValueError(f"caller name {caller_name!r}: use A-Za-z0-9_.+- (no spaces)")
@@ -543,7 +564,7 @@ class RealFreeSwitch:
             raise ValueError(f"to {to!r}")
         endpoint = esl_dial_endpoint(f"loopback/{to}/{context}")
         command = f"originate {{{','.join(variables)}}}{endpoint} {extension} XML {LAB_CONTEXT}"
-        call = RealCall(self, a_uuid)
+        call = RealCall(self, a_uuid, speaks_file=voice is not None)
         self.calls[a_uuid] = call
         job = str(uuid_module.uuid4())
         self._jobs[job] = call

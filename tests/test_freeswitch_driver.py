@@ -11,9 +11,12 @@ notice against lingering events) stays on the ESL test server: tests/test_freesw
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from audio_checks import channel_samples, tone_power
 from freeswitch_driver_rig import (
     FROM,
     TO,
@@ -378,3 +381,58 @@ async def test_spoofed_caller_id_end_to_end(rig: DriverRig) -> None:
     answered = await rig.fs.wait_event(
         lambda e: e.name == "CHANNEL_ANSWER" and e.unique_id == call.uuid)
     assert answered.get("Caller-Caller-ID-Name") == "Bob\nUnique-ID: spoofed"
+
+
+# --- the test caller: speech in, what it hears out --------------------------------------------
+
+
+def speech_wav(path: Path, text: str) -> Path:
+    """`text` spoken by espeak-ng, as an 8 kHz mono 16-bit WAV at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path)],
+                   check=True, capture_output=True)
+    raw.unlink()
+    return path
+
+
+async def test_the_caller_hears_what_the_adapter_plays(rig: DriverRig) -> None:
+    """The caller leg records what it hears: the driver's 1 kHz beep, as loud as it was sent."""
+    heard = rig.spool / "heard" / "caller.wav"
+    assert rig.driver.outbound_address is not None
+    caller = rig.fs.place_call(rig.driver.outbound_address, to=TO, from_=FROM,
+                               hears_into=heard)
+    incoming, release = await asyncio.wait_for(rig.calls.get(), 15)
+    await incoming.control.answer()
+    await incoming.control.play(rig.driver.beep_path)
+    await incoming.control.pause(1)  # the call goes on a moment: the beep is on its way
+    await incoming.control.hangup()
+    release.set()
+    await rig.wait_hangup(caller.uuid)
+    await rig.fs.wait_event(lambda e: e.name == "RECORD_STOP" and e.unique_id == caller.uuid)
+    duration = wav_seconds(heard)
+    samples = channel_samples(heard, 0)
+    assert duration >= BEEP_SECONDS
+    assert tone_power(samples, 1000) > 50 * tone_power(samples, 440)
+
+
+async def test_a_caller_who_speaks_is_recorded(rig: DriverRig) -> None:
+    """The caller's voice is espeak-ng speech (lab.xml play_file): the recording holds it."""
+    voice = speech_wav(rig.spool / "voices" / "speech.wav",
+                       "I would like to cancel my appointment on Friday.")
+    spoken = wav_seconds(voice)
+    assert rig.driver.outbound_address is not None
+    caller = rig.fs.place_call(rig.driver.outbound_address, to=TO, from_=FROM, voice=voice)
+    incoming, release = await asyncio.wait_for(rig.calls.get(), 15)
+    try:
+        caller.plan_record(RecordPlan(talk_s=spoken))
+        await incoming.control.answer()
+        result = await incoming.control.record(rig.request(timeout=2, beep=False))
+    finally:
+        release.set()
+    assert result.end is RecordEnd.SILENCE
+    recorded = rig.request().path
+    assert wav_seconds(recorded) == pytest.approx(spoken + 2, abs=0.5)
+    speech = channel_samples(recorded, 0, start=0.2, length=spoken - 0.4)
+    assert max(abs(s) for s in speech) > 3000  # speech, not silence or comfort noise
