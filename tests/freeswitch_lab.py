@@ -146,6 +146,7 @@ class FreeSwitchStack:
     spool_local: Path  # the host folder behind FreeSWITCH's /var/spool/freeswitch/twiml
     socket_address: tuple[str, int]  # where the dialplan hands calls to the adapter
     spool_pbx: PurePosixPath = FS_SPOOL
+    sip_address: tuple[str, int] = ("127.0.0.1", 5080)  # the SIP profile "trunk" (sofia.conf.xml)
 
     @classmethod
     def from_environment(
@@ -159,6 +160,7 @@ class FreeSwitchStack:
             esl_password=environ.get("TWIML_FS_ESL_PASSWORD", "twiml-dev-secret"),
             spool_local=(compose_dir / spool).resolve(),
             socket_address=dialplan_socket_address(),
+            sip_address=("127.0.0.1", int(environ.get("TWIML_FS_SIP_PORT", "5080"))),
         )
 
     @staticmethod

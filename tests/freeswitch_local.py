@@ -4,8 +4,9 @@ host with the configuration we ship (``docker/freeswitch/conf``), the test conte
 the project's dialplan (``dialplan/freeswitch/twiml.xml``).
 
 Each session gets its own folders (conf, log, db, run, spool), a free event socket port with a
-random password, and a free port for the dialplan's ``socket`` (where the adapter under test
-listens). FreeSWITCH runs on this host, so the adapter and FreeSWITCH see the spool under the
+random password, a free port for the dialplan's ``socket`` (where the adapter under test
+listens), and a free port for the SIP profile ``trunk`` (sofia.conf.xml: calls into
+``twiml``). FreeSWITCH runs on this host, so the adapter and FreeSWITCH see the spool under the
 same path.
 
 `LocalFreeSwitch.start()` returns the `FreeSwitchStack` that the test side
@@ -67,6 +68,7 @@ class LocalFreeSwitch:
         self.password = secrets.token_hex(12)
         self.esl_port = _free_port()
         self.socket_port = _free_port()
+        self.sip_port = _free_port()  # UDP and TCP: a free TCP port is nearly always free in UDP
         self._process: subprocess.Popen[bytes] | None = None
 
     # --- configuration ------------------------------------------------------------------------
@@ -111,6 +113,9 @@ class LocalFreeSwitch:
             "FREESWITCH_ESL_LISTEN_IP": "127.0.0.1",
             "FREESWITCH_ESL_PORT": str(self.esl_port),
             "FREESWITCH_ESL_ACL": "loopback.auto",
+            "FREESWITCH_SIP_LISTEN_IP": "127.0.0.1",
+            "FREESWITCH_SIP_PORT": str(self.sip_port),
+            "FREESWITCH_SIP_ACL": "loopback.auto",
         }
         output = (b / "log" / "stdout.log").open("wb")
         self._process = subprocess.Popen(command, env=environ, stdout=output,
@@ -119,7 +124,7 @@ class LocalFreeSwitch:
         stack = FreeSwitchStack(
             esl_host="127.0.0.1", esl_port=self.esl_port, esl_password=self.password,
             spool_local=self.spool, socket_address=("127.0.0.1", self.socket_port),
-            spool_pbx=PurePosixPath(self.spool),
+            spool_pbx=PurePosixPath(self.spool), sip_address=("127.0.0.1", self.sip_port),
         )
         self._wait_ready(stack)
         return stack
