@@ -1,7 +1,9 @@
 """The FreeSWITCH driver against the ESL test server (`fs_esl_server`), for what a real switch
 cannot be made to do on demand: the disconnect notice before or after the lingering events, an
-ACL's rude rejection, a dropped inbound connection, a forged header inside a caller's name. The
-driver's behaviour on a real FreeSWITCH is tested in tests/test_freeswitch_driver.py."""
+ACL's rude rejection, a channel forgotten while its outbound socket stays open, a forged header
+inside a caller's name. The driver's behaviour on a real FreeSWITCH is tested in
+tests/test_freeswitch_driver.py (a dropped inbound connection: tests/test_freeswitch_reconnect.py,
+through tests/tcp_proxy.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pytest
-from fs_esl_server import STATUS_BODY, AppRun, FakeCall, FakeFreeSwitch, RecordPlan
+from fs_esl_server import AppRun, FakeCall, FakeFreeSwitch, RecordPlan
 
 from adapter.pbx.base import (
     CallGone,
@@ -198,15 +200,24 @@ async def test_outbound_port_in_use(tmp_path: Path) -> None:
     await fs.stop()
 
 
-async def test_inbound_connection_lost(rig: Rig) -> None:
-    """FreeSWITCH drops the inbound connection: the driver reconnects (tests in
-    test_freeswitch_reconnect.py); an api command made meanwhile waits for it."""
-    rig.fs.drop_inbound()
-    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
-    assert await rig.driver.api("status") == STATUS_BODY
-    assert rig.driver.inbound.reconnects == 1
-    call = await rig.call()  # calls still work on their own sockets
-    await call.control.answer()
+async def test_a_channel_gone_after_reconnecting_is_treated_as_ended(tmp_path: Path) -> None:
+    """After a reconnect the driver asks ``uuid_exists`` about each call, and treats one that
+    FreeSWITCH no longer knows as ended. On the test server because a real switch cannot be
+    made, on demand, to forget a channel while that channel's outbound socket stays open and
+    silent (a gone channel's socket says so itself). The reconnect on the real switch:
+    tests/test_freeswitch_reconnect.py."""
+    async with started_rig(tmp_path, reconnect_initial=0.05, reconnect_max=0.4,
+                           api_wait=0.3) as rig:
+        kept, lost = await rig.call(), await rig.call()
+        rig.fs.set_inbound_down(True)
+        await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
+        rig.fs.forget_call(lost.fake.uuid)
+        rig.fs.set_inbound_down(False)
+        await asyncio.wait_for(lost.control.hung_up.wait(), 10)
+        assert f"api uuid_exists {lost.fake.uuid}" in rig.fs.inbound_commands
+        assert f"api uuid_exists {kept.fake.uuid}" in rig.fs.inbound_commands
+        assert not kept.control.hung_up.is_set()
+        await kept.control.answer()
 
 
 async def test_beep_file_is_a_real_beep(rig: Rig) -> None:
