@@ -1,30 +1,47 @@
-"""`<Start><Recording>` on the FreeSWITCH driver (``uuid_record``) against the ESL test server:
-one stereo recording per call recording, split into the mono tracks the interpreter wants;
-stop and hang-up wait for RECORD_STOP; mask keeps the time; the lab notes' gotchas (§8.5-8.7).
+"""`<Start><Recording>` on the FreeSWITCH driver (``uuid_record``) on the real FreeSWITCH of the
+test session (tests/freeswitch_driver_rig.py): one stereo recording per call recording, split
+into the mono tracks the interpreter wants; stop and hang-up wait for RECORD_STOP; mask keeps
+the time; and the lab notes' gotchas (§7.6, §8.5-8.7), each measured in the files FreeSWITCH
+wrote.
 
-The caller sends 440 Hz (the channel's read side); prompts the adapter plays are 1000 Hz (the
-write side), so each track's spectrum shows where the audio went."""
+The caller talks: A runs lab.xml's ``speak_<ms>`` (440 Hz), which the adapter's leg B *reads*;
+prompts the driver plays on B are 1000 Hz (B *writes* them), so each track's spectrum shows
+where the audio went. While B only sleeps it writes nothing: the media is one-sided.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import struct
+import time
 import wave
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import pytest
 from audio_checks import channel_samples, tone_power
-from test_freeswitch_driver import PBX_SPOOL, Rig, next_app, started_rig
+from freeswitch_driver_rig import DriverCall, DriverRig, driver_rig
+from freeswitch_lab import FreeSwitchStack
 
 from adapter.pbx.base import CallGone, CallRecordingHandle, CallRecordingRequest, PbxError
 from adapter.pbx.freeswitch import mapping
+from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.recordings import media
 
-SCALE = 0.1  # one call second = 100 ms: enough resolution for the timing checks
+# The ESL test server's call-time scale, for the tests still on it that import it from here.
+SCALE = 0.1
+TALKS = "speak_99999"  # lab.xml: the caller sends 440 Hz for 100 s
+OUR_VARIABLES = ",".join(f"{name}={value}" for name, value in mapping.CALL_RECORDING_VARIABLES)
+
+
+class HasSpool(Protocol):
+    spool: Path
 
 
 def write_tone(path: Path, hz: float, seconds: float) -> Path:
+    """A prompt: `hz` for `seconds`, 8 kHz mono 16-bit."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
@@ -36,14 +53,16 @@ def write_tone(path: Path, hz: float, seconds: float) -> Path:
     return path
 
 
-def request(rig: Rig, key: str = "RE1", *, inbound: bool = True,
+def request(rig: HasSpool, key: str = "RE1", *, inbound: bool = True,
             outbound: bool = True) -> CallRecordingRequest:
     return CallRecordingRequest(key=key, directory=rig.spool / "recordings" / "CA1",
                                 inbound=inbound, outbound=outbound)
 
 
-def powers(path: Path, start: float = 0.0, length: float | None = None) -> tuple[float, float]:
-    samples = channel_samples(path, 0, start=start, length=length)
+def powers(path: Path, start: float = 0.0, length: float | None = None,
+           channel: int = 0) -> tuple[float, float]:
+    """(440 Hz, 1000 Hz) power of one channel of `path`."""
+    samples = channel_samples(path, channel, start=start, length=length)
     return tone_power(samples, 440), tone_power(samples, 1000)
 
 
@@ -51,212 +70,331 @@ def seconds(path: Path) -> float:
     return media.wav_info(path).duration
 
 
-async def test_both_tracks_from_one_stereo_recording(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        ctl = call.control
-        await ctl.answer()
-        prompt = write_tone(rig.spool / "prompts" / "tone1000.wav", 1000, 3.0)
-        playing = asyncio.ensure_future(ctl.play(prompt))
-        await next_app(call.fake, "playback")
-        handle = await ctl.start_call_recording(request(rig))
-        await playing
-        await ctl.stop_call_recording(handle)
+def zero_window(path: Path, channel: int = 0) -> tuple[float, float] | None:
+    """(first, end) second of the 10 ms blocks that are all zeros (a mask), or None. A 440 Hz
+    tone never has 80 zero samples in a row, so only a mask (or no audio) gives such a block."""
+    samples = channel_samples(path, channel)
+    blocks = [n for n in range(0, len(samples) - 79, 80) if not any(samples[n:n + 80])]
+    if not blocks:
+        return None
+    return blocks[0] / 8000, (blocks[-1] + 80) / 8000
 
-        stereo = PBX_SPOOL / "recordings" / "CA1" / "RE1-stereo.wav"
-        assert handle.pbx_id == str(stereo)
-        assert f"api uuid_record {call.fake.uuid} start {stereo} 0 {{RECORD_STEREO=true," \
-               "RECORD_STEREO_SWAP=false,RECORD_READ_ONLY=false,RECORD_WRITE_ONLY=false," \
-               "RECORD_PRE_BUFFER_FRAMES=0,RECORD_MIN_SEC=0,RECORD_APPEND=false}" \
-               in rig.fs.inbound_commands
-        assert f"api uuid_record {call.fake.uuid} stop {stereo}" in rig.fs.inbound_commands
-        (recording,) = call.fake.finished_recordings
-        assert (recording.mode, recording.pre_buffer_frames, recording.lag_s) == ("stereo", 0, 0)
 
-        assert handle.inbound_file is not None and handle.outbound_file is not None
-        assert handle.inbound_file.name == "RE1-inbound.wav"
-        for track in handle.files:
-            info = media.wav_info(track)
-            assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
-            assert media.wav_is_final(track)
-        assert seconds(handle.inbound_file) == seconds(handle.outbound_file)
-        assert seconds(handle.inbound_file) == pytest.approx(recording.stopped
-                                                             - recording.started, abs=0.03)
-        in440, in1000 = powers(handle.inbound_file)
-        out440, out1000 = powers(handle.outbound_file)
-        assert in440 > 20 * in1000, "inbound = what the caller sends (440 Hz)"
-        assert out1000 > 20 * out440, "outbound = what the caller hears (1000 Hz)"
-        assert not (rig.spool / "recordings" / "CA1" / "RE1-stereo.wav").exists()
+def fs_time(event: EslEvent) -> float:
+    """When FreeSWITCH fired `event`, in seconds since the epoch (its µs timestamp)."""
+    return int(event.get("Event-Date-Timestamp")) / 1e6
+
+
+@pytest.fixture
+async def rig(freeswitch_real: FreeSwitchStack) -> AsyncIterator[DriverRig]:
+    async with driver_rig(freeswitch_real) as rig:
+        yield rig
+
+
+async def talking_call(rig: DriverRig) -> DriverCall:
+    """An answered call whose caller talks (440 Hz) from the answer on."""
+    call = await rig.call(extension=TALKS)
+    await call.control.answer()
+    return call
+
+
+def pbx_path(rig: DriverRig, local: Path) -> PurePosixPath:
+    return rig.driver.settings.spool.to_pbx(local)
+
+
+def record_event(name: str, uuid: str, path: PurePosixPath | str) -> Callable[[EslEvent], bool]:
+    """Matches `name` (RECORD_START or RECORD_STOP) of the recording of `path` on `uuid`."""
+    return lambda e: (e.name == name and e.unique_id == uuid
+                      and e.get("Record-File-Path") == str(path))
+
+
+async def record_events(rig: DriverRig, uuid: str, path: PurePosixPath | str
+                        ) -> tuple[EslEvent, EslEvent]:
+    """RECORD_START and RECORD_STOP of the recording of `path` on `uuid`."""
+    start = await rig.fs.wait_event(record_event("RECORD_START", uuid, path))
+    stop = await rig.fs.wait_event(record_event("RECORD_STOP", uuid, path))
+    return start, stop
+
+
+async def test_both_tracks_from_one_stereo_recording(rig: DriverRig) -> None:
+    call = await talking_call(rig)
+    ctl = call.control
+    prompt = write_tone(rig.spool / "prompts" / "tone1000.wav", 1000, 3.0)
+    playing = asyncio.ensure_future(ctl.play(prompt))
+    await rig.wait_app(call.uuid, "playback")
+    handle = await ctl.start_call_recording(request(rig))
+    await playing
+    await ctl.stop_call_recording(handle)
+
+    stereo = rig.spool / "recordings" / "CA1" / "RE1-stereo.wav"
+    assert handle.pbx_id == str(pbx_path(rig, stereo))
+    commands = await rig.fs.api_commands_so_far()
+    assert f"uuid_record {call.uuid} start {handle.pbx_id} 0 {{{OUR_VARIABLES}}}" in commands
+    assert f"uuid_record {call.uuid} stop {handle.pbx_id}" in commands
+    start, stop = await record_events(rig, call.uuid, handle.pbx_id)
+    assert stop.get("Record-Completion-Cause") == "success-maxtime"  # a stop (§8.3)
+    assert start.get("Recording-Variable-RECORD_PRE_BUFFER_FRAMES") == "0"
+
+    assert handle.inbound_file is not None and handle.outbound_file is not None
+    assert handle.inbound_file.name == "RE1-inbound.wav"
+    for track in handle.files:
+        info = media.wav_info(track)
+        assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
+        assert media.wav_is_final(track)
+    frames = media.wav_info(handle.inbound_file).frames
+    assert frames == media.wav_info(handle.outbound_file).frames
+    assert frames == int(stop.variable("record_samples") or -1)
+    assert seconds(handle.inbound_file) == pytest.approx(fs_time(stop) - fs_time(start),
+                                                         abs=0.1)
+    in440, in1000 = powers(handle.inbound_file, 0.5, 1.5)
+    out440, out1000 = powers(handle.outbound_file, 0.5, 1.5)
+    assert in440 > 20 * in1000, "inbound = what the caller sends (440 Hz)"
+    assert out1000 > 20 * out440, "outbound = what the caller hears (1000 Hz)"
+    assert not stereo.exists()
 
 
 @pytest.mark.parametrize(("inbound", "outbound"), [(True, False), (False, True)])
-async def test_one_track(tmp_path: Path, inbound: bool, outbound: bool) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        ctl = call.control
-        await ctl.answer()
-        handle = await ctl.start_call_recording(request(rig, inbound=inbound,
-                                                        outbound=outbound))
-        await ctl.play(write_tone(rig.spool / "prompts" / "t.wav", 1000, 1.0))
-        await ctl.stop_call_recording(handle)
-        (track,) = handle.files
-        assert (handle.inbound_file is not None) == inbound
-        p440, p1000 = powers(track)
-        assert (p440 > 20 * p1000) if inbound else (p1000 > 20 * p440)
-        assert [f.name for f in track.parent.iterdir()] == [track.name]
+async def test_one_track(rig: DriverRig, inbound: bool, outbound: bool) -> None:
+    call = await talking_call(rig)
+    ctl = call.control
+    handle = await ctl.start_call_recording(request(rig, inbound=inbound, outbound=outbound))
+    await ctl.play(write_tone(rig.spool / "prompts" / "t.wav", 1000, 1.0))
+    await ctl.stop_call_recording(handle)
+    (track,) = handle.files
+    assert (handle.inbound_file is not None) == inbound
+    p440, p1000 = powers(track, 0.2, 0.6)
+    assert (p440 > 20 * p1000) if inbound else (p1000 > 20 * p440)
+    assert [f.name for f in track.parent.iterdir()] == [track.name]  # no stereo file left
 
 
-async def test_stop_returns_only_once_record_stop_came(tmp_path: Path) -> None:
+async def test_stop_returns_only_once_record_stop_came(rig: DriverRig) -> None:
     """The api reply (inbound connection) and RECORD_STOP (the call's socket) are separate;
-    here RECORD_STOP, and the file, come 0.3 s after '+OK Success'."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        handle = await call.control.start_call_recording(request(rig))
-        await call.control.pause(1)
-        rig.fs.record_stop_delay = 0.3
-        await call.control.stop_call_recording(handle)
-        assert call.fake.finished_recordings, "stop returned before RECORD_STOP"
-        assert all(media.wav_is_final(f) for f in handle.files)
+    stop returns with the tracks of the closed file: as many frames as RECORD_STOP's
+    record_samples."""
+    call = await talking_call(rig)
+    handle = await call.control.start_call_recording(request(rig))
+    await call.control.pause(1)
+    await call.control.stop_call_recording(handle)
+    assert all(media.wav_is_final(f) for f in handle.files)
+    assert await call.control.call_recording_final(handle, 0)
+    _, stop = await record_events(rig, call.uuid, handle.pbx_id)
+    for track in handle.files:
+        assert media.wav_info(track).frames == int(stop.variable("record_samples") or -1)
 
 
-async def test_mute_writes_silence_and_keeps_the_time(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        ctl = call.control
-        await ctl.answer()
-        handle = await ctl.start_call_recording(request(rig, outbound=False))
-        await ctl.pause(1)
-        await ctl.mute_call_recording(handle, True)
-        await ctl.pause(2)
-        await ctl.mute_call_recording(handle, False)
-        await ctl.pause(1)
-        await ctl.stop_call_recording(handle)
-        assert f"api uuid_record {call.fake.uuid} mask {handle.pbx_id}" in rig.fs.inbound_commands
-        (recording,) = call.fake.finished_recordings
-        (masked,) = recording.masks
-        begin, end = masked[0] - recording.started, masked[1] - recording.started
-        track = handle.inbound_file
-        assert track is not None
-        assert seconds(track) == pytest.approx(recording.stopped - recording.started, abs=0.03)
-        assert 3.9 <= seconds(track) <= 4.5  # the masked seconds are still in the file
-        assert max(map(abs, channel_samples(track, 0, start=begin + 0.05,
-                                            length=end - begin - 0.1))) == 0
-        assert powers(track, 0.1, begin - 0.2)[0] > 1e5
-        assert powers(track, end + 0.1, 0.5)[0] > 1e5
+async def test_mute_writes_silence_and_keeps_the_time(rig: DriverRig) -> None:
+    """mask writes zeros where the caller talked, the file keeps its time, and the zeros lie
+    where the mask was, to within a frame or two (RECORD_PRE_BUFFER_FRAMES=0)."""
+    call = await talking_call(rig)
+    ctl = call.control
+    handle = await ctl.start_call_recording(request(rig, outbound=False))
+    await ctl.pause(1)
+    await ctl.mute_call_recording(handle, True)
+    masked_at = time.time()
+    await ctl.pause(2)
+    await ctl.mute_call_recording(handle, False)
+    unmasked_at = time.time()
+    await ctl.pause(1)
+    await ctl.stop_call_recording(handle)
+    commands = await rig.fs.api_commands_so_far()
+    assert f"uuid_record {call.uuid} mask {handle.pbx_id}" in commands
+    assert f"uuid_record {call.uuid} unmask {handle.pbx_id}" in commands
+    start, stop = await record_events(rig, call.uuid, handle.pbx_id)
+    track = handle.inbound_file
+    assert track is not None
+    window = zero_window(track)
+    assert seconds(track) == pytest.approx(fs_time(stop) - fs_time(start), abs=0.1)
+    assert 3.9 <= seconds(track) <= 4.6  # the masked seconds are still in the file
+    assert window is not None
+    assert window[0] == pytest.approx(masked_at - fs_time(start), abs=0.1)
+    assert window[1] == pytest.approx(unmasked_at - fs_time(start), abs=0.1)
+    assert powers(track, 0.1, window[0] - 0.2)[0] > 1e5
+    assert powers(track, window[1] + 0.1, 0.5)[0] > 1e5
 
 
-async def test_gotcha_sticky_channel_variables_are_overridden(tmp_path: Path) -> None:
-    """§8.7: RECORD_* variables set on the channel with uuid_setvar apply to every later
-    recording; ours are set per recording and win, so the tracks are never swapped or lost."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        for name in ("RECORD_STEREO_SWAP", "RECORD_READ_ONLY"):
-            assert (await rig.driver.api(f"uuid_setvar {call.fake.uuid} {name} true")
-                    ).startswith("+OK")
-        handle = await call.control.start_call_recording(request(rig))
-        await call.control.play(write_tone(rig.spool / "prompts" / "t.wav", 1000, 1.0))
-        await call.control.stop_call_recording(handle)
-        assert call.fake.finished_recordings[0].mode == "stereo"
-        assert handle.inbound_file is not None and handle.outbound_file is not None
-        assert powers(handle.inbound_file)[0] > 20 * powers(handle.inbound_file)[1]
-        assert powers(handle.outbound_file)[1] > 20 * powers(handle.outbound_file)[0]
+async def raw_record(rig: DriverRig, call: DriverCall, name: str, variables: str) -> str:
+    """``uuid_record <B> start`` without the driver: FreeSWITCH's own defaults."""
+    path = pbx_path(rig, rig.spool / "recordings" / f"{name}.wav")
+    reply = await rig.fs.api(f"uuid_record {call.uuid} start {path} 0 {{{variables}}}")
+    assert reply.startswith("+OK"), reply
+    return str(path)
 
 
-async def test_gotcha_pre_buffer_leak_without_the_variable(tmp_path: Path) -> None:
-    """§7.6/§8.5, on the test server: with the default pre-buffer and nothing played, a
-    recording loses its last 0.5 s and a mask acts on audio 0.5 s older. With the driver's
-    RECORD_PRE_BUFFER_FRAMES=0 the same recording is whole."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        plain = rig.spool / "recordings" / "plain.wav"
-        assert (await rig.driver.api(
-            f"uuid_record {call.fake.uuid} start {PBX_SPOOL}/recordings/plain.wav 0 "
-            "{RECORD_STEREO=true}")).startswith("+OK")
-        ours = await call.control.start_call_recording(request(rig))
-        await call.control.pause(3)
-        assert (await rig.driver.api(
-            f"uuid_record {call.fake.uuid} stop {PBX_SPOOL}/recordings/plain.wav")
-        ).startswith("+OK")
-        await call.control.stop_call_recording(ours)
-        leaky, whole = sorted(call.fake.finished_recordings,
-                              key=lambda r: not r.path.endswith("plain.wav"))
-        assert (leaky.lag_s, whole.lag_s) == (0.5, 0.0)
-        assert leaky.stopped is not None and whole.stopped is not None
-        assert ours.inbound_file is not None
-        assert seconds(plain) == pytest.approx(leaky.stopped - leaky.started - 0.5, abs=0.03)
-        assert seconds(ours.inbound_file) == pytest.approx(whole.stopped - whole.started,
-                                                           abs=0.03)
+async def raw_stop(rig: DriverRig, call: DriverCall, path: str) -> Path:
+    """Stops it; the local file once FreeSWITCH closed it (its RECORD_STOP)."""
+    assert (await rig.fs.api(f"uuid_record {call.uuid} stop {path}")).startswith("+OK")
+    await rig.fs.wait_event(record_event("RECORD_STOP", call.uuid, path))
+    return rig.spool / "recordings" / Path(path).name
 
 
-async def test_caller_hangup_ends_the_recording(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        handle = await call.control.start_call_recording(request(rig, outbound=False))
-        await call.control.pause(1)
-        sleeping = asyncio.ensure_future(call.control.pause(30))
-        await next_app(call.fake, "sleep")
-        call.fake.caller_hangup()
-        with pytest.raises(CallGone):
-            await sleeping
-        assert await call.control.call_recording_final(handle, 10)
-        assert call.fake.finished_recordings[0].cause == "success-silence"
-        assert handle.inbound_file is not None and media.wav_is_final(handle.inbound_file)
-        assert seconds(handle.inbound_file) >= 1.0
-        await call.control.stop_call_recording(handle)  # already over: no error
-        with pytest.raises(CallGone):
-            await call.control.start_call_recording(request(rig, "RE2"))
+async def test_gotcha_stereo_puts_the_caller_on_channel_1_and_variables_stick(
+    rig: DriverRig,
+) -> None:
+    """§8.7 on the real switch: RECORD_STEREO's channel 1 is what the channel reads (the
+    caller), channel 2 what it writes (the prompt). RECORD_* variables set on the channel with
+    uuid_setvar apply to every later recording: a plain one is then swapped; the driver's are
+    set per recording and win, so its tracks are never swapped or lost."""
+    call = await talking_call(rig)
+    before = await raw_record(rig, call, "before", "RECORD_STEREO=true")
+    for name in ("RECORD_STEREO_SWAP", "RECORD_READ_ONLY"):
+        assert (await rig.fs.api(f"uuid_setvar {call.uuid} {name} true")).startswith("+OK")
+    after = await raw_record(rig, call, "after", "RECORD_STEREO=true")
+    ours = await call.control.start_call_recording(request(rig))
+    await call.control.play(write_tone(rig.spool / "prompts" / "t.wav", 1000, 2.0))
+    before_file = await raw_stop(rig, call, before)
+    after_file = await raw_stop(rig, call, after)
+    await call.control.stop_call_recording(ours)
+
+    assert media.wav_info(before_file).channels == 2
+    ch1, ch2 = powers(before_file, 0.3, 1.0, 0), powers(before_file, 0.3, 1.0, 1)
+    assert ch1[0] > 20 * ch1[1], "channel 1: the caller (440 Hz)"
+    assert ch2[1] > 20 * ch2[0], "channel 2: the prompt (1000 Hz)"
+    # The sticky SWAP and READ_ONLY: the caller moved to channel 2, the prompt is lost.
+    assert media.wav_info(after_file).channels == 2
+    assert not any(channel_samples(after_file, 0))
+    assert powers(after_file, 0.3, 1.0, 1)[0] > 1e5
+    assert ours.inbound_file is not None and ours.outbound_file is not None
+    assert powers(ours.inbound_file)[0] > 20 * powers(ours.inbound_file)[1]
+    assert powers(ours.outbound_file)[1] > 20 * powers(ours.outbound_file)[0]
 
 
-async def test_final_is_false_while_the_recording_runs(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        handle = await call.control.start_call_recording(request(rig))
-        assert not await call.control.call_recording_final(handle, 0.05)
+async def test_gotcha_pre_buffer_leak_without_the_variable(rig: DriverRig) -> None:
+    """§7.6/§8.5: with one-sided media (the caller talks, the adapter's leg only sleeps) and
+    FreeSWITCH's default pre-buffer of 25 frames, a recording loses its last 0.5 s and a mask
+    lands on audio 0.5 s older than the command. With the driver's RECORD_PRE_BUFFER_FRAMES=0
+    the same recording, made at the same time, is whole and masked where it was asked."""
+    call = await talking_call(rig)
+    ctl = call.control
+    plain = await raw_record(rig, call, "plain", "RECORD_STEREO=true")
+    ours = await ctl.start_call_recording(request(rig))
+    await ctl.pause(2)
+    assert (await rig.fs.api(f"uuid_record {call.uuid} mask {plain}")).startswith("+OK")
+    await ctl.mute_call_recording(ours, True)
+    masked_at = time.time()
+    await ctl.pause(1)
+    assert (await rig.fs.api(f"uuid_record {call.uuid} unmask {plain}")).startswith("+OK")
+    await ctl.mute_call_recording(ours, False)
+    unmasked_at = time.time()
+    await ctl.pause(2)
+    plain_file = await raw_stop(rig, call, plain)
+    await ctl.stop_call_recording(ours)
+    assert ours.inbound_file is not None
+
+    spans = []
+    for path, file in ((plain, plain_file), (ours.pbx_id, ours.inbound_file)):
+        start, stop = await record_events(rig, call.uuid, path)
+        t0 = fs_time(start)
+        spans.append((fs_time(stop) - t0, masked_at - t0, unmasked_at - t0, seconds(file),
+                      zero_window(file)))
+    (plain_span, plain_mask, plain_unmask, plain_s, plain_zeros), (
+        span, mask, unmask, ours_s, ours_zeros) = spans
+    # Measured: plain 4.62 s of a 5.10 s recording, zeros at 1.56-2.58 s for a mask at
+    # 2.05-3.08 s; ours 5.08 s of 5.08 s, zeros at 2.02-3.04 s for a mask at 2.03-3.06 s.
+    assert plain_span - plain_s == pytest.approx(0.5, abs=0.1), "the tail is lost"
+    assert plain_zeros is not None
+    assert plain_zeros[0] == pytest.approx(plain_mask - 0.5, abs=0.1), "masked too early"
+    assert plain_zeros[1] == pytest.approx(plain_unmask - 0.5, abs=0.1)
+    assert ours_s == pytest.approx(span, abs=0.05)
+    assert ours_zeros is not None
+    assert ours_zeros[0] == pytest.approx(mask, abs=0.1)
+    assert ours_zeros[1] == pytest.approx(unmask, abs=0.1)
 
 
-async def test_two_recordings_at_once_and_a_discarded_one(tmp_path: Path) -> None:
-    """Each recording is its own media bug with its own RECORD_STOP (§8.6); a recording
-    stopped before a single frame was written is discarded by FreeSWITCH (no file at all),
-    which the driver turns into empty tracks (the interpreter then reports it absent)."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        whole = await call.control.start_call_recording(request(rig, "RE1"))
-        empty = await call.control.start_call_recording(request(rig, "RE2"))
-        await call.control.stop_call_recording(empty)
-        await call.control.pause(1)
-        await call.control.stop_call_recording(whole)
-        discarded = next(r for r in call.fake.finished_recordings if r.discarded)
-        assert discarded.cause == "empty-file"
-        for track in empty.files:
-            assert media.wav_info(track).frames == 0
-        assert all(media.wav_info(t).frames > 6000 for t in whole.files)
+async def test_caller_hangup_ends_the_recording(rig: DriverRig) -> None:
+    call = await talking_call(rig)
+    ctl = call.control
+    handle = await ctl.start_call_recording(request(rig, outbound=False))
+    await ctl.pause(1)
+    sleeping = asyncio.ensure_future(ctl.pause(30))
+
+    def sleeps() -> int:
+        return len(rig.fs.seen(lambda e: e.name == "CHANNEL_EXECUTE" and e.unique_id == call.uuid
+                               and e.get("Application") == "sleep"))
+
+    await rig.fs.sync(lambda: sleeps() == 2)
+    call.caller.caller_hangup()
+    with pytest.raises(CallGone):
+        await sleeping
+    assert await ctl.call_recording_final(handle, 10)
+    _, stop = await record_events(rig, call.uuid, handle.pbx_id)
+    assert stop.get("Record-Completion-Cause") == "success-silence"  # §8.3: a hang-up
+    assert handle.inbound_file is not None and media.wav_is_final(handle.inbound_file)
+    assert seconds(handle.inbound_file) >= 1.0
+    assert seconds(handle.inbound_file) == pytest.approx(
+        int(stop.variable("record_ms") or -1) / 1000, abs=0.03)
+    await ctl.stop_call_recording(handle)  # already over: no error
+    with pytest.raises(CallGone):
+        await ctl.start_call_recording(request(rig, "RE2"))
 
 
-async def test_start_refused_by_freeswitch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                           ) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        monkeypatch.setattr(type(rig.fs), "can_write", staticmethod(lambda path: False))
-        with pytest.raises(PbxError, match="Cannot record session"):
-            await call.control.start_call_recording(request(rig))
-        unknown = CallRecordingHandle("/nowhere.wav", None, None)
-        with pytest.raises(PbxError, match="no call recording"):
-            await call.control.stop_call_recording(unknown)
+async def test_final_is_false_while_the_recording_runs(rig: DriverRig) -> None:
+    call = await talking_call(rig)
+    handle = await call.control.start_call_recording(request(rig))
+    await rig.fs.wait_event(record_event("RECORD_START", call.uuid, handle.pbx_id))
+    assert not await call.control.call_recording_final(handle, 0.2)
+    await rig.fs.sync()
+    assert not rig.fs.seen(record_event("RECORD_STOP", call.uuid, handle.pbx_id))
+    assert all(not f.exists() for f in handle.files)
+    await call.control.stop_call_recording(handle)
+    assert await call.control.call_recording_final(handle, 0)
+
+
+async def test_two_recordings_at_once_and_a_discarded_one(rig: DriverRig) -> None:
+    """Each recording is its own media bug with its own RECORD_STOP (§8.6). A recording that
+    got no frame at all (the caller parked: comfort noise is not written) is discarded by
+    FreeSWITCH (RECORD_DISCARDED, completion cause empty-file, no file); the driver turns it
+    into empty tracks (the interpreter then reports it absent)."""
+    call = await rig.call(extension="caller")
+    ctl = call.control
+    await ctl.answer()
+    whole = await ctl.start_call_recording(request(rig, "RE1"))
+    empty = await ctl.start_call_recording(request(rig, "RE2"))
+    await ctl.stop_call_recording(empty)
+    assert (await rig.fs.api(f"uuid_transfer {call.caller.uuid} {TALKS} XML lab")
+            ).startswith("+OK")
+    await ctl.pause(1)
+    await ctl.stop_call_recording(whole)
+    _, discarded = await record_events(rig, call.uuid, empty.pbx_id)
+    _, kept = await record_events(rig, call.uuid, whole.pbx_id)
+    assert discarded.get("Record-Completion-Cause") == "empty-file"
+    assert discarded.variable("RECORD_DISCARDED") == "true"
+    assert not (rig.spool / "recordings" / "CA1" / "RE2-stereo.wav").exists()
+    assert kept.get("Record-Completion-Cause") == "success-maxtime"
+    for track in empty.files:
+        assert media.wav_info(track).frames == 0
+    assert all(media.wav_info(t).frames > 6000 for t in whole.files)
+    assert whole.inbound_file is not None
+    assert powers(whole.inbound_file)[0] > 1e5  # the caller, once transferred
+
+
+async def test_start_refused_by_freeswitch(rig: DriverRig) -> None:
+    """A file FreeSWITCH cannot open (a folder stands at its path): ``-ERR Cannot record
+    session!``, no events, and ``record_completion_cause`` uri-failure on the channel (§7.5)."""
+    call = await talking_call(rig)
+    (rig.spool / "recordings" / "CA1" / "RE1-stereo.wav").mkdir(parents=True)
+    with pytest.raises(PbxError, match="Cannot record session"):
+        await call.control.start_call_recording(request(rig))
+    await rig.fs.sync()
+    assert not rig.fs.seen(lambda e: e.name == "RECORD_START" and e.unique_id == call.uuid)
+    cause = await rig.fs.api(f"uuid_getvar {call.uuid} record_completion_cause")
+    assert cause.strip() == "uri-failure"
+    unknown = CallRecordingHandle("/nowhere.wav", None, None)
+    with pytest.raises(PbxError, match="no call recording"):
+        await call.control.stop_call_recording(unknown)
+    # The call goes on: a recording of a path FreeSWITCH can open works.
+    handle = await call.control.start_call_recording(request(rig, "RE2"))
+    await call.control.stop_call_recording(handle)
 
 
 def test_uuid_record_commands() -> None:
     uuid = "b20481ed-3a19-4708-912f-fc4d3beb6c21"
-    path = PBX_SPOOL / "recordings" / "CA1" / "RE1-stereo.wav"
-    assert mapping.uuid_record_stop(uuid, path, root=PBX_SPOOL) == (
+    root = PurePosixPath("/var/spool/freeswitch/twiml")
+    path = root / "recordings" / "CA1" / "RE1-stereo.wav"
+    assert mapping.uuid_record_start(uuid, path, root=root) == (
+        f"uuid_record {uuid} start {path} 0 {{{OUR_VARIABLES}}}")
+    assert mapping.uuid_record_stop(uuid, path, root=root) == (
         f"uuid_record {uuid} stop {path}")
-    assert mapping.uuid_record_mask(uuid, path, root=PBX_SPOOL, masked=False) == (
+    assert mapping.uuid_record_mask(uuid, path, root=root, masked=False) == (
         f"uuid_record {uuid} unmask {path}")
     with pytest.raises(PbxError):  # outside the spool
-        mapping.uuid_record_start(uuid, PBX_SPOOL.parent / "elsewhere.wav", root=PBX_SPOOL)
+        mapping.uuid_record_start(uuid, root.parent / "elsewhere.wav", root=root)
