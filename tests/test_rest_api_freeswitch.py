@@ -1,7 +1,10 @@
 """Outbound REST calls (`POST Calls.json`) on the FreeSWITCH driver, driven by the official
-`twilio` client against a running adapter whose PBX is the ESL test server
-(tests/fs_esl_server.py), whose dialplan is the shipped dialplan/freeswitch/twiml.xml. The rest
-of the REST API runs on both PBXs in tests/test_shared_rest_api.py."""
+`twilio` client against a running adapter on the real FreeSWITCH 1.10.12 of the test session
+(`conftest.freeswitch_real`) with the shipped dialplan/freeswitch/twiml.xml. The adapter dials
+lab.xml's callees (``loopback/{number}/lab``): 2000 answers after 1 s and sends 1000 Hz for 4 s,
+2001 is busy, 2002 rings for ever, 2003 does not exist, 2004 answers and talks until hung up,
+2005 declines. What FreeSWITCH did is read from its own events (tests/freeswitch_outbound_lab.py).
+The rest of the REST API runs on both PBXs in tests/test_shared_rest_api.py."""
 
 from __future__ import annotations
 
@@ -13,10 +16,15 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, freeswitch_adapter
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from audio_checks import channel_samples, tone_power
-from fs_esl_server import FakeFreeSwitch
-from test_freeswitch_originate import install_dialplan
+from freeswitch_lab import FreeSwitchStack, RealFreeSwitch, freeswitch_under_test
+from freeswitch_outbound_lab import (
+    job_result,
+    originated,
+    place_raw_call,
+    reached_adapter,
+)
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
@@ -27,14 +35,16 @@ from adapter.service import Adapter
 T = TypeVar("T")
 
 
+Rig = tuple[Adapter, RealFreeSwitch]
+
+
 @pytest.fixture
-async def rig(tmp_path: Path, app: TwimlApp) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:
-    async with freeswitch_adapter(tmp_path, app.url("/voice"), serve_http=True) as (adapter,
-                                                                                     fake):
-        fake.set_scale(0.25)  # a call second is a quarter of a real second
-        assert adapter.driver is not None and adapter.driver.outbound_address is not None
-        install_dialplan(fake, adapter.driver.outbound_address)  # type: ignore[union-attr]
-        yield adapter, fake
+async def rig(freeswitch_real: FreeSwitchStack, tmp_path: Path,
+              app: TwimlApp) -> AsyncIterator[Rig]:
+    async with freeswitch_under_test(freeswitch_real, tmp_path, app.url("/voice"),
+                                     serve_http=True) as (adapter, fs):
+        assert isinstance(fs, RealFreeSwitch)
+        yield adapter, fs
 
 
 async def off_loop(call: Callable[[], T]) -> T:
@@ -47,10 +57,9 @@ def sdk(adapter: Adapter) -> Client:
     return client
 
 
-async def test_outbound_call_with_record(rig: tuple[Adapter, FakeFreeSwitch],
+async def test_outbound_call_with_record(rig: Rig,
                                          app: TwimlApp) -> None:
-    adapter, fake = rig
-    fake.set_scale(1.0)  # real time: the call durations below are the adapter's own clock
+    adapter, fs = rig
     greeting = VoiceResponse()
     greeting.say("Hello, this is a call from the adapter.")
     greeting.pause(length=10)
@@ -70,6 +79,8 @@ async def test_outbound_call_with_record(rig: tuple[Adapter, FakeFreeSwitch],
     assert fetched.params["Direction"] == "outbound-api"
     assert fetched.params["CallStatus"] == "in-progress"
     assert fetched.params["To"] == "2000" and fetched.params["From"] == "+15550001234"
+    (attempt,) = await originated(fs, at_least=1)
+    assert reached_adapter(fs, attempt.channel)  # leg A, transferred into twiml-outbound
     # The callee (2000) answers after 1 s and hangs up 4 s later: the call ends, the recording
     # completes.
     assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
@@ -91,20 +102,23 @@ async def test_outbound_call_with_record(rig: tuple[Adapter, FakeFreeSwitch],
     final = app.received("/status")[-1].params
     assert 3 <= int(final["CallDuration"]) <= 6
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "completed"
-    (attempt,) = fake.originates
     row = await adapter.ctx.store.get_call(call.sid)  # type: ignore[union-attr]
-    assert row is not None and row.pbx_channel == attempt.uuid  # known before the answer
+    assert row is not None and row.pbx_channel == attempt.channel  # known before the answer
+    # the far end hung up (leg B's 2000 extension ended with its hangup application)
+    ended = await fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                                and e.unique_id == attempt.channel)
+    assert ended.get("Hangup-Cause") == "NORMAL_CLEARING"
 
 
-@pytest.mark.parametrize(("to", "status"), [
-    ("2001", "busy"),        # USER_BUSY
-    ("2005", "busy"),        # CALL_REJECTED
-    ("2002", "no-answer"),   # rings out: originate_timeout
-    ("2003", "failed"),      # UNALLOCATED_NUMBER
+@pytest.mark.parametrize(("to", "cause", "status"), [
+    ("2001", "USER_BUSY", "busy"),
+    ("2005", "CALL_REJECTED", "busy"),
+    ("2002", "NO_ANSWER", "no-answer"),   # rings out: originate_timeout
+    ("2003", "UNALLOCATED_NUMBER", "failed"),
 ])
-async def test_outbound_call_not_answered(rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp,
-                                          to: str, status: str) -> None:
-    adapter, fake = rig
+async def test_outbound_call_not_answered(rig: Rig, app: TwimlApp, to: str, cause: str,
+                                          status: str) -> None:
+    adapter, fs = rig
     client = sdk(adapter)
     call = await off_loop(lambda: client.calls.create(
         to=to, from_="+15550001234", twiml="<Response><Say>hi</Say></Response>", timeout=5,
@@ -115,25 +129,33 @@ async def test_outbound_call_not_answered(rig: tuple[Adapter, FakeFreeSwitch], a
     assert final.signature_valid
     assert final.params["CallStatus"] == status and final.params["CallSid"] == call.sid
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == status
-    assert not fake.calls  # no channel ever reached the adapter
+    (attempt,) = await originated(fs, at_least=1)
+    assert (await job_result(fs, attempt.channel)).body.strip() == f"-ERR {cause}"
+    await fs.sync()
+    assert not reached_adapter(fs, attempt.channel)
 
 
-async def test_outbound_call_command_and_refused_values(rig: tuple[Adapter, FakeFreeSwitch],
+async def test_outbound_call_command_and_refused_values(rig: Rig,
                                                         app: TwimlApp) -> None:
-    adapter, fake = rig
+    adapter, fs = rig
     client = sdk(adapter)
     call = await off_loop(lambda: client.calls.create(
         to="2004", from_="+15550001234", twiml="<Response><Hangup/></Response>", timeout=15))
     assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
-    (bgapi,) = [c for c in fake.inbound_commands if c.startswith("bgapi ")]
-    (attempt,) = fake.originates
-    assert bgapi == (
-        f"bgapi originate {{origination_uuid={attempt.uuid},originate_timeout=15,"
+    (attempt,) = await originated(fs, at_least=1)
+    assert attempt.command == (
+        f"originate {{origination_uuid={attempt.channel},originate_timeout=15,"
         "ignore_early_media=true,origination_caller_id_number=+15550001234,"
-        f"twiml_call_sid={call.sid}}}sofia/gateway/trunk/2004 {call.sid} XML twiml-outbound\n"
-        f"Job-UUID: {attempt.job}")
-    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", attempt.uuid)
-    assert attempt.call is not None and attempt.call.hangup_by == "adapter"
+        f"twiml_call_sid={call.sid}}}loopback/2004/lab {call.sid} XML twiml-outbound")
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", attempt.channel)
+    # 2004 talks until hung up: the <Hangup/> ended it at once, on the adapter's socket
+    hangup = await fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                                 and e.unique_id == attempt.channel)
+    assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
+    assert hangup.variable("current_application") == "socket"
+    talked_us = (int(hangup.get("Caller-Channel-Hangup-Time"))
+                 - int(hangup.get("Caller-Channel-Answered-Time")))
+    assert 0 < talked_us < 5_000_000
     for from_, to, code in [("+1555,origination_uuid=x", "2000", 21212),
                             ("+1555}sofia/evil/1", "2000", 21212),
                             ("+1555 2000 XML default", "2000", 21212),
@@ -143,23 +165,22 @@ async def test_outbound_call_command_and_refused_values(rig: tuple[Adapter, Fake
             await off_loop(functools.partial(client.calls.create, to=to, from_=from_,
                                              twiml="<Response/>"))
         assert info.value.code == code, (from_, to)
-    assert len([c for c in fake.inbound_commands if c.startswith("bgapi ")]) == 1
+    assert len(await originated(fs)) == 1
 
 
-async def test_trunk_call_with_the_marker_is_not_adopted(rig: tuple[Adapter, FakeFreeSwitch],
+async def test_trunk_call_with_the_marker_is_not_adopted(rig: Rig,
                                                          app: TwimlApp) -> None:
     """A trunk call that carries ``twiml_call_sid`` of a ringing outbound call is an inbound
     call to its number: it does not take the outbound call's place or TwiML."""
-    adapter, fake = rig
+    adapter, fs = rig
     app.answer("/outbound", "<Response><Say>for the callee only</Say></Response>")
     app.answer("/voice", "<Response><Hangup/></Response>")
     client = sdk(adapter)
     call = await off_loop(lambda: client.calls.create(
         to="2002", from_="+15550001234", url=app.url("/outbound"), timeout=10))
-    assert adapter.driver is not None and adapter.driver.outbound_address is not None
-    forged = fake.place_call(adapter.driver.outbound_address,  # type: ignore[union-attr]
-                             to="+15557650000", from_="+15551230009")
-    forged.channel.set_var("twiml_call_sid", call.sid)
+    # leg B of this trunk call runs in context twiml, carrying twiml_call_sid=<the SID>
+    forged = await place_raw_call(fs, to="+15557650000", context="twiml",
+                                  from_="+15551230009", variables={"twiml_call_sid": call.sid})
     voice = await app.next_request("/voice")
     assert voice.params["Direction"] == "inbound" and voice.params["CallSid"] != call.sid
     inbound_sid = voice.params["CallSid"]
@@ -169,6 +190,15 @@ async def test_trunk_call_with_the_marker_is_not_adopted(rig: tuple[Adapter, Fak
     assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "no-answer"
     assert not app.received("/outbound")
+    (attempt,) = await originated(fs, at_least=1)
+    assert not reached_adapter(fs, attempt.channel)
+    with_marker = fs.seen(lambda e: e.name == "CHANNEL_EXECUTE"
+                          and e.get("Application") == "socket"
+                          and e.variable("twiml_call_sid") == call.sid)
+    # what reached the adapter carrying the marker: the trunk call's leg B, in context twiml
+    assert [(e.variable("other_loopback_leg_uuid"), e.get("Caller-Context"))
+            for e in with_marker] == [(forged, "twiml")]
+    await fs.api(f"uuid_kill {forged}")
 
 
 # --- ringing and cancelling (CHANNEL_PROGRESS, uuid_kill … ORIGINATOR_CANCEL) ------------------
@@ -188,14 +218,14 @@ async def ringing_call(adapter: Adapter, app: TwimlApp) -> str:
     assert ringing.signature_valid and ringing.params["CallSid"] == call.sid
     assert ringing.params["SequenceNumber"] == "1"
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
-    return call.sid
+    return str(call.sid)
 
 
-async def test_outbound_call_rings_and_is_canceled(rig: tuple[Adapter, FakeFreeSwitch],
+async def test_outbound_call_rings_and_is_canceled(rig: Rig,
                                                    app: TwimlApp) -> None:
     """The `ringing` status callback (the channel's CHANNEL_PROGRESS), then
     ``Status=canceled`` kills the ringing channel; the call is `canceled`."""
-    adapter, fake = rig
+    adapter, fs = rig
     client = sdk(adapter)
     call_sid = await ringing_call(adapter, app)
     canceled = await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
@@ -205,19 +235,19 @@ async def test_outbound_call_rings_and_is_canceled(rig: tuple[Adapter, FakeFreeS
     assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
     assert final.signature_valid
     assert (await off_loop(lambda: client.calls(call_sid).fetch())).status == "canceled"
-    (attempt,) = fake.originates
-    assert attempt.cause == "ORIGINATOR_CANCEL"
-    assert f"api uuid_kill {attempt.uuid} ORIGINATOR_CANCEL" in fake.inbound_commands
-    assert not fake.calls  # no channel ever reached the adapter
+    (attempt,) = await originated(fs, at_least=1)
+    assert (await job_result(fs, attempt.channel)).body.strip() == "-ERR ORIGINATOR_CANCEL"
+    assert f"uuid_kill {attempt.channel} ORIGINATOR_CANCEL" in await fs.api_commands_so_far()
+    assert not reached_adapter(fs, attempt.channel)
     # over: Twilio's 21220
     with pytest.raises(TwilioRestException) as info:
         await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
     assert info.value.status == 400 and info.value.code == 21220
 
 
-async def test_completed_on_a_ringing_call_cancels_it(rig: tuple[Adapter, FakeFreeSwitch],
+async def test_completed_on_a_ringing_call_cancels_it(rig: Rig,
                                                       app: TwimlApp) -> None:
-    adapter, fake = rig
+    adapter, fs = rig
     client = sdk(adapter)
     call_sid = await ringing_call(adapter, app)
     ended = await off_loop(lambda: client.calls(call_sid).update(status="completed"))
@@ -226,14 +256,18 @@ async def test_completed_on_a_ringing_call_cancels_it(rig: tuple[Adapter, FakeFr
     final = await app.next_request("/status", within=10)
     assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
     assert (await off_loop(lambda: client.calls(call_sid).fetch())).status == "canceled"
-    assert fake.originates[0].cause == "ORIGINATOR_CANCEL"
+    (attempt,) = await originated(fs, at_least=1)
+    assert (await job_result(fs, attempt.channel)).body.strip() == "-ERR ORIGINATOR_CANCEL"
+    hangup = await fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                                 and e.unique_id == attempt.channel)
+    assert hangup.get("Hangup-Cause") == "ORIGINATOR_CANCEL"
 
 
 async def test_canceled_leaves_an_answered_outbound_call_alone(
-        rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp) -> None:
+        rig: Rig, app: TwimlApp) -> None:
     """Twilio: ``Status=canceled`` "will not affect calls already in progress": nothing is
     killed and the call goes on; ``completed`` then ends it."""
-    adapter, fake = rig
+    adapter, fs = rig
     app.answer("/outbound", "<Response><Pause length='60'/></Response>")
     client = sdk(adapter)
     call = await off_loop(lambda: client.calls.create(
@@ -243,11 +277,12 @@ async def test_canceled_leaves_an_answered_outbound_call_alone(
     assert fetched.params["CallStatus"] == "in-progress"
     unchanged = await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
     assert unchanged.status == "in-progress"
-    assert not [c for c in fake.inbound_commands if "ORIGINATOR_CANCEL" in c]
+    assert not [c for c in await fs.api_commands_so_far() if "uuid_kill" in c]
     assert call.sid in adapter.sessions
     assert not adapter.sessions[call.sid].call.hung_up.is_set()
-    (attempt,) = fake.originates
-    assert attempt.call is not None and not attempt.call.hung_up
+    (attempt,) = await originated(fs, at_least=1)
+    assert reached_adapter(fs, attempt.channel)
+    assert not fs.seen(lambda e: e.name == "CHANNEL_HANGUP" and e.unique_id == attempt.channel)
     ended = await off_loop(lambda: client.calls(call.sid).update(status="completed"))
     assert ended.status == "completed"
     assert await asyncio.wait_for(adapter.finished.get(), 20) == call.sid
