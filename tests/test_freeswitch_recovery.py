@@ -1,12 +1,18 @@
-"""Restart safety on FreeSWITCH: ``twiml-adapter serve`` as a subprocess (tests/fault_lab.py) on
-the ESL test server (tests/fs_esl_server.py, in this test's loop: the adapter connects to its
-inbound socket over TCP, and it connects each call to the adapter's outbound socket port),
-killed with SIGKILL mid-recording and started again on the same data folder and database.
+"""Restart safety on a real FreeSWITCH: ``twiml-adapter serve`` as a subprocess
+(tests/fault_lab.py), configured for the session's FreeSWITCH (`FreeSwitchStack.adapter_environ`),
+killed with SIGKILL mid-call and started again on the same data folder and database (SQLite and
+PostgreSQL). The test places the calls (`RealFreeSwitch.place_call`) and watches what FreeSWITCH
+does meanwhile from its own events on the test's ESL connection.
 
-What FreeSWITCH does when the adapter dies (docs/freeswitch.md, "When the adapter dies"): the
-running application runs to its end, then the dialplan hangs up, which closes the call's
-``uuid_record`` file; that file is still the unsplit stereo one, and recovery finishes the
-recording from it. A channel still up at the restart is ended with ``uuid_kill``.
+What FreeSWITCH does when the adapter dies (docs/freeswitch.md §11, read from the source), as
+watched here: the application running on the channel is not interrupted (a <Play> plays to the
+end of its file, a <Pause>'s ``sleep`` lasts its length, a <Record>'s ``record`` runs to
+maxLength), then ``socket`` returns and the dialplan's ``hangup NORMAL_CLEARING`` runs; the
+hang-up closes the call's ``uuid_record`` file (its RECORD_STOP fires, to no listener), still the
+unsplit stereo one, with its WAV header written only then. After the restart recovery finishes
+every recording from those files and makes the owed <Record> action request. A channel still up
+at the restart is ended with ``uuid_kill`` (``uuid_exists`` first; never for a channel that is
+gone).
 """
 
 # The fixture `receiver` is imported from test_fault_injection and used as a parameter:
@@ -14,15 +20,19 @@ recording from it. A channel still up at the restart is ended with ``uuid_kill``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
+import math
+import struct
+import time
+import wave
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path, PurePosixPath
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL
 from aiohttp import web
 from audio_checks import tones_440_1000
-from fault_lab import CallbackReceiver, Tally, free_port, wait_all_delivered
-from fs_esl_server import FakeFreeSwitch, RecordPlan
+from fault_lab import CallbackReceiver, Tally, wait_all_delivered
+from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
+from fs_esl_server import RecordPlan
 from test_fault_injection import (  # noqa: F401 - receiver is a fixture
     adapter_process,
     both_reported,
@@ -30,57 +40,58 @@ from test_fault_injection import (  # noqa: F401 - receiver is a fixture
     recordings,
     statuses_of,
 )
-from test_freeswitch_call_recording import write_tone
-from test_freeswitch_driver import next_app
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
 from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
+from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.recordings import media
 from adapter.recordings.store import CallRow, Store
 
 TO_START = "+15557651000"  # <Start><Recording> (dual) and a long <Play>
-TO_RECORD = "+15557652000"  # <Record>
-TO_PAUSE = "+15557653000"  # <Start><Recording> (inbound) and a long <Pause>
+TO_RECORD = "+15557652000"  # <Record maxLength>
+TO_PAUSE = "+15557653000"  # <Pause>
+TO_LONG_PAUSE = "+15557654000"  # <Start><Recording> (inbound) and a 10-minute <Pause>
 FROM = "+15551230009"
 EVENTS = "in-progress completed absent"
-SCALE = 0.1  # one call second = 0.1 s: the long applications outlive the kill by seconds
-PLAY_S = 60  # call A's prompt: 1000 Hz, towards the caller (channel 2 of its recording)
-TALK_S = 5  # call B speaks (440 Hz) for 5 s, then silence ...
-HANGUP_AT = 60  # ... and hangs up 60 s into its <Record>, while the adapter is down
+TALKS = "speak_99999"  # lab.xml: the caller sends 440 Hz for 100 s
+PLAY_S = 12  # call A's prompt: 1000 Hz, towards the caller (channel 2 of its recording)
+MAX_S = 10  # call B's <Record maxLength>: FreeSWITCH's record runs MAX_S to MAX_S + 1 s
+TALK_S = 3  # call B's caller speaks (440 Hz) for 3 s, then digital silence, and never hangs up
+PAUSE_S = 8  # call C's <Pause>
+ALONE_WITHIN = PLAY_S + MAX_S + 20  # FreeSWITCH ends the three calls by itself within this
+
+
+def write_tone(path: Path, hz: float, seconds: float) -> Path:
+    """A prompt: `hz` for `seconds`, 8 kHz mono 16-bit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"".join(
+            struct.pack("<h", round(8000 * math.sin(2 * math.pi * hz * n / 8000)))
+            for n in range(int(8000 * seconds))))
+    return path
 
 
 @pytest.fixture
-async def fake_fs(tmp_path: Path) -> AsyncIterator[FakeFreeSwitch]:
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    fake = FakeFreeSwitch(spool_pbx=FS_SPOOL, spool_local=spool,
-                          sound_prefix=tmp_path / "sounds", scale=SCALE)
-    await fake.start()
-    yield fake
-    await fake.stop()
+async def fs(freeswitch_real: FreeSwitchStack) -> AsyncIterator[RealFreeSwitch]:
+    """The test's own connection to the session's FreeSWITCH (it ends leftover calls after)."""
+    side = RealFreeSwitch(freeswitch_real)
+    await side.start()
+    yield side
+    await side.stop()
 
 
-def environ(fake: FakeFreeSwitch, data_dir: Path, voice_url: str, database_url: str,
-            outbound_port: int) -> dict[str, str]:
-    """As tests/adapter_harness.py's `freeswitch_adapter`, for a subprocess: the outbound
-    socket on a fixed port, so that the restarted adapter is where the calls expect it."""
-    return {
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
-        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(data_dir),
-        "TWIML_ADAPTER_STORAGE_DATABASE_URL": database_url,
-        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-        "TWIML_ADAPTER_FREESWITCH_LISTEN": f"127.0.0.1:{outbound_port}",
-        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
-        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
-        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(FS_SPOOL),
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(fake.spool_local),
-        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
-        "TWIML_ADAPTER_LOG_LEVEL": "INFO",
-    }
+def environ(stack: FreeSwitchStack, tmp_path: Path, voice_url: str,
+            database_url: str) -> dict[str, str]:
+    """The subprocess adapter's configuration: the session's FreeSWITCH, its outbound socket
+    where the dialplan hands calls over (the restarted adapter listens there again)."""
+    env = stack.adapter_environ(tmp_path / "data", voice_url)
+    env["TWIML_ADAPTER_STORAGE_DATABASE_URL"] = database_url
+    env["TWIML_ADAPTER_LOG_LEVEL"] = "INFO"
+    return env
 
 
 async def call_rows(database_url: str, sids: set[str]) -> dict[str, CallRow]:
@@ -92,23 +103,68 @@ async def call_rows(database_url: str, sids: set[str]) -> dict[str, CallRow]:
     return {sid: row for sid, row in rows.items() if row is not None}
 
 
-def spool_recordings(fake: FakeFreeSwitch) -> list[Path]:
-    """The recording files FreeSWITCH left in the spool."""
-    return sorted((fake.spool_local / "recordings").rglob("*.wav"))
+def local(stack: FreeSwitchStack, pbx_path: str) -> Path:
+    """Where a file FreeSWITCH names (`Record-File-Path`) is on this host."""
+    return stack.spool_local / PurePosixPath(pbx_path).relative_to(stack.spool_pbx)
 
 
-# --- SIGKILL mid-recording; FreeSWITCH ends both calls while the adapter is down ---------------
+def seconds(event: EslEvent) -> float:
+    """When FreeSWITCH fired `event` (its clock, in seconds)."""
+    return int(event.get("Event-Date-Timestamp")) / 1e6
+
+
+def position(fs: RealFreeSwitch, event: EslEvent) -> int:
+    """Where `event` is in the order FreeSWITCH sent its events."""
+    return next(i for i, e in enumerate(fs.events) if e is event)
+
+
+def on_leg(uuid: str, name: str, app: str = "") -> Callable[[EslEvent], bool]:
+    return lambda e: (e.name == name and e.unique_id == uuid
+                      and (not app or e.get("Application") == app))
+
+
+def call_recording_start(uuid: str) -> Callable[[EslEvent], bool]:
+    """RECORD_START of a ``uuid_record`` (a media bug, not the record application)."""
+    return lambda e: (e.name == "RECORD_START" and e.unique_id == uuid
+                      and e.get("Event-Calling-Function") != "switch_ivr_record_file_event")
+
+
+def sequence(fs: RealFreeSwitch, uuid: str) -> list[tuple[str, str]]:
+    """What FreeSWITCH did on `uuid`, in order: (event, application) for the applications it
+    ran and completed, and the hang-up (its cause)."""
+    steps: list[tuple[str, str]] = []
+    for e in fs.events:
+        if e.unique_id != uuid:
+            continue
+        if e.name in ("CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE"):
+            steps.append((e.name, f"{e.get('Application')} {e.get('Application-Data')}".strip()))
+        elif e.name == "CHANNEL_HANGUP_COMPLETE":
+            steps.append((e.name, e.get("Hangup-Cause")))
+    return steps
+
+
+def after(steps: list[tuple[str, str]], first: tuple[str, str]) -> list[tuple[str, str]]:
+    return steps[steps.index(first):]
+
+
+def completed_params(receiver: CallbackReceiver, sid: str) -> dict[str, str]:
+    return next(r.params for r in receiver.requests if r.params.get("RecordingSid") == sid
+                and r.params["RecordingStatus"] == "completed")
+
+
+# --- SIGKILL mid-call; FreeSWITCH ends the calls while the adapter is down -------------------
 
 
 async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
-    fake_fs: FakeFreeSwitch, app: TwimlApp, receiver: CallbackReceiver, db_url: str,
-    tmp_path: Path,
+    freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch, app: TwimlApp,
+    receiver: CallbackReceiver, db_url: str, tmp_path: Path,
 ) -> None:
-    """Call A records both tracks (dual) while a minute-long prompt plays; call B is in a
-    `<Record>`. The adapter is killed. FreeSWITCH lets A's playback end and B's record run
-    until B's caller hangs up, then hangs both up (the dialplan after ``socket``), which
-    closes A's still unsplit stereo file. After the restart both recordings are complete and
-    reported exactly once, with the caller on channel 1 of A."""
+    """Call A records both tracks (dual) while a prompt plays; call B is in a `<Record>`; call
+    C in a `<Pause>`. The adapter is killed. FreeSWITCH lets each application run its full
+    length, then runs the dialplan's ``hangup``, which closes A's still unsplit stereo file.
+    After the restart both recordings are complete and reported exactly once (the caller on
+    channel 1 of A), and B's action request, owed since the crash, is made."""
+    stack = freeswitch_real
     tone = write_tone(tmp_path / "tone1000.wav", 1000, PLAY_S).read_bytes()
     app.raw_routes["/tone1000.wav"] = lambda _r: web.Response(body=tone,
                                                              content_type="audio/wav")
@@ -120,45 +176,87 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
                 recording_status_callback=receiver.url("/rec-a"),
                 recording_status_callback_event=EVENTS, channels="dual", track="both"))
             response.play(app.url("/tone1000.wav"))
-        else:
+        elif request.params["To"] == TO_RECORD:
             response.record(recording_status_callback=receiver.url("/rec-b"),
                             recording_status_callback_event=EVENTS, play_beep=False,
-                            timeout=0, max_length=600, action=app.url("/done"))
+                            timeout=0, max_length=MAX_S, action=app.url("/done"))
+        else:
+            response.pause(length=PAUSE_S)
         return str(response)
 
     app.answer("/voice", voice)
     app.answer("/done", VoiceResponse())
-    port = free_port()
-    env = environ(fake_fs, tmp_path / "data", app.url("/voice"), db_url, port)
+    env = environ(stack, tmp_path, app.url("/voice"), db_url)
     async with adapter_process(env, tmp_path / "adapter.log") as adapter:
-        call_a = fake_fs.place_call(("127.0.0.1", port), to=TO_START, from_=FROM)
-        call_b = fake_fs.place_call(("127.0.0.1", port), to=TO_RECORD, from_=FROM)
-        call_b.plan_record(RecordPlan(talk_s=TALK_S, hangup_at=HANGUP_AT))
-        await next_app(call_a, "playback")
-        await next_app(call_b, "record")
+        where = stack.socket_address
+        call_a = fs.place_call(where, to=TO_START, from_=FROM, extension=TALKS)
+        call_b = fs.place_call(where, to=TO_RECORD, from_=FROM)
+        call_b.plan_record(RecordPlan(talk_s=TALK_S))
+        call_c = fs.place_call(where, to=TO_PAUSE, from_=FROM)
+        a, b, c = [await fs.adapter_leg(call, within=20) for call in (call_a, call_b, call_c)]
+        play = await fs.wait_event(on_leg(a, "CHANNEL_EXECUTE", "playback"), within=20)
+        record = await fs.wait_event(on_leg(b, "CHANNEL_EXECUTE", "record"), within=20)
+        sleep = await fs.wait_event(on_leg(c, "CHANNEL_EXECUTE", "sleep"), within=20)
+        stereo = local(stack, (await fs.wait_event(call_recording_start(a))).get(
+            "Record-File-Path"))
+        record_file = local(stack, record.get("Application-Data").split(" ")[0])
         await receiver.wait_for(lambda rs: {r.path for r in rs} >= {"/rec-a", "/rec-b"},
                                 within=20)
         # Killed after a clean delivery of both in-progress callbacks (killed mid-send, a
         # callback is sent again with the same idempotency token: at least once).
         await wait_all_delivered(db_url, 2)
-        assert not (call_a.hung_up or call_b.hung_up), "both calls must be running at the kill"
+        await fs.sync()
+        assert not any(call.hung_up for call in (call_a, call_b, call_c)), "all up at the kill"
+        killed_at = time.time()
         await adapter.kill()
+        # The stereo file is being written: its WAV header is written only when it is closed.
+        assert stereo.exists() and not media.wav_is_final(stereo)
 
         # FreeSWITCH, alone: each application runs to its end, then the dialplan hangs up.
-        await asyncio.wait_for(asyncio.gather(call_a.ended.wait(), call_b.ended.wait()), 30)
-        assert (call_a.hangup_by, call_b.hangup_by) == ("socket closed", "caller")
-        assert call_a.runs("playback")[0].played_s == PLAY_S, "the prompt was not cut short"
-        left = sorted(p.name.endswith("-stereo.wav") for p in spool_recordings(fake_fs))
-        assert left == [False, True], "B's <Record> file and A's stereo file, never split"
+        for leg in (a, b, c):
+            await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=ALONE_WITHIN)
+        await fs.sync()
+        done_play = fs.seen(on_leg(a, "CHANNEL_EXECUTE_COMPLETE", "playback"))[0]
+        done_record = fs.seen(on_leg(b, "CHANNEL_EXECUTE_COMPLETE", "record"))[0]
+        done_sleep = fs.seen(on_leg(c, "CHANNEL_EXECUTE_COMPLETE", "sleep"))[0]
+        for finished in (done_play, done_record, done_sleep):
+            assert seconds(finished) > killed_at + 1, "an application was cut by the kill"
+        assert seconds(done_play) - seconds(play) == pytest.approx(PLAY_S, abs=0.6)
+        assert MAX_S - 0.2 <= seconds(done_record) - seconds(record) <= MAX_S + 1.5
+        assert seconds(done_sleep) - seconds(sleep) == pytest.approx(PAUSE_S, abs=0.6)
+        # B's record ended first (maxLength), then B and its caller hung up: not the caller.
+        (caller_b_end,) = fs.seen(on_leg(call_b.uuid, "CHANNEL_HANGUP_COMPLETE"))
+        assert position(fs, done_record) < position(fs, caller_b_end)
+        for leg, app_name in ((a, "playback"), (b, "record"), (c, "sleep")):
+            steps = sequence(fs, leg)
+            last = next(s for s in reversed(steps) if s[0] == "CHANNEL_EXECUTE_COMPLETE"
+                        and s[1].startswith(app_name))
+            assert after(steps, last)[1:] == [
+                ("CHANNEL_EXECUTE_COMPLETE", next(s[1] for s in steps if s[1].startswith(
+                    "socket "))),
+                ("CHANNEL_EXECUTE", "hangup NORMAL_CLEARING"),
+                ("CHANNEL_EXECUTE_COMPLETE", "hangup NORMAL_CLEARING"),
+                ("CHANNEL_HANGUP_COMPLETE", "NORMAL_CLEARING"),
+            ], (leg, steps)
+        # The hang-up closed A's call recording (RECORD_STOP, to no listener): one stereo file,
+        # never split; and B's <Record> file.
+        stop = fs.seen(lambda e: e.name == "RECORD_STOP" and e.unique_id == a
+                       and local(stack, e.get("Record-File-Path")) == stereo)
+        assert len(stop) == 1 and media.wav_is_final(stereo)
+        assert sorted(p.name for p in stereo.parent.iterdir()) == [stereo.name]
+        assert record_file.exists()
+        assert not [cmd for cmd in await fs.api_commands_so_far() if cmd.startswith("uuid_kill")]
 
         await adapter.start()
         rec_a, rec_b, tally = await both_reported(db_url, receiver)
-        done = await app.next_request("/done", within=30)
+        action = await app.next_request("/done", within=30)
 
     log = adapter.log_text()
-    assert "recovery: done: 2 call(s), 0 hung up, 2 recording(s) completed" in log
+    assert "recovery: done: 3 call(s), 0 hung up, 2 recording(s) completed" in log
     assert "still up after the restart" not in log
-    assert not any(c.startswith("api uuid_kill") for c in fake_fs.inbound_commands)
+    asked = [cmd for cmd in await fs.api_commands_so_far()
+             if cmd.startswith(("uuid_exists", "uuid_kill"))]
+    assert sorted(asked) == sorted(f"uuid_exists {leg}" for leg in (a, b, c))
     rows = await recordings(db_url)
     for sid in (rec_a.sid, rec_b.sid):
         assert rows[sid].status == "completed" and rows[sid].media_path
@@ -166,13 +264,15 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
     wav_b = tmp_path / "data" / str(rows[rec_b.sid].media_path)
     info_a = media.wav_info(wav_a)
     assert info_a.channels == 2 and media.wav_is_final(wav_a)
-    # A: from the <Start> to the hang-up after the prompt; the window is inside the prompt.
-    assert PLAY_S <= info_a.duration <= PLAY_S + 30
-    caller_440, caller_1000 = tones_440_1000(wav_a, 0, start=info_a.duration - 20, length=5)
-    played_440, played_1000 = tones_440_1000(wav_a, 1, start=info_a.duration - 20, length=5)
+    # A: from the <Start> to the hang-up after the prompt (as FreeSWITCH timed it).
+    (started,) = fs.seen(call_recording_start(a))
+    assert info_a.duration == pytest.approx(seconds(stop[0]) - seconds(started), abs=0.6)
+    assert PLAY_S - 0.5 <= info_a.duration <= PLAY_S + 5
+    caller_440, caller_1000 = tones_440_1000(wav_a, 0, start=3, length=5)
+    played_440, played_1000 = tones_440_1000(wav_a, 1, start=3, length=5)
     assert caller_440 > 20 * caller_1000, "channel 1 must carry the caller (440 Hz)"
     assert played_1000 > 20 * played_440, "channel 2 must carry the prompt (1000 Hz)"
-    # B: the talk, trimmed (Twilio's default); the silence until the hang-up is cut.
+    # B: the talk, trimmed (Twilio's default); the silence until maxLength is cut.
     info_b = media.wav_info(wav_b)
     assert info_b.channels == 1 and abs(info_b.duration - TALK_S) < 0.5
     p440, p1000 = tones_440_1000(wav_b, 0)
@@ -182,70 +282,76 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
     assert completed_params(receiver, rec_a.sid)["RecordingChannels"] == "2"
     assert completed_params(receiver, rec_a.sid)["RecordingTrack"] == "both"
     # B's <Record> action, owed since the crash, made after the restart as after a hang-up.
-    assert done.params["Digits"] == "hangup" and done.params["RecordingSid"] == rec_b.sid
+    assert action.signature_valid
+    assert action.params["Digits"] == "hangup" and action.params["RecordingSid"] == rec_b.sid
+    assert action.params["CallStatus"] == "completed"
+    assert action.params["RecordingDuration"] == str(rows[rec_b.sid].duration)
     calls = await call_rows(db_url, {rec_a.call_sid, rec_b.call_sid})
     assert {row.status for row in calls.values()} == {"completed"} and len(calls) == 2
-    assert {calls[rec_a.call_sid].pbx_channel, calls[rec_b.call_sid].pbx_channel} == {
-        call_a.uuid, call_b.uuid}
-    assert spool_recordings(fake_fs) == [], "the PBX's files are removed once the media is made"
+    assert calls[rec_a.call_sid].pbx_channel == a and calls[rec_b.call_sid].pbx_channel == b
+    assert not stereo.exists() and not record_file.exists(), (
+        "the PBX's files are removed once the media is made")
     tally.check(receiver, f"FreeSWITCH kill -9 mid-recording, {db_url.split(':')[0]}")
-
-
-def completed_params(receiver: CallbackReceiver, sid: str) -> dict[str, str]:
-    return next(r.params for r in receiver.requests if r.params.get("RecordingSid") == sid
-                and r.params["RecordingStatus"] == "completed")
 
 
 # --- a channel still up at the restart --------------------------------------------------------
 
 
 async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(
-    fake_fs: FakeFreeSwitch, app: TwimlApp, receiver: CallbackReceiver, tmp_path: Path,
+    freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch, app: TwimlApp,
+    receiver: CallbackReceiver, tmp_path: Path,
 ) -> None:
     """The adapter dies during a 10-minute `<Pause>`: FreeSWITCH's ``sleep`` goes on, so the
     channel is still up when the adapter is back. Recovery ends it with ``uuid_kill …
-    NORMAL_CLEARING``; the hang-up closes the recording, which is completed and reported."""
+    NORMAL_CLEARING`` (the dialplan's ``hangup`` never runs); the hang-up closes the
+    recording, which is completed and reported."""
+    stack = freeswitch_real
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}"
     response = VoiceResponse()
     response.append(start_recording(recording_status_callback=receiver.url("/rec"),
                                     recording_status_callback_event=EVENTS, track="inbound"))
     response.pause(length=600)
     app.answer("/voice", response)
-    port = free_port()
-    env = environ(fake_fs, tmp_path / "data", app.url("/voice"), database_url, port)
+    env = environ(stack, tmp_path, app.url("/voice"), database_url)
     async with adapter_process(env, tmp_path / "adapter.log") as adapter:
-        call = fake_fs.place_call(("127.0.0.1", port), to=TO_PAUSE, from_=FROM)
-        await next_app(call, "sleep")
+        call = fs.place_call(stack.socket_address, to=TO_LONG_PAUSE, from_=FROM,
+                             extension=TALKS)
+        leg = await fs.adapter_leg(call, within=20)
+        await fs.wait_event(on_leg(leg, "CHANNEL_EXECUTE", "sleep"), within=20)
         await receiver.wait_for(lambda rs: len(rs) >= 1, within=20)
         await wait_all_delivered(database_url, 1)
         await adapter.kill()
+        await fs.sync()
+        assert not fs.seen(on_leg(leg, "CHANNEL_EXECUTE_COMPLETE", "sleep"))
         await adapter.start()
-        await asyncio.wait_for(call.ended.wait(), 30)
+        hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=30)
         (rec,) = (await recordings(database_url)).values()
         tally = Tally()
         tally.expect(rec.sid, "in-progress", "completed")
         await receiver.wait_for(lambda _: statuses_of(receiver, rec.sid) == [
             "in-progress", "completed"], within=30)
 
-    assert call.socket_lost and call.hangup_by == "uuid_kill"
-    assert call.runs("sleep")[0].interrupted == "hangup"
-    asked = [c for c in fake_fs.inbound_commands
-             if c.startswith(("api uuid_exists", "api uuid_kill"))]
-    assert asked == [f"api uuid_exists {call.uuid}",
-                     f"api uuid_kill {call.uuid} NORMAL_CLEARING"]
+    await fs.sync()
+    assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
+    steps = sequence(fs, leg)
+    assert ("CHANNEL_EXECUTE", "hangup NORMAL_CLEARING") not in steps, (
+        "ended by uuid_kill, not by the dialplan")
+    asked = [c for c in await fs.api_commands_so_far()
+             if c.startswith(("uuid_exists", "uuid_kill"))]
+    assert asked == [f"uuid_exists {leg}", f"uuid_kill {leg} NORMAL_CLEARING"]
     assert "still up after the restart; hung up" in adapter.log_text()
     rec = (await recordings(database_url))[rec.sid]
     assert rec.status == "completed" and rec.track == "inbound" and rec.channels == 1
     wav = tmp_path / "data" / str(rec.media_path)
     info = media.wav_info(wav)
     # From the <Start> to the uuid_kill (the restart's time), not the 10 minutes asked for.
-    ended = call.channel.hangup_us / 1e6
+    (started,) = fs.seen(call_recording_start(leg))
     assert info.channels == 1 and info.duration < 300
-    assert info.duration == pytest.approx(ended - call.finished_recordings[0].started, abs=0.1)
+    assert info.duration == pytest.approx(seconds(hangup) - seconds(started), abs=0.6)
     p440, p1000 = tones_440_1000(wav, 0)
     assert p440 > 20 * p1000
     (row,) = (await call_rows(database_url, {rec.call_sid})).values()
-    assert row.status == "completed" and row.pbx_channel == call.uuid
+    assert row.status == "completed" and row.pbx_channel == leg
     tally.check(receiver, "FreeSWITCH channel still up at restart")
 
 
@@ -253,32 +359,37 @@ async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(
 
 
 async def test_freeswitch_hang_up_ends_only_a_channel_that_is_up(
-    fake_fs: FakeFreeSwitch, tmp_path: Path
+    freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch,
 ) -> None:
-    """`freeswitch_hang_up` against the test server's ``api``: True and a NORMAL_CLEARING
-    hang-up for a live channel; False, without ``uuid_kill``, for one that is gone or is no
-    FreeSWITCH UUID at all (nothing unchecked reaches the command)."""
+    """`freeswitch_hang_up` over a real ``api``: True and a NORMAL_CLEARING hang-up for a live
+    channel; False, without ``uuid_kill``, for one that is gone or is no FreeSWITCH UUID at
+    all (nothing unchecked reaches the command)."""
     sent: list[str] = []
 
     async def api(command: str) -> str:
         sent.append(command)
-        return fake_fs.api(command)
+        return await fs.api(command)
 
-    listener = await asyncio.start_server(_accept_and_hold, "127.0.0.1", 0)
+    # Where the dialplan hands the call over, a peer that says nothing: the channel stays up
+    # in ``socket``.
+    listener = await asyncio.start_server(_accept_and_hold, *freeswitch_real.socket_address)
     try:
-        call = fake_fs.place_call(listener.sockets[0].getsockname()[:2], to=TO_PAUSE,
-                                  from_=FROM)
+        call: RealCall = fs.place_call(freeswitch_real.socket_address, to=TO_PAUSE, from_=FROM)
+        leg = await fs.adapter_leg(call)
         hang_up = freeswitch_hang_up(api)
-        assert await hang_up(call.uuid) is True
-        assert call.hung_up and call.hangup_by == "uuid_kill"
-        assert call.channel.hangup_cause == "NORMAL_CLEARING"
-        assert await hang_up(call.uuid) is False  # gone now
+        assert await hang_up(leg) is True
+        hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"))
+        assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
+        assert await hang_up(leg) is False  # gone now
         assert await hang_up("1700000000.1") is False  # an Asterisk Uniqueid
         assert await hang_up("00000000-0000-0000-0000-000000000000 NORMAL") is False
     finally:
         listener.close()
-    assert sent == [f"uuid_exists {call.uuid}", f"uuid_kill {call.uuid} NORMAL_CLEARING",
-                    f"uuid_exists {call.uuid}"]
+    assert sent == [f"uuid_exists {leg}", f"uuid_kill {leg} NORMAL_CLEARING",
+                    f"uuid_exists {leg}"]
+    ran = [c for c in await fs.api_commands_so_far() if c.startswith(("uuid_exists",
+                                                                       "uuid_kill"))]
+    assert ran == sent  # what FreeSWITCH itself ran (its API events)
 
 
 async def _accept_and_hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
