@@ -196,13 +196,11 @@ def test_known_twilio_verbs_not_implemented_parse_to_unsupported() -> None:
     gather.say("Press one")
     dial = response.dial(timeout=10)
     dial.conference("room")
-    response.reject(reason="busy")
     response.say("after")
     document = parse(response)
     assert document.verbs == (
         Unsupported(name="Gather", attributes=(("action", "/g"), ("numDigits", "1"))),
         Unsupported(name="Dial/Conference", attributes=(("timeout", "10"),)),
-        Unsupported(name="Reject", attributes=(("reason", "busy"),)),
         Say(text="after", voice=None, language=None, loop=1),
     )
     assert document.findings == ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 import pytest
+from twilio.twiml.voice_response import VoiceResponse
 
 from adapter.errors import TwilioError
 from adapter.twiml import (
@@ -16,6 +17,7 @@ from adapter.twiml import (
     Play,
     Record,
     Redirect,
+    Reject,
     Say,
     TwimlError,
     check_document,
@@ -240,6 +242,19 @@ def test_hangup_with_attributes_and_content() -> None:
     document = parse('<Hangup reason="x">now<Say>no</Say></Hangup>')
     assert document.verbs == (Hangup(),)
     assert [f.code for f in document.findings] == [12200, 12200, 12200]
+
+
+def test_reject_reasons() -> None:
+    """Twilio's reason values (default rejected); another value: 12200 and the default (Twilio
+    documents no code for it); no attributes or content besides."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    assert parse_document(str(response).encode(), XML).verbs == (Reject(reason="busy"),)
+    assert parse("<Reject/>").verbs == (Reject(reason="rejected"),)
+    document = parse('<Reject reason="Busy" cause="x">no<Say>no</Say></Reject>')
+    assert document.verbs == (Reject(reason="rejected"),)
+    assert [(f.code, f.fatal) for f in document.findings] == [(12200, False)] * 4
+    assert "reason" in str(document.findings[0])
 
 
 def test_unknown_verbs_are_12200_and_skipped() -> None:

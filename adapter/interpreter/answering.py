@@ -8,14 +8,14 @@ Twilio answers before it runs the first verb, except:
 - a ``<Pause>`` before anything else (only ``<Redirect>`` may come first): the caller hears
   ringing for its length, then the call is answered (`CallSession` answers after it);
 - ``<Dial answerOnBridge="true">``: the PBX's bridge answers when the callee does;
-- ``<Reject>``: never answered (not implemented yet: it gets the error prompt, which answers).
+- ``<Reject>``: never answered (it ends the call busy or no-answer, `CallSession._reject`).
 
 A REST-originated call is answered by its callee before any TwiML runs: nothing to do here.
 """
 
 from __future__ import annotations
 
-from adapter.twiml import Dial, Pause, Redirect, Verb
+from adapter.twiml import Dial, Pause, Redirect, Reject, Verb
 
 __all__ = ["answers_before"]
 
@@ -23,7 +23,7 @@ __all__ = ["answers_before"]
 def answers_before(verb: Verb, *, leading: bool) -> bool:
     """Whether a call not answered yet is answered before `verb` runs. `leading`: no verb but
     ``<Redirect>`` has run on this call yet."""
-    if isinstance(verb, Redirect):
+    if isinstance(verb, Redirect | Reject):
         return False
     if isinstance(verb, Pause):
         return not leading

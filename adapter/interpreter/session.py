@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 from adapter.config import NumberRoute
 from adapter.errors import TwilioError
+from adapter.interpreter import dial
 from adapter.interpreter.answering import answers_before
 from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
@@ -26,7 +27,7 @@ from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
 from adapter.outbox import record_action_event
 from adapter.owed_requests import forget_record_action
-from adapter.pbx.base import CallGone, CallInterrupted, DialRequest, IncomingCall
+from adapter.pbx.base import CallGone, CallInterrupted, IncomingCall
 from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import (
@@ -37,6 +38,7 @@ from adapter.twiml import (
     Play,
     Record,
     Redirect,
+    Reject,
     Say,
     StartRecording,
     StopRecording,
@@ -104,6 +106,7 @@ class CallSession:
             )
             self.first_step = Fetch(route.voice_url, route.voice_method)
         self.answered = False
+        self.final_status = "completed"  # <Reject> before the answer: busy or no-answer
         self._leading = True  # no verb but <Redirect> has run yet (answering.answers_before)
         self.started = datetime.now(UTC)
         self.recorder = CallRecorder(ctx, self.call, self.info)
@@ -116,6 +119,7 @@ class CallSession:
             Pause: self._pause,
             Hangup: self._hangup,
             Redirect: self._redirect,
+            Reject: self._reject,
             StartRecording: self._start_recording,
             StopRecording: self._stop_recording,
             Dial: self._dial,
@@ -173,9 +177,9 @@ class CallSession:
 
     async def _finish(self) -> None:
         ended = datetime.now(UTC)
-        self.info.status = "completed"
+        self.info.status = self.final_status
         await self.ctx.store.update_call(
-            self.call_sid, status="completed", end_time=ended, date_updated=ended,
+            self.call_sid, status=self.final_status, end_time=ended, date_updated=ended,
             duration=round((ended - self.started).total_seconds()),
         )
         if self.outbound is not None:
@@ -291,6 +295,16 @@ class CallSession:
     async def _hangup(self, verb: Verb, url: str) -> Outcome:
         return END
 
+    async def _reject(self, verb: Verb, url: str) -> Outcome:
+        """Twilio: a call rejected before its answer ends busy (reason busy) or no-answer
+        (rejected); after the answer, <Reject> only hangs up."""
+        assert isinstance(verb, Reject)
+        if not self.answered:
+            busy = verb.reason == "busy"
+            await self._pbx(self.call.reject(busy=busy))
+            self.final_status = "busy" if busy else "no-answer"
+        return END
+
     async def _redirect(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Redirect)
         return Fetch(urljoin(url, verb.url), verb.method)
@@ -309,45 +323,13 @@ class CallSession:
         assert isinstance(verb, Dial)
         # With answerOnBridge the call is not answered before: the PBX's bridge answers it
         # when the callee answers (Asterisk's Dial, FreeSWITCH's bridge), as on Twilio.
-        for attribute, value, default in (("hangupOnStar", verb.hangup_on_star, False),
-                                          ("record", verb.record, "do-not-record")):
-            if value != default:
-                log.warning("call %s: <Dial %s=%r> is not supported yet; ignored",
-                            self.call_sid, attribute, value)
-        if any(target.send_digits for target in verb.targets):
-            log.warning("call %s: <Number sendDigits> is not supported yet; ignored",
-                        self.call_sid)
-        child_sid = new_sid(CALL)
-        now = datetime.now(UTC)
-        await self.ctx.store.add_call(CallRow(
-            sid=child_sid, account_sid=self.info.account_sid,
-            from_=verb.caller_id or self.info.from_, to=verb.targets[0].address,
-            direction="outbound-dial", status="ringing", caller_name=None, pbx=self.ctx.config.pbx,
-            pbx_channel="", date_created=now, date_updated=now, start_time=now,
-            parent_call_sid=self.call_sid,
-        ))
-        log.info("call %s: <Dial> %s as %s", self.call_sid,
-                 " & ".join(t.address for t in verb.targets), child_sid)
-        result = await self._pbx(self.call.dial(DialRequest(
-            targets=tuple((t.kind, t.address) for t in verb.targets),
-            timeout=verb.timeout, time_limit=verb.time_limit, caller_id=verb.caller_id,
-        )))
+        child_sid = await dial.add_child_call(self.ctx, self.info, verb)
+        result = await self._pbx(self.call.dial(dial.dial_request(verb, self.call_sid)))
         if result.bridged:
             self.answered = True
             self.info.status = "in-progress"
-        ended = datetime.now(UTC)
-        await self.ctx.store.update_call(
-            child_sid, status=result.status, duration=result.duration, end_time=ended,
-            pbx_channel=result.child_channel or "",
-        )
-        log.info("call %s: <Dial> ended: %s, %d s", self.call_sid, result.status,
-                 result.duration)
-        params = [
-            ("DialCallStatus", result.status),
-            ("DialCallSid", child_sid),
-            ("DialCallDuration", str(result.duration)),
-            ("DialBridged", "true" if result.bridged else "false"),
-        ]
+        await dial.end_child_call(self.ctx, self.info, child_sid, result)
+        params = dial.action_params(result, child_sid)
         if self.call.hung_up.is_set():
             self.info.status = "completed"
         if verb.action is None:

@@ -176,6 +176,10 @@ class CallControl(Protocol):
 
     async def hangup(self) -> None: ...
 
+    async def reject(self, *, busy: bool) -> None:
+        """End a call that was never answered: busy (SIP 486 Busy Here) or rejected (603
+        Decline), as the PBX signals those hang-up causes to the trunk."""
+
     async def terminate(self) -> None:
         """End the call now, whatever it is doing (REST ``Status=completed``)."""
 

@@ -31,6 +31,7 @@ from adapter.twiml.verbs import (
     Play,
     Record,
     Redirect,
+    Reject,
     Say,
     StartRecording,
     StopRecording,
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 IMPLEMENTED_VERBS = frozenset(
-    {"Record", "Say", "Play", "Pause", "Hangup", "Redirect", "Start", "Stop", "Dial"}
+    {"Record", "Say", "Play", "Pause", "Hangup", "Redirect", "Start", "Stop", "Dial", "Reject"}
 )
 DIAL_DEFAULT_TIMEOUT = 30
 DIAL_MIN_TIMEOUT = 5
@@ -97,7 +98,6 @@ UNSUPPORTED_VERBS = frozenset(
         "Prompt",
         "Queue",
         "Refer",
-        "Reject",
         "Sms",
     }
 )
@@ -410,6 +410,18 @@ def _hangup(el: _Element) -> Hangup:
     return Hangup()
 
 
+REJECT_REASONS = frozenset({"rejected", "busy"})
+REJECT_DEFAULT_REASON = "rejected"
+
+
+def _reject(el: _Element) -> Reject:
+    # Twilio documents no code for another reason: 12200 and the default, as for other choices.
+    reason = _choice(el, "reason", REJECT_REASONS, REJECT_DEFAULT_REASON)
+    el.report_unknown_attributes()
+    el.report_any_content()
+    return Reject(reason=reason)
+
+
 def _redirect(el: _Element) -> Redirect:
     method = el.method("method", codes.REDIRECT_INVALID_METHOD, REDIRECT_DEFAULT_METHOD)
     el.report_unknown_attributes()
@@ -623,6 +635,7 @@ _BUILDERS = {
     "Pause": _pause,
     "Hangup": _hangup,
     "Redirect": _redirect,
+    "Reject": _reject,
 }
 
 

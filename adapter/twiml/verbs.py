@@ -18,6 +18,7 @@ __all__ = [
     "Play",
     "Record",
     "Redirect",
+    "Reject",
     "Say",
     "Unsupported",
     "Verb",
@@ -71,6 +72,13 @@ class Pause:
 @dataclass(frozen=True, slots=True)
 class Hangup:
     """``<Hangup>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """``<Reject>``: end the call without answering it; `reason` ``rejected`` or ``busy``."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +154,7 @@ Verb: TypeAlias = (
     | Play
     | Pause
     | Hangup
+    | Reject
     | Redirect
     | StartRecording
     | StopRecording

@@ -307,6 +307,14 @@ class AsteriskCall:
             await self._ami.agi(self.channel, mapping.HANGUP)
         self.mark_gone()
 
+    async def reject(self, *, busy: bool) -> None:
+        if self._hung_up.is_set():
+            return
+        with contextlib.suppress(CallGone):
+            await self._ami.agi(self.channel,
+                                mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED)
+        self.mark_gone()
+
 
 class AsteriskDriver:
     """Connects to AMI and adopts every channel that enters AsyncAGI with our marker."""

@@ -337,6 +337,15 @@ class FreeSwitchCall:
             await self._command(mapping.hangup(self.uuid))
         self._hung_up.set()
 
+    async def reject(self, *, busy: bool) -> None:
+        """``hangup`` with USER_BUSY (Sofia: 486) or CALL_REJECTED (603) before any answer."""
+        if self._hung_up.is_set():
+            return
+        cause = mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED
+        with contextlib.suppress(CallGone, PbxError):
+            await self._command(mapping.hangup(self.uuid, cause))
+        self._hung_up.set()
+
     async def terminate(self) -> None:
         """End the call now, even while an application runs (``uuid_kill``); falls back to the
         socket's hangup when the inbound connection is down."""

@@ -270,6 +270,12 @@ def record(
     return execute(uuid, "record", " ".join(parts), event_uuid=event_uuid)
 
 
+# <Reject>: the hang-up causes Sofia answers an unanswered INVITE with (486 Busy Here, 603
+# Decline: hangup_cause_to_sip in mod_sofia.c).
+REJECT_BUSY = "USER_BUSY"
+REJECT_DECLINED = "CALL_REJECTED"
+
+
 def hangup(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
     return "\n".join([
         f"sendmsg {esl_uuid(uuid)}",

@@ -1,0 +1,66 @@
+"""`<Dial>`'s bookkeeping around the PBX's bridge: the child call's row (its own ``CA`` SID,
+``Direction=outbound-dial``, ``ParentCallSid``), what is not supported yet, and the action
+request's parameters (DialCallStatus, DialCallSid, DialCallDuration, DialBridged)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from adapter.interpreter.context import SessionContext
+from adapter.interpreter.params import CallInfo
+from adapter.pbx.base import DialRequest, DialResult
+from adapter.recordings.store import CallRow
+from adapter.sids import CALL, new_sid
+from adapter.twiml import Dial
+
+__all__ = ["action_params", "add_child_call", "dial_request", "end_child_call"]
+
+log = logging.getLogger(__name__)
+
+
+def dial_request(verb: Dial, call_sid: str) -> DialRequest:
+    """What the PBX is asked to do; logs the attributes not supported yet (ignored)."""
+    for attribute, value, default in (("hangupOnStar", verb.hangup_on_star, False),
+                                      ("record", verb.record, "do-not-record")):
+        if value != default:
+            log.warning("call %s: <Dial %s=%r> is not supported yet; ignored",
+                        call_sid, attribute, value)
+    if any(target.send_digits for target in verb.targets):
+        log.warning("call %s: <Number sendDigits> is not supported yet; ignored", call_sid)
+    return DialRequest(targets=tuple((t.kind, t.address) for t in verb.targets),
+                       timeout=verb.timeout, time_limit=verb.time_limit,
+                       caller_id=verb.caller_id)
+
+
+async def add_child_call(ctx: SessionContext, info: CallInfo, verb: Dial) -> str:
+    """The child call's row, ringing; returns its SID."""
+    child_sid = new_sid(CALL)
+    now = datetime.now(UTC)
+    await ctx.store.add_call(CallRow(
+        sid=child_sid, account_sid=info.account_sid, from_=verb.caller_id or info.from_,
+        to=verb.targets[0].address, direction="outbound-dial", status="ringing",
+        caller_name=None, pbx=ctx.config.pbx, pbx_channel="", date_created=now,
+        date_updated=now, start_time=now, parent_call_sid=info.call_sid,
+    ))
+    log.info("call %s: <Dial> %s as %s", info.call_sid,
+             " & ".join(t.address for t in verb.targets), child_sid)
+    return child_sid
+
+
+async def end_child_call(ctx: SessionContext, info: CallInfo, child_sid: str,
+                         result: DialResult) -> None:
+    await ctx.store.update_call(
+        child_sid, status=result.status, duration=result.duration,
+        end_time=datetime.now(UTC), pbx_channel=result.child_channel or "",
+    )
+    log.info("call %s: <Dial> ended: %s, %d s", info.call_sid, result.status, result.duration)
+
+
+def action_params(result: DialResult, child_sid: str) -> list[tuple[str, str]]:
+    return [
+        ("DialCallStatus", result.status),
+        ("DialCallSid", child_sid),
+        ("DialCallDuration", str(result.duration)),
+        ("DialBridged", "true" if result.bridged else "false"),
+    ]
