@@ -1,49 +1,92 @@
-"""The whole adapter on the FreeSWITCH driver: a voicemail `<Record>` through the ESL test
-server (tests/fs_esl_server.py), with the same webhooks and callbacks as on Asterisk."""
+"""The whole adapter on a real FreeSWITCH 1.10.12 (`freeswitch_lab.freeswitch_under_test`): a
+voicemail `<Record>`, `<Start><Recording>` / `<Stop><Recording>` and `<Dial>`, with the same
+webhooks and callbacks as on Asterisk (tests/test_start_recording_asterisk.py,
+tests/test_dial_asterisk.py).
+
+The caller talks: it starts in lab.xml's ``speak_<ms>`` (440 Hz, then digital silence); the
+adapter plays a 1000 Hz prompt, and the dialled 2000/2004 answer with 1000 Hz, so each
+channel's spectrum in the final file shows whose audio it holds. Calls take real time."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from adapter_harness import ACCOUNT_SID, freeswitch_adapter
+from adapter_harness import ACCOUNT_SID
 from aiohttp import web
 from audio_checks import tones_440_1000
-from fs_esl_server import FakeFreeSwitch, Key, RecordPlan
+from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch, freeswitch_under_test
+from fs_esl_server import Key, RecordPlan
 from test_freeswitch_call_recording import write_tone
 from twilio.twiml.voice_response import VoiceResponse
-from twiml_app import TwimlApp, start_recording, stop_recording
+from twiml_app import ReceivedRequest, TwimlApp, start_recording, stop_recording
 
 from adapter.recordings import media
 from adapter.service import Adapter
 
+TO, FROM = "+15557650000", "+15551230003"
+TALKS = "speak_99999"  # the caller sends 440 Hz for the whole call
+Rig = tuple[Adapter, RealFreeSwitch]
+
 
 @pytest.fixture
-async def rig(tmp_path: Path, app: TwimlApp) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:
-    async with freeswitch_adapter(tmp_path, app.url("/voice")) as running:
-        yield running
+async def rig(freeswitch_real: FreeSwitchStack, tmp_path: Path,
+              app: TwimlApp) -> AsyncIterator[Rig]:
+    async with freeswitch_under_test(freeswitch_real, tmp_path, app.url("/voice")) as (
+            adapter, fs):
+        assert isinstance(fs, RealFreeSwitch)
+        yield adapter, fs
 
 
-async def test_voicemail_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp
-) -> None:
-    adapter, fake = rig
+def place(rig: Rig, extension: str = TALKS, caller_name: str = "Tone.Caller") -> RealCall:
+    adapter, fs = rig
+    address = adapter.driver.outbound_address
+    assert address is not None
+    return fs.place_call(address, to=TO, from_=FROM, caller_name=caller_name,
+                         extension=extension)
+
+
+async def run_call(rig: Rig, app: TwimlApp, response: VoiceResponse, tmp_path: Path, *,
+                   extension: str = TALKS) -> str:
+    """Serves the 1000 Hz prompt (/tone1000.wav, 2 s) and `response`, places the call and
+    waits until it ended and every callback went out; the CallSid."""
+    adapter, _ = rig
+    audio = write_tone(tmp_path / "tone1000.wav", 1000, 2.0).read_bytes()
+    app.raw_routes["/tone1000.wav"] = lambda _r: web.Response(body=audio,
+                                                             content_type="audio/wav")
+    app.answer("/voice", response)
+    place(rig, extension)
+    call_sid = await asyncio.wait_for(adapter.finished.get(), 60)
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    return call_sid
+
+
+def media_file(adapter: Adapter, sid: str) -> Path:
+    return adapter.config.data_dir / "recordings" / f"{sid}.wav"
+
+
+def statuses(app: TwimlApp, path: str = "/rec") -> list[ReceivedRequest]:
+    requests = app.received(path)
+    assert all(r.signature_valid for r in requests)
+    return requests
+
+
+async def test_voicemail_on_freeswitch(rig: Rig, app: TwimlApp) -> None:
+    adapter, _ = rig
     response = VoiceResponse()
-    response.say("Leave a message.")
     response.record(action="/done", finish_on_key="#", recording_status_callback="/status",
                     recording_status_callback_event="in-progress completed")
     app.answer("/voice", response)
     app.answer("/done", VoiceResponse())
-    address = adapter.driver.outbound_address  # type: ignore[union-attr]
-    call = fake.place_call(address, to="+15557650000", from_="+15551230001",
-                           caller_name="FS Caller")
+    call = place(rig, extension="caller", caller_name="FS.Caller")
     call.plan_record(RecordPlan(talk_s=3, keys=(Key(3.5, "#"),)))
 
     voice = await app.next_request("/voice")
-    assert voice.params["To"] == "+15557650000" and voice.params["From"] == "+15551230001"
-    assert voice.params["CallerName"] == "FS Caller"
+    assert voice.params["To"] == TO and voice.params["From"] == FROM
+    assert voice.params["CallerName"] == "FS.Caller"
     done = await app.next_request("/done")
     first, second = await app.next_request("/status"), await app.next_request("/status")
     assert await asyncio.wait_for(adapter.finished.get(), 30) == voice.params["CallSid"]
@@ -53,56 +96,36 @@ async def test_voicemail_on_freeswitch(
     assert [first.params["RecordingStatus"], second.params["RecordingStatus"]] == [
         "in-progress", "completed"]
     assert second.params["RecordingSource"] == "RecordVerb"
-    wav = adapter.config.data_dir / "recordings" / f"{done.params['RecordingSid']}.wav"
-    info = media.wav_info(wav)
-    assert info.channels == 1 and abs(info.duration - 3.0) < 0.1  # trimmed: the talk only
+    info = media.wav_info(media_file(adapter, done.params["RecordingSid"]))
+    assert info.channels == 1 and abs(info.duration - 3.0) < 0.3  # trimmed: the talk only
     row = await adapter.ctx.store.get_call(voice.params["CallSid"])  # type: ignore[union-attr]
     assert row is not None and row.pbx == "freeswitch" and row.status == "completed"
 
 
-# --- <Start><Recording>, <Stop><Recording>, <Dial>, mirroring test_start_recording_asterisk.py
-# and test_dial_asterisk.py: the caller sends 440 Hz, the adapter plays 1000 Hz, the dialled
-# 2000 answers with 1000 Hz ----------------------------------------------------------------------
-
-
-async def _run_fs_call(adapter: Adapter, fake: FakeFreeSwitch, app: TwimlApp,
-                       response: VoiceResponse, tmp_path: Path) -> str:
-    # Call time at a quarter of real time: the adapter's own work (fetching and transcoding
-    # the prompt) then adds little call time to the recordings.
-    fake.set_scale(0.25)
-    audio = write_tone(tmp_path / "tone1000.wav", 1000, 2.0).read_bytes()
-    app.raw_routes["/tone1000.wav"] = lambda _r: web.Response(body=audio,
-                                                             content_type="audio/wav")
-    app.answer("/voice", response)
-    address = adapter.driver.outbound_address  # type: ignore[union-attr]
-    fake.place_call(address, to="+15557650000", from_="+15551230003", caller_name="Tone Caller")
-    call_sid = await asyncio.wait_for(adapter.finished.get(), 30)
-    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
-    return call_sid
+# --- <Start><Recording>, <Stop><Recording> ------------------------------------------------------
 
 
 async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
+    rig: Rig, app: TwimlApp, tmp_path: Path
 ) -> None:
-    adapter, fake = rig
+    adapter, _ = rig
     response = VoiceResponse()
     response.append(start_recording(recording_status_callback="/rec",
-                              recording_status_callback_event="in-progress completed"))
+                                    recording_status_callback_event="in-progress completed"))
     response.play("/tone1000.wav", loop=2)
     response.hangup()
-    call_sid = await _run_fs_call(adapter, fake, app, response, tmp_path)
-    in_progress, completed = app.received("/rec")
+    call_sid = await run_call(rig, app, response, tmp_path)
+    in_progress, completed = statuses(app)
     assert [in_progress.params["RecordingStatus"], completed.params["RecordingStatus"]] == [
         "in-progress", "completed"]
     for request in (in_progress, completed):
-        assert request.signature_valid
         assert request.params["CallSid"] == call_sid
         assert request.params["AccountSid"] == ACCOUNT_SID
         assert request.params["RecordingSource"] == "StartCallRecordingTwiML"
         assert (request.params["RecordingTrack"], request.params["RecordingChannels"]) == (
             "both", "2")
     assert 3 <= int(completed.params["RecordingDuration"]) <= 5
-    wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
+    wav = media_file(adapter, completed.params["RecordingSid"])
     info = media.wav_info(wav)
     assert (info.channels, info.sample_rate) == (2, 8000)
     caller_440, caller_1000 = tones_440_1000(wav, 0)
@@ -114,16 +137,16 @@ async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
 
 
 async def test_start_recording_mono_mixes_both_tracks_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
+    rig: Rig, app: TwimlApp, tmp_path: Path
 ) -> None:
-    adapter, fake = rig
+    adapter, _ = rig
     response = VoiceResponse()
     response.append(start_recording(channels="mono", recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
-    await _run_fs_call(adapter, fake, app, response, tmp_path)
-    (completed,) = app.received("/rec")
+    await run_call(rig, app, response, tmp_path)
+    (completed,) = statuses(app)
     assert completed.params["RecordingChannels"] == "1"
-    wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
+    wav = media_file(adapter, completed.params["RecordingSid"])
     assert media.wav_info(wav).channels == 1
     p440, p1000 = tones_440_1000(wav, 0)
     assert p440 > 0 and p1000 > 0 and 0.05 < p440 / p1000 < 20
@@ -132,31 +155,26 @@ async def test_start_recording_mono_mixes_both_tracks_on_freeswitch(
 @pytest.mark.parametrize(("track", "wanted", "unwanted"), [("inbound", 440, 1000),
                                                            ("outbound", 1000, 440)])
 async def test_start_recording_single_track_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path, track: str,
-    wanted: int, unwanted: int,
+    rig: Rig, app: TwimlApp, tmp_path: Path, track: str, wanted: int, unwanted: int,
 ) -> None:
-    adapter, fake = rig
+    adapter, _ = rig
     response = VoiceResponse()
-    # Played once before the recording starts, so the prompt is fetched and transcoded then:
-    # under load that real time is 4 call seconds per second, which otherwise lands inside
-    # the recording as a gap before the tone.
-    response.play("/tone1000.wav")
     response.append(start_recording(track=track, recording_status_callback="/rec"))
     response.play("/tone1000.wav", loop=2)
-    await _run_fs_call(adapter, fake, app, response, tmp_path)
-    (completed,) = app.received("/rec")
+    await run_call(rig, app, response, tmp_path)
+    (completed,) = statuses(app)
     assert completed.params["RecordingTrack"] == track
     assert completed.params["RecordingChannels"] == "1"
-    wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
+    wav = media_file(adapter, completed.params["RecordingSid"])
     p440, p1000 = tones_440_1000(wav, 0)
     power = {440: p440, 1000: p1000}
     assert power[wanted] > 20 * power[unwanted]
 
 
 async def test_stop_recording_by_name_ends_the_right_one_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
+    rig: Rig, app: TwimlApp, tmp_path: Path
 ) -> None:
-    adapter, fake = rig
+    adapter, _ = rig
     response = VoiceResponse()
     response.append(start_recording(name="whole", recording_status_callback="/rec"))
     response.append(start_recording(name="part", recording_status_callback="/rec"))
@@ -164,8 +182,8 @@ async def test_stop_recording_by_name_ends_the_right_one_on_freeswitch(
     response.append(stop_recording("part"))
     response.play("/tone1000.wav", loop=2)    # 4 s more
     response.hangup()
-    await _run_fs_call(adapter, fake, app, response, tmp_path)
-    done = {r.params["RecordingSid"]: r for r in app.received("/rec")}
+    await run_call(rig, app, response, tmp_path)
+    done = {r.params["RecordingSid"]: r for r in statuses(app)}
     assert len(done) == 2
     store = adapter.ctx.store  # type: ignore[union-attr]
     rows = [await store.get_recording(ACCOUNT_SID, sid) for sid in done]
@@ -175,90 +193,181 @@ async def test_stop_recording_by_name_ends_the_right_one_on_freeswitch(
     assert part.duration is not None and whole.duration is not None
     assert 1 <= part.duration <= 3
     assert whole.duration >= part.duration + 3
-    assert app.received("/rec")[0].params["RecordingSid"] == part.sid  # reported first
+    assert statuses(app)[0].params["RecordingSid"] == part.sid  # reported first
+
+
+async def test_duplicate_name_and_unknown_stop_on_freeswitch(
+    rig: Rig, app: TwimlApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second recording of a running name is not started (one uuid_record on the switch);
+    stopping an unknown name is a warning and the call goes on."""
+    adapter, fs = rig
+    caplog.set_level(logging.WARNING, logger="adapter")
+    response = VoiceResponse()
+    response.append(start_recording(name="agent", recording_status_callback="/rec"))
+    response.append(start_recording(name="agent", recording_status_callback="/rec"))
+    response.append(stop_recording("nobody"))
+    response.play("/tone1000.wav")
+    response.redirect("/after")
+    app.answer("/after", VoiceResponse())
+    call_sid = await run_call(rig, app, response, tmp_path)
+    recordings = await adapter.ctx.store.list_recordings(  # type: ignore[union-attr]
+        ACCOUNT_SID, call_sid=call_sid)
+    assert len(recordings) == 1, "the duplicate name must not start a second recording"
+    starts = [c for c in await fs.api_commands_so_far()
+              if c.startswith("uuid_record ") and " start " in c]
+    assert len(starts) == 1
+    assert app.received("/after"), "an unknown name is a warning: the call goes on"
+    warnings = " ".join(r.getMessage() for r in caplog.records)
+    assert "name='agent'" in warnings and "already running" in warnings
+    assert "name='nobody'" in warnings and "no running recording" in warnings
+
+
+@pytest.mark.parametrize("trim", ["trim-silence", "do-not-trim"])
+async def test_start_recording_trim_on_freeswitch(
+    rig: Rig, app: TwimlApp, tmp_path: Path, trim: str
+) -> None:
+    """The outbound track of 1 s of nothing, the 2 s prompt, 1.5 s of nothing: trim-silence
+    (the default) keeps the prompt, do-not-trim the whole recording."""
+    adapter, _ = rig
+    response = VoiceResponse()
+    response.append(start_recording(name="r", track="outbound", trim=trim,
+                                    recording_status_callback="/rec"))
+    response.pause(length=1)
+    response.play("/tone1000.wav")
+    response.pause(length=1)
+    response.append(stop_recording("r"))
+    await run_call(rig, app, response, tmp_path)
+    (completed,) = statuses(app)
+    info = media.wav_info(media_file(adapter, completed.params["RecordingSid"]))
+    if trim == "trim-silence":
+        assert info.duration == pytest.approx(2.0, abs=0.15), info.duration
+        assert completed.params["RecordingDuration"] == "2"
+    else:
+        assert 3.9 <= info.duration <= 5.0, info.duration
+        assert int(completed.params["RecordingDuration"]) >= 4
+
+
+@pytest.mark.parametrize(("extension", "track"), [("caller", "both"), (TALKS, "outbound")])
+async def test_start_recording_without_audio_is_absent_on_freeswitch(
+    rig: Rig, app: TwimlApp, tmp_path: Path, extension: str, track: str
+) -> None:
+    """No audio: a parked caller (comfort noise only) and nothing played, or a talking caller
+    but only the outbound track while the adapter plays nothing. FreeSWITCH still writes the
+    file (uuid_record's media bug turns comfort noise into digital silence, unlike the record
+    application): the adapter finds it silent and reports `absent` (ErrorCode 16102), with no
+    media file; an event not asked for (completed) is not sent."""
+    adapter, fs = rig
+    response = VoiceResponse()
+    response.append(start_recording(track=track, recording_status_callback="/rec",
+                                    recording_status_callback_event="in-progress absent"))
+    response.pause(length=2)
+    await run_call(rig, app, response, tmp_path, extension=extension)
+    in_progress, absent = statuses(app)
+    assert in_progress.params["RecordingStatus"] == "in-progress"
+    assert absent.params["RecordingStatus"] == "absent"
+    assert absent.params["ErrorCode"] == "16102"
+    assert "RecordingDuration" not in in_progress.params
+    assert not media_file(adapter, absent.params["RecordingSid"]).exists()
+    row = await adapter.ctx.store.get_recording(  # type: ignore[union-attr]
+        ACCOUNT_SID, absent.params["RecordingSid"])
+    assert row is not None and row.status == "absent"
+    await fs.sync()
+    (stop,) = fs.seen(lambda e: e.name == "RECORD_STOP"
+                      and e.get("Event-Calling-Function") == "send_record_stop_event")
+    assert stop.variable("RECORD_DISCARDED") is None
+    assert int(stop.variable("record_samples") or 0) >= 8000 * 1.5  # ~2 s of silence written
+
+
+# --- <Dial> -----------------------------------------------------------------------------------
 
 
 async def test_dial_bridged_and_recorded_dual_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
+    rig: Rig, app: TwimlApp, tmp_path: Path
 ) -> None:
-    adapter, fake = rig
+    adapter, fs = rig
     response = VoiceResponse()
     response.append(start_recording(recording_status_callback="/rec"))
     response.dial("2000", action="/dialed", timeout=10, caller_id="+15550009999")
     app.answer("/dialed", VoiceResponse())
-    call_sid = await _run_fs_call(adapter, fake, app, response, tmp_path)
+    call_sid = await run_call(rig, app, response, tmp_path)
 
     (dialed,) = app.received("/dialed")
     assert dialed.signature_valid and dialed.params["CallSid"] == call_sid
     assert dialed.params["DialCallStatus"] == "completed"
     assert dialed.params["DialBridged"] == "true"
-    assert dialed.params["DialCallDuration"] == "4"  # the callee hangs up after 4 s
+    assert dialed.params["DialCallDuration"] in ("4", "5")  # the callee hangs up after 4 s
     child_sid = dialed.params["DialCallSid"]
     child = await adapter.ctx.store.get_call(child_sid)  # type: ignore[union-attr]
     assert child is not None and child.parent_call_sid == call_sid
     assert child.direction == "outbound-dial" and child.from_ == "+15550009999"
-    (fake_call,) = fake.calls.values()
-    assert child.pbx_channel == fake_call.dials[0].answered
-    assert fake_call.dials[0].global_vars["origination_caller_id_number"] == "+15550009999"
+    # FreeSWITCH bridged the caller's leg to the child's channel, which carried the caller id.
+    await fs.sync()
+    (bridge,) = fs.seen(lambda e: e.name == "CHANNEL_BRIDGE")
+    assert child.pbx_channel == bridge.get("Other-Leg-Unique-ID")
+    (callee,) = fs.seen(lambda e: e.name == "CHANNEL_ANSWER"
+                        and e.unique_id == child.pbx_channel)
+    assert callee.get("Caller-Caller-ID-Number") == "+15550009999"
 
-    (completed,) = app.received("/rec")
+    (completed,) = statuses(app)
     assert completed.params["CallSid"] == call_sid
     assert completed.params["RecordingChannels"] == "2"
-    wav = adapter.config.data_dir / "recordings" / f"{completed.params['RecordingSid']}.wav"
+    wav = media_file(adapter, completed.params["RecordingSid"])
     assert media.wav_info(wav).channels == 2
-    # over the bridged seconds: channel 1 the caller (440 Hz), channel 2 the callee (1000 Hz)
-    caller = tones_440_1000(wav, 0, start=1.5, length=2.0)
-    callee = tones_440_1000(wav, 1, start=1.5, length=2.0)
+    # Over the bridged seconds (the callee rings 1 s, then answers with 4 s of 1000 Hz):
+    # channel 1 the caller (440 Hz), channel 2 the callee (1000 Hz).
+    caller = tones_440_1000(wav, 0, start=2.0, length=2.0)
+    callee_power = tones_440_1000(wav, 1, start=2.0, length=2.0)
     assert caller[0] > 20 * caller[1]
-    assert callee[1] > 20 * callee[0]
+    assert callee_power[1] > 20 * callee_power[0]
 
 
 @pytest.mark.parametrize(("number", "status"), [("2001", "busy"), ("2002", "no-answer"),
                                                  ("2003", "failed")])
 async def test_dial_unanswered_reports_status_and_goes_on_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path, number: str,
-    status: str,
+    rig: Rig, app: TwimlApp, tmp_path: Path, number: str, status: str,
 ) -> None:
-    adapter, fake = rig
+    _, fs = rig
     response = VoiceResponse()
     response.dial(number, action="/dialed", timeout=5)
     after = VoiceResponse()
     after.redirect("/after")
     app.answer("/dialed", after)
     app.answer("/after", VoiceResponse())
-    await _run_fs_call(adapter, fake, app, response, tmp_path)
+    await run_call(rig, app, response, tmp_path)
     (dialed,) = app.received("/dialed")
     assert dialed.params["DialCallStatus"] == status
     assert dialed.params["DialBridged"] == "false"
     assert dialed.params["DialCallDuration"] == "0"
     assert app.received("/after"), "the action's TwiML runs after an unanswered <Dial>"
+    await fs.sync()
+    assert not fs.seen(lambda e: e.name == "CHANNEL_BRIDGE")
 
 
 async def test_dial_without_action_goes_on_with_the_next_verb_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
+    rig: Rig, app: TwimlApp, tmp_path: Path
 ) -> None:
-    adapter, fake = rig
     response = VoiceResponse()
     response.dial("2000", timeout=10)
     response.redirect("/after")
     app.answer("/after", VoiceResponse())
-    call_sid = await _run_fs_call(adapter, fake, app, response, tmp_path)
+    call_sid = await run_call(rig, app, response, tmp_path)
     (after,) = app.received("/after")
     assert after.params["CallSid"] == call_sid
     assert after.params["CallStatus"] == "in-progress"
 
 
-async def test_dial_sip_uri_on_freeswitch(
-    rig: tuple[Adapter, FakeFreeSwitch], app: TwimlApp, tmp_path: Path
-) -> None:
-    adapter, fake = rig
+async def test_dial_sip_uri_on_freeswitch(rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
+    _, fs = rig
     response = VoiceResponse()
     dial = response.dial(action="/dialed", timeout=10)
     dial.sip("sip:2000@callees.example.com")
     app.answer("/dialed", VoiceResponse())
-    await _run_fs_call(adapter, fake, app, response, tmp_path)
+    await run_call(rig, app, response, tmp_path)
     (dialed,) = app.received("/dialed")
     assert dialed.params["DialCallStatus"] == "completed"
     assert dialed.params["DialBridged"] == "true"
-    (fake_call,) = fake.calls.values()
-    assert fake_call.dials[0].legs[0][1] == "sofia/external/sip:2000@callees.example.com"
+    await fs.sync()
+    (bridge,) = fs.seen(lambda e: e.name == "CHANNEL_EXECUTE"
+                        and e.get("Application") == "bridge")
+    assert "loopback/sip:2000@callees.example.com/lab" in bridge.get("Application-Data")
