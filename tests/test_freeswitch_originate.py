@@ -1,25 +1,44 @@
 """Outbound REST calls on the FreeSWITCH driver: ``bgapi originate`` into the dialplan's
 ``twiml-outbound`` context, the BACKGROUND_JOB result, ringing (CHANNEL_PROGRESS /
 CHANNEL_PROGRESS_MEDIA), cancelling (``uuid_kill … ORIGINATOR_CANCEL``), the inbound
-connection's event filters, and which channels count as outbound calls. Against the ESL test
-server (tests/fs_esl_server.py), whose dialplan is the shipped dialplan/freeswitch/twiml.xml."""
+connection's event filters, and which channels count as outbound calls.
+
+The driver runs on the real FreeSWITCH 1.10.12 of the test session (tests/freeswitch_driver_rig.py)
+and dials lab.xml's callees (``loopback/{number}/lab``; tests/freeswitch_outbound_lab.py: the
+originated channel is leg A, the callee runs on leg B). What reached the adapter's inbound
+connection is tapped from the driver's own event handler, what it sent from its command
+functions; what FreeSWITCH did from the test's own connection. A lost inbound connection is a
+cut of the loopback TCP proxy between the driver and FreeSWITCH (tests/tcp_proxy.py).
+
+What a real switch cannot be made to do on demand stays on the ESL test server
+(tests/fs_esl_server.py), at the end: an answered channel that never reaches the socket, and the
+races of a cancel against the answer or the channel's end."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import uuid as uuid_module
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
-from fs_esl_server import Callee, FakeFreeSwitch, OriginateAttempt
-from test_freeswitch_driver import Rig, started_rig
+from freeswitch_driver_rig import DriverRig, driver_rig
+from freeswitch_lab import EslConnection, FreeSwitchStack, RealFreeSwitch
+from freeswitch_outbound_lab import job_result, originated, place_raw_call, reached_adapter
+from fs_esl_server import FakeFreeSwitch
+from tcp_proxy import TcpProxy
+from test_freeswitch_faults import Rig as FakeRig
+from test_freeswitch_faults import started_rig
 
-from adapter.pbx.base import OriginateRequest, PbxError
-from adapter.pbx.freeswitch import mapping
+from adapter.pbx.base import IncomingCall, OriginateRequest, PbxError
+from adapter.pbx.freeswitch import FreeSwitchDriver, mapping
+from adapter.pbx.freeswitch import inbound as inbound_module
 from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.pbx.freeswitch.inbound import Watch
-from adapter.pbx.freeswitch.protocol import parse_event_plain
+from adapter.pbx.freeswitch.protocol import EslEvent, parse_event_plain
 
 DIALPLAN = Path(__file__).resolve().parent.parent / "dialplan" / "freeswitch" / "twiml.xml"
 SHIPPED_SOCKET = "127.0.0.1:8084"
@@ -27,7 +46,7 @@ SID = "CA" + "0123456789abcdef" * 2
 OTHER_SID = "CA" + "f" * 32
 UUID = "5e2b7a8c-1f3d-4c6b-9a0e-7d8f9a0b1c2d"
 FROM = "+15550001234"
-FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.4, "api_wait": 0.5}
+FAST: dict[str, Any] = {"reconnect_initial": 0.05, "reconnect_max": 0.4, "api_wait": 0.5}
 CONNECT_TIMEOUT = 1.0  # also how long an answered call may take to reach the outbound socket
 
 
@@ -69,7 +88,8 @@ class Outcomes:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def fake_rig(tmp_path: Path) -> AsyncIterator[FakeRig]:
+    """The driver on the ESL test server (only for what the real switch cannot do on demand)."""
     async with started_rig(tmp_path, scale=0.05, connect_timeout=CONNECT_TIMEOUT, **FAST) as rig:
         assert rig.driver.outbound_address is not None
         install_dialplan(rig.fs, rig.driver.outbound_address)
@@ -78,19 +98,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def bgapi_commands(fs: FakeFreeSwitch) -> list[str]:
     return [c for c in fs.inbound_commands if c.startswith("bgapi ")]
-
-
-def watch_commands(fs: FakeFreeSwitch) -> list[str]:
-    """The commands that change what the inbound connection receives, in order."""
-    return [c for c in fs.inbound_commands
-            if c.startswith(("filter ", "event ", "nixevent", "noevents"))]
-
-
-async def nothing_watched(fs: FakeFreeSwitch) -> None:
-    """Until the adapter's inbound connection has no filter and no subscription left."""
-    session = fs.inbound[0]
-    await asyncio.wait_for(fs.until_inbound(
-        lambda: not session.filters and not session.subscriptions), 10)
 
 
 # --- the command text (mapping, escape) --------------------------------------------------------
@@ -198,51 +205,146 @@ def test_dialplan_outbound_context_uses_the_same_socket() -> None:
     assert not re.search(outbound[0], SID + "0") and not re.search(inbound[0], SID)
 
 
-# --- the driver against the ESL test server ----------------------------------------------------
+# --- the driver on the real FreeSWITCH ---------------------------------------------------------
 
 
-async def originate(rig: Rig, to: str, outcomes: Outcomes, *, sid: str = SID,
-                    ring: int = 30) -> str:
-    """`ring`: the REST call's Timeout (how long it may ring), in call seconds."""
-    return await rig.driver.originate(
-        OriginateRequest(sid, ("number", to), FROM, ring), outcomes)
+@dataclass
+class Tapped:
+    """What the driver's inbound connection received (its own event handler: (Event-Name,
+    Unique-ID or Job-UUID)) and the commands it sent that change what it receives."""
+
+    received: list[tuple[str, str]] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # filter / event plain / nixevent
 
 
-async def test_answered_call_is_handed_over_as_outbound(rig: Rig) -> None:
+@dataclass
+class Lab:
+    rig: DriverRig
+    tap: Tapped
+    proxy: TcpProxy  # between the driver's inbound connection and FreeSWITCH
+
+    @property
+    def fs(self) -> RealFreeSwitch:
+        return self.rig.fs
+
+    @property
+    def driver(self) -> FreeSwitchDriver:
+        return self.rig.driver
+
+
+REAL_CONNECT_TIMEOUT = 3.0
+
+
+@pytest.fixture
+async def rig(freeswitch_real: FreeSwitchStack,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Lab]:
+    tap = Tapped()
+    command, subscribe = inbound_module._command, inbound_module._subscribe
+
+    def tapped_command(esl: Any, text: str) -> str:
+        tap.sent.append(text)
+        return command(esl, text)
+
+    def tapped_subscribe(esl: Any, events: tuple[str, ...], handler: Any) -> str:
+        tap.sent.append("event plain " + " ".join(events))
+        return subscribe(esl, events, handler)
+
+    monkeypatch.setattr(inbound_module, "_command", tapped_command)
+    monkeypatch.setattr(inbound_module, "_subscribe", tapped_subscribe)
+    proxy = TcpProxy((freeswitch_real.esl_host, freeswitch_real.esl_port))
+    await proxy.start()
+    try:
+        async with driver_rig(freeswitch_real, esl_port=proxy.address[1],
+                              connect_timeout=REAL_CONNECT_TIMEOUT,
+                              dial_number="loopback/{number}/lab",
+                              dial_sip="loopback/{uri}/lab", **FAST) as rig:
+            inbound = rig.driver.inbound
+            handler = inbound._on_event
+            assert handler is not None
+
+            def on_event(event: EslEvent) -> None:
+                tap.received.append((event.name, event.unique_id or event.get("Job-UUID")))
+                handler(event)
+
+            inbound._on_event = on_event
+            lab = Lab(rig, tap, proxy)
+            try:
+                yield lab
+            finally:
+                await hang_up_originated(lab)
+    finally:
+        await proxy.stop()
+
+
+async def hang_up_originated(lab: Lab) -> None:
+    """No channel of a test outlives it (a ringing originate would ring on)."""
+    for attempt in await originated(lab.fs):
+        await lab.fs.api(f"uuid_kill {attempt.channel}")
+
+
+async def originate(lab: Lab, to: str, outcomes: Outcomes, *, sid: str = SID, ring: int = 30,
+                    ringing: Ringing | None = None) -> str:
+    """`ring`: the REST call's Timeout (how long it may ring), in seconds."""
+    return await lab.driver.originate(OriginateRequest(sid, ("number", to), FROM, ring),
+                                      outcomes, on_ringing=ringing)
+
+
+async def next_call(lab: Lab, within: float = 15.0) -> tuple[IncomingCall, asyncio.Event]:
+    return await asyncio.wait_for(lab.rig.calls.get(), within)
+
+
+def job_of(tap: Tapped, channel: str) -> str:
+    """The Job-UUID the driver filtered on for the originate of `channel` (its first filter)."""
+    i = tap.sent.index(f"filter Unique-ID {channel}")
+    found = re.fullmatch(r"filter Job-UUID (\S+)", tap.sent[i - 1])
+    assert found is not None, tap.sent
+    return found.group(1)
+
+
+async def nothing_watched(lab: Lab) -> None:
+    """Until the driver has taken every filter and the events away again (its commands)."""
+    async def wait() -> None:
+        while True:
+            added = [c for c in lab.tap.sent if c.startswith("filter ") and " delete " not in
+                     f" {c} "]
+            deleted = [c for c in lab.tap.sent if c.startswith("filter delete ")]
+            subscribed = sum(c.startswith("event plain") for c in lab.tap.sent)
+            nixed = sum(c.startswith("nixevent") for c in lab.tap.sent)
+            if len(added) == len(deleted) and subscribed == nixed:
+                return
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(wait(), 10)
+
+
+async def test_answered_call_is_handed_over_as_outbound(rig: Lab) -> None:
     outcomes = Outcomes()
     channel = await originate(rig, "2004", outcomes)
-    incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
+    incoming, release = await next_call(rig)
     assert incoming.outbound_call_sid == SID
-    assert incoming.pbx_call_id == channel  # the origination_uuid we chose
-    assert (incoming.to, incoming.from_) == (SID, FROM)
-    (attempt,) = rig.fs.originates
-    assert attempt.uuid == channel and attempt.context == "twiml-outbound"
-    await asyncio.wait_for(attempt.done.wait(), 10)
-    assert attempt.result == f"+OK {channel}\n"
-    (bgapi,) = bgapi_commands(rig.fs)
-    job = re.fullmatch(r"bgapi (.*)\nJob-UUID: (\S+)", bgapi)
-    assert job is not None and job.group(2) == attempt.job
-    assert job.group(1) == mapping.originate(SID, "sofia/gateway/trunk/2004",
-                                             channel_uuid=channel, caller_id=FROM, timeout=30)
+    assert incoming.pbx_call_id == channel  # the origination_uuid we chose: leg A
+    # (incoming.from_ is the answered channel's Caller-Caller-ID-Number: after the originate's
+    # transfer, FreeSWITCH's caller profile names the callee there, "lab" for a loopback
+    # callee; the service takes the REST call's own From.)
+    assert incoming.to == SID
+    assert (await job_result(rig.fs, channel)).body.strip() == f"+OK {channel}"
+    (attempt,) = await originated(rig.fs, at_least=1)
+    assert attempt.command == mapping.originate(SID, "loopback/2004/lab", channel_uuid=channel,
+                                                caller_id=FROM, timeout=30)
+    job = job_of(rig.tap, channel)
     # Before the job: this job's and this channel's filters, then the events; after its
     # result: the events, then the filters, taken away again.
-    await nothing_watched(rig.fs)
-    commands = rig.fs.inbound_commands
-    assert watch_commands(rig.fs) == [
-        f"filter Job-UUID {attempt.job}", f"filter Unique-ID {channel}", WATCH_EVENTS,
-        UNWATCH_EVENTS, f"filter delete Job-UUID {attempt.job}",
-        f"filter delete Unique-ID {channel}"]
-    assert commands.index(WATCH_EVENTS) < commands.index(bgapi) < commands.index(
-        UNWATCH_EVENTS)
+    await nothing_watched(rig)
+    assert rig.tap.sent == [
+        f"filter Job-UUID {job}", f"filter Unique-ID {channel}", WATCH_EVENTS,
+        UNWATCH_EVENTS, f"filter delete Job-UUID {job}", f"filter delete Unique-ID {channel}"]
     # what reached the connection: this call's ringing and its job's result, nothing else
-    assert rig.fs.inbound[0].received == [("CHANNEL_PROGRESS", channel),
-                                          ("BACKGROUND_JOB", attempt.job)]
+    assert rig.tap.received == [("CHANNEL_PROGRESS", channel), ("BACKGROUND_JOB", job)]
     await incoming.control.answer()  # an ordinary call from here on
     await incoming.control.hangup()
     release.set()
-    # A negative check: an answered call that never reached the socket is failed once
-    # CONNECT_TIMEOUT has passed since the +OK; this one did, so nothing is reported.
-    await asyncio.sleep(CONNECT_TIMEOUT * 1.5)
+    # A negative check: an answered call that never reached the socket is failed once the
+    # connect timeout has passed since the +OK; this one did, so nothing is reported.
+    await asyncio.sleep(REAL_CONNECT_TIMEOUT * 1.2)
     assert outcomes.queue.empty()
 
 
@@ -251,343 +353,449 @@ async def test_answered_call_is_handed_over_as_outbound(rig: Rig) -> None:
     ("2005", "CALL_REJECTED", "busy"),
     ("2002", "NO_ANSWER", "no-answer"),
     ("2003", "UNALLOCATED_NUMBER", "failed"),
-    ("9999", "NO_ROUTE_DESTINATION", "failed"),
+    ("2999", "NO_ROUTE_DESTINATION", "failed"),  # no such extension in lab.xml
 ])
-async def test_unanswered_call_reports_its_status(rig: Rig, to: str, cause: str,
+async def test_unanswered_call_reports_its_status(rig: Lab, to: str, cause: str,
                                                   status: str) -> None:
     outcomes = Outcomes()
-    await originate(rig, to, outcomes, ring=5)
+    channel = await originate(rig, to, outcomes, ring=2)
     assert await outcomes.next() == (SID, status)
-    (attempt,) = rig.fs.originates
-    assert attempt.cause == cause and attempt.result == f"-ERR {cause}\n"
-    assert rig.calls.empty()
+    assert (await job_result(rig.fs, channel)).body.strip() == f"-ERR {cause}"
+    await rig.fs.sync()
+    assert not reached_adapter(rig.fs, channel) and rig.rig.calls.empty()
 
 
-async def test_two_originates_share_the_subscription(rig: Rig) -> None:
+async def test_two_originates_share_the_subscription(rig: Lab) -> None:
     """Each waiting call has its own filters; the events stay subscribed until the last one
     has its result, so the connection never subscribes without a filter."""
     outcomes = Outcomes()
-    await originate(rig, "2002", outcomes, ring=20)  # rings 1 s here
-    await originate(rig, "2003", outcomes, sid=OTHER_SID)  # fails at once
+    first = await originate(rig, "2002", outcomes, ring=3)
+    second = await originate(rig, "2003", outcomes, sid=OTHER_SID)  # fails at once
     assert await outcomes.next() == (OTHER_SID, "failed")
     assert await outcomes.next() == (SID, "no-answer")
-    await nothing_watched(rig.fs)
-    first, second = rig.fs.originates
-    assert watch_commands(rig.fs) == [
-        f"filter Job-UUID {first.job}", f"filter Unique-ID {first.uuid}", WATCH_EVENTS,
-        f"filter Job-UUID {second.job}", f"filter Unique-ID {second.uuid}",
-        f"filter delete Job-UUID {second.job}", f"filter delete Unique-ID {second.uuid}",
+    await nothing_watched(rig)
+    job1, job2 = job_of(rig.tap, first), job_of(rig.tap, second)
+    assert rig.tap.sent == [
+        f"filter Job-UUID {job1}", f"filter Unique-ID {first}", WATCH_EVENTS,
+        f"filter Job-UUID {job2}", f"filter Unique-ID {second}",
+        f"filter delete Job-UUID {job2}", f"filter delete Unique-ID {second}",
         UNWATCH_EVENTS,
-        f"filter delete Job-UUID {first.job}", f"filter delete Unique-ID {first.uuid}"]
+        f"filter delete Job-UUID {job1}", f"filter delete Unique-ID {first}"]
 
 
-async def test_refused_before_anything_is_sent(rig: Rig) -> None:
+async def test_refused_before_anything_is_sent(rig: Lab) -> None:
     with pytest.raises(PbxError):
-        await originate(rig, "2000,sofia/gateway/trunk/2001", Outcomes())
+        await originate(rig, "2000,loopback/2001/lab", Outcomes())
     with pytest.raises(PbxError):
         await rig.driver.originate(OriginateRequest(SID, ("number", "2000"), "+1555}x", 30),
                                    Outcomes())
-    assert not bgapi_commands(rig.fs)
+    assert await originated(rig.fs) == [] and rig.tap.sent == []
 
 
-async def test_trunk_call_with_the_marker_is_an_inbound_call(rig: Rig) -> None:
+async def test_trunk_call_with_the_marker_is_an_inbound_call(rig: Lab) -> None:
     """A call from the trunk's context is inbound, whatever variables it carries, even while
     an outbound call with that very SID is waiting for its answer."""
     outcomes = Outcomes()
     await originate(rig, "2002", outcomes, ring=60)  # rings
-    assert rig.driver.outbound_address is not None
-    forged = rig.fs.place_call(rig.driver.outbound_address, to="+15557650000", from_="+1555")
-    forged.channel.set_var(mapping.CALL_SID_VARIABLE, SID)
-    incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
-    assert incoming.pbx_call_id == forged.uuid
+    forged = await place_raw_call(rig.fs, to="+15557650000", context="twiml", from_="+1555",
+                                  variables={mapping.CALL_SID_VARIABLE: SID})
+    incoming, release = await next_call(rig)
+    leg_b = await rig.fs.wait_event(
+        lambda e: e.name == "CHANNEL_EXECUTE" and e.get("Application") == "socket"
+        and e.variable("other_loopback_leg_uuid") == forged)
+    assert leg_b.variable(mapping.CALL_SID_VARIABLE) == SID  # it does carry the marker
+    assert incoming.pbx_call_id == leg_b.unique_id
     assert incoming.outbound_call_sid is None
     release.set()
+    assert await rig.driver.cancel_originate(SID) is True
+    assert await outcomes.next() == (SID, "failed")
+    await rig.fs.api(f"uuid_kill {forged}")
 
 
-async def test_unknown_channel_in_the_outbound_context_is_refused(rig: Rig) -> None:
+async def test_unknown_channel_in_the_outbound_context_is_refused(rig: Lab) -> None:
     """In the outbound context only a channel this adapter originated counts: another one
-    (not ours, or with the wrong SID) gets an empty outbound SID, which the service hangs up."""
-    assert rig.driver.outbound_address is not None
-    for sid in (SID, ""):
-        fake = rig.fs.place_call(rig.driver.outbound_address, to=SID, from_=FROM)
-        fake.channel.context = mapping.OUTBOUND_CONTEXT
-        if sid:
-            fake.channel.set_var(mapping.CALL_SID_VARIABLE, sid)
-        incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
+    (not ours, with or without the SID's marker) gets an empty outbound SID, which the service
+    hangs up."""
+    for variables in ({mapping.CALL_SID_VARIABLE: SID}, {}):
+        stranger = await place_raw_call(rig.fs, to=SID, context=mapping.OUTBOUND_CONTEXT,
+                                        from_=FROM, variables=variables)
+        incoming, release = await next_call(rig)
+        leg_b = await rig.fs.wait_event(
+            lambda e, a=stranger: e.name == "CHANNEL_EXECUTE"  # type: ignore[misc]
+            and e.get("Application") == "socket" and e.variable("other_loopback_leg_uuid") == a)
+        assert leg_b.get("Caller-Context") == mapping.OUTBOUND_CONTEXT
+        assert incoming.pbx_call_id == leg_b.unique_id
         assert incoming.outbound_call_sid == ""
         release.set()
-
-
-async def test_answered_but_never_on_the_socket_is_failed_and_killed(rig: Rig) -> None:
-    rig.fs.dialplan[mapping.OUTBOUND_CONTEXT] = []  # the context is not installed
-    outcomes = Outcomes()
-    channel = await originate(rig, "2004", outcomes)
-    assert await outcomes.next() == (SID, "failed")  # CONNECT_TIMEOUT after the +OK
-    (attempt,) = rig.fs.originates
-    assert attempt.result == f"+OK {channel}\n" and attempt.cause == "NO_ROUTE_DESTINATION"
-    assert f"api uuid_kill {channel} NORMAL_CLEARING" in rig.fs.inbound_commands
-
-
-async def test_result_lost_while_disconnected_is_failed_after_reconnect(rig: Rig) -> None:
-    rig.fs.callees["2010"] = Callee(reject="USER_BUSY", fail_after=20.0)  # 1 s here
-    outcomes = Outcomes()
-    channel = await originate(rig, "2010", outcomes)
-    rig.fs.set_inbound_down(True)
-    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
-    (attempt,) = rig.fs.originates
-    await asyncio.wait_for(attempt.done.wait(), 10)  # BACKGROUND_JOB fired to nobody
-    rig.fs.set_inbound_down(False)
-    await asyncio.wait_for(rig.driver.inbound.wait_up(), 10)
-    # the cause went with the event: the channel is gone, so the call failed
-    assert await outcomes.next() == (SID, "failed")
-    assert f"api uuid_exists {channel}" in rig.fs.inbound_commands
-    # the new connection was given the call's filters and the events while it was set up,
-    # before its first api command; they are taken away again
-    await nothing_watched(rig.fs)
-    commands = rig.fs.inbound_commands
-    second = commands.index("api status", commands.index("api status") + 1)
-    assert commands[second + 1:second + 4] == [
-        f"filter Job-UUID {attempt.job}", f"filter Unique-ID {channel}", WATCH_EVENTS]
-    assert commands.count(WATCH_EVENTS) == 2 and commands[-1].startswith("filter delete")
-
-
-async def test_still_ringing_after_reconnect_keeps_waiting(rig: Rig) -> None:
-    outcomes = Outcomes()
-    await originate(rig, "2002", outcomes, ring=60)  # 3 s here
-    rig.fs.set_inbound_down(True)
-    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
-    rig.fs.set_inbound_down(False)
-    await asyncio.wait_for(rig.driver.inbound.wait_up(), 10)
-    assert outcomes.queue.empty()  # uuid_exists said true: still ringing
-    # its result arrives on the new connection
-    assert await outcomes.next() == (SID, "no-answer")
+        await rig.fs.api(f"uuid_kill {stranger}")
 
 
 # --- ringing -----------------------------------------------------------------------------------
 
 
-async def test_ringing_is_reported_once(rig: Rig) -> None:
-    """A callee that sends 180 then 183: CHANNEL_PROGRESS and CHANNEL_PROGRESS_MEDIA both
-    reach the adapter, `on_ringing` runs once, before the answer."""
-    rig.fs.callees["2010"] = Callee(answer_after=2.0, talk_s=None)
-    rig.fs.ring_events["2010"] = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+async def test_ringing_is_reported_once(rig: Lab) -> None:
+    """2007 rings (180), sends early media (183), then answers: CHANNEL_PROGRESS and
+    CHANNEL_PROGRESS_MEDIA both reach the adapter, `on_ringing` runs once, before the answer."""
     ringing, outcomes = Ringing(), Outcomes()
-    channel = await rig.driver.originate(
-        OriginateRequest(SID, ("number", "2010"), FROM, 30), outcomes, on_ringing=ringing)
+    channel = await originate(rig, "2007", outcomes, ringing=ringing)
     assert await ringing.next() == SID
-    (attempt,) = rig.fs.originates
-    assert not attempt.done.is_set()  # still ringing
-    incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
+    await rig.fs.sync()
+    assert not rig.fs.seen(lambda e: e.name == "CHANNEL_ANSWER" and e.unique_id == channel)
+    incoming, release = await next_call(rig)
     assert incoming.outbound_call_sid == SID
-    assert rig.fs.inbound[0].received[:2] == [("CHANNEL_PROGRESS", channel),
-                                              ("CHANNEL_PROGRESS_MEDIA", channel)]
+    assert rig.tap.received[:2] == [("CHANNEL_PROGRESS", channel),
+                                    ("CHANNEL_PROGRESS_MEDIA", channel)]
     assert ringing.queue.empty()  # once
     release.set()
 
 
-async def test_early_media_alone_is_ringing(rig: Rig) -> None:
-    """A 183 with no 180 (CHANNEL_PROGRESS_MEDIA only) is ringing too; with
+async def test_early_media_alone_is_ringing(rig: Lab) -> None:
+    """2006 sends a 183 with no 180 (CHANNEL_PROGRESS_MEDIA only): ringing too; with
     ignore_early_media=true it does not start the call."""
-    rig.fs.ring_events["2002"] = ("CHANNEL_PROGRESS_MEDIA",)
     ringing, outcomes = Ringing(), Outcomes()
-    await rig.driver.originate(OriginateRequest(SID, ("number", "2002"), FROM, 10), outcomes,
-                               on_ringing=ringing)
+    channel = await originate(rig, "2006", outcomes, ring=2, ringing=ringing)
     assert await ringing.next() == SID
     assert await outcomes.next() == (SID, "no-answer")
-    assert rig.calls.empty()
+    assert (await job_result(rig.fs, channel)).body.strip() == "-ERR NO_ANSWER"
+    assert rig.tap.received[0] == ("CHANNEL_PROGRESS_MEDIA", channel)
+    await rig.fs.sync()
+    assert not reached_adapter(rig.fs, channel) and rig.rig.calls.empty()
 
 
-async def _raw_client(fs: FakeFreeSwitch, *commands: str) -> asyncio.StreamWriter:
-    """Another ESL client (fs_cli, a dashboard) on the same FreeSWITCH."""
-    reader, writer = await asyncio.open_connection(*fs.address)
-    await reader.readuntil(b"\n\n")  # auth/request
-    for command in ("auth ClueCon", *commands):
-        writer.write(command.encode() + b"\n\n")
-        reply = await reader.readuntil(b"\n\n")
-        assert b"+OK" in reply, reply
-    return writer
-
-
-async def test_other_channels_and_jobs_are_filtered_out(rig: Rig) -> None:
+async def test_other_channels_and_jobs_are_filtered_out(rig: Lab,
+                                                        freeswitch_real: FreeSwitchStack) -> None:
     """While our call rings, another client's originate rings and ends on the same PBX: its
-    CHANNEL_PROGRESS and BACKGROUND_JOB are fired (that client, subscribed to ALL, gets them)
-    but never reach the adapter's connection."""
+    CHANNEL_PROGRESS and BACKGROUND_JOB are fired (the test's own connection, which has no
+    filter, gets them) but never reach the adapter's connection."""
     outcomes, ringing = Outcomes(), Ringing()
-    channel = await rig.driver.originate(
-        OriginateRequest(SID, ("number", "2002"), FROM, 20), outcomes, on_ringing=ringing)
+    channel = await originate(rig, "2002", outcomes, ring=4, ringing=ringing)
     assert await ringing.next() == SID
-    other = "0f0e0d0c-0b0a-4908-8706-050403020100"
-    other_job = "0a0b0c0d-0e0f-4a1b-8c1d-1e1f20212223"
-    writer = await _raw_client(
-        rig.fs, "event plain ALL",
-        f"bgapi originate {{origination_uuid={other},originate_timeout=2}}"
-        f"sofia/gateway/trunk/2002 1000 XML default\nJob-UUID: {other_job}")
-    theirs = next(a for a in rig.fs.originates if a.job == other_job)
-    await asyncio.wait_for(theirs.done.wait(), 10)
-    ours: OriginateAttempt = rig.fs.originates[0]
+    other = str(uuid_module.uuid4())
+    other_job = str(uuid_module.uuid4())
+    s = freeswitch_real
+    client = await EslConnection.open(s.esl_host, s.esl_port, s.esl_password,
+                                      on_event=lambda _e: None)
+    try:
+        await client.bgapi(f"originate {{origination_uuid={other},originate_timeout=1}}"
+                           "loopback/2002/lab &park()", other_job)
+        theirs = await rig.fs.wait_event(lambda e: e.name == "BACKGROUND_JOB"
+                                         and e.get("Job-UUID") == other_job)
+    finally:
+        await client.close()
+    assert theirs.body.strip() == "-ERR NO_ANSWER"
+    assert rig.fs.seen(lambda e: e.name == "CHANNEL_PROGRESS" and e.unique_id == other)
     assert await outcomes.next() == (SID, "no-answer")
-    await nothing_watched(rig.fs)
-    assert rig.fs.inbound[0].received == [("CHANNEL_PROGRESS", channel),
-                                          ("BACKGROUND_JOB", ours.job)]
-    assert ("CHANNEL_PROGRESS", other) in rig.fs.inbound[1].received
-    assert ("BACKGROUND_JOB", other_job) in rig.fs.inbound[1].received
+    await nothing_watched(rig)
+    assert rig.tap.received == [("CHANNEL_PROGRESS", channel),
+                                ("BACKGROUND_JOB", job_of(rig.tap, channel))]
     assert ringing.queue.empty()
-    writer.close()
 
 
 # --- cancelling --------------------------------------------------------------------------------
 
 
-async def test_cancel_a_ringing_call(rig: Rig) -> None:
+async def test_cancel_a_ringing_call(rig: Lab) -> None:
     """``uuid_kill <channel> ORIGINATOR_CANCEL``: FreeSWITCH ends the originate with
     ``-ERR ORIGINATOR_CANCEL`` (the channel's cause), `on_failed` follows (the service reports
     ``canceled`` itself), and nothing stays subscribed."""
     outcomes, ringing = Outcomes(), Ringing()
-    channel = await rig.driver.originate(
-        OriginateRequest(SID, ("number", "2002"), FROM, 60), outcomes, on_ringing=ringing)
+    channel = await originate(rig, "2002", outcomes, ring=60, ringing=ringing)
     assert await ringing.next() == SID
     assert await rig.driver.cancel_originate(SID) is True
     assert await outcomes.next() == (SID, "failed")
-    (attempt,) = rig.fs.originates
-    assert attempt.cause == "ORIGINATOR_CANCEL"
-    assert attempt.result == "-ERR ORIGINATOR_CANCEL\n"
-    assert f"api uuid_kill {channel} ORIGINATOR_CANCEL" in rig.fs.inbound_commands
-    await nothing_watched(rig.fs)
-    assert rig.fs.inbound[0].filters == [] and rig.fs.inbound[0].subscriptions == set()
+    assert (await job_result(rig.fs, channel)).body.strip() == "-ERR ORIGINATOR_CANCEL"
+    ended = await rig.rig.wait_hangup(channel)
+    assert ended.get("Hangup-Cause") == "ORIGINATOR_CANCEL"
+    kill = f"uuid_kill {channel} ORIGINATOR_CANCEL"
+    assert kill in await rig.fs.api_commands_so_far()
+    await nothing_watched(rig)
     # over: nothing to cancel any more, and nothing is sent
     assert await rig.driver.cancel_originate(SID) is False
-    assert rig.fs.inbound_commands.count(f"api uuid_kill {channel} ORIGINATOR_CANCEL") == 1
-    assert rig.calls.empty() and outcomes.queue.empty() and ringing.queue.empty()
+    assert (await rig.fs.api_commands_so_far()).count(kill) == 1
+    assert rig.rig.calls.empty() and outcomes.queue.empty() and ringing.queue.empty()
 
 
-async def test_cancel_what_is_not_waiting(rig: Rig) -> None:
+async def test_cancel_what_is_not_waiting(rig: Lab) -> None:
     outcomes = Outcomes()
     assert await rig.driver.cancel_originate(SID) is False  # never placed
     await originate(rig, "2001", outcomes)
     assert await outcomes.next() == (SID, "busy")
     assert await rig.driver.cancel_originate(SID) is False  # already over
-    assert not [c for c in rig.fs.inbound_commands if "uuid_kill" in c]
+    assert not [c for c in await rig.fs.api_commands_so_far() if "uuid_kill" in c]
 
 
-async def test_cancel_after_the_answer_leaves_the_call_alone(rig: Rig) -> None:
+async def test_cancel_after_the_answer_leaves_the_call_alone(rig: Lab) -> None:
     """Answered and on the outbound socket: no longer pending, the call goes on."""
     outcomes = Outcomes()
     channel = await originate(rig, "2004", outcomes)
-    incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
+    incoming, release = await next_call(rig)
     assert incoming.outbound_call_sid == SID
     assert await rig.driver.cancel_originate(SID) is False
-    assert not [c for c in rig.fs.inbound_commands if c.startswith("api uuid_kill")]
+    assert not [c for c in await rig.fs.api_commands_so_far() if "uuid_kill" in c]
     await incoming.control.answer()  # still up and under control
-    assert not rig.fs.calls[channel].hung_up and not incoming.control.hung_up.is_set()
+    await rig.fs.sync()
+    assert not rig.fs.seen(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                           and e.unique_id == channel)
+    assert not incoming.control.hung_up.is_set()
     release.set()
 
 
-async def test_cancel_once_answered_but_not_yet_on_the_socket(rig: Rig) -> None:
-    """The job said ``+OK`` (answered): cancelling comes too late, nothing is killed (here the
-    channel never reaches the socket, so it is failed after CONNECT_TIMEOUT as before)."""
-    rig.fs.dialplan[mapping.OUTBOUND_CONTEXT] = []
+# --- the inbound connection lost (cut at the TCP proxy) ----------------------------------------
+
+
+async def cut_and_wait(rig: Lab, *, keep_refusing: bool) -> None:
+    """The inbound connection drops (reset at the proxy); new ones are refused while
+    `keep_refusing`."""
+    rig.proxy.refuse(True)
+    assert rig.proxy.cut() == 1
+    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
+    if not keep_refusing:
+        await reconnect(rig)
+
+
+async def reconnect(rig: Lab) -> None:
+    rig.proxy.refuse(False)
+    await asyncio.wait_for(rig.driver.inbound.wait_up(), 10)
+
+
+async def test_result_lost_while_disconnected_is_failed_after_reconnect(rig: Lab) -> None:
     outcomes = Outcomes()
-    await originate(rig, "2004", outcomes)
-    (attempt,) = rig.fs.originates
+    channel = await originate(rig, "2002", outcomes, ring=2)
+    await cut_and_wait(rig, keep_refusing=True)
+    # the job ends while the adapter is not connected: its BACKGROUND_JOB goes to nobody
+    assert (await job_result(rig.fs, channel)).body.strip() == "-ERR NO_ANSWER"
+    await reconnect(rig)
+    # the cause went with the event: the channel is gone, so the call failed
+    assert await outcomes.next() == (SID, "failed")
+    assert f"uuid_exists {channel}" in await rig.fs.api_commands_so_far()
+    assert ("BACKGROUND_JOB", job_of(rig.tap, channel)) not in rig.tap.received
+
+
+async def test_still_ringing_after_reconnect_keeps_waiting(rig: Lab) -> None:
+    outcomes = Outcomes()
+    channel = await originate(rig, "2002", outcomes, ring=4)
+    await cut_and_wait(rig, keep_refusing=False)
+    assert f"uuid_exists {channel}" in await rig.fs.api_commands_so_far(
+        lambda commands: f"uuid_exists {channel}" in commands)
+    assert outcomes.queue.empty()  # uuid_exists said true: still ringing
+    # its result arrives on the new connection
+    assert await outcomes.next() == (SID, "no-answer")
+    assert ("BACKGROUND_JOB", job_of(rig.tap, channel)) in rig.tap.received
+
+
+async def test_ringing_call_keeps_its_watch_across_a_reconnect(rig: Lab) -> None:
+    """The inbound connection drops while a call rings: the new one is given the call's
+    filters and events before it is used, so the cancel's result still comes."""
+    outcomes, ringing = Outcomes(), Ringing()
+    channel = await originate(rig, "2002", outcomes, ring=60, ringing=ringing)
+    assert await ringing.next() == SID
+    before = len(rig.tap.received)
+    await cut_and_wait(rig, keep_refusing=False)
+    assert rig.proxy.connections == 2
+    assert await rig.driver.cancel_originate(SID) is True
+    assert await outcomes.next() == (SID, "failed")
+    assert rig.tap.received[before:] == [("BACKGROUND_JOB", job_of(rig.tap, channel))]
+
+
+# --- on the ESL test server: what the real switch cannot be made to do on demand ---------------
+
+async def fake_originate(rig: FakeRig, to: str, outcomes: Outcomes, *, sid: str = SID,
+                         ring: int = 30) -> str:
+    """`ring`: the REST call's Timeout, in call seconds (the test server's virtual time)."""
+    return await rig.driver.originate(OriginateRequest(sid, ("number", to), FROM, ring),
+                                      outcomes)
+
+
+async def fake_nothing_watched(fs: FakeFreeSwitch) -> None:
+    """Until the adapter's inbound connection has no filter and no subscription left."""
+    session = fs.inbound[0]
+    await asyncio.wait_for(fs.until_inbound(
+        lambda: not session.filters and not session.subscriptions), 10)
+
+
+async def test_answered_but_never_on_the_socket_is_failed_and_killed(fake_rig: FakeRig) -> None:
+    """Test server only: the real switch's twiml-outbound context is installed for the whole
+    session and cannot be taken away for one test."""
+    fake_rig.fs.dialplan[mapping.OUTBOUND_CONTEXT] = []  # the context is not installed
+    outcomes = Outcomes()
+    channel = await fake_originate(fake_rig, "2004", outcomes)
+    assert await outcomes.next() == (SID, "failed")  # CONNECT_TIMEOUT after the +OK
+    (attempt,) = fake_rig.fs.originates
+    assert attempt.result == f"+OK {channel}\n" and attempt.cause == "NO_ROUTE_DESTINATION"
+    assert f"api uuid_kill {channel} NORMAL_CLEARING" in fake_rig.fs.inbound_commands
+
+
+async def test_cancel_once_answered_but_not_yet_on_the_socket(fake_rig: FakeRig) -> None:
+    """(Test server only: needs the outbound context missing, as above.) The job said ``+OK``
+    (answered): cancelling comes too late, nothing is killed (here the
+    channel never reaches the socket, so it is failed after CONNECT_TIMEOUT as before)."""
+    fake_rig.fs.dialplan[mapping.OUTBOUND_CONTEXT] = []
+    outcomes = Outcomes()
+    await fake_originate(fake_rig, "2004", outcomes)
+    (attempt,) = fake_rig.fs.originates
     await asyncio.wait_for(attempt.done.wait(), 10)
-    await nothing_watched(rig.fs)  # the +OK was seen: its filters are gone
-    assert await rig.driver.cancel_originate(SID) is False
-    assert not [c for c in rig.fs.inbound_commands if "ORIGINATOR_CANCEL" in c]
+    await fake_nothing_watched(fake_rig.fs)  # the +OK was seen: its filters are gone
+    assert await fake_rig.driver.cancel_originate(SID) is False
+    assert not [c for c in fake_rig.fs.inbound_commands if "ORIGINATOR_CANCEL" in c]
     assert await outcomes.next() == (SID, "failed")
 
 
-async def test_answered_while_the_cancel_was_on_its_way(rig: Rig) -> None:
+async def test_answered_while_the_cancel_was_on_its_way(fake_rig: FakeRig) -> None:
     """The race: the callee answers just before the kill reaches FreeSWITCH, so the job
     reports ``+OK``. The adapter had asked to cancel: the call is treated as cancelled (never
-    adopted: its socket gets an empty outbound SID, which the service hangs up)."""
+    adopted: its socket gets an empty outbound SID, which the service hangs up). Test server
+    only: the answer cannot be made to land between the kill's arrival and its reply on a real
+    switch."""
     outcomes = Outcomes()
-    channel = await originate(rig, "2002", outcomes, ring=60)
-    real_api = rig.fs.api
+    channel = await fake_originate(fake_rig, "2002", outcomes, ring=60)
+    real_api = fake_rig.fs.api
 
     def answer_first(command: str) -> str:
         if command == f"uuid_kill {channel} ORIGINATOR_CANCEL":
-            rig.fs.ringing_kills[channel].set_result("answer")  # the callee picks up
+            fake_rig.fs.ringing_kills[channel].set_result("answer")  # the callee picks up
             return "+OK\n"  # the kill is accepted (and hangs up the answered channel)
         return real_api(command)
 
-    rig.fs.api = answer_first  # type: ignore[method-assign]
-    assert await rig.driver.cancel_originate(SID) is True
+    fake_rig.fs.api = answer_first  # type: ignore[method-assign]
+    assert await fake_rig.driver.cancel_originate(SID) is True
     assert await outcomes.next() == (SID, "failed")  # reported as the cancel's result
-    (attempt,) = rig.fs.originates
+    (attempt,) = fake_rig.fs.originates
     assert attempt.result == f"+OK {channel}\n"
-    incoming, release = await asyncio.wait_for(rig.calls.get(), 10)
+    incoming, release = await asyncio.wait_for(fake_rig.calls.get(), 10)
     assert incoming.pbx_call_id == channel and incoming.outbound_call_sid == ""
     release.set()
 
 
-async def test_cancel_when_freeswitch_no_longer_knows_the_channel(rig: Rig) -> None:
+async def test_cancel_when_freeswitch_no_longer_knows_the_channel(fake_rig: FakeRig) -> None:
     """``-ERR No such channel!``: the attempt ended by itself (its result is on its way), so
-    nothing was cancelled: False, and the call's own result is reported."""
+    nothing was cancelled: False, and the call's own result is reported. Test server only: the
+    real switch cannot be held between a channel's end and its job's result."""
     outcomes = Outcomes()
-    channel = await originate(rig, "2002", outcomes, ring=10)
-    rig.fs.ringing_kills.pop(channel)  # the channel is gone from FreeSWITCH's view
-    assert await rig.driver.cancel_originate(SID) is False
-    assert f"api uuid_kill {channel} ORIGINATOR_CANCEL" in rig.fs.inbound_commands
+    channel = await fake_originate(fake_rig, "2002", outcomes, ring=10)
+    fake_rig.fs.ringing_kills.pop(channel)  # the channel is gone from FreeSWITCH's view
+    assert await fake_rig.driver.cancel_originate(SID) is False
+    assert f"api uuid_kill {channel} ORIGINATOR_CANCEL" in fake_rig.fs.inbound_commands
     assert await outcomes.next() == (SID, "no-answer")
 
+# --- filter semantics: the real switch and the test server side by side -----------------------
 
-async def test_ringing_call_keeps_its_watch_across_a_reconnect(rig: Rig) -> None:
-    """The inbound connection drops while a call rings: the new one is given the call's
-    filters and events before it is used, so the ringing and the cancel's result still come."""
-    rig.fs.callees["2010"] = Callee(answer_after=None)
-    outcomes, ringing = Outcomes(), Ringing()
-    channel = await rig.driver.originate(
-        OriginateRequest(SID, ("number", "2010"), FROM, 60), outcomes, on_ringing=ringing)
-    rig.fs.set_inbound_down(True)
-    await asyncio.wait_for(rig.driver.inbound.wait_down(), 10)
-    rig.fs.set_inbound_down(False)
-    await asyncio.wait_for(rig.driver.inbound.wait_up(), 10)
-    session = rig.fs.inbound[0]
-    (attempt,) = rig.fs.originates
-    assert session.filters == [("Job-UUID", attempt.job), ("Unique-ID", channel)]
-    assert session.subscriptions == set(mapping.ORIGINATE_EVENTS)
-    assert await rig.driver.cancel_originate(SID) is True
-    assert await outcomes.next() == (SID, "failed")
-    assert ("BACKGROUND_JOB", attempt.job) in session.received
-    await nothing_watched(rig.fs)
-
-
-# --- the test server's filters, as mod_event_socket.c (v1.10.12) applies them ----------------
-
-
-def _event(name: str, **headers: str) -> list[tuple[str, str]]:
-    return [("Event-Name", name), *((h.replace("_", "-"), v) for h, v in headers.items())]
-
-
-async def test_test_server_filter_semantics(rig: Rig) -> None:
-    """parse_command's ``filter`` replies and event_handler's matching, on a fake session."""
-    session = rig.fs.inbound[0]
-    assert session.filter("Unique-ID abc") == "+OK filter added. [Unique-ID]=[abc]"
-    assert session.filter("add Job-UUID j1") == "+OK filter added. [Job-UUID]=[j1]"
-    assert session.filter("Unique-ID") == "-ERR invalid syntax"
-    assert session.filter("delete") == "-ERR invalid syntax"
-    assert session.subscribe("plain CHANNEL_PROGRESS BACKGROUND_JOB") == (
-        "+OK event listener enabled plain")
-    assert session.wants(_event("CHANNEL_PROGRESS", Unique_ID="ABC"))  # value: any case
-    assert not session.wants(_event("CHANNEL_PROGRESS", Unique_ID="other"))
-    assert session.wants(_event("BACKGROUND_JOB", Job_UUID="j1"))
-    assert not session.wants(_event("BACKGROUND_JOB", Job_UUID="j2"))  # another client's
-    assert not session.wants(_event("CHANNEL_ANSWER", Unique_ID="abc"))  # not subscribed
-    assert not session.wants(_event("CHANNEL_PROGRESS"))  # no filtered header: not sent
-    # a negative filter vetoes; /regex/ values
-    session.filter("Channel-Name -sofia/internal/9")
-    assert not session.wants(_event("CHANNEL_PROGRESS", Unique_ID="abc",
-                                    Channel_Name="sofia/internal/9"))
-    session.filter("Unique-ID /^zz[0-9]+$/")
-    assert session.wants(_event("CHANNEL_PROGRESS", Unique_ID="zz12"))
-    # delete: header name in any case, value exactly; "all"
-    assert session.filter("delete unique-id ABC") == "+OK filter deleted. [unique-id][ABC]"
-    assert ("Unique-ID", "abc") in session.filters
-    assert session.filter("delete Unique-ID abc") == "+OK filter deleted. [Unique-ID][abc]"
-    assert ("Unique-ID", "abc") not in session.filters
-    assert session.filter("delete all") == "+OK filter deleted. [all][]"
+# mod_event_socket.c (v1.10.12) parse_command's ``filter`` replies and event_handler's matching,
+# as one script: ("cmd", command, its reply) or ("event", Event-Name, headers, delivered?).
+FILTER_SCRIPT: list[tuple[Any, ...]] = [
+    ("cmd", "filter Unique-ID abc", "+OK filter added. [Unique-ID]=[abc]"),
+    ("cmd", "filter add Job-UUID j1", "+OK filter added. [Job-UUID]=[j1]"),
+    ("cmd", "filter Unique-ID", "-ERR invalid syntax"),
+    ("cmd", "filter delete", "-ERR invalid syntax"),
+    ("cmd", "event plain CHANNEL_PROGRESS BACKGROUND_JOB", "+OK event listener enabled plain"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "ABC"}, True),  # value: any case
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "other"}, False),
+    ("event", "BACKGROUND_JOB", {"Job-UUID": "j1"}, True),
+    ("event", "BACKGROUND_JOB", {"Job-UUID": "j2"}, False),  # another client's
+    ("event", "CHANNEL_ANSWER", {"Unique-ID": "abc"}, False),  # not subscribed
+    ("event", "CHANNEL_PROGRESS", {}, False),  # no filtered header: not sent
+    # a negative filter vetoes
+    ("cmd", "filter Channel-Name -sofia/internal/9",
+     "+OK filter added. [Channel-Name]=[-sofia/internal/9]"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "abc", "Channel-Name": "sofia/internal/9"},
+     False),
+    # /regex/ values, case-sensitive unlike plain ones
+    ("cmd", "filter Unique-ID /^zz[0-9]+$/", "+OK filter added. [Unique-ID]=[/^zz[0-9]+$/]"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "zz12"}, True),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "ZZ12"}, False),
+    # delete: header name in any case, value exactly
+    ("cmd", "filter delete unique-id ABC", "+OK filter deleted. [unique-id][ABC]"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "abc"}, True),  # still there
+    ("cmd", "filter delete Unique-ID abc", "+OK filter deleted. [Unique-ID][abc]"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "abc"}, False),
+    ("cmd", "filter add Job-UUID", "+OK filter added. [Job-UUID]=[(null)]"),
+    ("cmd", "filter delete all", "+OK filter deleted. [all][]"),
     # no filter left: every subscribed event passes
-    assert session.wants(_event("CHANNEL_PROGRESS", Unique_ID="anyone"))
-    assert session.unsubscribe("CHANNEL_PROGRESS BACKGROUND_JOB") == "+OK events nixed"
-    assert not session.wants(_event("CHANNEL_PROGRESS", Unique_ID="anyone"))
-    assert session.subscribe("plain") == "-ERR no keywords supplied"
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "anyone"}, True),
+    ("cmd", "nixevent CHANNEL_PROGRESS BACKGROUND_JOB", "+OK events nixed"),
+    ("event", "CHANNEL_PROGRESS", {"Unique-ID": "anyone"}, False),
+    ("cmd", "event plain", "-ERR no keywords supplied"),
+]
+MARKER = "Twiml-Test-Marker"
+MARKER_EVENT = "HEARTBEAT"  # subscribed throughout; the script never fires it
+
+
+async def run_filter_script(host: str, port: int, password: str,
+                            fire: Callable[[str, dict[str, str]], Any]) -> list[tuple[Any, ...]]:
+    """`FILTER_SCRIPT` on a fresh connection to `host:port`; `fire(name, headers)` makes the
+    PBX fire an event. Each event is followed by a marker event that passes every state of the
+    script (its own subscription; a ``/regex/`` filter on a header no scripted event has, and
+    with no filter everything passes), so one that was not delivered is known not to come.
+    Returns what was seen, in the script's shape."""
+    got: list[EslEvent] = []
+    arrived = asyncio.Event()
+
+    def on_event(event: EslEvent) -> None:
+        got.append(event)
+        arrived.set()
+
+    connection = await EslConnection.open(host, port, password, on_event=on_event)
+    seen: list[tuple[Any, ...]] = []
+    try:
+        for command in (f"event plain {MARKER_EVENT}", f"filter {MARKER} /^m-/"):
+            reply = await connection._command(command)
+            assert reply.reply_text.startswith("+OK"), reply.reply_text
+        for step in FILTER_SCRIPT:
+            if step[0] == "cmd":
+                frame = await connection._command(step[1])
+                seen.append(("cmd", step[1], frame.reply_text))
+                continue
+            _, name, headers, _ = step
+            start = len(got)
+            marker = f"m-{uuid_module.uuid4().hex}"
+            await fire(name, headers)
+            await fire(MARKER_EVENT, {MARKER: marker})
+
+            async def until_marker(start: int = start, marker: str = marker) -> None:
+                while not any(e.get(MARKER) == marker for e in got[start:]):
+                    arrived.clear()
+                    await arrived.wait()
+
+            try:
+                await asyncio.wait_for(until_marker(), 10)
+            except TimeoutError:
+                raise AssertionError(f"{step}: {[e.headers for e in got[start:]]}") from None
+            delivered = [e for e in got[start:] if e.name == name]
+            seen.append(("event", name, headers, bool(delivered)))
+    finally:
+        await connection.close()
+    return seen
+
+
+async def test_filter_semantics_on_the_real_switch(freeswitch_real: FreeSwitchStack) -> None:
+    """The script on the real FreeSWITCH; the events are fired with ``sendevent`` from
+    another connection (no channel has those Unique-IDs, so each is fired as it is)."""
+    s = freeswitch_real
+    sender = await EslConnection.open(s.esl_host, s.esl_port, s.esl_password,
+                                      on_event=lambda _e: None)
+
+    async def fire(name: str, headers: dict[str, str]) -> None:
+        lines = "".join(f"\n{h}: {v}" for h, v in headers.items())
+        reply = await sender._command(f"sendevent {name}{lines}")
+        assert reply.reply_text.startswith("+OK"), reply.reply_text
+
+    try:
+        assert await run_filter_script(s.esl_host, s.esl_port, s.esl_password, fire) == (
+            FILTER_SCRIPT)
+    finally:
+        await sender.close()
+
+
+async def test_test_server_filter_semantics(tmp_path: Path) -> None:
+    """The same script on the ESL test server (`FakeFreeSwitch.fire`): it filters as the real
+    switch does (the test above)."""
+    fs = FakeFreeSwitch(spool_pbx=PurePosixPath("/x"), spool_local=tmp_path,
+                        sound_prefix=tmp_path)
+    await fs.start()
+
+    async def fire(name: str, headers: dict[str, str]) -> None:
+        fs.fire([("Event-Name", name), *headers.items()])
+
+    try:
+        assert await run_filter_script(*fs.address, "ClueCon", fire) == FILTER_SCRIPT
+    finally:
+        await fs.stop()
