@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from aiohttp import web
 from audio_checks import tones_440_1000
 from fault_lab import CallbackReceiver, Tally, wait_all_delivered
@@ -53,12 +54,14 @@ TO_RECORD = "+15557652000"  # <Record maxLength>
 TO_PAUSE = "+15557653000"  # <Pause>
 TO_LONG_PAUSE = "+15557654000"  # <Start><Recording> (inbound) and a 10-minute <Pause>
 FROM = "+15551230009"
+CALLEE_TALKS = "2004"  # lab.xml: answers after 0.5 s, 1000 Hz until hung up
 EVENTS = "in-progress completed absent"
 TALKS = "speak_99999"  # lab.xml: the caller sends 440 Hz for 100 s
 PLAY_S = 12  # call A's prompt: 1000 Hz, towards the caller (channel 2 of its recording)
 MAX_S = 10  # call B's <Record maxLength>: FreeSWITCH's record runs MAX_S to MAX_S + 1 s
 TALK_S = 3  # call B's caller speaks (440 Hz) for 3 s, then digital silence, and never hangs up
 PAUSE_S = 8  # call C's <Pause>
+DOWN_S = 3  # how long the adapter stays down during the REST call
 ALONE_WITHIN = PLAY_S + MAX_S + 20  # FreeSWITCH ends the three calls by itself within this
 
 
@@ -396,3 +399,81 @@ async def _accept_and_hold(reader: asyncio.StreamReader, writer: asyncio.StreamW
     """An outbound-socket peer that says nothing (the channel just stays up)."""
     await reader.read()
     writer.close()
+
+
+# --- a REST call at the kill --------------------------------------------------------------------
+
+
+async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
+    freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch, app: TwimlApp,
+    receiver: CallbackReceiver, tmp_path: Path,
+) -> None:
+    """A REST-created call (Record=true, status callbacks) is answered and in a long <Pause>
+    when the adapter dies; FreeSWITCH keeps it up (``sleep`` goes on). After the restart its
+    channel is ended with ``uuid_kill``, its recording reported, and its ``completed`` status
+    callback sent, numbered after the ones before."""
+    from twilio.rest import Client
+
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}"
+    waiting = VoiceResponse()
+    waiting.pause(length=60)
+    app.answer("/outbound", waiting)
+    env = environ(freeswitch_real, tmp_path, app.url("/voice"), database_url)
+    async with adapter_process(env, tmp_path / "adapter.log") as adapter:
+        client = Client(ACCOUNT_SID, AUTH_TOKEN)
+        client.api.base_url = adapter.base_url
+        call = await asyncio.to_thread(lambda: client.calls.create(
+            to=CALLEE_TALKS, from_=FROM, url=app.url("/outbound"),
+            status_callback=receiver.url("/call"),
+            status_callback_event=["initiated", "answered", "completed"],
+            record=True, recording_status_callback=receiver.url("/rec-c"),
+            recording_status_callback_event=["in-progress", "completed"]))
+        await receiver.wait_for(
+            lambda rs: {r.path for r in rs} >= {"/rec-c"}
+            and [r.params["CallStatus"] for r in rs if r.path == "/call"]
+            == ["queued", "in-progress"], within=20)
+        await wait_all_delivered(database_url, 3)
+        (row,) = (await call_rows(database_url, {call.sid})).values()
+        leg = row.pbx_channel
+        await fs.wait_event(on_leg(leg, "CHANNEL_EXECUTE", "sleep"))
+        await adapter.kill()
+        await asyncio.sleep(DOWN_S)  # the adapter stays down a while; the call goes on
+        await fs.sync()
+        assert not fs.seen(on_leg(leg, "CHANNEL_HANGUP_COMPLETE")), "up while the adapter is down"
+        assert not fs.seen(on_leg(leg, "CHANNEL_EXECUTE_COMPLETE", "sleep"))
+        await adapter.start()
+        hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=30)
+        (rec,) = (await recordings(database_url)).values()
+        tally = Tally()
+        tally.expect(rec.sid, "in-progress", "completed")
+        tally.expect_others(3)  # the call's queued, in-progress and completed
+        await receiver.wait_for(
+            lambda rs: statuses_of(receiver, rec.sid) == ["in-progress", "completed"]
+            and len([r for r in rs if r.path == "/call"]) == 3, within=30)
+
+    assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
+    asked = [c for c in await fs.api_commands_so_far()
+             if c.startswith(("uuid_exists", "uuid_kill"))]
+    assert asked == [f"uuid_exists {leg}", f"uuid_kill {leg} NORMAL_CLEARING"]
+    calls = [r for r in receiver.requests if r.path == "/call"]
+    assert all(r.signature_valid for r in calls)
+    assert [r.params["CallStatus"] for r in calls] == ["queued", "in-progress", "completed"]
+    assert [r.params["SequenceNumber"] for r in calls] == ["0", "1", "2"]
+    final = calls[-1].params
+    assert final["CallSid"] == call.sid and final["Direction"] == "outbound-api"
+    (answered,) = fs.seen(on_leg(leg, "CHANNEL_ANSWER"))
+    talked = seconds(hangup) - seconds(answered)
+    assert talked > DOWN_S
+    assert abs(int(final["CallDuration"]) - talked) <= 1
+    row = (await recordings(database_url))[rec.sid]
+    assert row.status == "completed" and row.source == "OutboundAPI"
+    # The callee's 1000 Hz, from the answer to the uuid_kill, as FreeSWITCH timed it.
+    (started,) = fs.seen(call_recording_start(leg))
+    (stopped,) = fs.seen(on_leg(leg, "RECORD_STOP"))
+    wav = tmp_path / "data" / str(row.media_path)
+    duration = media.wav_info(wav).duration
+    assert duration == pytest.approx(seconds(stopped) - seconds(started), abs=0.6)
+    assert duration > DOWN_S
+    p440, p1000 = tones_440_1000(wav, 0)
+    assert p1000 > 20 * p440
+    tally.check(receiver, "FreeSWITCH kill -9 during a REST call, sqlite")
