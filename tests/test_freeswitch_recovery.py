@@ -433,8 +433,8 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
             and [r.params["CallStatus"] for r in rs if r.path == "/call"]
             == ["queued", "in-progress"], within=20)
         await wait_all_delivered(database_url, 3)
-        (row,) = (await call_rows(database_url, {call.sid})).values()
-        leg = row.pbx_channel
+        (call_row,) = (await call_rows(database_url, {call.sid})).values()
+        leg = call_row.pbx_channel
         await fs.wait_event(on_leg(leg, "CHANNEL_EXECUTE", "sleep"))
         await adapter.kill()
         await asyncio.sleep(DOWN_S)  # the adapter stays down a while; the call goes on
