@@ -539,6 +539,9 @@ class FakeRecording:
     frames: int = 0
     discarded: bool = False
     limit_task: asyncio.Task[None] | None = None
+    # Which directions the media bug takes (RECORD_READ_ONLY / RECORD_WRITE_ONLY): in a stereo
+    # file the other channel is zeros (measured on 1.10.12, tests/test_freeswitch_call_recording)
+    streams: str = "both"  # "both", "read", "write"
 
 
 class FakeCall:
@@ -1046,6 +1049,10 @@ class FakeCall:
         pre_buffer = self._recording_var(lookup, "RECORD_PRE_BUFFER_FRAMES")
         frames = 25 if pre_buffer is None else max(0, int(pre_buffer or "0"))
         recording = FakeRecording(resolved, local, self.fs.now(), own, mode, frames)
+        if switch_true(self._recording_var(lookup, "RECORD_READ_ONLY")):
+            recording.streams = "read"
+        elif switch_true(self._recording_var(lookup, "RECORD_WRITE_ONLY")):
+            recording.streams = "write"
         _write_open_wav(local, 2 if mode.startswith("stereo") else 1)
         self.recordings[resolved] = recording
         self.emit("RECORD_START",
@@ -1117,8 +1124,10 @@ class FakeCall:
                 reads += bytes(2 * FRAME_SAMPLES)  # mask writes zeros (the time is kept)
                 writes += bytes(2 * FRAME_SAMPLES)
                 continue
-            reads += self._read_frame(t)
-            writes += self._write_frame(t)
+            reads += self._read_frame(t) if recording.streams != "write" else bytes(
+                2 * FRAME_SAMPLES)
+            writes += self._write_frame(t) if recording.streams != "read" else bytes(
+                2 * FRAME_SAMPLES)
         recording.frames = len(reads) // 2
         channel = self.channel
         if recording.frames == 0:  # "Discarding empty file"
