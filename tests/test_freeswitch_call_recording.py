@@ -258,6 +258,58 @@ async def test_gotcha_stereo_puts_the_caller_on_channel_1_and_variables_stick(
     assert powers(ours.outbound_file)[1] > 20 * powers(ours.outbound_file)[0]
 
 
+async def test_gotcha_sticky_bridge_req_and_silence_timeouts_are_overridden(
+    rig: DriverRig,
+) -> None:
+    """Two more RECORD_* variables a dialplan may leave on the channel (switch_ivr_async.c
+    reads every one from the channel unless the recording sets it): RECORD_BRIDGE_REQ=true
+    keeps a media bug from getting audio until the channel is bridged (a <Start><Recording>
+    before a <Dial> would be discarded, empty), and RECORD_FINAL_TIMEOUT_MS ends a recording
+    after that much silence once the caller spoke. Plain recordings obey them; the driver's
+    set them per recording and record until they are stopped."""
+    call = await rig.call(extension="quiet")
+    ctl = call.control
+    await ctl.answer()
+
+    async def caller_talks_1s() -> None:
+        answer = await rig.fs.api(f"uuid_transfer {call.caller.uuid} speak_1000 XML lab")
+        assert answer.startswith("+OK")
+
+    assert (await rig.fs.api(f"uuid_setvar {call.uuid} RECORD_BRIDGE_REQ true")
+            ).startswith("+OK")
+    held = await raw_record(rig, call, "held", "RECORD_STEREO=true")
+    ours = await ctl.start_call_recording(request(rig, "RE1"))
+    await caller_talks_1s()
+    await ctl.pause(2)
+    assert (await rig.fs.api(f"uuid_record {call.uuid} stop {held}")).startswith("+OK")
+    _, held_stop = await record_events(rig, call.uuid, held)
+    assert held_stop.get("Record-Completion-Cause") == "empty-file"  # no frame until a bridge
+    await ctl.stop_call_recording(ours)
+    assert ours.inbound_file is not None
+    assert seconds(ours.inbound_file) >= 1.8
+    assert powers(ours.inbound_file, 0.1, 0.5)[0] > 1e5
+
+    for name, value in (("RECORD_BRIDGE_REQ", ""), ("RECORD_FINAL_TIMEOUT_MS", "500")):
+        command = f"uuid_setvar {call.uuid} {name} {value}".strip()
+        assert (await rig.fs.api(command)).startswith("+OK")
+    timed = await raw_record(rig, call, "timed", "RECORD_STEREO=true")
+    ours2 = await ctl.start_call_recording(request(rig, "RE2"))
+    await caller_talks_1s()
+    _, timed_stop = await record_events(rig, call.uuid, timed)  # by itself
+    assert timed_stop.get("Record-Completion-Cause") == "success-silence"
+    assert 1.2 <= int(timed_stop.variable("record_ms") or 0) / 1000 <= 2.3
+    await ctl.pause(1)
+    await rig.fs.sync()
+    assert not rig.fs.seen(record_event("RECORD_STOP", call.uuid, ours2.pbx_id))
+    await ctl.stop_call_recording(ours2)
+    start, stop = await record_events(rig, call.uuid, ours2.pbx_id)
+    assert stop.get("Record-Completion-Cause") == "success-maxtime"  # stopped by the driver
+    assert ours2.inbound_file is not None
+    assert seconds(ours2.inbound_file) == pytest.approx(fs_time(stop) - fs_time(start),
+                                                        abs=0.1)
+    assert seconds(ours2.inbound_file) >= fs_time(timed_stop) - fs_time(start) + 0.8
+
+
 async def test_gotcha_pre_buffer_leak_without_the_variable(rig: DriverRig) -> None:
     """§7.6/§8.5: with one-sided media (the caller talks, the adapter's leg only sleeps) and
     FreeSWITCH's default pre-buffer of 25 frames, a recording loses its last 0.5 s and a mask

@@ -371,6 +371,11 @@ CALL_RECORDING_VARIABLES: tuple[tuple[str, str], ...] = (
     ("RECORD_PRE_BUFFER_FRAMES", "0"),  # no 0.5 s loss at the end, exact mask timing (§8.5)
     ("RECORD_MIN_SEC", "0"),            # never discard a short recording
     ("RECORD_APPEND", "false"),
+    ("RECORD_BRIDGE_REQ", "false"),     # record before a bridge too (else nothing until then)
+    ("RECORD_ANSWER_REQ", "false"),
+    ("RECORD_INITIAL_TIMEOUT_MS", "0"),  # never stopped by FreeSWITCH on silence...
+    ("RECORD_FINAL_TIMEOUT_MS", "0"),
+    ("RECORD_SILENCE_THRESHOLD", "0"),   # ...nor silence detection at all (read after those)
 )
 
 
