@@ -392,31 +392,39 @@ async def test_final_is_false_while_the_recording_runs(rig: DriverRig) -> None:
 
 
 async def test_two_recordings_at_once_and_a_discarded_one(rig: DriverRig) -> None:
-    """Each recording is its own media bug with its own RECORD_STOP (§8.6). A recording that
-    got no frame at all (the caller parked: comfort noise is not written) is discarded by
-    FreeSWITCH (RECORD_DISCARDED, completion cause empty-file, no file); the driver turns it
-    into empty tracks (the interpreter then reports it absent)."""
+    """Each recording is its own media bug with its own RECORD_STOP (§8.6). A recording stopped
+    before its first frame was written is discarded by FreeSWITCH (RECORD_DISCARDED, completion
+    cause empty-file, no file); the driver turns it into empty tracks (the interpreter then
+    reports it absent). Frames come every 20 ms, comfort noise included (written as silence),
+    and start + stop at once beat the first one 14 times in 15 here: up to 3 tries."""
     call = await rig.call(extension="caller")
     ctl = call.control
     await ctl.answer()
     whole = await ctl.start_call_recording(request(rig, "RE1"))
-    empty = await ctl.start_call_recording(request(rig, "RE2"))
-    await ctl.stop_call_recording(empty)
+    discarded: tuple[CallRecordingHandle, EslEvent] | None = None
+    for attempt in range(3):
+        empty = await ctl.start_call_recording(request(rig, f"RE{attempt + 2}"))
+        await ctl.stop_call_recording(empty)
+        _, stop = await record_events(rig, call.uuid, empty.pbx_id)
+        if stop.get("Record-Completion-Cause") == "empty-file":
+            discarded = empty, stop
+            break
+        for track in empty.files:  # it got a frame or two first: kept, as FreeSWITCH did
+            assert media.wav_info(track).frames == int(stop.variable("record_samples") or -1)
+    assert discarded is not None, "3 recordings stopped at once all got a frame first"
+    empty, stop = discarded
+    assert stop.variable("RECORD_DISCARDED") == "true"
+    for track in empty.files:
+        assert media.wav_info(track).frames == 0
     assert (await rig.fs.api(f"uuid_transfer {call.caller.uuid} {TALKS} XML lab")
             ).startswith("+OK")
     await ctl.pause(1)
     await ctl.stop_call_recording(whole)
-    _, discarded = await record_events(rig, call.uuid, empty.pbx_id)
     _, kept = await record_events(rig, call.uuid, whole.pbx_id)
-    assert discarded.get("Record-Completion-Cause") == "empty-file"
-    assert discarded.variable("RECORD_DISCARDED") == "true"
-    assert not (rig.spool / "recordings" / "CA1" / "RE2-stereo.wav").exists()
     assert kept.get("Record-Completion-Cause") == "success-maxtime"
-    for track in empty.files:
-        assert media.wav_info(track).frames == 0
     assert all(media.wav_info(t).frames > 6000 for t in whole.files)
     assert whole.inbound_file is not None
-    assert powers(whole.inbound_file)[0] > 1e5  # the caller, once transferred
+    assert powers(whole.inbound_file, 0.2)[0] > 1e5  # the caller, once transferred
 
 
 async def test_start_refused_by_freeswitch(rig: DriverRig) -> None:
