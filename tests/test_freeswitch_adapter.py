@@ -132,7 +132,8 @@ async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
     played_440, played_1000 = tones_440_1000(wav, 1)
     assert caller_440 > 20 * caller_1000, "channel 1 must carry the caller (440 Hz)"
     assert played_1000 > 20 * played_440, "channel 2 must carry what the caller hears"
-    assert not list((adapter.config.spool_dir_local / "recordings").rglob("*.wav")), (
+    folder = adapter.config.spool_dir_local / "recordings" / call_sid  # the session's spool
+    assert folder.is_dir() and not list(folder.rglob("*.wav")), (
         "the PBX's files are removed once the recording is final")
 
 
