@@ -1,24 +1,44 @@
-"""`<Dial>` on the FreeSWITCH driver (``multiset`` + ``bridge``) against the ESL test server,
-whose fake second legs behave like the Asterisk lab's callees: 2000 answers after 1 s and plays
-1000 Hz for 4 s, 2001 is busy, 2002 never answers, 2003 does not exist, 2004 talks until hung
-up, 2005 declines."""
+"""`<Dial>` on the FreeSWITCH driver (``multiset`` + ``bridge``) on a real FreeSWITCH 1.10.12
+(tests/freeswitch_driver_rig.py). The driver dials ``loopback/{number}/lab`` (and
+``loopback/{uri}/lab``), so each callee is a real channel running an extension of
+docker/freeswitch/conf/dialplan/lab.xml: 2000 answers after 1 s, sends 1000 Hz for 4 s and hangs
+up; 2001 is busy; 2002 never answers; 2003 is unallocated; 2004 answers and talks until hung up;
+2005 declines (CALL_REJECTED, SIP 603); 9999 has no extension. What FreeSWITCH did is read from
+its own events (CHANNEL_EXECUTE[_COMPLETE] of the caller's leg, CHANNEL_CREATE/BRIDGE/HANGUP of
+the callees' legs); durations come from its timestamps.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import re
+from collections.abc import AsyncIterator
 
 import pytest
-from test_freeswitch_call_recording import SCALE, powers, request
-from test_freeswitch_driver import Call, Rig, next_app, started_rig
+from audio_checks import tones_440_1000
+from freeswitch_driver_rig import DriverCall, DriverRig, driver_rig
+from freeswitch_lab import FreeSwitchStack
 
-from adapter.pbx.base import DialRequest, DialResult, PbxError
+from adapter.pbx.base import CallRecordingRequest, DialRequest, DialResult, PbxError
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.pbx.freeswitch.protocol import EslEvent
 
 LEG = "0f0e0d0c-0b0a-4909-8807-060504030201"
 UUID = "b20481ed-3a19-4708-912f-fc4d3beb6c21"
+# lab.xml's callees, as the tests' adapter reaches them (FreeSwitchStack.adapter_environ).
+DIAL_NUMBER = "loopback/{number}/lab"
+DIAL_SIP = "loopback/{uri}/lab"
+SETUP = ("continue_on_fail=true hangup_after_bridge=false call_timeout={timeout} "
+         "originate_disposition= originate_failed_cause= DIALSTATUS= bridge_hangup_cause= "
+         "last_bridge_hangup_cause=")
+_LEG_RE = re.compile(r"\[origination_uuid=([0-9a-f-]{36}),leg_timeout=\d+\]([^,]+)")
+
+
+@pytest.fixture
+async def rig(freeswitch_real: FreeSwitchStack) -> AsyncIterator[DriverRig]:
+    async with driver_rig(freeswitch_real, dial_number=DIAL_NUMBER, dial_sip=DIAL_SIP) as rig:
+        yield rig
 
 
 def dial(*numbers: str, timeout: int = 10, time_limit: int = 14400,
@@ -27,161 +47,249 @@ def dial(*numbers: str, timeout: int = 10, time_limit: int = 14400,
                        time_limit=time_limit, caller_id=caller_id)
 
 
-async def dialled(rig: Rig, req: DialRequest, *, answer: bool = True) -> tuple[Call, DialResult]:
+async def dialled(rig: DriverRig, req: DialRequest, *, answer: bool = True
+                  ) -> tuple[DriverCall, DialResult]:
     call = await rig.call()
     if answer:
         await call.control.answer()
-    return call, await asyncio.wait_for(call.control.dial(req), 20)
+    return call, await asyncio.wait_for(call.control.dial(req), 30)
 
 
-async def test_answered_bridge(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call, result = await dialled(rig, dial("2000", caller_id="+15550009999"))
-        (attempt,) = call.fake.dials
-        assert result.status == "completed" and result.bridged
-        assert result.child_channel == attempt.answered
-        assert result.duration == 4  # CHANNEL_BRIDGE → CHANNEL_UNBRIDGE, FreeSWITCH's clock
-        (leg_vars, endpoint), = attempt.legs
-        assert endpoint == "sofia/gateway/trunk/2000"
-        assert leg_vars["origination_uuid"] == attempt.answered and leg_vars["leg_timeout"] == "10"
-        assert attempt.global_vars == {"origination_caller_id_number": "+15550009999",
-                                       "execute_on_answer": "sched_hangup +14400 "
-                                                            "ALLOTTED_TIMEOUT"}
-        setup = call.fake.runs("multiset")[0].arg.split(" ")
-        assert setup[:3] == ["continue_on_fail=true", "hangup_after_bridge=false",
-                             "call_timeout=10"]
-        assert not call.control.hung_up.is_set(), "the caller stays after the callee hangs up"
-        await call.control.pause(1)  # and the call goes on
+async def legs_of(rig: DriverRig, call: DriverCall) -> dict[str, str]:
+    """{endpoint: leg uuid} of the call's last bridge, from the data FreeSWITCH executed."""
+    bridges = [data for app, data in await rig.apps(call.uuid) if app == "bridge"]
+    return {endpoint: leg for leg, endpoint in _LEG_RE.findall(bridges[-1])}
 
 
-@pytest.mark.parametrize(("number", "status"), [("2001", "busy"), ("2002", "no-answer"),
-                                                 ("2003", "failed"), ("2005", "busy"),
-                                                 ("9999", "failed")])
-async def test_unanswered_bridge(tmp_path: Path, number: str, status: str) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call, result = await dialled(rig, dial(number, timeout=2))
-        assert (result.status, result.duration, result.bridged, result.child_channel) == (
-            status, 0, False, None)
-        if number == "2002":  # rang for the whole timeout
-            run = call.fake.runs("bridge")[0]
-            assert run.ended is not None and run.ended - run.started >= 2.0
-        assert not call.control.hung_up.is_set(), "continue_on_fail keeps the caller"
-        await call.control.pause(1)
+def stamp(event: EslEvent) -> int:
+    return int(event.get("Event-Date-Timestamp"))
 
 
-async def test_gotcha_a_failed_bridge_hangs_up_without_continue_on_fail(tmp_path: Path
-                                                                        ) -> None:
+def created_event(rig: DriverRig, leg: str) -> EslEvent:
+    (created,) = rig.fs.seen(lambda e: e.name == "CHANNEL_CREATE" and e.unique_id == leg)
+    return created
+
+
+def bridge_seconds(rig: DriverRig, call: DriverCall) -> float:
+    """CHANNEL_BRIDGE to CHANNEL_UNBRIDGE of the caller's leg, on FreeSWITCH's clock."""
+    (bridged,) = rig.fs.seen(lambda e: e.name == "CHANNEL_BRIDGE" and e.unique_id == call.uuid)
+    (unbridged,) = rig.fs.seen(lambda e: e.name == "CHANNEL_UNBRIDGE"
+                               and e.unique_id == call.uuid)
+    return (stamp(unbridged) - stamp(bridged)) / 1e6
+
+
+async def test_answered_bridge(rig: DriverRig) -> None:
+    call, result = await dialled(rig, dial("2000", caller_id="+15550009999"))
+    assert result.status == "completed" and result.bridged
+    (leg,) = (await legs_of(rig, call)).values()
+    assert result.child_channel == leg
+    # DialCallDuration: CHANNEL_BRIDGE → CHANNEL_UNBRIDGE (2000 talks 4 s after its answer).
+    seconds = bridge_seconds(rig, call)
+    assert result.duration == round(seconds) and 3.5 <= seconds <= 5.0
+    assert await rig.apps(call.uuid, completed=True) == [
+        ("answer", ""),
+        ("multiset", SETUP.format(timeout=10)),
+        ("bridge", "{origination_caller_id_number=+15550009999,execute_on_answer=sched_hangup "
+                   f"+14400 ALLOTTED_TIMEOUT}}[origination_uuid={leg},leg_timeout=10]"
+                   "loopback/2000/lab"),
+    ]
+    # The callee's leg has our uuid and the callerId, and ran the time limit on its answer.
+    created = created_event(rig, leg)
+    assert created.get("Channel-Name") == "loopback/2000-a"
+    assert created.get("Caller-Caller-ID-Number") == "+15550009999"
+    await rig.wait_app(leg, "sched_hangup")
+    assert ("sched_hangup", "+14400 ALLOTTED_TIMEOUT") in await rig.apps(leg)
+    bridge = await rig.wait_app(call.uuid, "bridge", completed=True)
+    assert bridge.variable("originate_disposition") == "SUCCESS"
+    assert not call.control.hung_up.is_set(), "the caller stays after the callee hangs up"
+    await call.control.pause(1)  # and the call goes on
+    assert (await rig.apps(call.uuid, completed=True))[-1] == ("sleep", "1000")
+
+
+@pytest.mark.parametrize(("number", "cause", "status"), [
+    ("2001", "USER_BUSY", "busy"),
+    ("2002", "NO_ANSWER", "no-answer"),
+    ("2003", "UNALLOCATED_NUMBER", "failed"),
+    # A decline (SIP 603 → CALL_REJECTED; DIALSTATUS says DONTCALL): Twilio documents no
+    # DialCallStatus for it; we report busy.
+    ("2005", "CALL_REJECTED", "busy"),
+    ("9999", "NO_ROUTE_DESTINATION", "failed"),
+])
+async def test_unanswered_bridge(rig: DriverRig, number: str, cause: str, status: str) -> None:
+    call, result = await dialled(rig, dial(number, timeout=3))
+    assert (result.status, result.duration, result.bridged, result.child_channel) == (
+        status, 0, False, None)
+    started = await rig.wait_app(call.uuid, "bridge")
+    ended = await rig.wait_app(call.uuid, "bridge", completed=True)
+    assert ended.variable("originate_disposition") == cause
+    (leg,) = (await legs_of(rig, call)).values()
+    assert (await rig.wait_hangup(leg)).get("Hangup-Cause") == cause
+    rang = (stamp(ended) - stamp(started)) / 1e6
+    if number == "2002":
+        # call_timeout is checked against FreeSWITCH's whole-second clock ("elapsed >=
+        # timeout" in switch_ivr_originate): timeout N rings between N-1 and N seconds.
+        assert 2.0 <= rang <= 3.5
+    else:
+        assert rang < 2.0
+    assert not call.control.hung_up.is_set(), "continue_on_fail keeps the caller"
+    await call.control.pause(1)
+    assert (await rig.apps(call.uuid, completed=True))[-1] == ("sleep", "1000")
+
+
+@pytest.mark.parametrize(("number", "call_timeout", "cause", "hung_up"), [
+    ("2001", False, "USER_BUSY", True),
+    ("2002", False, "ALLOTTED_TIMEOUT", True),  # leg_timeout alone: the leg's own limit
+    ("2002", True, "NO_ANSWER", False),  # call_timeout (checked first) ends the ringing
+])
+async def test_gotcha_a_failed_bridge_hangs_up_without_continue_on_fail(
+        rig: DriverRig, number: str, call_timeout: bool, cause: str, hung_up: bool) -> None:
     """switch_channel_handle_cause: a bridge that fails with any cause but NO_ANSWER /
-    ORIGINATOR_CANCEL hangs the caller up unless continue_on_fail is set (here: left out)."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        arg = mapping.bridge_arg(["sofia/gateway/trunk/2001"], legs=[LEG], timeout=5,
-                                 time_limit=60, caller_id=None)
-        await call.control._execute(mapping.bridge, arg)  # type: ignore[attr-defined]
-        assert call.fake.hangup_by == "bridge failed"
-        assert call.fake.channel.hangup_cause == "USER_BUSY"
+    NO_USER_RESPONSE / ORIGINATOR_CANCEL hangs the caller up unless continue_on_fail is set
+    (here the driver's multiset is left out; the driver always sets it). An unanswered leg
+    ends with NO_ANSWER only through call_timeout; its leg_timeout alone gives
+    ALLOTTED_TIMEOUT, which hangs up."""
+    call = await rig.call()
+    await call.control.answer()
+    if call_timeout:
+        await call.control._execute(mapping.execute, "set", "call_timeout=2")
+    arg = mapping.bridge_arg([DIAL_NUMBER.format(number=number)], legs=[LEG], timeout=2,
+                             time_limit=60, caller_id=None)
+    done = await call.control._execute(mapping.bridge, arg)
+    assert done.variable("originate_disposition") == cause
+    if hung_up:
+        ended = await rig.wait_hangup(call.uuid)
+        assert ended.get("Hangup-Cause") == cause
+        await asyncio.wait_for(call.control.hung_up.wait(), 10)
+    else:
+        await call.control.pause(1)
+        assert not call.control.hung_up.is_set()
+        await rig.fs.sync()
+        assert not rig.fs.seen(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                               and e.unique_id == call.uuid)
 
 
-async def test_targets_ring_together_first_answer_wins(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call, result = await dialled(rig, dial("2002", "2000", "2001"))
-        (attempt,) = call.fake.dials
-        assert [endpoint for _vars, endpoint in attempt.legs] == [
-            "sofia/gateway/trunk/2002", "sofia/gateway/trunk/2000", "sofia/gateway/trunk/2001"]
-        assert result.status == "completed"
-        assert result.child_channel == attempt.legs[1][0]["origination_uuid"]
-        assert len({leg_vars["origination_uuid"] for leg_vars, _ in attempt.legs}) == 3
+async def test_targets_ring_together_first_answer_wins(rig: DriverRig) -> None:
+    call, result = await dialled(rig, dial("2002", "2000", "2001"))
+    legs = await legs_of(rig, call)
+    assert list(legs) == ["loopback/2002/lab", "loopback/2000/lab", "loopback/2001/lab"]
+    assert len(set(legs.values())) == 3
+    assert result.status == "completed"
+    assert result.child_channel == legs["loopback/2000/lab"]
+    # All three were created at once (one bridge), the losers ended by FreeSWITCH.
+    created = [created_event(rig, leg) for leg in legs.values()]
+    assert max(map(stamp, created)) - min(map(stamp, created)) < 500_000
+    assert (await rig.wait_hangup(legs["loopback/2001/lab"])).get("Hangup-Cause") == "USER_BUSY"
+    loser = await rig.wait_hangup(legs["loopback/2002/lab"])
+    assert loser.get("Hangup-Cause") == "LOSE_RACE"
+    # The loser was hung up when the winner answered, not after the bridge.
+    (answered,) = rig.fs.seen(lambda e: e.name == "CHANNEL_ANSWER"
+                              and e.unique_id == legs["loopback/2000/lab"])
+    assert abs(stamp(loser) - stamp(answered)) < 500_000
 
 
-async def test_time_limit_ends_the_bridge(tmp_path: Path) -> None:
+async def test_time_limit_ends_the_bridge(rig: DriverRig) -> None:
     """timeLimit → sched_hangup on the answered leg: FreeSWITCH's whole-second scheduler ends
     it between N-1 and N s after the answer; the caller goes on."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call, result = await dialled(rig, dial("2004", time_limit=3))
-        assert result.status == "completed" and 2 <= result.duration <= 3
-        assert call.fake.dials[0].cause == "ALLOTTED_TIMEOUT"
-        assert not call.control.hung_up.is_set()
+    call, result = await dialled(rig, dial("2004", time_limit=3))
+    assert result.status == "completed" and 2 <= result.duration <= 3
+    assert 1.9 <= bridge_seconds(rig, call) <= 3.2
+    assert result.child_channel is not None
+    ended = await rig.wait_hangup(result.child_channel)
+    assert ended.get("Hangup-Cause") == "ALLOTTED_TIMEOUT"
+    assert not call.control.hung_up.is_set()
+    await call.control.pause(1)
 
 
-async def test_bridge_answers_the_caller(tmp_path: Path) -> None:
+async def test_bridge_answers_the_caller(rig: DriverRig) -> None:
     """answerOnBridge: the interpreter does not answer first; the bridge answers the caller
-    when the callee answers."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call, result = await dialled(rig, dial("2000"), answer=False)
-        assert result.status == "completed"
-        assert call.fake.channel.answer_state == "answered"
-        assert [r.app for r in call.fake.log] == ["multiset", "bridge"]
+    when the callee answers, not before."""
+    call, result = await dialled(rig, dial("2000"), answer=False)
+    assert result.status == "completed"
+    assert [app for app, _ in await rig.apps(call.uuid)] == ["socket", "multiset", "bridge"]
+    (answered,) = rig.fs.seen(lambda e: e.name == "CHANNEL_ANSWER" and e.unique_id == call.uuid)
+    assert result.child_channel is not None
+    (callee,) = rig.fs.seen(lambda e: e.name == "CHANNEL_ANSWER"
+                            and e.unique_id == result.child_channel)
+    started = await rig.wait_app(call.uuid, "bridge")
+    assert started.get("Answer-State") != "answered"
+    assert stamp(answered) >= stamp(callee) >= stamp(started) + 900_000  # 2000 rings 1 s
 
 
-async def test_caller_hangs_up_while_it_rings(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        dialing = asyncio.ensure_future(call.control.dial(dial("2002", timeout=30)))
-        await next_app(call.fake, "bridge")
-        call.fake.caller_hangup()
-        result = await asyncio.wait_for(dialing, 10)
-        assert (result.status, result.bridged) == ("canceled", False)
-        assert call.control.hung_up.is_set()
+async def test_caller_hangs_up_while_it_rings(rig: DriverRig) -> None:
+    call = await rig.call()
+    await call.control.answer()
+    dialing = asyncio.ensure_future(call.control.dial(dial("2002", timeout=30)))
+    await rig.wait_app(call.uuid, "bridge")
+    (leg,) = (await legs_of(rig, call)).values()
+    await rig.fs.wait_event(lambda e: e.name == "CHANNEL_PROGRESS" and e.unique_id == leg)
+    call.caller.caller_hangup()
+    result = await asyncio.wait_for(dialing, 10)
+    assert (result.status, result.bridged) == ("canceled", False)
+    assert call.control.hung_up.is_set()
+    assert (await rig.wait_hangup(leg)).get("Hangup-Cause") == "ORIGINATOR_CANCEL"
 
 
-async def test_caller_hangs_up_while_bridged(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        dialing = asyncio.ensure_future(call.control.dial(dial("2004")))
-        await next_app(call.fake, "bridge")
-        await asyncio.wait_for(call.fake.bridged.wait(), 10)
-        await asyncio.sleep(2 * SCALE)  # two seconds of conversation
-        call.fake.caller_hangup()
-        result = await asyncio.wait_for(dialing, 10)
-        assert result.status == "completed" and result.bridged
-        assert 1 <= result.duration <= 3
-        assert call.control.hung_up.is_set()
+async def test_caller_hangs_up_while_bridged(rig: DriverRig) -> None:
+    call = await rig.call()
+    await call.control.answer()
+    dialing = asyncio.ensure_future(call.control.dial(dial("2004")))
+    await rig.fs.wait_event(lambda e: e.name == "CHANNEL_BRIDGE" and e.unique_id == call.uuid)
+    await asyncio.sleep(2)  # the caller talks for two seconds, then hangs up
+    call.caller.caller_hangup()
+    result = await asyncio.wait_for(dialing, 10)
+    assert result.status == "completed" and result.bridged
+    assert result.duration == round(bridge_seconds(rig, call)) and 1 <= result.duration <= 3
+    assert call.control.hung_up.is_set()
+    assert result.child_channel is not None
+    await rig.wait_hangup(result.child_channel)  # the callee is hung up too
 
 
-async def test_sip_target_and_templates(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE, dial_sip="sofia/internal/{uri}") as rig:
-        call = await rig.call()
-        await call.control.answer()
-        result = await call.control.dial(DialRequest(
-            targets=(("sip", "sip:2000@callees.example.com;transport=tcp"),), timeout=10,
-            time_limit=60))
-        assert result.status == "completed"
-        assert call.fake.dials[0].legs[0][1] == (
-            "sofia/internal/sip:2000@callees.example.com;transport=tcp")
+async def test_sip_target_and_templates(rig: DriverRig) -> None:
+    call = await rig.call()
+    await call.control.answer()
+    uri = "sip:2000@callees.example.com;transport=tcp"
+    result = await asyncio.wait_for(call.control.dial(DialRequest(
+        targets=(("sip", uri),), timeout=10, time_limit=60)), 30)
+    assert result.status == "completed"
+    assert list(await legs_of(rig, call)) == [f"loopback/{uri}/lab"]
+    assert result.child_channel is not None
+    created = created_event(rig, result.child_channel)
+    assert created.get("Caller-Destination-Number") == uri
 
 
-async def test_bridged_audio_is_recorded_on_the_outbound_track(tmp_path: Path) -> None:
-    """Channel 2 of a dual recording is the dialled party: the bridged leg's 1000 Hz lands in
-    the outbound track, the caller's 440 Hz in the inbound one."""
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        await call.control.answer()
-        handle = await call.control.start_call_recording(request(rig))
-        result = await call.control.dial(dial("2000"))
-        await call.control.stop_call_recording(handle)
-        assert result.status == "completed"
-        assert handle.inbound_file is not None and handle.outbound_file is not None
-        caller = powers(handle.inbound_file, 1.5, 2.0)
-        callee = powers(handle.outbound_file, 1.5, 2.0)
-        assert caller[0] > 20 * caller[1] and callee[1] > 20 * callee[0]
+async def test_bridged_audio_is_recorded_on_the_outbound_track(rig: DriverRig) -> None:
+    """The outbound track of a call recording is what the caller hears: the bridged callee's
+    1000 Hz; the inbound track is the caller's 440 Hz."""
+    call = await rig.call(extension="speak_20000")  # the caller talks from its answer on
+    await call.control.answer()
+    handle = await call.control.start_call_recording(CallRecordingRequest(
+        key="RE1", directory=rig.spool / "recordings" / "CA1", inbound=True, outbound=True))
+    result = await asyncio.wait_for(call.control.dial(dial("2000")), 30)
+    await call.control.stop_call_recording(handle)
+    assert result.status == "completed"
+    assert handle.inbound_file is not None and handle.outbound_file is not None
+    # 2000 answers about 1 s into the recording and talks for 4 s.
+    caller = tones_440_1000(handle.inbound_file, 0, start=2.0, length=2.0)
+    callee = tones_440_1000(handle.outbound_file, 0, start=2.0, length=2.0)
+    assert caller[0] > 20 * caller[1] and callee[1] > 20 * callee[0]
 
 
-async def test_unsafe_targets_are_refused(tmp_path: Path) -> None:
-    async with started_rig(tmp_path, scale=SCALE) as rig:
-        call = await rig.call()
-        for kind, address in (("number", "2000,sofia/gateway/evil/1"), ("number", "${x}"),
-                              ("sip", "sip:a@b,c"), ("sip", "sip:{a}@b"), ("fax", "2000")):
-            with pytest.raises(UnsafeValue):
-                await call.control.dial(DialRequest(((kind, address),), 10, 60))
-        with pytest.raises(PbxError):
-            await call.control.dial(dial("2000", caller_id="Bob}{x=y"))
-        assert not call.fake.log, "nothing runs when a value is refused"
+async def test_unsafe_targets_are_refused(rig: DriverRig) -> None:
+    call = await rig.call()
+    for kind, address in (("number", "2000,loopback/2001/lab"), ("number", "${x}"),
+                          ("sip", "sip:a@b,c"), ("sip", "sip:{a}@b"), ("fax", "2000")):
+        with pytest.raises(UnsafeValue):
+            await call.control.dial(DialRequest(((kind, address),), 10, 60))
+    with pytest.raises(PbxError):
+        await call.control.dial(dial("2000", caller_id="Bob}{x=y"))
+    await call.control.pause(1)  # the call is still ours
+    # Nothing ran for the refused <Dial>s: only the dialplan's socket and the pause.
+    assert [app for app, _ in await rig.apps(call.uuid)] == ["socket", "sleep"]
+    assert not rig.fs.seen(lambda e: e.name == "CHANNEL_CREATE"
+                           and e.get("Channel-Name").startswith("loopback/2"))
 
 
-# --- mapping (no server) -----------------------------------------------------------------------
+# --- mapping (no PBX) --------------------------------------------------------------------------
 
 
 def event(**headers: str) -> EslEvent:
@@ -223,9 +331,7 @@ def test_bridge_text() -> None:
         f"[origination_uuid={LEG},leg_timeout=30]sofia/external/sip:a@b\n"
     ) in text
     setup = mapping.dial_setup(UUID, 30, event_uuid=LEG)
-    assert ("execute-app-arg: continue_on_fail=true hangup_after_bridge=false call_timeout=30 "
-            "originate_disposition= originate_failed_cause= DIALSTATUS= bridge_hangup_cause= "
-            "last_bridge_hangup_cause=\n") in setup
+    assert f"execute-app-arg: {SETUP.format(timeout=30)}\n" in setup
     with pytest.raises(UnsafeValue):
         mapping.dial_target("number", "2000", number_template="sofia/gw/{number}|x",
                             sip_template="sofia/external/{uri}")
