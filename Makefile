@@ -81,5 +81,5 @@ fuzz: venv
 
 # A real Asterisk, the adapter and a small voicemail app; one call leaves a message through
 # <Record>; prints the webhooks received and where the recording is.
-demo: setup
+demo: apt-packages venv asterisk-root
 	$(VENV)/bin/python docker/demo.py

@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 
 from fs_esl_server import FakeFreeSwitch, parse_dial_string
-from test_freeswitch_driver import PBX_SPOOL, Rig, started_rig
+from test_freeswitch_faults import PBX_SPOOL, Rig, started_rig
 
 from adapter.pbx.freeswitch.protocol import EslParser
 
