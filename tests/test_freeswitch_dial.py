@@ -58,7 +58,17 @@ async def dialled(rig: DriverRig, req: DialRequest, *, answer: bool = True
 async def legs_of(rig: DriverRig, call: DriverCall) -> dict[str, str]:
     """{endpoint: leg uuid} of the call's last bridge, from the data FreeSWITCH executed."""
     bridges = [data for app, data in await rig.apps(call.uuid) if app == "bridge"]
-    return {endpoint: leg for leg, endpoint in _LEG_RE.findall(bridges[-1])}
+    return bridge_legs(bridges[-1])
+
+
+def bridge_leg_uuids(bridge_data: str) -> list[str]:
+    """The leg uuids of a bridge application's data, one per endpoint, in order."""
+    return [leg for leg, _endpoint in _LEG_RE.findall(bridge_data)]
+
+
+def bridge_legs(bridge_data: str) -> dict[str, str]:
+    """{endpoint: leg uuid} of a bridge application's data."""
+    return {endpoint: leg for leg, endpoint in _LEG_RE.findall(bridge_data)}
 
 
 def stamp(event: EslEvent) -> int:
