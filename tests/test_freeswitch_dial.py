@@ -11,6 +11,7 @@ the callees' legs); durations come from its timestamps.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import AsyncIterator
 
@@ -80,11 +81,12 @@ def created_event(rig: DriverRig, leg: str) -> EslEvent:
     return created
 
 
-def bridge_seconds(rig: DriverRig, call: DriverCall) -> float:
+async def bridge_seconds(rig: DriverRig, call: DriverCall) -> float:
     """CHANNEL_BRIDGE to CHANNEL_UNBRIDGE of the caller's leg, on FreeSWITCH's clock."""
-    (bridged,) = rig.fs.seen(lambda e: e.name == "CHANNEL_BRIDGE" and e.unique_id == call.uuid)
-    (unbridged,) = rig.fs.seen(lambda e: e.name == "CHANNEL_UNBRIDGE"
-                               and e.unique_id == call.uuid)
+    bridged = await rig.fs.wait_event(lambda e: e.name == "CHANNEL_BRIDGE"
+                                      and e.unique_id == call.uuid)
+    unbridged = await rig.fs.wait_event(lambda e: e.name == "CHANNEL_UNBRIDGE"
+                                        and e.unique_id == call.uuid)
     return (stamp(unbridged) - stamp(bridged)) / 1e6
 
 
@@ -94,8 +96,8 @@ async def test_answered_bridge(rig: DriverRig) -> None:
     (leg,) = (await legs_of(rig, call)).values()
     assert result.child_channel == leg
     # DialCallDuration: CHANNEL_BRIDGE → CHANNEL_UNBRIDGE (2000 talks 4 s after its answer).
-    seconds = bridge_seconds(rig, call)
-    assert result.duration == round(seconds) and 3.5 <= seconds <= 5.0
+    seconds = await bridge_seconds(rig, call)
+    assert result.duration == math.floor(seconds + 0.5) and 3.5 <= seconds <= 5.0
     assert await rig.apps(call.uuid, completed=True) == [
         ("answer", ""),
         ("multiset", SETUP.format(timeout=10)),
@@ -202,7 +204,7 @@ async def test_time_limit_ends_the_bridge(rig: DriverRig) -> None:
     it between N-1 and N s after the answer; the caller goes on."""
     call, result = await dialled(rig, dial("2004", time_limit=3))
     assert result.status == "completed" and 2 <= result.duration <= 3
-    assert 1.9 <= bridge_seconds(rig, call) <= 3.2
+    assert 1.9 <= await bridge_seconds(rig, call) <= 3.2
     assert result.child_channel is not None
     ended = await rig.wait_hangup(result.child_channel)
     assert ended.get("Hangup-Cause") == "ALLOTTED_TIMEOUT"
@@ -248,7 +250,8 @@ async def test_caller_hangs_up_while_bridged(rig: DriverRig) -> None:
     call.caller.caller_hangup()
     result = await asyncio.wait_for(dialing, 10)
     assert result.status == "completed" and result.bridged
-    assert result.duration == round(bridge_seconds(rig, call)) and 1 <= result.duration <= 3
+    seconds = await bridge_seconds(rig, call)
+    assert result.duration == math.floor(seconds + 0.5) and 1 <= result.duration <= 3
     assert call.control.hung_up.is_set()
     assert result.child_channel is not None
     await rig.wait_hangup(result.child_channel)  # the callee is hung up too
