@@ -4,6 +4,7 @@ request's parameters (DialCallStatus, DialCallSid, DialCallDuration, DialBridged
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -14,7 +15,8 @@ from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import Dial
 
-__all__ = ["action_params", "add_child_call", "dial_request", "end_child_call"]
+__all__ = ["action_params", "add_child_call", "dial_request", "end_child_call",
+           "mark_answered"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,13 @@ async def add_child_call(ctx: SessionContext, info: CallInfo, verb: Dial) -> str
     log.info("call %s: <Dial> %s as %s", info.call_sid,
              " & ".join(t.address for t in verb.targets), child_sid)
     return child_sid
+
+
+async def mark_answered(ctx: SessionContext, child_sid: str, answered: asyncio.Event) -> None:
+    """Once the callee answers: the child call is in progress (its row says so at once, so a
+    crash during the bridge leaves it `completed`, not `canceled`, for recovery)."""
+    await answered.wait()
+    await ctx.store.update_call(child_sid, status="in-progress", date_updated=datetime.now(UTC))
 
 
 async def end_child_call(ctx: SessionContext, info: CallInfo, child_sid: str,

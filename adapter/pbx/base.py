@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -118,12 +118,15 @@ class CallRecordingHandle:
 @dataclass(frozen=True, slots=True)
 class DialRequest:
     """`<Dial>`: ring every target at once (``("number", "+1555...")`` or ``("sip", "sip:...")``)
-    for `timeout` seconds and bridge the first that answers, for at most `time_limit` seconds."""
+    for `timeout` seconds and bridge the first that answers, for at most `time_limit` seconds.
+    The driver sets `answered` when a callee answers (so the child call is known to be in
+    progress before the `<Dial>` ends, e.g. for recovery after a crash)."""
 
     targets: tuple[tuple[str, str], ...]
     timeout: int
     time_limit: int
     caller_id: str | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ class AsteriskCall:
         self._hung_up = asyncio.Event()
         # DialEnd events of the current <Dial>: (DialStatus, DestChannel, when).
         self._dial_ends: list[tuple[str, str, float]] = []
+        self._dialing: DialRequest | None = None  # the <Dial> running now
         # Set while the channel is being redirected out of AsyncAGI and back (interrupt()).
         self.redirecting = False
         self._resumed = asyncio.Event()
@@ -265,9 +266,10 @@ class AsteriskCall:
             await asyncio.sleep(FILE_POLL_INTERVAL)
 
     def on_dial_end(self, event: AmiMessage) -> None:
-        self._dial_ends.append(
-            (event.get("DialStatus") or "", event.get("DestChannel") or "", time.monotonic())
-        )
+        status = event.get("DialStatus") or ""
+        self._dial_ends.append((status, event.get("DestChannel") or "", time.monotonic()))
+        if status == "ANSWER" and self._dialing is not None:
+            self._dialing.answered.set()
 
     async def dial(self, request: DialRequest) -> DialResult:
         targets = [
@@ -278,12 +280,15 @@ class AsteriskCall:
         command = mapping.dial(targets, timeout=request.timeout, time_limit=request.time_limit,
                                caller_id=request.caller_id)
         self._dial_ends.clear()
+        self._dialing = request
         try:
             reply = await self._agi(command)
             if reply.hung_up:
                 self.mark_gone()
         except CallGone:
             self.mark_gone()
+        finally:
+            self._dialing = None
         ended = time.monotonic()
         answered = [(dest, when) for status, dest, when in self._dial_ends if status == "ANSWER"]
         if answered:

@@ -113,6 +113,7 @@ class _DialWatch:
     """CHANNEL_BRIDGE/CHANNEL_UNBRIDGE of the `<Dial>` in progress (to one of our legs)."""
 
     legs: tuple[str, ...]
+    answered: asyncio.Event
     bridged: EslEvent | None = None
     unbridged: EslEvent | None = None
 
@@ -122,6 +123,7 @@ class _DialWatch:
             return
         if event.name == "CHANNEL_BRIDGE" and self.bridged is None:
             self.bridged = event
+            self.answered.set()
         elif event.name == "CHANNEL_UNBRIDGE" and self.unbridged is None:
             self.unbridged = event
 
@@ -422,7 +424,8 @@ class FreeSwitchCall:
         endpoints = [mapping.dial_target(kind, address, number_template=s.dial_number,
                                          sip_template=s.dial_sip)
                      for kind, address in request.targets]
-        watch = _DialWatch(tuple(str(uuid_module.uuid4()) for _ in endpoints))
+        watch = _DialWatch(tuple(str(uuid_module.uuid4()) for _ in endpoints),
+                           answered=request.answered)
         arg = mapping.bridge_arg(endpoints, legs=watch.legs, timeout=request.timeout,
                                  time_limit=request.time_limit, caller_id=request.caller_id)
         completion: EslEvent | None = None
