@@ -437,6 +437,12 @@ _DIALSTATUS = {"ORIGINATOR_CANCEL": "CANCEL", "USER_BUSY": "BUSY", "NO_ANSWER": 
 _ALWAYS_CONTINUE = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"})
 
 
+def _whole_second_timer(start: float, seconds: int) -> float:
+    """When a timer of `seconds` set at `start` fires on FreeSWITCH's whole-second clock (the
+    next second boundary after `seconds` - 1 s): between `seconds` - 1 and `seconds` later."""
+    return max(0.0, math.ceil(start + seconds - 1) - start) or float(seconds)
+
+
 def switch_true(value: str | None) -> bool:
     if not value:
         return False
@@ -1182,14 +1188,20 @@ class FakeCall:
             callee = self.fs.callee_for(endpoint)
             leg = FakeLeg(uuid, endpoint, callee, self)
             self.fs.legs[uuid] = leg
-            timeout = min(int(leg_vars.get("leg_timeout") or "0") or call_timeout,
-                          call_timeout)
+            # As on the real switch: call_timeout runs on a whole-second clock (timeout N rings
+            # N-1 to N s) and ends the attempt NO_ANSWER; a shorter leg_timeout ends its leg
+            # ALLOTTED_TIMEOUT.
+            leg_timeout = int(leg_vars.get("leg_timeout") or "0")
+            if leg_timeout and leg_timeout < call_timeout:
+                timeout, expired = float(leg_timeout), "ALLOTTED_TIMEOUT"
+            else:
+                timeout, expired = _whole_second_timer(start, call_timeout), "NO_ANSWER"
             if callee.reject is not None:
                 plan.append((callee.fail_after, leg, callee.reject))
             elif callee.answer_after is not None and callee.answer_after < timeout:
                 plan.append((callee.answer_after, leg, "answer"))
             else:
-                plan.append((float(timeout), leg, "NO_ANSWER"))
+                plan.append((timeout, leg, expired))
         answered: FakeLeg | None = None
         cause = "NO_ANSWER" if plan else "INVALID_NUMBER_FORMAT"
         while plan and answered is None:
@@ -1243,8 +1255,8 @@ class FakeCall:
             channel.answer_state, channel.call_state = "answered", "ACTIVE"
             channel.answered_us = self.fs.now_us()
             self.emit("CHANNEL_ANSWER")
-        channel.set_var("originate_disposition", "call accepted")
-        channel.set_var("DIALSTATUS", "ANSWER")
+        channel.set_var("originate_disposition", "SUCCESS")  # as the real switch sets them
+        channel.set_var("DIALSTATUS", "SUCCESS")
         channel.set_var("bridge_to", leg.uuid)
         channel.other_leg = (leg.uuid, callee_key(leg.endpoint))
         ids = [("Bridge-A-Unique-ID", self.uuid), ("Bridge-B-Unique-ID", leg.uuid)]
