@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from asterisk_lab import CALLEES_CONTEXT, AsteriskPbx
-from fs_esl_server import FakeFreeSwitch
 from twiml_app import TwimlApp
 
 from adapter.config import Config, load_config
@@ -23,7 +22,6 @@ __all__ = [
     "adapter",
     "adapter_config",
     "app",
-    "freeswitch_adapter",
     "running_adapter",
 ]
 
@@ -70,39 +68,6 @@ async def running_adapter(config: Config) -> AsyncIterator[Adapter]:
         yield adapter
     finally:
         await adapter.stop()
-
-
-@contextlib.asynccontextmanager
-async def freeswitch_adapter(
-    tmp_path: Path, voice_url: str, *, serve_http: bool = False
-) -> AsyncIterator[tuple[Adapter, FakeFreeSwitch]]:
-    """The adapter with ``pbx.type = "freeswitch"`` on the ESL test server (tests/fs_esl_server.py),
-    configured from environment variables; the server's spool is another path than ours."""
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    fake = FakeFreeSwitch(spool_pbx=FS_SPOOL, spool_local=spool, sound_prefix=tmp_path / "sounds")
-    await fake.start()
-    config = load_config(None, environ={
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
-        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{_free_port()}",
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(tmp_path / "data"),
-        "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-        "TWIML_ADAPTER_FREESWITCH_LISTEN": "127.0.0.1:0",
-        "TWIML_ADAPTER_FREESWITCH_ESL_HOST": fake.address[0],
-        "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(fake.address[1]),
-        "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(FS_SPOOL),
-        "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR_LOCAL": str(spool),
-        "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
-    })
-    adapter = Adapter(config)
-    await adapter.start(serve_http=serve_http)
-    try:
-        yield adapter, fake
-    finally:
-        await adapter.stop()
-        await fake.stop()
 
 
 # --- fixtures (registered for every test module by tests/conftest.py) -----------------------

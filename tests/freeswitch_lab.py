@@ -1,32 +1,22 @@
-"""A real FreeSWITCH for the FreeSWITCH tests: the ``freeswitch`` service of docker/compose.yml
-(profile "freeswitch"), used in place of the ESL test server (tests/fs_esl_server.py) when
-``TWIML_TEST_FREESWITCH=compose`` and a Docker engine answers (tests/conftest.py).
-
-NOT RUN YET: written without a Docker engine, from the lab notes and FreeSWITCH 1.10.12's source.
-
-The container shares the host's network, so the adapter, in-process as in every test, is
-reached at the address of the shipped dialplan's ``socket`` (dialplan/freeswitch/twiml.xml:
-127.0.0.1:8084), and FreeSWITCH's event socket is on 127.0.0.1:8021 (`FreeSwitchStack`).
-
-`RealFreeSwitch` offers what the shared suite asks of the ESL test server (`FreeSwitchSide`,
-`CallSide`), over an inbound ESL connection of its own:
+"""A real FreeSWITCH for the FreeSWITCH tests, as the test side sees it: where it is
+(`FreeSwitchStack`: the local build of tests/freeswitch_local.py, or the ``freeswitch`` service of
+docker/compose.yml with ``TWIML_TEST_FREESWITCH=compose``), and one test's own inbound ESL
+connection to it (`RealFreeSwitch`), which places the test calls and keeps what FreeSWITCH
+reports.
 
 - `RealFreeSwitch.place_call` runs ``bgapi originate {origination_uuid=A,...}
-  loopback/<To>/twiml caller XML lab``. mod_loopback makes two legs: B runs context ``twiml``
-  and is handed to the adapter; A is the caller, in the test context ``lab``
-  (docker/freeswitch/conf/dialplan/lab.xml). Whatever A writes, B reads.
+  loopback/<To>/twiml <extension> XML lab``. mod_loopback makes two legs: B runs context
+  ``twiml`` (the shipped dialplan/freeswitch/twiml.xml) and is handed to the adapter; A is the
+  caller, in the test context ``lab`` (docker/freeswitch/conf/dialplan/lab.xml). Whatever A
+  writes, B reads. A can speak a WAV (`voice`) and record what it hears (`hears_into`).
 - `RealCall.plan_record`: what the caller does during the next ``record`` application on B,
-  timed from its RECORD_START as the test server times a `RecordPlan`: A is moved with
-  ``uuid_transfer`` to an extension that sends 440 Hz for ``talk_s`` seconds (then digital
-  silence, or comfort noise only when ``media`` is False); keys are ``uuid_send_dtmf A`` (they
-  arrive on B's read side, lab notes §8.8), the hang-up is ``uuid_kill A``.
-- `RealCall.press`, `RealCall.caller_hangup`: the same, at once.
-- Files appear in `FreeSwitchStack.spool_local`, the host folder mounted at
-  ``/var/spool/freeswitch/twiml`` (the adapter's ``freeswitch.spool_dir``).
-
-The test server's virtual time (`FakeFreeSwitch.set_scale`) has no real equivalent: calls here
-take real time, and a test that needs the test server's other controls (refusing the inbound
-socket, callee tables, lost breaks) stays on the test server.
+  timed from its RECORD_START (a `fs_esl_server.RecordPlan`): A is moved with ``uuid_transfer``
+  to an extension that sends 440 Hz (or its WAV) for ``talk_s`` seconds, then digital silence
+  (or comfort noise only when ``media`` is False); keys are ``uuid_send_dtmf A`` (they arrive on
+  B's read side, lab notes §8.8), the hang-up is ``uuid_kill A``.
+- `RealFreeSwitch.events`, `wait_event`, `sync`, `api_commands`: what FreeSWITCH did, from its
+  own events (API events for every api command it ran, whoever sent it).
+- Files appear in `FreeSwitchStack.spool_local` (FreeSWITCH sees it as `spool_pbx`).
 """
 
 from __future__ import annotations
@@ -42,9 +32,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL, freeswitch_adapter
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL
 from fs_esl_server import RecordPlan
 
 from adapter.config import load_config
@@ -60,9 +50,7 @@ from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser
 from adapter.service import Adapter
 
 __all__ = [
-    "CallSide",
     "EslError",
-    "FreeSwitchSide",
     "FreeSwitchStack",
     "RealCall",
     "RealFreeSwitch",
@@ -92,28 +80,6 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
 class EslError(RuntimeError):
     """FreeSWITCH refused a command, or the event socket is not there."""
-
-
-# --- what a FreeSWITCH test uses: the ESL test server or the compose FreeSWITCH ---------------
-
-
-class CallSide(Protocol):
-    """One test call, seen from the caller (`fs_esl_server.FakeCall`, `RealCall`)."""
-
-    def plan_record(self, plan: RecordPlan) -> None: ...
-
-    def press(self, digit: str) -> None: ...
-
-    def caller_hangup(self, cause: str = "NORMAL_CLEARING") -> None: ...
-
-
-class FreeSwitchSide(Protocol):
-    """A FreeSWITCH that places test calls to the adapter (`FakeFreeSwitch`,
-    `RealFreeSwitch`)."""
-
-    def place_call(
-        self, address: tuple[str, int], *, to: str, from_: str, caller_name: str = ""
-    ) -> CallSide: ...
 
 
 # --- the compose service, as the host sees it -------------------------------------------------
@@ -629,16 +595,11 @@ class RealFreeSwitch:
 
 @contextlib.asynccontextmanager
 async def freeswitch_under_test(
-    stack: FreeSwitchStack | None, tmp_path: Path, voice_url: str, *, serve_http: bool = False
-) -> AsyncIterator[tuple[Adapter, FreeSwitchSide]]:
-    """The adapter (``pbx.type = "freeswitch"``) and the FreeSWITCH it runs against: a real one
-    (`stack`: tests/freeswitch_local.py or the compose service), or the ESL test server when
-    `stack` is None (exactly `adapter_harness.freeswitch_adapter`)."""
-    if stack is None:
-        async with freeswitch_adapter(tmp_path, voice_url, serve_http=serve_http) as (adapter,
-                                                                                     fake):
-            yield adapter, fake
-        return
+    stack: FreeSwitchStack, tmp_path: Path, voice_url: str, *, serve_http: bool = False
+) -> AsyncIterator[tuple[Adapter, RealFreeSwitch]]:
+    """The adapter (``pbx.type = "freeswitch"``) and the real FreeSWITCH it runs against
+    (`stack`: tests/freeswitch_local.py or the compose service), with the test's own ESL
+    connection to place calls and watch events."""
     fs = RealFreeSwitch(stack)
     await fs.start()
     try:

@@ -6,8 +6,8 @@ and `<Dial answerOnBridge="true">` (the bridge answers).
 Two truths are checked: the CallStatus the app receives, and what the PBX ran on the adapter's
 channel, in order and with the PBX's time: on Asterisk the AGI commands (AMI ``AGIExecStart``:
 ``ANSWER``, ``EXEC Wait``, ``EXEC Dial``), on FreeSWITCH the applications (``answer``,
-``sleep``, ``bridge``: the ESL test server's log, or ``CHANNEL_EXECUTE`` events of a real
-FreeSWITCH). The rigs are the shared suite's (tests/test_shared_record.py)."""
+``sleep``, ``bridge``: the ``CHANNEL_EXECUTE`` events of the real FreeSWITCH). The rigs are the
+shared suite's (tests/test_shared_record.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from typing import Any
 import test_shared_record as shared
 from asterisk_lab import CALLEE_TONE1000, CallerScript, originate
 from freeswitch_lab import EslConnection, RealFreeSwitch
-from fs_esl_server import FakeFreeSwitch
 from test_shared_record import FROM, TO, AsteriskRig, FreeSwitchRig, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp, stop_recording
@@ -82,14 +81,6 @@ async def watched_call(rig: Rig) -> AsyncIterator[Seen]:
         return
     assert isinstance(rig, FreeSwitchRig)
     address = rig.adapter.driver.outbound_address  # type: ignore[union-attr]
-    if isinstance(rig.fs, FakeFreeSwitch):
-        fake = rig.fs.place_call(address, to=TO, from_=FROM, caller_name="Answer")
-
-        async def logged() -> Ran:  # the test server's own log: nothing in flight
-            return [(FS_VERBS[r.app], r.started) for r in fake.log if r.app in FS_VERBS]
-
-        yield logged
-        return
     assert isinstance(rig.fs, RealFreeSwitch)
     callers: set[str] = set()
 

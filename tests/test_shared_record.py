@@ -19,7 +19,7 @@ import pytest
 from adapter_harness import ACCOUNT_SID, adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
 from audio_checks import trailing_silence
-from freeswitch_lab import FreeSwitchSide, freeswitch_under_test
+from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
 from fs_esl_server import Key, RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
@@ -69,7 +69,7 @@ class AsteriskRig:
 @dataclass
 class FreeSwitchRig:
     adapter: Adapter
-    fs: FreeSwitchSide  # the real FreeSWITCH (tests/freeswitch_lab.RealFreeSwitch)
+    fs: RealFreeSwitch
     speech_seconds: float = 3.0
 
     async def call(self, caller: Caller) -> None:
