@@ -21,7 +21,8 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="twiml-adapter", description="Twilio TwiML voice support for Asterisk."
+        prog="twiml-adapter",
+        description="Twilio TwiML voice support for Asterisk and FreeSWITCH.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -80,3 +80,29 @@ async def test_url_is_fetched_with_its_content_type(served: str) -> None:
     proc = await asyncio.to_thread(check, served)
     assert proc.returncode == 0
     assert "13910" in proc.stdout
+
+
+def test_a_verb_not_supported_yet_fails_the_check_with_its_line(tmp_path: Path) -> None:
+    """A document whose call would reach <Gather> (not supported yet) fails at run time with
+    the error prompt: the check fails on it too, with 12200 and the line."""
+    path = tmp_path / "ivr.xml"
+    path.write_text('<Response>\n<Say>Press one</Say>\n<Gather numDigits="1"/>\n</Response>')
+    proc = check(str(path))
+    assert proc.returncode == 1, proc.stdout
+    assert f"{path}: line 3: <Gather>: 12200 <Gather> is not supported" in proc.stdout
+    assert "OK" not in proc.stdout
+
+
+def test_a_verb_after_the_end_of_the_call_does_not_fail_the_check(tmp_path: Path) -> None:
+    """Nothing after <Hangup> runs, so an unsupported verb there changes nothing."""
+    path = tmp_path / "end.xml"
+    path.write_text("<Response><Say>Bye</Say><Hangup/><Gather/></Response>")
+    proc = check(str(path))
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.strip() == f"{path}: OK"
+
+
+def test_help_names_both_pbxs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "adapter.cli", "--help"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert "Asterisk and FreeSWITCH" in proc.stdout

@@ -360,7 +360,7 @@ class CallSession:
 
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Unsupported)
-        raise TwilioError(12200, f"<{verb.name}> is not supported by twiml-pbx-adapter yet")
+        raise TwilioError(12200, verb.why)
 
     async def _record(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, Record)

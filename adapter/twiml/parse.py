@@ -15,7 +15,7 @@ from adapter.twiml import codes
 from adapter.twiml.content_types import BodyKind, MediaType, classify
 from adapter.twiml.findings import Finding, TwimlError, finding
 from adapter.twiml.validate import SAY_DEFAULT_LOOP, SAY_MAX_BYTES, validate_tree
-from adapter.twiml.verbs import Document, Play, Say, Verb
+from adapter.twiml.verbs import Document, Hangup, Play, Redirect, Reject, Say, Unsupported, Verb
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_document", "parse_document"]
 
@@ -54,8 +54,18 @@ def parse_document(body: bytes, content_type: str | None, *, url: str | None = N
 
 
 def check_document(body: bytes, content_type: str | None, url: str | None = None) -> list[Finding]:
-    """Every finding about a response body, fatal or not, without raising."""
-    return _read(body, content_type, url)[1]
+    """Every finding about a response body, fatal or not, without raising; and, as fatal, each
+    verb this adapter does not support yet that a call would reach (it would get the error
+    prompt and end there: `twiml-adapter check` must fail on what fails at run time)."""
+    verbs, findings = _read(body, content_type, url)
+    for verb in verbs:
+        if isinstance(verb, Hangup | Reject | Redirect):
+            break  # nothing after it runs in this document
+        if isinstance(verb, Unsupported):
+            findings.append(Finding(code=codes.SCHEMA_VALIDATION_WARNING.number, fatal=True,
+                                    message=f"{verb.why}: a call that reaches it hears the "
+                                    "error prompt and ends", line=verb.line, verb=verb.name))
+    return findings
 
 
 def _read(

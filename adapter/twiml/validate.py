@@ -505,6 +505,7 @@ def _start_or_stop(el: _Element) -> list[Verb]:
             verbs.append(Unsupported(
                 name=f"{el.name}/{noun.name}",
                 attributes=tuple((str(k), str(v)) for k, v in child.attrib.items()),
+                line=source_line(child),
             ))
         else:
             el.report_nested(child)
@@ -520,6 +521,7 @@ def _dial(el: _Element) -> Dial | Unsupported | None:
             return Unsupported(
                 name=f"Dial/{child.tag}",
                 attributes=tuple((str(k), str(v)) for k, v in el.element.attrib.items()),
+                line=source_line(child),
             )
     action = el.url("action", codes.INVALID_URL_FORMAT)
     method = el.method("method", codes.DIAL_INVALID_METHOD, RECORD_DEFAULT_METHOD)
@@ -625,6 +627,7 @@ def _unsupported(el: _Element) -> Unsupported:
     return Unsupported(
         name=el.name,
         attributes=tuple((str(k), str(v)) for k, v in el.element.attrib.items()),
+        line=source_line(el.element),
     )
 
 

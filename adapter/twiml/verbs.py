@@ -6,7 +6,7 @@ the URL of the document they came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from adapter.twiml.findings import Finding
@@ -142,10 +142,17 @@ class Dial:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A Twilio verb this adapter parses but does not implement; attributes in document order."""
+    """A Twilio verb this adapter parses but does not implement; attributes in document order;
+    `line`: where it stands in the document."""
 
     name: str
     attributes: tuple[tuple[str, str], ...]
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def why(self) -> str:
+        """What a call that reaches it gets (error 12200, the error prompt, the end)."""
+        return f"<{self.name}> is not supported by twiml-pbx-adapter yet"
 
 
 Verb: TypeAlias = (
