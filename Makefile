@@ -26,7 +26,8 @@ FREESWITCH_SOURCES ?= $(or $(TWIML_FREESWITCH_SOURCES),$(abspath $(CURDIR)/../sh
 
 setup: apt-packages venv asterisk-root freeswitch-build
 
-# Installs only what is missing; `apt-get update` runs once, and only then.
+# Installs only what is missing; `apt-get update` runs once, and only then. Another apt-get or
+# unattended-upgrades holding the dpkg lock is waited for (up to 10 minutes), not an error.
 apt-packages:
 	@missing=""; \
 	for pkg in $(APT_PACKAGES); do \
@@ -35,9 +36,9 @@ apt-packages:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install:$$missing"; \
-	  $(SUDO) apt-get update -qq \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq \
 	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	       apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	       apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing </dev/null; \
 	fi
 
 venv: $(VENV)/.installed

@@ -85,7 +85,13 @@ if ready; then
 fi
 
 (cd "$sources" && sha256sum --quiet -c SHA256SUMS) || die "the tarballs in $sources do not match SHA256SUMS"
-tarball() { local f; f=$(cd "$sources" && ls "$1"*.tar.xz 2>/dev/null | head -n 1); [ -n "$f" ] || die "no $1*.tar.xz in $sources"; echo "$sources/$f"; }
+tarball() { # tarball NAME-: the one tarball of that name in $sources
+  local f
+  for f in "$sources/$1"*.tar.xz; do
+    [ -f "$f" ] && { echo "$f"; return; }
+  done
+  die "no $1*.tar.xz in $sources"
+}
 fs_tar=$(tarball freeswitch-)
 sofia_tar=$(tarball sofia-sip-)
 spandsp_tar=$(tarball spandsp-)
@@ -97,8 +103,10 @@ done
 if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || die "missing Debian packages:$missing (run as root, or install them)"
   say "installing build packages:$missing"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  # shellcheck disable=SC2086 # a list of package names
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends $missing >/dev/null
 fi
 
 work="$cache/build-$key"
@@ -106,7 +114,16 @@ log="$cache/freeswitch-$key.build.log"
 rm -rf "$work" "$prefix"
 mkdir -p "$work"
 : >"$log"
-trap 'status=$?; if [ $status != 0 ]; then tail -n 40 "$log" >&2; say "build failed; full log: $log"; rm -rf "$prefix"; fi; rm -rf "$work"' EXIT
+on_exit() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    tail -n 40 "$log" >&2
+    say "build failed; full log: $log"
+    rm -rf "$prefix"
+  fi
+  rm -rf "$work"
+}
+trap on_exit EXIT
 jobs=$(nproc 2>/dev/null || echo 2)
 started=$SECONDS
 
