@@ -1,4 +1,7 @@
-"""``twiml-adapter``: ``serve --config FILE.toml`` and ``check FILE|URL``."""
+"""``twiml-adapter``: ``serve [--config FILE.toml] [--debug]`` and ``check FILE|URL``.
+
+``serve`` that cannot start prints one line naming the cause and the fix
+(`adapter.startup_errors`) and exits with status 2; ``--debug`` prints the traceback first."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -28,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the adapter")
     serve.add_argument("--config", type=Path, help="TOML file (environment variables override it)")
+    serve.add_argument("--debug", action="store_true",
+                       help="if it cannot start, print the traceback too")
     check = commands.add_parser("check", help="validate a TwiML document offline")
     check.add_argument("source", help="a file, '-' for standard input, or an http(s) URL")
     add_callbacks_command(commands)
@@ -35,12 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "callbacks":
         return run_callbacks_command(args)
     if args.command == "serve":
-        return _serve(args.config)
+        return _serve(args.config, debug=args.debug)
     return _check(args.source)
 
 
-def _serve(config_path: Path | None) -> int:
+def _serve(config_path: Path | None, *, debug: bool = False) -> int:
     from adapter.config import load_config
+    from adapter.startup_errors import StartFailed, describe
 
     try:
         config = load_config(config_path)
@@ -53,8 +60,14 @@ def _serve(config_path: Path | None) -> int:
     )
     from adapter.service import Adapter
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Adapter(config).run_forever())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(Adapter(config).run_forever())
+    except StartFailed as failed:
+        if debug:
+            traceback.print_exception(failed.cause)
+        print(f"twiml-adapter: cannot start: {describe(failed)}", file=sys.stderr)
+        return 2
     return 0
 
 

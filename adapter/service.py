@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.config import Config
 from adapter.http import build_app
@@ -27,6 +29,12 @@ from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
 from adapter.recordings.store import CallRow, Store
 from adapter.recovery import RecoveryReport, claim_call, start_recovery, start_sweeps
+from adapter.startup_errors import (
+    DatabaseUnreachable,
+    ListenFailed,
+    StartFailed,
+    check_writable,
+)
 from adapter.webhooks import WebhookClient
 
 __all__ = ["Adapter"]
@@ -52,15 +60,21 @@ class Adapter:
     # Startup recovery of what a killed run left unfinished (adapter/recovery.py).
     recovery: asyncio.Task[RecoveryReport] | None = None
     _sweeps: asyncio.Task[None] | None = None
+    _http_socket: socket.socket | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
         config = self.config
         started = datetime.now(UTC)
         self.node_id = node_identity(config.data_dir)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(config.data_dir, "storage.data_dir")
         spool = config.spool_dir_local
-        (spool / "recordings").mkdir(parents=True, exist_ok=True)
-        store = await Store.open(config.database_url)
+        check_writable(spool / "recordings", f"{config.pbx}.spool_dir_local")
+        if serve_http:  # bound first: a port in use is found before anything is started
+            self._http_socket = _bind(config.http.listen_host, config.http.listen_port)
+        try:
+            store = await Store.open(config.database_url)
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            raise DatabaseUnreachable(config.database_url, exc) from exc
         egress = config.webhooks.egress_policy()
         webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token,
                                  egress=egress)
@@ -78,7 +92,11 @@ class Adapter:
         self.driver = _driver(config)
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
-        await driver.start(self._on_call)
+        try:
+            await driver.start(self._on_call)
+        except BaseException:
+            self.driver = None  # nothing of it is left running to stop
+            raise
         if isinstance(driver, AsteriskDriver):
             watch_reconnects(driver)
         self.recovery = start_recovery(self, started_before=started)
@@ -90,7 +108,8 @@ class Adapter:
                 app, host=config.http.listen_host, port=config.http.listen_port,
                 log_level="warning", lifespan="off",
             ))
-            self._server_task = asyncio.create_task(self._server.serve())
+            self._server_task = asyncio.create_task(
+                self._server.serve(sockets=[self._http_socket] if self._http_socket else None))
             while not self._server.started:
                 if self._server_task.done():
                     self._server_task.result()
@@ -205,6 +224,9 @@ class Adapter:
             if self._server_task is not None:
                 with contextlib.suppress(Exception):
                     await self._server_task
+        if self._http_socket is not None:
+            self._http_socket.close()
+            self._http_socket = None
         if self.driver is not None:
             await self.driver.stop()
         if self.ctx is not None:
@@ -216,11 +238,32 @@ class Adapter:
             await self.ctx.store.close()
 
     async def run_forever(self) -> None:
-        await self.start()
+        """Start, then run until cancelled. `StartFailed` if start-up fails (whatever had
+        been started is stopped again first)."""
+        try:
+            await self.start()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise StartFailed(exc) from exc
         try:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The HTTP API's listening socket (uvicorn serves on it); `ListenFailed` if it cannot be
+    had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenFailed("http.listen", host, port, exc) from exc
+    return sock
 
 
 def _driver(config: Config) -> AsteriskDriver | FreeSwitchDriver:

@@ -1,7 +1,8 @@
 """The AMI connection (panoramisk) and AsyncAGI command routing over it.
 
 panoramisk frames and parses AMI; this module adds what the adapter needs on top:
-- login with a timeout and a clear error;
+- login with a timeout and a clear error (`adapter.startup_errors`: unreachable, login
+  refused, a write privilege missing), without panoramisk's reconnect chatter meanwhile;
 - framing on bytes, bounded, decoded per whole frame (`ami_protocol.FramedAmiProtocol`);
 - every action's header values checked by `escape.ami_header_value` before sending;
 - AsyncAGI commands correlated by the `CommandID` we generate. panoramisk 1.4's own
@@ -27,6 +28,12 @@ from adapter.pbx.asterisk.agi import AgiReply, parse_agi_reply
 from adapter.pbx.asterisk.ami_protocol import FramedAmiProtocol
 from adapter.pbx.asterisk.escape import ami_header_value
 from adapter.pbx.base import CallGone, PbxError
+from adapter.startup_errors import (
+    AmiLoginRefused,
+    AmiPrivilegesMissing,
+    AmiUnreachable,
+    reason,
+)
 
 __all__ = ["AmiClient", "AmiMessage", "EventHandler"]
 
@@ -34,6 +41,47 @@ log = logging.getLogger(__name__)
 
 AmiMessage = Mapping[str, str]
 EventHandler = Callable[[AmiMessage], None]
+
+# One action per write class the adapter needs, each sent without the header it requires:
+# Asterisk checks the privilege first ("Permission denied") and only then the headers
+# ("Channel not specified"), so none of them does anything. Filter (system) is harmless too.
+_WRITE_PROBES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("system", {"Action": "Filter", "Operation": "Add", "Filter": "!Event: TestEvent"}),
+    ("call", {"Action": "Redirect"}),
+    ("agi", {"Action": "AGI"}),
+    ("originate", {"Action": "Originate"}),
+)
+
+
+class _Quiet(logging.Filter):
+    """Drops panoramisk's records while `active` (its "Connection lost" and reconnect notes
+    during the first login: a failure there is reported once, by `AmiClient.connect`)."""
+
+    active = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.active
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager that stays closed once `closed` (no reconnect scheduled earlier
+    comes back), and that ignores a connection attempt cancelled by our timeout."""
+
+    closed = False
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self.closed:
+            return None
+        return super().connect(*args, **kwargs)
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled():
+            return
+        if self.closed:
+            if f.exception() is None:
+                f.result()[0].close()
+            return
+        super().connection_made(f)
 
 
 class AmiClient:
@@ -48,7 +96,10 @@ class AmiClient:
         secret: str,
         connect_timeout: float = 10.0,
     ) -> None:
-        self._manager = Manager(
+        self._quiet = _Quiet()
+        panoramisk_log = logging.getLogger("adapter.pbx.asterisk.panoramisk")
+        panoramisk_log.addFilter(self._quiet)
+        self._manager = _Manager(
             host=host,
             port=port,
             username=username,
@@ -56,7 +107,7 @@ class AmiClient:
             events="on",
             ping_delay=10,
             reconnect_timeout=2,
-            log=logging.getLogger("adapter.pbx.asterisk.panoramisk"),
+            log=panoramisk_log,
             # Bytes are decoded per whole frame, with bounds (see ami_protocol).
             protocol_factory=FramedAmiProtocol,
         )
@@ -70,26 +121,57 @@ class AmiClient:
         self._manager.on_login = self._on_login
         self._manager.register_event("*", self._dispatch)
         self.address = f"{host}:{port}"
+        self._host, self._port, self._username = host, port, username
 
     # --- connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        """Connect, log in, check the write privileges; `AmiUnreachable`, `AmiLoginRefused` or
+        `AmiPrivilegesMissing` (everything closed) if that fails."""
         try:
-            await asyncio.wait_for(self._manager.connect(), self._connect_timeout)
-            auth = self._manager.authenticated_future
-            if auth is not None:
-                await asyncio.wait_for(asyncio.shield(auth), self._connect_timeout)
-            await asyncio.wait_for(self._logged_in.wait(), self._connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            self._manager.close()
-            raise PbxError(f"AMI at {self.address}: cannot connect and log in ({exc!r})") from exc
-        if not self._manager.authenticated:
-            self._manager.close()
-            raise PbxError(f"AMI at {self.address}: login refused (check username and secret)")
-        await self._reduce_event_volume()
+            try:
+                await asyncio.wait_for(self._manager.connect(), self._connect_timeout)
+                auth = self._manager.authenticated_future
+                if auth is not None:
+                    answer = await asyncio.wait_for(asyncio.shield(auth),
+                                                    self._connect_timeout)
+                    if not answer.success:
+                        raise AmiLoginRefused(self._host, self._port, self._username,
+                                              str(answer.get("Message") or "Response: Error"))
+                await asyncio.wait_for(self._logged_in.wait(), self._connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise AmiUnreachable(self._host, self._port, reason(exc)) from exc
+            if not self._manager.authenticated:
+                raise AmiLoginRefused(self._host, self._port, self._username, "not logged in")
+            await self._check_privileges()
+            await self._reduce_event_volume()
+        except BaseException:
+            self._stop_manager()
+            raise
+        finally:
+            self._quiet.active = False
+            logging.getLogger("adapter.pbx.asterisk.panoramisk").removeFilter(self._quiet)
+
+    async def _check_privileges(self) -> None:
+        missing: list[str] = []
+        for name, headers in _WRITE_PROBES:
+            reply = await asyncio.wait_for(
+                self._manager.send_action(Action({**headers, "ActionID": self._next_id("chk")}),
+                                          as_list=False),
+                self._connect_timeout)
+            if isinstance(reply, list):
+                reply = reply[0]
+            if reply.get("Message") == "Permission denied":
+                missing.append(name)
+        if missing:
+            raise AmiPrivilegesMissing(self._host, self._port, self._username, tuple(missing))
+
+    def _stop_manager(self) -> None:
+        self._manager.closed = True
+        self._manager.close()
 
     async def close(self) -> None:
-        self._manager.close()
+        self._stop_manager()
         for _channel, waiter in list(self._agi_waiters.values()):
             if not waiter.done():
                 waiter.set_exception(PbxError("AMI connection closed"))

@@ -42,6 +42,7 @@ from greenswitch.esl import (  # type: ignore[import-untyped]
 from adapter.pbx.base import PbxError
 from adapter.pbx.freeswitch.escape import esl_event_name
 from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser, EslProtocolError
+from adapter.startup_errors import EslPasswordRefused, EslRejected, EslUnreachable, reason
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -85,6 +86,7 @@ class _Framed:
 
     command_timeout: float = COMMAND_TIMEOUT
     on_closed: Callable[[], None] | None = None
+    rejected = False  # FreeSWITCH sent text/rude-rejection (its ACL refused us)
 
     def _init_framing(self) -> None:
         self._send_lock = gevent.lock.Semaphore()
@@ -138,6 +140,7 @@ class _Framed:
             self._deliver(DISCONNECT, ParsedEvent(EslEvent(frame.headers), frame.text()))
         elif kind == "text/rude-rejection":
             self.connected = False
+            self.rejected = True
             self._auth_request_event.set()  # connect() then raises NotConnectedError
         else:
             log.debug("ESL frame %r ignored", kind)
@@ -225,15 +228,18 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
     def connect(self) -> None:
         try:
             super().connect()
-        except ValueError as exc:  # greenswitch: 'Invalid password.'
+        except ValueError as exc:  # greenswitch: 'Invalid password.' (-ERR invalid)
             self.stop()
-            raise PbxError("FreeSWITCH refused the event socket password") from exc
+            raise EslPasswordRefused(self.host, self.port) from exc
         except NotConnectedError as exc:
             self.stop()
-            raise PbxError(f"FreeSWITCH event socket: {exc or 'connection refused'}") from exc
+            if self.rejected:
+                raise EslRejected(self.host, self.port) from exc
+            raise EslUnreachable(self.host, self.port,
+                                 str(exc) or "closed before authentication") from exc
         except OSError as exc:
             self.stop()
-            raise PbxError(f"FreeSWITCH event socket at {self.host}:{self.port}: {exc}") from exc
+            raise EslUnreachable(self.host, self.port, reason(exc)) from exc
 
     def api(self, command: str) -> str:
         """``api <command>``; returns the raw response text."""

@@ -30,6 +30,7 @@ from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.escape import esl_uuid
 from adapter.pbx.freeswitch.esl import FramedOutboundSession, NotConnectedError, ParsedEvent
 from adapter.pbx.freeswitch.protocol import EslEvent
+from adapter.startup_errors import ListenFailed
 
 __all__ = ["CallLink", "CallSink", "OutboundListener", "Post"]
 
@@ -103,8 +104,7 @@ class OutboundListener:
         try:
             self._server.start()
         except OSError as exc:
-            raise PbxError(f"cannot listen on {self._address[0]}:{self._address[1]} for "
-                           f"FreeSWITCH's outbound socket: {exc}") from exc
+            raise ListenFailed("freeswitch.listen", *self._address, exc) from exc
         host, port = self._server.address[:2]
         return str(host), int(port)
 
