@@ -78,6 +78,8 @@ __all__ = [
     "CALLEE_TONE1000",
     "CALLERS_CONTEXT",
     "HEARD_CLOSED_VARIABLE",
+    "LIMITED_AMI_USERNAME",
+    "LIMITED_AMI_WRITE",
     "SPOOL_DIR",
     "TEST_SOUNDS_DIR",
     "AmiEventLog",
@@ -106,6 +108,10 @@ PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-asterisk.sh"
 
 AMI_USERNAME = "adapter"
 HARNESS_AMI_USERNAME = "harness"
+# A third user, like the adapter's but without the call and originate write privileges (the
+# start-up check that names missing privileges: tests/test_startup_errors.py).
+LIMITED_AMI_USERNAME = "limited"
+LIMITED_AMI_WRITE = "system,agi"
 # The adapter's AMI privileges, as documented in docs/asterisk.md ("manager.conf").
 ADAPTER_AMI_READ = "system,call,agi"
 ADAPTER_AMI_WRITE = "system,call,agi,originate"
@@ -184,11 +190,12 @@ def render_asterisk_conf(debian_sample: str) -> str:
 def render_manager_conf(
     *, username: str, secret: str, bindaddr: str, port: int, permit: str
 ) -> str:
-    """manager.conf with two AMI users sharing one secret.
+    """manager.conf with three AMI users sharing one secret.
 
     - `username` (the adapter) has exactly the privileges docs/asterisk.md asks for, so every
       adapter test proves that list is enough;
-    - ``harness`` (the test side: Originate, hang-ups, event watching) may do everything.
+    - ``harness`` (the test side: Originate, hang-ups, event watching) may do everything;
+    - ``limited`` lacks the write privileges call and originate.
     """
     return (
         "; written by tests/asterisk_lab.py\n"
@@ -212,6 +219,14 @@ def render_manager_conf(
         f"permit = {permit}\n"
         "read = all\n"
         "write = all\n"
+        "writetimeout = 5000\n"
+        "\n"
+        f"[{LIMITED_AMI_USERNAME}]\n"
+        f"secret = {secret}\n"
+        "deny = 0.0.0.0/0.0.0.0\n"
+        f"permit = {permit}\n"
+        f"read = {ADAPTER_AMI_READ}\n"
+        f"write = {LIMITED_AMI_WRITE}\n"
         "writetimeout = 5000\n"
     )
 

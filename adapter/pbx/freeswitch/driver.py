@@ -498,7 +498,9 @@ class FreeSwitchDriver:
         self._on_call = on_call
         await asyncio.to_thread(write_beep, self.beep_path)
         s = self.settings
-        address, esl, status = await self._bridge.start(self._open, within=s.connect_timeout)
+        # The inbound connection bounds its own set-up by connect_timeout (and says why).
+        address, esl, status = await self._bridge.start(self._open,
+                                                        within=s.connect_timeout + 5.0)
         self._inbound.attach(esl)
         self.outbound_address = address
         self.version = next((line for line in status.splitlines() if "Version" in line), "")

@@ -226,8 +226,12 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
         self._init_framing()
 
     def connect(self) -> None:
+        """greenswitch's connect and auth, bounded by `timeout` as a whole (greenswitch waits
+        for the greeting without a bound); the `adapter.startup_errors` class of a failure."""
+        silent = NotConnectedError(f"no answer within {self.timeout:g} s")
         try:
-            super().connect()
+            with gevent.Timeout(self.timeout, silent):
+                super().connect()
         except ValueError as exc:  # greenswitch: 'Invalid password.' (-ERR invalid)
             self.stop()
             raise EslPasswordRefused(self.host, self.port) from exc
@@ -235,8 +239,8 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
             self.stop()
             if self.rejected:
                 raise EslRejected(self.host, self.port) from exc
-            raise EslUnreachable(self.host, self.port,
-                                 str(exc) or "closed before authentication") from exc
+            cause = str(exc) or "closed before authentication"
+            raise EslUnreachable(self.host, self.port, cause[:1].lower() + cause[1:]) from exc
         except OSError as exc:
             self.stop()
             raise EslUnreachable(self.host, self.port, reason(exc)) from exc
