@@ -11,6 +11,7 @@ socket answering exactly what mod_event_socket sends then stands in for it.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +105,34 @@ def fails_with_traceback(proc: subprocess.CompletedProcess[str], line: str) -> N
     assert proc.stderr.splitlines()[-1] == line
 
 
+def starts_and_stops(environ: dict[str, str]) -> None:
+    """A correct configuration passes the same checks: ready, then SIGINT ends it (status 0)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TWIML_ADAPTER_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "serve"], env={**inherited, **environ},
+        cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        seen: list[str] = []
+        try:
+            for line in process.stdout:  # ends when the process does
+                seen.append(line)
+                if "twiml-pbx-adapter ready" in line:
+                    break
+            assert "twiml-pbx-adapter ready" in "".join(seen), "".join(seen)
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output = "".join(seen) + rest
+        assert process.returncode == 0, output
+        assert "cannot start" not in output
+        assert "Traceback" not in output
+        assert "Unclosed" not in output
+
+
 @pytest.fixture
 def taken_port() -> Iterator[int]:
     """A port some other process listens on."""
@@ -133,6 +162,12 @@ def test_ami_port_silent(tmp_path: Path, taken_port: int) -> None:
 
 
 @pytest.mark.asterisk
+def test_ami_user_with_the_documented_privileges_starts(asterisk_lab: AsteriskPbx,
+                                                        tmp_path: Path) -> None:
+    starts_and_stops(asterisk_environ(asterisk_lab, tmp_path))
+
+
+@pytest.mark.asterisk
 @pytest.mark.parametrize("user", ["adapter", "nobody-such"])
 def test_ami_login_refused(asterisk_lab: AsteriskPbx, tmp_path: Path, user: str) -> None:
     environ = asterisk_environ(asterisk_lab, tmp_path, TWIML_ADAPTER_ASTERISK_SECRET="wrong",
@@ -154,6 +189,12 @@ def test_ami_user_lacks_write_privileges(asterisk_lab: AsteriskPbx, tmp_path: Pa
 
 
 # --- FreeSWITCH ---------------------------------------------------------------------------------
+
+
+@pytest.mark.freeswitch
+def test_freeswitch_with_the_right_password_starts(freeswitch_real: FreeSwitchStack,
+                                                   tmp_path: Path) -> None:
+    starts_and_stops(freeswitch_environ(freeswitch_real, tmp_path))
 
 
 @pytest.mark.freeswitch
