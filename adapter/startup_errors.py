@@ -24,6 +24,7 @@ __all__ = [
     "AmiPrivilegesMissing",
     "AmiUnreachable",
     "DatabaseUnreachable",
+    "EslNotReady",
     "EslPasswordRefused",
     "EslRejected",
     "EslUnreachable",
@@ -129,6 +130,14 @@ class EslRejected(StartupProblem, PbxError):
             "its access list): allow the adapter's address in the apply-inbound-acl of "
             "event_socket.conf.xml (or in the list it names in acl.conf.xml), then run "
             "'reloadacl' and 'reload mod_event_socket'")
+        self.host, self.port = host, port
+
+
+class EslNotReady(StartupProblem, PbxError):
+    def __init__(self, host: str, port: int, status: str) -> None:
+        super().__init__(
+            f"FreeSWITCH at {host}:{port} is not ready ({status!r}): start the adapter once "
+            "'fs_cli -x status' says 'is ready' (FreeSWITCH still starting, or shutting down)")
         self.host, self.port = host, port
 
 

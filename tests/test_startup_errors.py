@@ -10,6 +10,7 @@ socket answering exactly what mod_event_socket sends then stands in for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -70,6 +71,13 @@ def freeswitch_environ(fs: FreeSwitchStack, tmp_path: Path, **extra: str) -> dic
     # Its own outbound-socket port: the session's adapters may be using the lab's.
     environ["TWIML_ADAPTER_FREESWITCH_LISTEN"] = f"127.0.0.1:{free_port()}"
     return {**environ, **extra}
+
+
+def esl_environ(tmp_path: Path, port: int) -> dict[str, str]:
+    return {**base_environ(tmp_path), "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
+            "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(port),
+            "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
+            "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(tmp_path / "spool")}
 
 
 def serve(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -220,50 +228,72 @@ def test_outbound_socket_port_in_use(freeswitch_real: FreeSwitchStack, tmp_path:
 
 def test_esl_port_refused(tmp_path: Path) -> None:
     port = free_port()
-    environ = {**base_environ(tmp_path), "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-               "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(port),
-               "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-               "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(tmp_path / "spool")}
-    fails_with(serve(environ), f"FreeSWITCH's event socket at 127.0.0.1:{port}",
+    fails_with(serve(esl_environ(tmp_path, port)), f"FreeSWITCH's event socket at 127.0.0.1:{port}",
                "connection refused", "freeswitch.esl_port", "mod_event_socket")
 
 
 def test_esl_port_silent(tmp_path: Path, taken_port: int) -> None:
     """Something listens but never greets (greenswitch alone would wait for ever)."""
-    environ = {**base_environ(tmp_path), "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-               "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(taken_port),
-               "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-               "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(tmp_path / "spool")}
-    fails_with(serve(environ), f"FreeSWITCH's event socket at 127.0.0.1:{taken_port}",
-               "(no answer within 10 s)", "freeswitch.esl_host")
+    fails_with(serve(esl_environ(tmp_path, taken_port)),
+               f"FreeSWITCH's event socket at 127.0.0.1:{taken_port}", "(no answer within 10 s)",
+               "freeswitch.esl_host")
+
+
+def esl_frame(headers: str, body: str = "") -> bytes:
+    length = f"Content-Length: {len(body.encode())}\n" if body else ""
+    return f"{headers}\n{length}\n{body}".encode()
+
+
+@contextlib.contextmanager
+def scripted_event_socket(replies: list[bytes]) -> Iterator[int]:
+    """One connection: sends `replies[0]`, then each next one after a command has come in
+    (a blank line), then closes. Stands in for what the real switch cannot be made to do."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        connection, _address = server.accept()
+        with connection:
+            connection.sendall(replies[0])
+            for reply in replies[1:]:
+                received = b""
+                while b"\n\n" not in received:
+                    chunk = connection.recv(1024)
+                    if not chunk:
+                        return
+                    received += chunk
+                connection.sendall(reply)
+            connection.shutdown(socket.SHUT_WR)
+            while connection.recv(1024):
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+        thread.join(10)
 
 
 def test_esl_rude_rejection(tmp_path: Path) -> None:
     """What mod_event_socket sends a host its ACL refuses, then it closes."""
-    rejection = b"Access Denied, go away.\n"
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
+    rejection = esl_frame("Content-Type: text/rude-rejection", "Access Denied, go away.\n")
+    with scripted_event_socket([rejection]) as port:
+        fails_with(serve(esl_environ(tmp_path, port)),
+                   f"event socket at 127.0.0.1:{port} rejected this host", "rude rejection",
+                   "apply-inbound-acl", "acl.conf.xml")
 
-    def reject() -> None:
-        connection, _address = server.accept()
-        with connection:
-            connection.sendall(b"Content-Type: text/rude-rejection\nContent-Length: "
-                               + str(len(rejection)).encode() + b"\n\n" + rejection)
-            connection.shutdown(socket.SHUT_WR)
-            connection.recv(1024)
 
-    thread = threading.Thread(target=reject, daemon=True)
-    thread.start()
-    environ = {**base_environ(tmp_path), "TWIML_ADAPTER_PBX_TYPE": "freeswitch",
-               "TWIML_ADAPTER_FREESWITCH_ESL_PORT": str(port),
-               "TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD": "ClueCon",
-               "TWIML_ADAPTER_FREESWITCH_SPOOL_DIR": str(tmp_path / "spool")}
-    try:
-        fails_with(serve(environ), f"event socket at 127.0.0.1:{port} rejected this host",
-                   "rude rejection", "apply-inbound-acl", "acl.conf.xml")
-    finally:
-        thread.join(10)
-        server.close()
+def test_freeswitch_not_ready(tmp_path: Path) -> None:
+    """The password is accepted but ``api status`` does not say "is ready"."""
+    status = "UP 0 years, 0 days, 0 hours, 0 minutes, 1 second\nFreeSWITCH is not ready\n"
+    replies = [esl_frame("Content-Type: auth/request"),
+               esl_frame("Content-Type: command/reply\nReply-Text: +OK accepted"),
+               esl_frame("Content-Type: api/response", status)]
+    with scripted_event_socket(replies) as port:
+        fails_with(serve(esl_environ(tmp_path, port)),
+                   f"FreeSWITCH at 127.0.0.1:{port} is not ready", "FreeSWITCH is not ready",
+                   "fs_cli -x status")
 
 
 # --- database, ports, folders -------------------------------------------------------------------

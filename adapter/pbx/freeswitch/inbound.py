@@ -35,6 +35,7 @@ from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
 from adapter.pbx.freeswitch.escape import esl_header_value
 from adapter.pbx.freeswitch.esl import FramedInboundESL, NotConnectedError, ParsedEvent
 from adapter.pbx.freeswitch.protocol import EslEvent
+from adapter.startup_errors import EslNotReady
 
 __all__ = ["InboundApi", "InboundDown", "InboundSettings", "Watch", "connect_inbound"]
 
@@ -90,7 +91,7 @@ def connect_inbound(
         esl.connect()
         status = esl.api("status")
         if "is ready" not in status:
-            raise PbxError(f"FreeSWITCH is not ready: {status.strip()[:200]!r}")
+            raise EslNotReady(settings.host, settings.port, status.strip()[:200])
         if on_event is not None:
             for header, value in watch.filters:
                 esl.command(mapping.event_filter(header, value))
