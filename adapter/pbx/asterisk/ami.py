@@ -54,13 +54,14 @@ _WRITE_PROBES: tuple[tuple[str, dict[str, str]], ...] = (
 
 
 class _Quiet(logging.Filter):
-    """Drops panoramisk's records while `active` (its "Connection lost" and reconnect notes
-    during the first login: a failure there is reported once, by `AmiClient.connect`)."""
+    """Drops panoramisk's records above DEBUG while `active` (its "Connection lost" and
+    reconnect notes during the first login: a failure there is reported once, by
+    `AmiClient.connect`)."""
 
     active = True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not self.active
+        return not self.active or record.levelno <= logging.DEBUG
 
 
 class _Manager(Manager):  # type: ignore[misc]
