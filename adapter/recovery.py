@@ -592,8 +592,11 @@ async def recover(
     recordings = await _recordings_of(store, list(by_sid))
     final_rows: dict[str, RecordingRow] = {}
     owed = await owed_requests(store, list(by_sid))
-    ends = {c.sid: await asyncio.to_thread(_last_write,
-                                           [r for r in recordings if r.call_sid == c.sid], spool)
+    # A call that ended while the adapter was down ended at its recordings' last write; one still
+    # up at the restart ended just now, when recovery hung it up (its files' times say nothing:
+    # FreeSWITCH writes buffered, so a file may not have been touched for seconds).
+    ends = {c.sid: None if c.sid in tally.hung_up else await asyncio.to_thread(
+                _last_write, [r for r in recordings if r.call_sid == c.sid], spool)
             for c in calls}
     for recording in recordings:
         call = by_sid[recording.call_sid]

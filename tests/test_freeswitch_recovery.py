@@ -503,6 +503,7 @@ async def test_kill_9_during_a_dial_the_bridge_lasts_until_a_party_hangs_up(
         leg = await fs.adapter_leg(call, within=20)
         bridged = await fs.wait_event(on_leg(leg, "CHANNEL_BRIDGE"), within=20)
         callee = bridged.get("Other-Leg-Unique-ID")
+        await _wait_child_in_progress(database_url)  # the adapter has seen the answer too
         await adapter.kill()
         hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=20)
         await fs.sync()
@@ -533,6 +534,21 @@ async def test_kill_9_during_a_dial_the_bridge_lasts_until_a_party_hangs_up(
     # Answered before the crash (its row said in-progress from the bridge on): completed, as
     # Twilio would report it, not canceled.
     assert child.parent_call_sid == parent.sid and child.status == "completed"
+
+
+async def _wait_child_in_progress(database_url: str, within: float = 10.0) -> None:
+    """Until the other process's database says a `<Dial>` child call is in progress (polled:
+    no event to await)."""
+    store = await Store.open(database_url)
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                calls = await store.list_calls(ACCOUNT_SID, limit=10)
+                if any(c.parent_call_sid and c.status == "in-progress" for c in calls):
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await store.close()
 
 
 async def _wait_calls_closed(database_url: str, within: float = 20.0) -> list[CallRow]:
