@@ -5,12 +5,13 @@ from __future__ import annotations
 import array
 import audioop
 import math
+import struct
 import wave
 from pathlib import Path
 
 from adapter.recordings import media
 
-__all__ = ["channel_samples", "tone_power", "tones_440_1000", "trailing_silence"]
+__all__ = ["channel_samples", "tone_power", "tones_440_1000", "trailing_silence", "write_tone"]
 
 
 def channel_samples(path: Path, channel: int, start: float = 0.0,
@@ -59,3 +60,16 @@ def trailing_silence(path: Path) -> float:
     while end > 0 and audioop.rms(data[max(0, end - chunk):end], width) < ceiling:
         end -= chunk
     return (len(data) - max(0, end)) / width / rate
+
+
+def write_tone(path: Path, hz: float, seconds: float) -> Path:
+    """A prompt: `hz` for `seconds`, 8 kHz mono 16-bit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"".join(
+            struct.pack("<h", round(8000 * math.sin(2 * math.pi * hz * n / 8000)))
+            for n in range(int(8000 * seconds))))
+    return path

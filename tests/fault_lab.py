@@ -320,6 +320,30 @@ class Tally:
         assert duplicates == 0
 
 
+async def recorded_rest_call(adapter: AdapterProcess, receiver: CallbackReceiver, *, to: str,
+                             from_: str, url: str, database_url: str) -> str:
+    """A REST call (the official client's ``calls.create`` with ``Record=true``; its call status
+    callbacks to `receiver` ``/call``, its recording's to ``/rec-c``) once it is answered and
+    recording and its first three callbacks are delivered; returns its CallSid."""
+    from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+    from twilio.rest import Client
+
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = adapter.base_url
+    call = await asyncio.to_thread(lambda: client.calls.create(
+        to=to, from_=from_, url=url,
+        status_callback=receiver.url("/call"),
+        status_callback_event=["initiated", "answered", "completed"],
+        record=True, recording_status_callback=receiver.url("/rec-c"),
+        recording_status_callback_event=["in-progress", "completed"]))
+    await receiver.wait_for(
+        lambda rs: {r.path for r in rs} >= {"/rec-c"}
+        and [r.params["CallStatus"] for r in rs if r.path == "/call"]
+        == ["queued", "in-progress"], within=20)
+    await wait_all_delivered(database_url, 3)
+    return str(call.sid)
+
+
 async def wait_all_delivered(database_url: str, count: int, *, within: float = 20.0) -> None:
     """Until the adapter process has delivered `count` callbacks and has none open."""
     store = await Store.open(database_url)

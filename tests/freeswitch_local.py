@@ -21,13 +21,13 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Self
 
+from fault_lab import free_port
 from freeswitch_lab import REPO_ROOT, TWIML_DIALPLAN, EslConnection, EslError, FreeSwitchStack
 
 __all__ = ["LocalFreeSwitch", "provisioned_root"]
@@ -49,13 +49,6 @@ def provisioned_root() -> Path:
     return Path(where.stdout.strip())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class LocalFreeSwitch:
     """One FreeSWITCH process for a test session (``with LocalFreeSwitch(root, base) as stack``)."""
 
@@ -66,9 +59,9 @@ class LocalFreeSwitch:
         self.spool = base / "spool"
         self.log_file = base / "log" / "freeswitch.log"
         self.password = secrets.token_hex(12)
-        self.esl_port = _free_port()
-        self.socket_port = _free_port()
-        self.sip_port = _free_port()  # UDP and TCP: a free TCP port is nearly always free in UDP
+        self.esl_port = free_port()
+        self.socket_port = free_port()
+        self.sip_port = free_port()  # UDP and TCP: a free TCP port is nearly always free in UDP
         self._process: subprocess.Popen[bytes] | None = None
 
     # --- configuration ------------------------------------------------------------------------

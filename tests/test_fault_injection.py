@@ -24,6 +24,7 @@ from fault_lab import (
     Tally,
     TcpProxy,
     free_port,
+    recorded_rest_call,
     wait_all_delivered,
 )
 from sqlalchemy import select
@@ -213,30 +214,18 @@ async def test_kill_9_during_an_outbound_rest_call(
     adapter dies. After the restart its channel (Uniqueid = CallSid) is hung up, its recording
     reported, and its ``completed`` status callback sent, numbered after the ones before."""
     from asterisk_lab import CALLEE_LONG
-    from twilio.rest import Client
 
     waiting = VoiceResponse()
     waiting.pause(length=60)
     app.answer("/outbound", waiting)
     env = environ(asterisk_lab, tmp_path / "data", app.url("/voice"), sqlite_url)
     async with adapter_process(env, tmp_path / "adapter.log") as adapter:
-        client = Client(ACCOUNT_SID, AUTH_TOKEN)
-        client.api.base_url = adapter.base_url
-        call = await asyncio.to_thread(lambda: client.calls.create(
-            to=CALLEE_LONG, from_=FROM, url=app.url("/outbound"),
-            status_callback=receiver.url("/call"),
-            status_callback_event=["initiated", "answered", "completed"],
-            record=True, recording_status_callback=receiver.url("/rec-c"),
-            recording_status_callback_event=["in-progress", "completed"]))
-        await receiver.wait_for(
-            lambda rs: {r.path for r in rs} >= {"/rec-c"}
-            and [r.params["CallStatus"] for r in rs if r.path == "/call"]
-            == ["queued", "in-progress"], within=20)
-        await wait_all_delivered(sqlite_url, 3)
+        call_sid = await recorded_rest_call(adapter, receiver, to=CALLEE_LONG, from_=FROM,
+                                            url=app.url("/outbound"), database_url=sqlite_url)
         await adapter.kill()
-        assert not ami_events.matching("Hangup", lambda e: e.get("Uniqueid") == call.sid)
+        assert not ami_events.matching("Hangup", lambda e: e.get("Uniqueid") == call_sid)
         await adapter.start()
-        hangup = await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == call.sid,
+        hangup = await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == call_sid,
                                            within=20)
         (rec,) = (await recordings(sqlite_url)).values()
         tally = Tally()
@@ -252,7 +241,7 @@ async def test_kill_9_during_an_outbound_rest_call(
     assert [r.params["CallStatus"] for r in calls] == ["queued", "in-progress", "completed"]
     assert [r.params["SequenceNumber"] for r in calls] == ["0", "1", "2"]
     final = calls[-1].params
-    assert final["CallSid"] == call.sid and final["Direction"] == "outbound-api"
+    assert final["CallSid"] == call_sid and final["Direction"] == "outbound-api"
     assert int(final["CallDuration"]) >= 1
     row = (await recordings(sqlite_url))[rec.sid]
     assert row.status == "completed" and row.source == "OutboundAPI"

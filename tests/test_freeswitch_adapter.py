@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from adapter_harness import ACCOUNT_SID
 from aiohttp import web
-from audio_checks import tones_440_1000
+from audio_checks import tones_440_1000, write_tone
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch, freeswitch_under_test
 from fs_esl_server import Key, RecordPlan
-from test_freeswitch_call_recording import write_tone
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording, stop_recording
 

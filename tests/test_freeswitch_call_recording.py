@@ -12,16 +12,13 @@ where the audio went. While B only sleeps it writes nothing: the media is one-si
 from __future__ import annotations
 
 import asyncio
-import math
-import struct
 import time
-import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 import pytest
-from audio_checks import channel_samples, tone_power
+from audio_checks import channel_samples, tone_power, write_tone
 from freeswitch_driver_rig import DriverCall, DriverRig, driver_rig
 from freeswitch_lab import FreeSwitchStack
 
@@ -38,19 +35,6 @@ OUR_VARIABLES = ",".join(f"{name}={value}" for name, value in mapping.CALL_RECOR
 
 class HasSpool(Protocol):
     spool: Path
-
-
-def write_tone(path: Path, hz: float, seconds: float) -> Path:
-    """A prompt: `hz` for `seconds`, 8 kHz mono 16-bit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(b"".join(
-            struct.pack("<h", round(8000 * math.sin(2 * math.pi * hz * n / 8000)))
-            for n in range(int(8000 * seconds))))
-    return path
 
 
 def request(rig: HasSpool, key: str = "RE1", *, inbound: bool = True,

@@ -20,18 +20,15 @@ gone).
 from __future__ import annotations
 
 import asyncio
-import math
-import struct
 import time
-import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID
 from aiohttp import web
-from audio_checks import tones_440_1000
-from fault_lab import CallbackReceiver, Tally, wait_all_delivered
+from audio_checks import tones_440_1000, write_tone
+from fault_lab import CallbackReceiver, Tally, recorded_rest_call, wait_all_delivered
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
 from fs_esl_server import RecordPlan
 from test_fault_injection import (  # noqa: F401 - receiver is a fixture
@@ -64,19 +61,6 @@ TALK_S = 3  # call B's caller speaks (440 Hz) for 3 s, then digital silence, and
 PAUSE_S = 8  # call C's <Pause>
 DOWN_S = 3  # how long the adapter stays down during the REST call
 ALONE_WITHIN = PLAY_S + MAX_S + 20  # FreeSWITCH ends the three calls by itself within this
-
-
-def write_tone(path: Path, hz: float, seconds: float) -> Path:
-    """A prompt: `hz` for `seconds`, 8 kHz mono 16-bit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(b"".join(
-            struct.pack("<h", round(8000 * math.sin(2 * math.pi * hz * n / 8000)))
-            for n in range(int(8000 * seconds))))
-    return path
 
 
 @pytest.fixture
@@ -413,7 +397,6 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
     when the adapter dies; FreeSWITCH keeps it up (``sleep`` goes on). After the restart its
     channel is ended with ``uuid_kill``, its recording reported, and its ``completed`` status
     callback sent, numbered after the ones before."""
-    from twilio.rest import Client
 
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}"
     waiting = VoiceResponse()
@@ -421,20 +404,9 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
     app.answer("/outbound", waiting)
     env = environ(freeswitch_real, tmp_path, app.url("/voice"), database_url)
     async with adapter_process(env, tmp_path / "adapter.log") as adapter:
-        client = Client(ACCOUNT_SID, AUTH_TOKEN)
-        client.api.base_url = adapter.base_url
-        call = await asyncio.to_thread(lambda: client.calls.create(
-            to=CALLEE_TALKS, from_=FROM, url=app.url("/outbound"),
-            status_callback=receiver.url("/call"),
-            status_callback_event=["initiated", "answered", "completed"],
-            record=True, recording_status_callback=receiver.url("/rec-c"),
-            recording_status_callback_event=["in-progress", "completed"]))
-        await receiver.wait_for(
-            lambda rs: {r.path for r in rs} >= {"/rec-c"}
-            and [r.params["CallStatus"] for r in rs if r.path == "/call"]
-            == ["queued", "in-progress"], within=20)
-        await wait_all_delivered(database_url, 3)
-        (call_row,) = (await call_rows(database_url, {call.sid})).values()
+        call_sid = await recorded_rest_call(adapter, receiver, to=CALLEE_TALKS, from_=FROM,
+                                            url=app.url("/outbound"), database_url=database_url)
+        (call_row,) = (await call_rows(database_url, {call_sid})).values()
         leg = call_row.pbx_channel
         await fs.wait_event(on_leg(leg, "CHANNEL_EXECUTE", "sleep"))
         await adapter.kill()
@@ -461,7 +433,7 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
     assert [r.params["CallStatus"] for r in calls] == ["queued", "in-progress", "completed"]
     assert [r.params["SequenceNumber"] for r in calls] == ["0", "1", "2"]
     final = calls[-1].params
-    assert final["CallSid"] == call.sid and final["Direction"] == "outbound-api"
+    assert final["CallSid"] == call_sid and final["Direction"] == "outbound-api"
     (answered,) = fs.seen(on_leg(leg, "CHANNEL_ANSWER"))
     talked = seconds(hangup) - seconds(answered)
     assert talked > DOWN_S
