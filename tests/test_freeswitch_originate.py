@@ -322,10 +322,9 @@ async def test_answered_call_is_handed_over_as_outbound(rig: Lab) -> None:
     incoming, release = await next_call(rig)
     assert incoming.outbound_call_sid == SID
     assert incoming.pbx_call_id == channel  # the origination_uuid we chose: leg A
-    # (incoming.from_ is the answered channel's Caller-Caller-ID-Number: after the originate's
-    # transfer, FreeSWITCH's caller profile names the callee there, "lab" for a loopback
-    # callee; the service takes the REST call's own From.)
-    assert incoming.to == SID
+    # After the originate's transfer the caller profile's Caller-Caller-ID-Number names the
+    # callee's side ("lab" for a loopback callee): From is the caller ID we originated with.
+    assert incoming.to == SID and incoming.from_ == FROM
     assert (await job_result(rig.fs, channel)).body.strip() == f"+OK {channel}"
     (attempt,) = await originated(rig.fs, at_least=1)
     assert attempt.command == mapping.originate(SID, "loopback/2004/lab", channel_uuid=channel,

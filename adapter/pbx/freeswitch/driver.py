@@ -612,6 +612,10 @@ class FreeSwitchDriver:
         if outbound_call_sid:
             outbound_call_sid = self._outbound.adopt(call.uuid, outbound_call_sid)
         to, from_, name = incoming_from(data)
+        if outbound_call_sid:
+            # After the originate's transfer the caller profile names the callee's side; the
+            # call's From is the caller ID the adapter originated it with.
+            from_ = data.variable("origination_caller_id_number") or from_
         incoming = IncomingCall(to=to, from_=from_, caller_name=name, pbx_call_id=call.uuid,
                                 control=call, outbound_call_sid=outbound_call_sid)
         self._running.add(link_id)
