@@ -72,7 +72,7 @@ def _serve(config_path: Path | None, *, debug: bool = False) -> int:
 
 
 def _check(source: str) -> int:
-    from adapter.twiml import check_document
+    from adapter.twiml import check_document, parse_document, unsupported_reached
 
     url: str | None = None
     content_type: str | None = "text/xml"
@@ -90,6 +90,8 @@ def _check(source: str) -> int:
         print(f"{source}: 11200: cannot read the document ({exc})")
         return 1
     findings = check_document(body, content_type, url=url)
+    if not any(f.fatal for f in findings):  # valid: would a call reach a verb we do not run?
+        findings += unsupported_reached(parse_document(body, content_type, url=url).verbs)
     for finding in findings:
         print(f"{source}: {finding}")
     if any(f.fatal for f in findings):

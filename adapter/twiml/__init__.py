@@ -1,7 +1,7 @@
 """TwiML: safe parsing, typed verbs and validation with Twilio's error codes."""
 
 from adapter.twiml.findings import Finding, TwimlError
-from adapter.twiml.parse import check_document, parse_document
+from adapter.twiml.parse import check_document, parse_document, unsupported_reached
 from adapter.twiml.verbs import (
     Dial,
     DialTarget,
@@ -38,4 +38,5 @@ __all__ = [
     "Verb",
     "check_document",
     "parse_document",
+    "unsupported_reached",
 ]

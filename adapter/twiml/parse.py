@@ -9,6 +9,8 @@ any verb can run: `parse_document` raises TwimlError when any finding is fatal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lxml import etree
 
 from adapter.twiml import codes
@@ -54,18 +56,24 @@ def parse_document(body: bytes, content_type: str | None, *, url: str | None = N
 
 
 def check_document(body: bytes, content_type: str | None, url: str | None = None) -> list[Finding]:
-    """Every finding about a response body, fatal or not, without raising; and, as fatal, each
-    verb this adapter does not support yet that a call would reach (it would get the error
-    prompt and end there: `twiml-adapter check` must fail on what fails at run time)."""
-    verbs, findings = _read(body, content_type, url)
+    """Every finding about a response body, fatal or not, without raising (exactly those
+    `parse_document` has)."""
+    return _read(body, content_type, url)[1]
+
+
+def unsupported_reached(verbs: Sequence[Verb]) -> list[Finding]:
+    """As fatal findings, each verb of a valid document that this adapter does not support yet
+    and that a call would reach: the call gets the error prompt and ends there (what
+    `twiml-adapter check` adds, so that it fails on what fails at run time)."""
+    found: list[Finding] = []
     for verb in verbs:
         if isinstance(verb, Hangup | Reject | Redirect):
             break  # nothing after it runs in this document
         if isinstance(verb, Unsupported):
-            findings.append(Finding(code=codes.SCHEMA_VALIDATION_WARNING.number, fatal=True,
-                                    message=f"{verb.why}: a call that reaches it hears the "
-                                    "error prompt and ends", line=verb.line, verb=verb.name))
-    return findings
+            found.append(Finding(code=codes.SCHEMA_VALIDATION_WARNING.number, fatal=True,
+                                 message=f"{verb.why}: a call that reaches it hears the error "
+                                 "prompt and ends", line=verb.line, verb=verb.name))
+    return found
 
 
 def _read(
