@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ __all__ = [
     "adapter",
     "adapter_config",
     "app",
+    "call_reported",
+    "media_file",
     "running_adapter",
 ]
 
@@ -58,6 +61,18 @@ def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: st
         **extra,
     }
     return load_config(None, environ=environ)
+
+
+def media_file(adapter: Adapter, sid: str) -> Path:
+    """Where the adapter keeps recording `sid`'s final WAV."""
+    return adapter.config.data_dir / "recordings" / f"{sid}.wav"
+
+
+async def call_reported(adapter: Adapter, within: float = 60) -> str:
+    """The CallSid of the next call to end, once every callback it caused has gone out."""
+    call_sid = await asyncio.wait_for(adapter.finished.get(), within)
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    return call_sid
 
 
 @contextlib.asynccontextmanager

@@ -113,6 +113,22 @@ def statuses_of(receiver: CallbackReceiver, sid: str) -> list[str]:
             and r.answered < 300]
 
 
+async def rest_call_reported(
+    database_url: str, receiver: CallbackReceiver
+) -> tuple[RecordingRow, Tally]:
+    """After the restart of a kill during `fault_lab.recorded_rest_call`: its one recording
+    reported in-progress then completed, and the call's three status callbacks (queued,
+    in-progress, completed); the recording's row and the Tally that expects them."""
+    (rec,) = (await recordings(database_url)).values()
+    tally = Tally()
+    tally.expect(rec.sid, "in-progress", "completed")
+    tally.expect_others(3)  # the call's queued, in-progress and completed
+    await receiver.wait_for(
+        lambda rs: statuses_of(receiver, rec.sid) == ["in-progress", "completed"]
+        and len([r for r in rs if r.path == "/call"]) == 3, within=30)
+    return rec, tally
+
+
 async def both_reported(
     database_url: str, receiver: CallbackReceiver
 ) -> tuple[RecordingRow, RecordingRow, Tally]:
@@ -227,13 +243,7 @@ async def test_kill_9_during_an_outbound_rest_call(
         await adapter.start()
         hangup = await ami_events.wait_for("Hangup", lambda e: e.get("Uniqueid") == call_sid,
                                            within=20)
-        (rec,) = (await recordings(sqlite_url)).values()
-        tally = Tally()
-        tally.expect(rec.sid, "in-progress", "completed")
-        tally.expect_others(3)  # the call's queued, in-progress and completed
-        await receiver.wait_for(
-            lambda rs: statuses_of(receiver, rec.sid) == ["in-progress", "completed"]
-            and len([r for r in rs if r.path == "/call"]) == 3, within=30)
+        rec, tally = await rest_call_reported(sqlite_url, receiver)
 
     assert hangup.get("Cause") == "16"
     calls = [r for r in receiver.requests if r.path == "/call"]

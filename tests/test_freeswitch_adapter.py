@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from adapter_harness import ACCOUNT_SID
+from adapter_harness import ACCOUNT_SID, call_reported, media_file
 from aiohttp import web
 from audio_checks import tones_440_1000, write_tone
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch, freeswitch_under_test
@@ -58,13 +58,7 @@ async def run_call(rig: Rig, app: TwimlApp, response: VoiceResponse, tmp_path: P
                                                              content_type="audio/wav")
     app.answer("/voice", response)
     place(rig, extension)
-    call_sid = await asyncio.wait_for(adapter.finished.get(), 60)
-    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
-    return call_sid
-
-
-def media_file(adapter: Adapter, sid: str) -> Path:
-    return adapter.config.data_dir / "recordings" / f"{sid}.wav"
+    return await call_reported(adapter)
 
 
 def statuses(app: TwimlApp, path: str = "/rec") -> list[ReceivedRequest]:

@@ -36,6 +36,7 @@ from test_fault_injection import (  # noqa: F401 - receiver is a fixture
     both_reported,
     receiver,
     recordings,
+    rest_call_reported,
     statuses_of,
 )
 from twilio.twiml.voice_response import VoiceResponse
@@ -416,13 +417,7 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
         assert not fs.seen(on_leg(leg, "CHANNEL_EXECUTE_COMPLETE", "sleep"))
         await adapter.start()
         hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=30)
-        (rec,) = (await recordings(database_url)).values()
-        tally = Tally()
-        tally.expect(rec.sid, "in-progress", "completed")
-        tally.expect_others(3)  # the call's queued, in-progress and completed
-        await receiver.wait_for(
-            lambda rs: statuses_of(receiver, rec.sid) == ["in-progress", "completed"]
-            and len([r for r in rs if r.path == "/call"]) == 3, within=30)
+        rec, tally = await rest_call_reported(database_url, receiver)
 
     assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
     asked = [c for c in await fs.api_commands_so_far()

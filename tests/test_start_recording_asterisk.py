@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, call_reported, media_file
 from aiohttp import web
 from asterisk_lab import CallerScript, originate
 from audio_checks import tones_440_1000
@@ -50,13 +50,7 @@ async def run_call(adapter: Adapter, ami: Any, response: VoiceResponse, app: Twi
     app.answer("/voice", response)
     await originate(ami, CallerScript.TONE440, TO, from_number="+15551230003",
                     caller_name="Tone Caller", variables={"DURATION_S": "30"})
-    call_sid = await asyncio.wait_for(adapter.finished.get(), 60)
-    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
-    return call_sid
-
-
-def media_file(adapter: Adapter, sid: str) -> Path:
-    return adapter.config.data_dir / "recordings" / f"{sid}.wav"
+    return await call_reported(adapter)
 
 
 def statuses(app: TwimlApp, path: str = "/rec") -> list[ReceivedRequest]:
