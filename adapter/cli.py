@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapter import __version__
-from adapter.callbacks_cli import add_callbacks_command, run_callbacks_command
+from adapter.callbacks.cli import add_callbacks_command, run_callbacks_command
 from adapter.errors import ConfigError
 
 __all__ = ["main"]

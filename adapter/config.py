@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapter.egress import PRIVATE_AND_LOOPBACK, EgressPolicy, IPNetwork
+from adapter.callbacks.egress import PRIVATE_AND_LOOPBACK, EgressPolicy, IPNetwork
 from adapter.errors import ConfigError
 
 __all__ = [
@@ -86,7 +86,7 @@ class FreeSwitchConfig:
 
 @dataclass(frozen=True, slots=True)
 class WebhooksConfig:
-    """Which networks webhook and callback requests may reach (adapter/egress.py)."""
+    """Which networks webhook and callback requests may reach (adapter/callbacks/egress.py)."""
 
     allow_networks: tuple[IPNetwork, ...] = PRIVATE_AND_LOOPBACK
     deny_networks: tuple[IPNetwork, ...] = ()

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import yarl
 
-from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
+from adapter.callbacks.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
 from adapter.recordings.media import MediaError, transcode_for_pbx
 

@@ -21,8 +21,8 @@ this start, owned by this node or by no node; see `claim_call`) and:
    (``in-progress``, then ``completed`` or ``absent``) that is not in the outbox yet is queued,
    in that order. A callback already queued (or delivered) is never queued again, so a clean
    delivery is never repeated.
-4. **Owed requests** (`adapter.owed_requests`): the action request of a `<Record>` the crash
-   interrupted is queued as Twilio makes it after a hang-up (``Digits=hangup``; none for an
+4. **Owed requests** (`adapter.callbacks.owed_requests`): the action request of a `<Record>` the
+   crash interrupted is queued as Twilio makes it after a hang-up (``Digits=hangup``; none for an
    empty recording).
 5. The **call** row becomes ``completed`` (children of a `<Dial>`, and REST calls, that were
    never answered: ``canceled``), with an end time: when its last recording file was written,
@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import shutil
 import struct
@@ -62,11 +61,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import Column, String, Table, and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapter.callbacks.events import call_status_event, record_action_event, recording_event
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.owed_requests import OwedRequest, forget_record_action, owed_requests
 from adapter.config import Config
+from adapter.db.schema import call_owners_table, calls_table, recordings_table
+from adapter.db.store import CallRow, RecordingRow, Store
 from adapter.interpreter.call_recording import make_final_recording
 from adapter.interpreter.outbound import call_status_params
 from adapter.interpreter.params import CallInfo, rfc2822
@@ -76,30 +79,9 @@ from adapter.interpreter.record import (
     recording_duration,
 )
 from adapter.node import node_identity
-from adapter.outbox import (
-    Outbox,
-    call_status_event,
-    outbox_table,
-    record_action_event,
-    recording_event,
-)
-from adapter.owed_requests import (
-    OwedRequest,
-    forget_record_action,
-    owed_requests,
-)
 from adapter.pbx.base import CallRecordingHandle
 from adapter.pbx.freeswitch.stereo import StereoError, split_stereo
 from adapter.recordings import media
-from adapter.recordings.store import (
-    CallRow,
-    RecordingRow,
-    Store,
-    UTCDateTime,
-    calls_table,
-    metadata,
-    recordings_table,
-)
 
 if TYPE_CHECKING:
     from adapter.service import Adapter
@@ -110,7 +92,6 @@ __all__ = [
     "HangUp",
     "PbxSegment",
     "RecoveryReport",
-    "call_owners_table",
     "claim_call",
     "finalise_pbx_files",
     "pbx_segments",
@@ -130,17 +111,7 @@ OPEN_RECORDING_STATUSES: Final = ("in-progress", "paused", "stopped", "processin
 NOT_ANSWERED_STATUSES: Final = frozenset({"queued", "initiated", "ringing"})
 RECORD_VERB_SOURCE: Final = "RecordVerb"
 _POLL: Final = 0.05
-_SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62  # the Store's / outbox's schema lock
 _CANONICAL_WAV_HEADER: Final = 44
-
-call_owners_table = Table(
-    "call_owners",
-    metadata,
-    Column("call_sid", String(34), primary_key=True),
-    Column("node_id", String(128), nullable=False),
-    Column("claimed_at", UTCDateTime(), nullable=False),
-)
-
 
 @dataclass(frozen=True, slots=True)
 class PbxSegment:
@@ -207,16 +178,8 @@ class _Tally:
                               tuple(self.absent), self.callbacks_queued)
 
 
-async def _ensure_schema(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-    await conn.run_sync(call_owners_table.create, checkfirst=True)
-
-
 async def claim_call(store: Store, call_sid: str, node_id: str) -> None:
     """Record that `node_id` runs call `call_sid` (so only that node recovers it). Idempotent."""
-    async with store.engine.begin() as conn:
-        await _ensure_schema(conn)
     try:
         async with store.engine.begin() as conn:
             await conn.execute(insert(call_owners_table).values(
@@ -370,20 +333,6 @@ def _callback_params(recording: RecordingRow, status: str, config: Config) -> li
     return params
 
 
-async def _queued_statuses(store: Store, key: str) -> set[str]:
-    """The ``RecordingStatus`` values already in the outbox for `key` (any state)."""
-    async with store.engine.connect() as conn:
-        rows = (await conn.execute(
-            select(outbox_table.c.params).where(outbox_table.c.key == key)
-        )).scalars().all()
-    statuses: set[str] = set()
-    for raw in rows:
-        for name, value in json.loads(raw):
-            if name == "RecordingStatus":
-                statuses.add(str(value))
-    return statuses
-
-
 async def _queue_missing_callbacks(
     store: Store, outbox: Outbox, config: Config, recording: RecordingRow, call: CallRow
 ) -> int:
@@ -398,7 +347,7 @@ async def _queue_missing_callbacks(
         wanted = [s for s in wanted if s == "in-progress"]
     if not wanted:
         return 0
-    seen = await _queued_statuses(store, recording.sid)
+    seen = await outbox.queued_recording_statuses(recording.sid)
     queued = 0
     for status in wanted:
         if status in seen:
@@ -571,8 +520,6 @@ async def recover(
     recordings of finished calls: the form that is safe while calls are running (`sweep`).
     """
     started_before = started_before or datetime.now(UTC)
-    async with store.engine.begin() as conn:
-        await _ensure_schema(conn)
     calls = await _calls_to_recover(store, node_id, started_before) if open_calls else []
     finished = await _calls_with_orphans(store, node_id, started_before)
     tally = _Tally()
@@ -717,13 +664,8 @@ async def _send_final_call_status(
     events = request.data.get("events")
     if not isinstance(events, list) or "completed" not in events:
         return 0
-    prefix = call_status_event(call.sid, "")
-    async with store.engine.connect() as conn:
-        sent = (await conn.execute(
-            select(func.count()).select_from(outbox_table)
-            .where(outbox_table.c.key == call.sid, outbox_table.c.event.startswith(prefix))
-        )).scalar_one()
-    params = call_status_params(_call_info(call, status), sequence=int(sent),
+    sent = await outbox.call_status_events_queued(call.sid)
+    params = call_status_params(_call_info(call, status), sequence=sent,
                                 duration=duration)
     row_id = await outbox.enqueue(call.sid, request.url, request.method, params,
                                   event=call_status_event(call.sid, "completed"))

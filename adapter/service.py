@@ -13,21 +13,22 @@ from datetime import UTC, datetime
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.owed_requests import note_call_status
+from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config
+from adapter.db.store import CallRow, Store
 from adapter.http import build_app
 from adapter.interpreter import CallSession, SessionContext
 from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
 from adapter.node import node_identity
-from adapter.outbox import Outbox
-from adapter.owed_requests import note_call_status
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.driver import AsteriskSettings
 from adapter.pbx.asterisk.reconnect import watch_reconnects
 from adapter.pbx.base import IncomingCall, OriginateRequest, PathMap, PbxError
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
-from adapter.recordings.store import CallRow, Store
 from adapter.recovery import RecoveryReport, claim_call, start_recovery, start_sweeps
 from adapter.startup_errors import (
     DatabaseUnreachable,
@@ -35,7 +36,6 @@ from adapter.startup_errors import (
     StartFailed,
     check_writable,
 )
-from adapter.webhooks import WebhookClient
 
 __all__ = ["Adapter"]
 

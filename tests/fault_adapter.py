@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter import cli, service
+from adapter.callbacks.outbox import Outbox
 from adapter.node import node_identity
-from adapter.outbox import Outbox
 from adapter.pbx.asterisk import AsteriskDriver
 from adapter.pbx.asterisk.reconnect import watch_reconnects
 from adapter.recovery import start_recovery, start_sweeps

@@ -29,8 +29,8 @@ from aiohttp import web
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from adapter.outbox import outbox_table
-from adapter.recordings.store import Store
+from adapter.db.schema import outbox_table
+from adapter.db.store import Store
 
 __all__ = ["AdapterProcess", "CallbackReceiver", "Mode", "Received", "Tally", "TcpProxy"]
 

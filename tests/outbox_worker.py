@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.webhook_client import WebhookClient
+from adapter.db.store import Store
 from adapter.metrics import Metrics
-from adapter.outbox import Outbox
-from adapter.recordings.store import Store
-from adapter.webhooks import WebhookClient
 
 TOKEN = "outbox-auth-token"  # tests/test_outbox.py's
 ACCOUNT = "AC" + "c" * 32

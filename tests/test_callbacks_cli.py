@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from adapter.callbacks_cli import add_callbacks_command, run_callbacks_command
-from adapter.outbox import Outbox, outbox_table
-from adapter.recordings.store import Store
-from adapter.webhooks import WebhookClient
+from adapter.callbacks.cli import add_callbacks_command, run_callbacks_command
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.webhook_client import WebhookClient
+from adapter.db.schema import outbox_table
+from adapter.db.store import Store
 
 ACCOUNT = "AC" + "d" * 32
 

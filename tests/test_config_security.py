@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from adapter.callbacks.egress import PRIVATE_AND_LOOPBACK
 from adapter.config import load_config
-from adapter.egress import PRIVATE_AND_LOOPBACK
 from adapter.errors import ConfigError
 
 TOKEN = "tok-7d1f0c9a2b3e4f5a6b7c"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from adapter.connection_overrides import (
+from adapter.callbacks.connection_overrides import (
     DEFAULT_OVERRIDES,
     INVALID_RETRY_POLICY,
     ConnectionOverrides,
@@ -16,7 +16,7 @@ from adapter.connection_overrides import (
     parse_fragment,
     parse_url,
 )
-from adapter.signature import compute_signature
+from adapter.callbacks.signature import compute_signature
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -31,9 +31,9 @@ from sqlalchemy import select
 from twilio.twiml.voice_response import Start, VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
-from adapter.outbox import outbox_table
+from adapter.db.schema import outbox_table
+from adapter.db.store import RecordingRow, Store
 from adapter.recordings import media
-from adapter.recordings.store import RecordingRow, Store
 
 pytestmark = pytest.mark.asterisk
 

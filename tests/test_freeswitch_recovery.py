@@ -42,10 +42,10 @@ from test_fault_injection import (  # noqa: F401 - receiver is a fixture
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
+from adapter.db.store import CallRow, Store
 from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.recordings import media
-from adapter.recordings.store import CallRow, Store
 
 TO_START = "+15557651000"  # <Start><Recording> (dual) and a long <Play>
 TO_RECORD = "+15557652000"  # <Record maxLength>

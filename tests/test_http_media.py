@@ -15,9 +15,9 @@ import uvicorn
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 
 from adapter.config import Config, load_config
+from adapter.db.store import RecordingRow, Store
 from adapter.http import build_app
 from adapter.metrics import Metrics
-from adapter.recordings.store import RecordingRow, Store
 
 SID = "RE" + "a" * 32
 OTHER_ACCOUNT = "AC" + "9" * 32

@@ -18,10 +18,10 @@ from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from hypothesis import HealthCheck, settings
 
 from adapter.config import load_config
+from adapter.db.store import CallRow, Store
 from adapter.http import build_app
 from adapter.http.openapi import openapi_document
 from adapter.metrics import Metrics
-from adapter.recordings.store import CallRow, Store
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode())

@@ -19,10 +19,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from twilio.request_validator import RequestValidator
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.webhook_client import WebhookClient
+from adapter.db.schema import outbox_table
+from adapter.db.store import Store
 from adapter.metrics import Metrics
-from adapter.outbox import Outbox, outbox_table
-from adapter.recordings.store import Store
-from adapter.webhooks import WebhookClient
 
 TOKEN = "outbox-auth-token"
 ACCOUNT = "AC" + "c" * 32
@@ -166,7 +167,7 @@ async def test_get_callback_signed_with_params_in_query(
 async def test_4xx_is_final(
     rx: Receiver, store: Store, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="adapter.outbox"):
+    with caplog.at_level(logging.WARNING, logger="adapter.callbacks"):
         row_id = await outbox.enqueue("RE1", rx.base + "/reject", "POST", params(1))
         await outbox.wait_idle(5)
     assert len(rx.on("/reject")) == 1
@@ -188,7 +189,7 @@ async def test_gives_up_after_max_attempts_and_logs_warning(
     store: Store, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/cb"
-    with caplog.at_level(logging.WARNING, logger="adapter.outbox"):
+    with caplog.at_level(logging.WARNING, logger="adapter.callbacks"):
         await outbox.enqueue("RE1", url, "POST", params(1))
         await outbox.wait_idle(5)
     (failed,) = await outbox.failed()
@@ -371,7 +372,7 @@ async def test_default_policy_does_not_retry_5xx_at_once(rx: Receiver, store: St
 async def test_invalid_retry_policy_fails_with_11243_without_a_request(
     rx: Receiver, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="adapter.outbox"):
+    with caplog.at_level(logging.WARNING, logger="adapter.callbacks"):
         await outbox.enqueue("RE1", rx.base + "/cb#rp=sometimes", "POST", params(1))
         await outbox.wait_idle(5)
     assert rx.hits == []
@@ -409,7 +410,7 @@ async def test_explicit_total_time_ends_the_attempt_with_11203(
 async def test_out_of_range_override_is_clamped_and_logged(
     rx: Receiver, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="adapter.outbox"):
+    with caplog.at_level(logging.WARNING, logger="adapter.callbacks"):
         await outbox.enqueue("RE1", rx.base + "/cb#rc=9", "POST", params(1))
         await outbox.wait_idle(5)
     assert len(rx.on("/cb")) == 1

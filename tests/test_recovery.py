@@ -17,10 +17,12 @@ import pytest
 from audio_checks import tones_440_1000
 from sqlalchemy import select
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config, load_config
-from adapter.outbox import Outbox, outbox_table
+from adapter.db.schema import outbox_table
+from adapter.db.store import CallRow, RecordingRow, Store
 from adapter.recordings import media
-from adapter.recordings.store import CallRow, RecordingRow, Store
 from adapter.recovery import (
     PbxSegment,
     claim_call,
@@ -29,7 +31,6 @@ from adapter.recovery import (
     sweep,
 )
 from adapter.sids import CALL, RECORDING, new_sid
-from adapter.webhooks import WebhookClient
 
 ACCOUNT = "AC" + "e" * 32
 T0 = datetime.now(UTC) - timedelta(minutes=5)

@@ -1,4 +1,4 @@
-"""What a crash must not lose beyond recordings (adapter/owed_requests.py): the `<Record>`
+"""What a crash must not lose beyond recordings (adapter/callbacks/owed_requests.py): the `<Record>`
 action request and a REST call's last status callback; and the outbox's event ids, which keep
 recoveries that race each other (or a sweep, or the session) from queuing anything twice. On
 SQLite and PostgreSQL (`db_url`); the end-to-end cases with a killed adapter and a real Asterisk
@@ -24,17 +24,14 @@ from test_recovery import (  # noqa: F401 - fixtures
     write_wav,
 )
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.owed_requests import note_call_status, note_record_action, owed_requests
+from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config
+from adapter.db.migrations import upgrade_schema
+from adapter.db.store import Store
 from adapter.interpreter.outbound import OutboundCall, send_call_status
-from adapter.outbox import Outbox, ensure_outbox_schema
-from adapter.owed_requests import (
-    note_call_status,
-    note_record_action,
-    owed_requests,
-)
-from adapter.recordings.store import Store
 from adapter.recovery import recover, sweep
-from adapter.webhooks import WebhookClient
 
 ACTION = "https://app.example/ivr/after-record"
 STATUS = "https://app.example/status"
@@ -69,7 +66,7 @@ async def test_an_older_outbox_table_gets_the_event_column_and_its_index(tmp_pat
             " next_attempt_at DATETIME NOT NULL, last_error TEXT, last_error_code INTEGER,"
             " idempotency_token VARCHAR(64) NOT NULL, created_at DATETIME NOT NULL,"
             " delivered_at DATETIME)"))
-        await ensure_outbox_schema(conn)
+        await upgrade_schema(conn)
     box = Outbox(old, WebhookClient(account_sid=ACCOUNT, auth_token="x"))
     try:
         assert await box.enqueue("k", "https://a.example/", "POST", [], event="e") is not None

@@ -14,10 +14,11 @@ from fake_ami import FakeAmi
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
+from adapter.callbacks.webhook_client import WebhookClient
+from adapter.callbacks.webhook_results import WebhookError
 from adapter.pbx.asterisk.ami import AmiClient
 from adapter.pbx.asterisk.ami_protocol import FramedAmiProtocol
 from adapter.pbx.base import PbxError
-from adapter.webhooks import WebhookClient, WebhookError
 
 AMI_SECRET = "ami-s3cr3t-0f9e8d7c"
 WRONG_SECRET = "ami-wr0ng-1a2b3c4d"

@@ -15,7 +15,7 @@ from test_shared_record import AsteriskRig, Caller, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.recordings.store import CallRow
+from adapter.db.store import CallRow
 
 pbx, rig = shared.pbx, shared.rig  # the shared suite's fixtures, unchanged
 

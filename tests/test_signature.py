@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from adapter.signature import compute_signature, signing_string
+from adapter.callbacks.signature import compute_signature, signing_string
 
 TOKEN = "12345"
 VALIDATOR = RequestValidator(TOKEN)

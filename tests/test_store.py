@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from adapter.recordings.store import CallRow, NotFoundError, RecordingRow, Store
+from adapter.db.store import CallRow, NotFoundError, RecordingRow, Store
 from adapter.sids import CALL, RECORDING, new_sid
 
 ACCOUNT = "AC" + "a" * 32

@@ -16,7 +16,8 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
 
-from adapter.webhooks import WebhookClient, WebhookError, split_fragment
+from adapter.callbacks.webhook_client import WebhookClient, split_fragment
+from adapter.callbacks.webhook_results import WebhookError
 
 TOKEN = "secret-auth-token"
 ACCOUNT = "AC" + "0" * 32

@@ -1,5 +1,5 @@
-"""SSRF: which addresses webhooks may reach (adapter/egress.py), through the real WebhookClient
-against a local server that must see no request when the target is refused."""
+"""SSRF: which addresses webhooks may reach (adapter/callbacks/egress.py), through the real
+WebhookClient against a local server that must see no request when the target is refused."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from adapter.egress import EgressPolicy, TargetRefused, networks
-from adapter.webhooks import WebhookClient, WebhookError
+from adapter.callbacks.egress import EgressPolicy, TargetRefused, networks
+from adapter.callbacks.webhook_client import WebhookClient
+from adapter.callbacks.webhook_results import WebhookError
 
 ACCOUNT = "AC" + "0" * 32
 TOKEN = "secret-auth-token"

@@ -30,13 +30,13 @@ from starlette.routing import Route
 
 from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI
 from adapter.config import Config
+from adapter.db.store import Store
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
 from adapter.http.resources import API, call_json, page_json, recording_json
 from adapter.interpreter.outbound import OutboundCall
 from adapter.interpreter.session import Fetch, Inline
 from adapter.pbx.base import PbxError
-from adapter.recordings.store import Store
 from adapter.sids import CALL, new_sid
 from adapter.twiml import StartRecording
 

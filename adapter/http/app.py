@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from adapter.config import Config
+from adapter.db.store import Store
 from adapter.http.api import OutboundCalls, api_routes, routes_by_path
 from adapter.http.auth import authorized
 from adapter.http.errors import twilio_error
@@ -32,7 +33,6 @@ from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
 from adapter.recordings import media
-from adapter.recordings.store import Store
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession

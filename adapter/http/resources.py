@@ -8,7 +8,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from adapter.recordings.store import CallRow, RecordingRow
+from adapter.db.store import CallRow, RecordingRow
 
 __all__ = ["API", "call_json", "page_json", "recording_json", "rfc2822"]
 

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
+from adapter.callbacks.events import recording_event
+from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
 from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
-from adapter.outbox import recording_event
 from adapter.pbx.base import CallControl, CallRecordingHandle, CallRecordingRequest, PbxError
 from adapter.recordings import media
-from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import StartRecording
 

@@ -6,11 +6,11 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapter.callbacks.outbox import Outbox
+from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config
-from adapter.outbox import Outbox
+from adapter.db.store import Store
 from adapter.prompts import PromptCache
-from adapter.recordings.store import Store
-from adapter.webhooks import WebhookClient
 
 __all__ = ["SessionContext"]
 

@@ -8,10 +8,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from adapter.db.store import CallRow
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo
 from adapter.pbx.base import DialRequest, DialResult
-from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import Dial
 

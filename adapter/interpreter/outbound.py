@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 
+from adapter.callbacks.events import call_status_event
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.outbox import call_status_event
 from adapter.twiml import StartRecording
 
 __all__ = ["SOURCE_OUTBOUND", "OutboundCall", "call_status_params", "send_call_status"]

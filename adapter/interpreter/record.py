@@ -10,9 +10,9 @@ Order of events (Twilio's documented behaviour):
 5. otherwise ``completed`` (sent only once the file is final and playable) and the action
    request with RecordingUrl, RecordingDuration, RecordingSid and Digits.
 
-The action request is owed from the start (`adapter.owed_requests`): if the adapter dies before
-the session makes it, startup recovery does. The status callback URL is stored absolute, so
-recovery reports to the same URL the session would have.
+The action request is owed from the start (`adapter.callbacks.owed_requests`): if the adapter
+dies before the session makes it, startup recovery does. The status callback URL is stored
+absolute, so recovery reports to the same URL the session would have.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
+from adapter.callbacks.events import recording_event
+from adapter.callbacks.owed_requests import forget_record_action, note_record_action
+from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.outbox import recording_event
-from adapter.owed_requests import forget_record_action, note_record_action
 from adapter.pbx.base import (
     CallControl,
     CallGone,
@@ -37,7 +38,6 @@ from adapter.pbx.base import (
     RecordResult,
 )
 from adapter.recordings import media, padding
-from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
 

@@ -17,7 +17,10 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urljoin
 
+from adapter.callbacks.events import record_action_event
+from adapter.callbacks.owed_requests import forget_record_action
 from adapter.config import NumberRoute
+from adapter.db.store import CallRow
 from adapter.errors import TwilioError
 from adapter.interpreter import dial
 from adapter.interpreter.answering import answers_before
@@ -26,10 +29,7 @@ from adapter.interpreter.context import SessionContext
 from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
-from adapter.outbox import record_action_event
-from adapter.owed_requests import forget_record_action
 from adapter.pbx.base import CallGone, CallInterrupted, IncomingCall
-from adapter.recordings.store import CallRow
 from adapter.sids import CALL, new_sid
 from adapter.twiml import (
     Dial,

@@ -2,20 +2,8 @@
 
 Every request is signed with ``X-Twilio-Signature`` over exactly what goes on the wire, carries
 Twilio's ``User-Agent`` and, if given, ``I-Twilio-Idempotency-Token``; failures surface as
-`WebhookError` carrying the code Twilio's debugger would show:
-
-==========  ====================================================================================
-11100       Invalid URL format (not an absolute http/https URL)
-11200       HTTP retrieval failure (non-2xx answer; ``status`` holds it; any other failure)
-11205       HTTP connection failure (connection refused/reset, connect or response timeout)
-11206       HTTP protocol violation (the answer is not valid HTTP)
-11210       HTTP bad host name (DNS lookup failed, or the host is refused by the egress policy)
-11215       HTTP too many redirects
-11216       HTTP invalid redirect (3xx other than 301/302/303/307, or no usable Location)
-11220       SSL/TLS handshake error
-11235/6/7   Certificate invalid: domain mismatch / expired / could not find path to certificate
-11750       Response body too large (more than `max_body` bytes; Twilio's TwiML limit is 64 kB)
-==========  ====================================================================================
+`WebhookError` carrying the code Twilio's debugger would show (`adapter.callbacks.webhook_results`
+lists them).
 
 Redirects: Twilio follows only 301, 302, 303 and 307 (error 11216 lists them). Twilio does not
 document the method used after a redirect; we do what browsers and RFC 9110 clients do: 303
@@ -32,12 +20,12 @@ Cookies are not kept: Twilio keeps cookies per call, which needs a per-call jar 
 one jar shared by all calls would leak one call's cookies into another.
 
 Target networks (SSRF): every address a request would connect to, on every hop, must pass the
-`EgressPolicy` (adapter/egress.py; default: no link-local/metadata, multicast or ``0.0.0.0/8``;
-loopback and private ranges allowed; configured as ``[webhooks] allow_networks``). A refused
-target is 11210, "HTTP bad host name", before any connection is made: it is Twilio's code for a
-host its servers may not use (Twilio's own example is a name defined only in /etc/hosts), and it
-names the cause at the step where it happens, which 11205 (a connection was tried) and the
-catch-all 11200 would not.
+`EgressPolicy` (adapter/callbacks/egress.py; default: no link-local/metadata, multicast or
+``0.0.0.0/8``; loopback and private ranges allowed; configured as ``[webhooks]
+allow_networks``). A refused target is 11210, "HTTP bad host name", before any connection is
+made: it is Twilio's code for a host its servers may not use (Twilio's own example is a name
+defined only in /etc/hosts), and it names the cause at the step where it happens, which 11205
+(a connection was tried) and the catch-all 11200 would not.
 """
 
 from __future__ import annotations
@@ -53,64 +41,33 @@ import aiohttp
 import yarl
 from aiohttp.abc import AbstractResolver
 
-from adapter.connection_overrides import parse_fragment
-from adapter.egress import EgressPolicy, GuardedResolver, TargetRefused
-from adapter.errors import TwilioError
-from adapter.signature import SIGNATURE_HEADER, compute_signature
+from adapter.callbacks.connection_overrides import parse_fragment
+from adapter.callbacks.egress import EgressPolicy, GuardedResolver, TargetRefused
+from adapter.callbacks.signature import SIGNATURE_HEADER, compute_signature
+from adapter.callbacks.webhook_results import (
+    BAD_HOST_NAME,
+    BODY_TOO_LARGE,
+    INVALID_REDIRECT,
+    INVALID_URL,
+    RETRIEVAL_FAILURE,
+    TOO_MANY_REDIRECTS,
+    WebhookError,
+    WebhookResponse,
+    error_for,
+)
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "WebhookClient",
-    "WebhookError",
-    "WebhookResponse",
     "split_fragment",
 ]
 
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
-INVALID_URL = 11100
-RETRIEVAL_FAILURE = 11200
-CONNECTION_FAILURE = 11205
-PROTOCOL_VIOLATION = 11206
-BAD_HOST_NAME = 11210
-TOO_MANY_REDIRECTS = 11215
-INVALID_REDIRECT = 11216
-TLS_HANDSHAKE = 11220
-CERT_DOMAIN_MISMATCH = 11235
-CERT_EXPIRED = 11236
-CERT_UNTRUSTED = 11237
-BODY_TOO_LARGE = 11750
-
 _FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307})
-# OpenSSL X509_V_ERR_* codes seen in ssl.SSLCertVerificationError.verify_code.
-_X509_CERT_HAS_EXPIRED = 10
-_X509_HOSTNAME_MISMATCH = 62
-_X509_IP_ADDRESS_MISMATCH = 64
 # Characters that may stand in a URL as they are; anything else is percent-encoded.
 _URL_SAFE = "!#$&'()*+,/:;=?@[]~%-._"
 _READ_CHUNK = 16384
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookResponse:
-    """A 2xx answer. `content_type` is the raw header (parameters included) or None;
-    `url` is the URL that finally answered (after redirects, without fragment)."""
-
-    status: int
-    content_type: str | None
-    body: bytes
-    url: str
-
-
-class WebhookError(TwilioError):
-    """A webhook request failed. `status` is the HTTP status when the server answered."""
-
-    def __init__(
-        self, code: int, message: str, *, url: str, status: int | None = None
-    ) -> None:
-        super().__init__(code, message)
-        self.url = url
-        self.status = status
 
 
 def split_fragment(url: str) -> tuple[str, str]:
@@ -159,42 +116,6 @@ def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
     if url.endswith(("?", "&")):
         return url + query
     return f"{url}&{query}"
-
-
-def _code_for_certificate(exc: ssl.SSLCertVerificationError) -> int:
-    if exc.verify_code == _X509_CERT_HAS_EXPIRED:
-        return CERT_EXPIRED
-    if exc.verify_code in (_X509_HOSTNAME_MISMATCH, _X509_IP_ADDRESS_MISMATCH):
-        return CERT_DOMAIN_MISMATCH
-    return CERT_UNTRUSTED
-
-
-def _error_for(exc: Exception, url: str) -> WebhookError:
-    """Translate an aiohttp/asyncio failure into the WebhookError Twilio would report."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError) and isinstance(
-        exc.os_error, TargetRefused
-    ):
-        return WebhookError(BAD_HOST_NAME, str(exc.os_error), url=url)
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        cert_error = exc.certificate_error
-        if isinstance(cert_error, ssl.SSLCertVerificationError):
-            code = _code_for_certificate(cert_error)
-        else:
-            code = CERT_UNTRUSTED
-        return WebhookError(code, f"certificate invalid: {cert_error}", url=url)
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return WebhookError(TLS_HANDSHAKE, f"SSL/TLS handshake error: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return WebhookError(BAD_HOST_NAME, f"bad host name: {exc}", url=url)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return WebhookError(CONNECTION_FAILURE, "timed out connecting", url=url)
-    if isinstance(exc, TimeoutError):  # SocketTimeoutError, ServerTimeoutError, total timeout
-        return WebhookError(CONNECTION_FAILURE, "timed out waiting for the response", url=url)
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientConnectionResetError):
-        return WebhookError(CONNECTION_FAILURE, f"connection failure: {exc}", url=url)
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
-        return WebhookError(PROTOCOL_VIOLATION, f"HTTP protocol violation: {exc}", url=url)
-    return WebhookError(RETRIEVAL_FAILURE, f"HTTP retrieval failure: {exc!r}", url=url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +218,7 @@ class WebhookClient:
         base, fragment = split_fragment(url)
         # Twilio's connection overrides #ct and #rt: this request's connect and read timeouts.
         # #tt (total, 11203) and the retries (#rc, #rp) are the outbox's business, across the
-        # attempts it makes (adapter/connection_overrides.py).
+        # attempts it makes (adapter/callbacks/connection_overrides.py).
         timeout = None
         if fragment:
             limits = parse_fragment(fragment).request_timeouts()
@@ -400,7 +321,7 @@ class WebhookClient:
         except WebhookError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _error_for(exc, hop.url) from exc
+            raise error_for(exc, hop.url) from exc
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         too_large = WebhookError(

@@ -1,11 +1,9 @@
-"""Metadata store for calls and recordings (SQLAlchemy 2 async Core).
+"""The calls-and-recordings store (SQLAlchemy 2 async Core): `Store`, `CallRow`, `RecordingRow`.
 
 SQLite through aiosqlite by default (``sqlite+aiosqlite:////data/adapter.db``); the same portable
-Core statements run on PostgreSQL through asyncpg. All tables live in the module's `metadata`, so
-other modules (the callback outbox) put their tables in the same database and reach it through
-`Store.engine`.
-
-Datetimes go in as timezone-aware values, are stored as UTC and come back aware (UTC).
+Core statements run on PostgreSQL through asyncpg. `Store.open` creates or upgrades every table
+of `adapter.db.schema` (`adapter.db.migrations`), so the other users of the database (the
+callback outbox, owed requests, recovery) reach it through `Store.engine`.
 
 Deleting a recording is a soft delete, as on Twilio: its status becomes ``deleted`` and, like
 Twilio's API without ``IncludeSoftDeleted=true``, `get_recording` and `list_recordings` stop
@@ -16,37 +14,19 @@ stays; purging old deleted rows is a separate job.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Dialect,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
-    event,
-    insert,
-    inspect,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from adapter.db.migrations import upgrade_schema
+from adapter.db.schema import calls_table, recordings_table
 from adapter.errors import AdapterError
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "RECORDING_STATUSES",
@@ -55,10 +35,6 @@ __all__ = [
     "RecordingRow",
     "RecordingStatus",
     "Store",
-    "UTCDateTime",
-    "calls_table",
-    "metadata",
-    "recordings_table",
     "utcnow",
 ]
 
@@ -66,9 +42,6 @@ RecordingStatus = Literal[
     "in-progress", "paused", "stopped", "processing", "completed", "absent", "failed", "deleted"
 ]
 RECORDING_STATUSES: Final[frozenset[str]] = frozenset(get_args(RecordingStatus))
-# PostgreSQL advisory lock key serialising table creation by several starting nodes (the same
-# key as the outbox's schema changes).
-_SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62
 
 
 def utcnow() -> datetime:
@@ -78,83 +51,6 @@ def utcnow() -> datetime:
 
 class NotFoundError(AdapterError, LookupError):
     """No row with the given SID."""
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A datetime stored as UTC and always returned timezone-aware (UTC).
-
-    Naive datetimes are refused: their meaning depends on the host's time zone.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
-        value = value.astimezone(UTC)
-        # SQLite keeps no offset: store the UTC wall-clock time.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-metadata = MetaData()
-
-calls_table = Table(
-    "calls",
-    metadata,
-    Column("sid", String(34), primary_key=True),
-    Column("account_sid", String(34), nullable=False),
-    Column("from_", String(255), nullable=False),
-    Column("to", String(255), nullable=False),
-    Column("direction", String(32), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("caller_name", String(255)),
-    Column("pbx", String(64), nullable=False),
-    Column("pbx_channel", String(255), nullable=False),
-    Column("date_created", UTCDateTime(), nullable=False),
-    Column("date_updated", UTCDateTime(), nullable=False),
-    Column("start_time", UTCDateTime()),
-    Column("end_time", UTCDateTime()),
-    Column("duration", Integer),
-    Column("parent_call_sid", String(34)),
-    Index("ix_calls_account_created", "account_sid", "date_created"),
-)
-
-recordings_table = Table(
-    "recordings",
-    metadata,
-    Column("sid", String(34), primary_key=True),
-    Column("account_sid", String(34), nullable=False),
-    Column("call_sid", String(34), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("source", String(64), nullable=False),
-    Column("channels", Integer, nullable=False),
-    Column("track", String(16), nullable=False),
-    Column("start_time", UTCDateTime(), nullable=False),
-    Column("duration", Integer),
-    Column("media_path", Text),
-    Column("pbx_file", Text),
-    Column("error_code", Integer),
-    Column("date_created", UTCDateTime(), nullable=False),
-    Column("date_updated", UTCDateTime(), nullable=False),
-    Column("name", String(255)),
-    Column("status_callback", Text),
-    Column("status_callback_method", String(8), nullable=False),
-    Column("status_callback_events", String(255), nullable=False),
-    # trim-silence | do-not-trim, as asked (for recovery); NULL in rows of older releases.
-    Column("trim", String(16)),
-    Index("ix_recordings_account_created", "account_sid", "date_created"),
-    Index("ix_recordings_call", "call_sid"),
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,23 +150,6 @@ def _create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-# Columns added after the first release: (table, column) -> SQL type, added at open.
-_ADDED_COLUMNS: Final = {("recordings", "trim"): "VARCHAR(16)"}
-
-
-async def _add_missing_columns(conn: AsyncConnection) -> None:
-    def missing(sync: Connection) -> list[tuple[str, str]]:
-        inspector = inspect(sync)
-        present = {(table, c["name"]) for table in {t for t, _ in _ADDED_COLUMNS}
-                   for c in inspector.get_columns(table)}
-        return [key for key in _ADDED_COLUMNS if key not in present]
-
-    for table, column in await conn.run_sync(missing):
-        await conn.execute(text(
-            f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[(table, column)]}"))
-        log.info("store: added column %s.%s", table, column)
-
-
 class Store:
     """Calls and recordings metadata. Create with `await Store.open(url)`."""
 
@@ -280,18 +159,13 @@ class Store:
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Store:
-        """Connect to `url` (e.g. ``sqlite+aiosqlite:////data/adapter.db``) and create any
-        missing table of `metadata`. `clock` supplies ``date_updated`` on updates."""
+        """Connect to `url` (e.g. ``sqlite+aiosqlite:////data/adapter.db``), create every
+        missing table and add every missing column (`upgrade_schema`). `clock` supplies
+        ``date_updated`` on updates."""
         engine = _create_engine(url)
         try:
             async with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Several nodes starting at once: one creates the tables, the others wait.
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
-                    )
-                await conn.run_sync(metadata.create_all)
-                await _add_missing_columns(conn)
+                await upgrade_schema(conn)
         except BaseException:
             await engine.dispose()
             raise
@@ -313,15 +187,8 @@ class Store:
 
         Raises NotFoundError when there is no such call, ValueError for an unknown field.
         """
-        values = _checked_update(fields, _CALL_FIELDS, "call")
-        values.setdefault("date_updated", self._clock())
-        _check_aware(values)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(calls_table).where(calls_table.c.sid == sid).values(values)
-            )
-        if result.rowcount == 0:
-            raise NotFoundError(f"no call {sid}")
+        await self._update(calls_table, sid, _checked_update(fields, _CALL_FIELDS, "call"),
+                           "call")
 
     async def get_call(self, sid: str) -> CallRow | None:
         async with self.engine.connect() as conn:
@@ -348,14 +215,17 @@ class Store:
         values = _checked_update(fields, _RECORDING_FIELDS, "recording")
         if "status" in values:
             _check_recording_status(values["status"])
+        await self._update(recordings_table, sid, values, "recording")
+
+    async def _update(self, table: Table, sid: str, values: dict[str, object], kind: str) -> None:
+        """Write `values` (``date_updated``: now unless given) to row `sid` of `table`;
+        NotFoundError when there is none."""
         values.setdefault("date_updated", self._clock())
         _check_aware(values)
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(recordings_table).where(recordings_table.c.sid == sid).values(values)
-            )
+            result = await conn.execute(update(table).where(table.c.sid == sid).values(values))
         if result.rowcount == 0:
-            raise NotFoundError(f"no recording {sid}")
+            raise NotFoundError(f"no {kind} {sid}")
 
     async def get_recording(
         self, account_sid: str, sid: str, *, include_soft_deleted: bool = False

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from adapter.callbacks.rows import OPEN_STATES, OutboxRow, list_outbox_rows
+from adapter.db.store import Store
 from adapter.errors import ConfigError
-from adapter.outbox import OPEN_STATES, OutboxRow, ensure_outbox_schema, list_outbox_rows
-from adapter.recordings.store import Store
 
 __all__ = ["add_callbacks_command", "format_row", "list_callbacks", "run_callbacks_command"]
 
@@ -76,11 +76,10 @@ def run_callbacks_command(args: argparse.Namespace, out: TextIO | None = None) -
 async def list_callbacks(
     database_url: str, states: Sequence[str] | None, *, limit: int | None = None
 ) -> list[OutboxRow]:
-    """The outbox rows in `states` (all when None), oldest first."""
+    """The outbox rows in `states` (all when None), oldest first (`Store.open` creates or
+    upgrades the tables first)."""
     store = await Store.open(database_url)
     try:
-        async with store.engine.begin() as conn:
-            await ensure_outbox_schema(conn)
         return await list_outbox_rows(store.engine, states, limit=limit)
     finally:
         await store.close()

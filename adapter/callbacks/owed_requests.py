@@ -14,7 +14,7 @@ Two kinds, each written when the obligation starts and read only by startup reco
   recording has audio.
 
 Every request made from here goes through the outbox with an event id
-(`adapter.outbox.call_status_event`, `record_action_event`) that the live session uses as
+(`adapter.callbacks.events.call_status_event`, `record_action_event`) that the live session uses as
 well, so a request is queued once even when recovery and the session both get to it.
 """
 
@@ -24,22 +24,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Literal
 
-from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import delete, insert, select
 
-from adapter.recordings.store import Store, UTCDateTime, metadata
+from adapter.db.schema import owed_requests_table
+from adapter.db.store import Store
 
 __all__ = [
     "OwedRequest",
@@ -47,33 +37,16 @@ __all__ = [
     "note_call_status",
     "note_record_action",
     "owed_requests",
-    "owed_requests_table",
 ]
 
 Kind = Literal["call-status", "record-action"]
 
-owed_requests_table = Table(
-    "owed_requests",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("call_sid", String(34), nullable=False),
-    Column("kind", String(32), nullable=False),
-    # The RecordingSid of a record-action; "" for call-status.
-    Column("ref", String(34), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("method", String(8), nullable=False),
-    Column("data", Text, nullable=False),  # JSON: events (call-status)
-    Column("created_at", UTCDateTime(), nullable=False),
-    Index("ix_owed_requests_call", "call_sid"),
-    Index("ix_owed_requests_ref", "ref"),
-)
-
-_SCHEMA_LOCK_KEY: Final = 0x7477_6D6C_6F62  # the Store's schema lock (PostgreSQL)
-_checked: set[int] = set()  # engines (by id) whose database has the table
-
 
 @dataclass(frozen=True, slots=True)
 class OwedRequest:
+    """One request a call owes: its `kind`, `ref` (the RecordingSid of a record-action, "" for
+    call-status), where it goes and its `data` (call-status: the events asked for)."""
+
     call_sid: str
     kind: Kind
     ref: str
@@ -82,22 +55,8 @@ class OwedRequest:
     data: dict[str, object]
 
 
-async def _ensure_table(store: Store) -> None:
-    """`Store.open` creates the table when this module was imported first; this covers a
-    store opened before (once per engine)."""
-    if id(store.engine) in _checked:
-        return
-    async with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": _SCHEMA_LOCK_KEY})
-        await conn.run_sync(owed_requests_table.create, checkfirst=True)
-    _checked.add(id(store.engine))
-
-
 async def _note(store: Store, call_sid: str, kind: Kind, ref: str, url: str, method: str,
                 data: dict[str, object]) -> None:
-    await _ensure_table(store)
     async with store.engine.begin() as conn:
         await conn.execute(insert(owed_requests_table).values(
             call_sid=call_sid, kind=kind, ref=ref, url=url, method=method.upper(),
@@ -128,7 +87,6 @@ async def owed_requests(store: Store, call_sids: Sequence[str]) -> list[OwedRequ
     """What the calls `call_sids` still owe, oldest first."""
     if not call_sids:
         return []
-    await _ensure_table(store)
     t = owed_requests_table.c
     async with store.engine.connect() as conn:
         rows = (await conn.execute(

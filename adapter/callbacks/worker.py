@@ -1,0 +1,280 @@
+"""The outbox's worker: one node's loop that claims due rows and delivers them.
+
+It starts the due head row of each idle key (at most `max_parallel` at a time), makes each
+attempt as Twilio would (up to ``1 + rc`` requests within ``tt``, the failures ``rp`` names
+retried at once; never longer than the claim's lease), and writes the result: delivered,
+failed for good (with Twilio's code, and a WARNING), or due again after the `RetryPolicy`'s
+delay. Between rounds it sleeps until a row falls due, a foreign lease runs out, a row is queued
+(`notify`) or `poll_interval` passes (rows other nodes queued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapter.callbacks import lease
+from adapter.callbacks.connection_overrides import (
+    TOTAL_TIMEOUT_TRIGGERED,
+    ConnectionOverrides,
+    Failure,
+    OverrideError,
+    parse_fragment,
+)
+from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
+from adapter.callbacks.rows import OutboxRow
+from adapter.callbacks.webhook_client import WebhookClient, split_fragment
+from adapter.callbacks.webhook_results import CONNECTION_FAILURE
+from adapter.errors import TwilioError
+from adapter.metrics import Metrics
+from adapter.tasks import TaskSet
+
+__all__ = ["OutboxWorker", "WorkerSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """How one node's worker delivers: as `node_id`, at most `max_parallel` rows at a time,
+    each claimed for `lease` seconds, tried again as `policy` says; an idle worker looks for
+    rows other nodes queued every `poll_interval` seconds. `clock` is the time of claims."""
+
+    node_id: str
+    policy: RetryPolicy
+    max_parallel: int
+    lease: float
+    poll_interval: float
+    clock: Callable[[], datetime]
+
+    def __post_init__(self) -> None:
+        if self.max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
+        if self.lease < 1:
+            raise ValueError("lease must be at least 1 second")
+        if self.poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+
+
+class OutboxWorker:
+    """The delivery loop of one node (see the module docstring). `Outbox` owns it."""
+
+    def __init__(self, engine: AsyncEngine, client: WebhookClient, settings: WorkerSettings,
+                 metrics: Metrics | None) -> None:
+        self._engine = engine
+        self._client = client
+        self._settings = settings
+        self._policy = settings.policy
+        self._clock = settings.clock
+        self._node_id = settings.node_id
+        self._lease = settings.lease
+        self._metrics = metrics
+        self.open_rows = 0  # pending or sending, as of the last round
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._generation = 0  # bumped by every `notify`; guards `_idle` against a stale check
+        # The loop and every delivery run in `_tasks`; `_in_flight` holds the ids of the rows
+        # being delivered (a set, not a map to their tasks: `_tasks` keeps and cancels those).
+        self._tasks = TaskSet("outbox")
+        self._in_flight: set[int] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    def notify(self) -> None:
+        """A row was queued: look for due rows now, and do not report idle before."""
+        self._generation += 1
+        self._idle.clear()
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the loop (once)."""
+        if self._loop is not None:
+            return
+        self._idle.clear()
+        self._wake.set()
+        self._loop = self._tasks.spawn(self._run(), "worker")
+
+    async def stop(self) -> None:
+        """Stop the loop; rows in flight are abandoned and given back (``pending``)."""
+        if self._loop is None:
+            return
+        self._loop = None
+        abandoned = list(self._in_flight)
+        await self._tasks.cancel_all()
+        self._in_flight.clear()
+        if abandoned:
+            await lease.release(self._engine, abandoned, self._node_id)
+
+    async def wait_idle(self, timeout: float) -> None:  # noqa: ASYNC109 - the public API
+        """Until no row is pending or sending; TimeoutError after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            generation = self._generation
+            try:
+                delay = await self._dispatch_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox: dispatch failed; retrying shortly")
+                delay = 1.0
+            else:
+                if delay is None and not self._in_flight and generation == self._generation:
+                    self._idle.set()
+                elif delay is not None:
+                    self._idle.clear()
+            # Idle: look again now and then for rows other nodes queued.
+            poll = self._settings.poll_interval
+            wait = poll if delay is None else min(delay, poll)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    async def _dispatch_due(self) -> float | None:
+        """Claim and start the due head row of each idle key.
+
+        Returns seconds until something may change (a row falls due, a foreign lease runs out;
+        0 if more are due than could start), or None when nothing is open anywhere.
+        """
+        in_flight = set(self._in_flight)
+        free = self._settings.max_parallel - len(in_flight)
+        now = self._clock()
+        claimed: list[OutboxRow] = []
+        async with self._engine.begin() as conn:
+            heads = await lease.head_rows(conn)
+            self.open_rows = await lease.count_open(conn)
+            due = [h for h in heads if h["id"] not in in_flight and lease.is_due(h, now)]
+            if due and free > 0:
+                claimed = await lease.claim(conn, [h["id"] for h in due], free, now,
+                                            node_id=self._node_id, lease=self._lease)
+        for row in claimed:
+            self._in_flight.add(row.id)
+            self._tasks.spawn(self._deliver(row), str(row.id))
+        if not heads and not self._in_flight:
+            return None
+        if len(due) > len(claimed) and free > len(claimed):
+            # Some due rows were taken by another node meanwhile: look again soon.
+            return 0.05
+        if len(due) > len(claimed):
+            return None if self._in_flight else 0.0
+        waiting: list[datetime] = []
+        for h in heads:
+            if h["id"] in in_flight or h["id"] in {r.id for r in claimed}:
+                continue
+            if h["state"] == "pending" and h["next_attempt_at"] > now:
+                waiting.append(h["next_attempt_at"])
+            elif h["state"] == "sending" and h["lease_until"] is not None:
+                waiting.append(h["lease_until"])
+        if not waiting:
+            return None if self._in_flight else self._settings.poll_interval
+        return max((min(waiting) - now).total_seconds(), 0.0)
+
+    async def _deliver(self, row: OutboxRow) -> None:
+        attempt = row.attempts + 1
+        try:
+            overrides: ConnectionOverrides | None = None
+            try:
+                parsed = parse_fragment(split_fragment(row.url)[1])
+            except OverrideError as exc:
+                outcome = Outcome(False, True, exc.code, str(exc))
+            else:
+                overrides = parsed
+                for warning in parsed.warnings:
+                    log.warning("outbox: callback %d to %s: connection override: %s",
+                                row.id, split_fragment(row.url)[0], warning)
+                outcome = await self._attempt(row, parsed)
+            await self._record(row, attempt, outcome, overrides)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox: recording the result of callback %d failed", row.id)
+        finally:
+            self._in_flight.discard(row.id)
+            self._wake.set()
+
+    async def _attempt(self, row: OutboxRow, overrides: ConnectionOverrides) -> Outcome:
+        """One attempt, as Twilio makes it: up to ``1 + rc`` requests within ``tt``, retrying
+        at once the failures ``rp`` names. Never longer than the claim's lease allows."""
+        loop = asyncio.get_running_loop()
+        budget = min(overrides.total_timeout, max(self._lease - 5.0, self._lease / 2))
+        deadline = loop.time() + budget
+        outcome = Outcome(False, False, UNEXPECTED_ERROR_CODE, "no request was made")
+        for request in range(1, overrides.max_attempts + 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining) as timer:
+                    await self._client.request(
+                        row.url, row.method, row.params,
+                        idempotency_token=row.idempotency_token,
+                    )
+                return Outcome(delivered=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, TimeoutError) and timer.expired():
+                    code = (TOTAL_TIMEOUT_TRIGGERED if overrides.total_timeout_set
+                            else CONNECTION_FAILURE)
+                    return Outcome(False, False, code,
+                                   f"{code}: no answer within the total time of "
+                                   f"{budget * 1000:.0f} ms ({request} request(s))",
+                                   Failure.READ)
+                if not isinstance(exc, TwilioError):
+                    log.exception("outbox: unexpected error delivering row %d", row.id)
+                outcome = outcome_of(exc)
+                if outcome.delivered:
+                    return outcome
+                if outcome.final or not overrides.retries_on(outcome.failure):
+                    return outcome
+                log.info("outbox: callback %d: request %d failed (%s); retrying at once (rp)",
+                         row.id, request, outcome.message)
+        return outcome
+
+    async def _record(
+        self, row: OutboxRow, attempt: int, outcome: Outcome,
+        overrides: ConnectionOverrides | None,
+    ) -> None:
+        now = self._clock()
+        values: dict[str, Any]
+        if outcome.delivered:
+            values = {"state": "delivered", "delivered_at": now}
+            label = "delivered"
+        elif self._policy.gives_up(outcome, overrides, attempt):
+            values = {"state": "failed", "last_error": outcome.message,
+                      "last_error_code": outcome.code}
+            label = "failed"
+            log.warning(
+                "outbox: callback %d (key %s) to %s %s failed after %d attempt(s): %s",
+                row.id, row.key, row.method, split_fragment(row.url)[0], attempt,
+                outcome.message,
+            )
+        else:
+            delay = self._policy.delay(attempt)
+            values = {
+                "state": "pending",
+                "last_error": outcome.message,
+                "last_error_code": outcome.code,
+                "next_attempt_at": now + timedelta(seconds=delay),
+            }
+            label = "retrying"
+            log.info("outbox: callback %d (key %s) attempt %d failed (%s); next in %.0f s",
+                     row.id, row.key, attempt, outcome.message, delay)
+        if not await lease.settle(self._engine, row.id, self._node_id, values):
+            log.warning("outbox: callback %d: the claim was lost (lease ran out) before its "
+                        "result (%s) was recorded", row.id, label)
+        if self._metrics is not None:
+            self._metrics.inc("callbacks", label)

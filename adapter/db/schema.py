@@ -1,0 +1,168 @@
+"""Every table of the adapter's database, in one SQLAlchemy `metadata`.
+
+``calls`` and ``recordings`` (the Twilio resources, `adapter.db.store`), ``outbox`` (durable
+status callbacks, `adapter.callbacks.outbox`), ``owed_requests`` (what a killed call still owes
+its app, `adapter.callbacks.owed_requests`) and ``call_owners`` (which node runs a call, for
+`adapter.recovery`). `adapter.db.migrations` creates them, and adds the columns newer releases
+added to an older database.
+
+Datetimes go in as timezone-aware values, are stored as UTC and come back aware (UTC):
+`UTCDateTime`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = [
+    "UTCDateTime",
+    "call_owners_table",
+    "calls_table",
+    "metadata",
+    "outbox_table",
+    "owed_requests_table",
+    "recordings_table",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime stored as UTC and always returned timezone-aware (UTC).
+
+    Naive datetimes are refused: their meaning depends on the host's time zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        # SQLite keeps no offset: store the UTC wall-clock time.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+
+def _resource_table(name: str, *columns: Column[Any] | Index) -> Table:
+    """The table of a Twilio resource: its SID, its account's SID, then `columns`."""
+    return Table(name, metadata,
+                 Column("sid", String(34), primary_key=True),
+                 Column("account_sid", String(34), nullable=False),
+                 *columns)
+
+
+calls_table = _resource_table(
+    "calls",
+    Column("from_", String(255), nullable=False),
+    Column("to", String(255), nullable=False),
+    Column("direction", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("caller_name", String(255)),
+    Column("pbx", String(64), nullable=False),
+    Column("pbx_channel", String(255), nullable=False),
+    Column("date_created", UTCDateTime(), nullable=False),
+    Column("date_updated", UTCDateTime(), nullable=False),
+    Column("start_time", UTCDateTime()),
+    Column("end_time", UTCDateTime()),
+    Column("duration", Integer),
+    Column("parent_call_sid", String(34)),
+    Index("ix_calls_account_created", "account_sid", "date_created"),
+)
+
+recordings_table = _resource_table(
+    "recordings",
+    Column("call_sid", String(34), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("channels", Integer, nullable=False),
+    Column("track", String(16), nullable=False),
+    Column("start_time", UTCDateTime(), nullable=False),
+    Column("duration", Integer),
+    Column("media_path", Text),
+    Column("pbx_file", Text),
+    Column("error_code", Integer),
+    Column("date_created", UTCDateTime(), nullable=False),
+    Column("date_updated", UTCDateTime(), nullable=False),
+    Column("name", String(255)),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(8), nullable=False),
+    Column("status_callback_events", String(255), nullable=False),
+    # trim-silence | do-not-trim, as asked (for recovery); NULL in rows of older releases.
+    Column("trim", String(16)),
+    Index("ix_recordings_account_created", "account_sid", "date_created"),
+    Index("ix_recordings_call", "call_sid"),
+)
+
+outbox_table = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("last_error_code", Integer),
+    Column("idempotency_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("claimed_by", String(128)),
+    Column("lease_until", UTCDateTime()),
+    # What the callback reports, e.g. "RE…:completed": queued at most once (NULL: no such rule).
+    Column("event", String(128)),
+    Index("ix_outbox_state_due", "state", "next_attempt_at"),
+    Index("ix_outbox_key_id", "key", "id"),
+    Index("ux_outbox_event", "event", unique=True),
+)
+
+owed_requests_table = Table(
+    "owed_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_sid", String(34), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # The RecordingSid of a record-action; "" for call-status.
+    Column("ref", String(34), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("data", Text, nullable=False),  # JSON: events (call-status)
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_owed_requests_call", "call_sid"),
+    Index("ix_owed_requests_ref", "ref"),
+)
+
+call_owners_table = Table(
+    "call_owners",
+    metadata,
+    Column("call_sid", String(34), primary_key=True),
+    Column("node_id", String(128), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+)
