@@ -54,6 +54,29 @@ async def test_an_event_is_queued_once(store: Store, outbox: Outbox) -> None:
     assert [p["A"] for _, _, p in await queued(store)] == ["1", "3", "4", "4"]
 
 
+async def test_the_outbox_says_which_recording_statuses_are_queued(outbox: Outbox) -> None:
+    """What recovery asks instead of reading the table: by event id, and by the parameters of
+    a row without one (queued by an older release)."""
+    await outbox.enqueue("RE1", "https://a.example/x", "POST",
+                         [("RecordingStatus", "in-progress")], event="RE1:in-progress")
+    await outbox.enqueue("RE1", "https://a.example/x", "POST", [("RecordingStatus", "absent")])
+    await outbox.enqueue("RE2", "https://a.example/x", "POST",
+                         [("RecordingStatus", "completed")], event="RE2:completed")
+    await outbox.enqueue("CA1", "https://a.example/x", "POST", [], event="RE1:action")
+    assert await outbox.queued_recording_statuses("RE1") == {"in-progress", "absent"}
+    assert await outbox.queued_recording_statuses("RE3") == set()
+
+
+async def test_the_outbox_counts_a_calls_queued_status_callbacks(outbox: Outbox) -> None:
+    for event in ("initiated", "ringing", "answered"):
+        await outbox.enqueue("CA1", "https://a.example/s", "POST", [],
+                             event=f"CA1:call:{event}")
+    await outbox.enqueue("CA1", "https://a.example/s", "POST", [], event="RE1:action")
+    await outbox.enqueue("CA2", "https://a.example/s", "POST", [], event="CA2:call:initiated")
+    assert await outbox.call_status_events_queued("CA1") == 3
+    assert await outbox.call_status_events_queued("CA3") == 0
+
+
 async def test_an_older_outbox_table_gets_the_event_column_and_its_index(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     old = await Store.open(url)
