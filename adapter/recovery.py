@@ -113,6 +113,7 @@ RECORD_VERB_SOURCE: Final = "RecordVerb"
 _POLL: Final = 0.05
 _CANONICAL_WAV_HEADER: Final = 44
 
+
 @dataclass(frozen=True, slots=True)
 class PbxSegment:
     """One stretch of a recording as the PBX wrote it: the caller's audio (`inbound`) and the
