@@ -10,12 +10,11 @@ Delivery rules:
 * In order per key (e.g. the RecordingSid): a key's next row is not sent before the previous one
   is delivered or has finally failed. Different keys are delivered in parallel, at most
   `max_parallel` at a time per node.
-* Claims with a lease: a worker claims a row (``sending``, ``claimed_by`` = its node id,
-  ``lease_until`` = now + `lease`) before the request. On PostgreSQL the claim reads the due rows
-  with ``SELECT … FOR UPDATE SKIP LOCKED`` and every claim is a compare-and-set on the row's
-  state and attempt count, so several adapter nodes sharing one database never send the same
-  attempt twice. A row whose lease ran out (its node died mid-send) is claimed again by any
-  node. An attempt never outlives its claim: it is cut off before the lease ends.
+* Claims with a lease (`lease`): a worker claims a row for its node before the request, as a
+  compare-and-set (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several adapter nodes
+  sharing one database never send the same attempt twice; a row whose lease ran out (its node
+  died mid-send) is claimed again by any node. An attempt never outlives its claim: it is cut
+  off before the lease ends.
 * At least once: a node that starts again puts its own ``sending`` rows back to ``pending`` at
   once (SQLite, single node: every ``sending`` row). Every attempt of a row carries the same
   ``I-Twilio-Idempotency-Token`` so the receiver can spot a repeat.
@@ -24,17 +23,12 @@ Delivery rules:
   to ``1 + rc`` requests, the failures ``rp`` names retried at once, all within ``tt``. An
   invalid ``rp`` fails the row with 11243 without a request; running out of an explicit ``tt``
   is 11203.
-* Then the outbox's own persistence on top (Twilio would give up here): an attempt that failed
-  with something that can heal (connection failures, timeouts, 5xx, and 4xx when ``rp`` asks for
-  4xx retries) is tried again after `backoff[attempt - 1]` (the last value repeating), up to
-  `max_attempts` attempts (by default 30 attempts over about 19 hours). A 4xx answer is
-  otherwise final, as Twilio never retries a callback the app rejected; so are errors that
-  cannot heal by themselves (invalid URL, redirect loop or invalid redirect, invalid
-  overrides). A row that finally fails is ``failed`` with its last error and Twilio's code
-  (11200/11205 family), and a WARNING is logged.
-* A 2xx answer whose body is too large still counts as delivered: Twilio ignores the body of a
-  status callback answer.
-
+* Then the outbox's own persistence on top (Twilio would give up here; `retry`): an attempt
+  that failed with something that can heal is tried again after a back-off, up to
+  `max_attempts` attempts (by default 30 attempts over about 19 hours); a 4xx answer (unless
+  ``rp`` asks for 4xx retries) and errors that cannot heal are final. A row that finally fails
+  is ``failed`` with its last error and Twilio's code (11200/11205 family), and a WARNING is
+  logged.
 * Once per event: a callback queued with an ``event`` id (e.g. ``RE…:completed``) is queued at
   most once, whoever queues it (the call's session, startup recovery, a sweep, another node):
   the id has a unique index, so a second `enqueue` of it is a no-op that returns None. This is
