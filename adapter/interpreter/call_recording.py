@@ -22,7 +22,7 @@ from adapter.interpreter.params import CallInfo, rfc2822
 from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
 from adapter.outbox import recording_event
 from adapter.pbx.base import CallControl, CallRecordingHandle, CallRecordingRequest, PbxError
-from adapter.recordings import media
+from adapter.recordings import media, silence, tracks
 from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import StartRecording
@@ -257,7 +257,7 @@ def make_final_recording(segments: Sequence[CallRecordingHandle], target: Path, 
             staged.append(part)
             inbound, outbound = handle.inbound_file, handle.outbound_file
             if inbound is not None and outbound is not None:
-                combine = media.interleave_wavs if channels == 2 else media.mix_wavs
+                combine = tracks.interleave_wavs if channels == 2 else tracks.mix_wavs
                 combine(inbound, outbound, part)
             else:
                 source = inbound or outbound
@@ -267,15 +267,15 @@ def make_final_recording(segments: Sequence[CallRecordingHandle], target: Path, 
         if len(staged) > 1:
             joined = target.with_name(f".{target.stem}.joined.wav")
             staged.append(joined)
-            media.concat_wavs(staged[:-1], joined)
-        info = media.trim_silence(joined, target) if trim else media.copy_wav(joined, target)
+            tracks.concat_wavs(staged[:-1], joined)
+        info = silence.trim_silence(joined, target) if trim else media.copy_wav(joined, target)
     finally:
         for path in staged:
             path.unlink(missing_ok=True)
         for handle in segments:
             for path in handle.files:
                 path.unlink(missing_ok=True)
-    if info.frames == 0 or media.is_silent(target):
+    if info.frames == 0 or silence.is_silent(target):
         target.unlink(missing_ok=True)
         return None
     return info

@@ -36,7 +36,7 @@ from adapter.pbx.base import (
     RecordRequest,
     RecordResult,
 )
-from adapter.recordings import media, padding
+from adapter.recordings import media, padding, silence
 from adapter.recordings.store import RecordingRow
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
@@ -232,12 +232,12 @@ def _make_final(src: Path, dst: Path, trim: bool, pad: int = 0) -> _Final:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         if trim:
-            info = media.trim_silence(src, dst)
+            info = silence.trim_silence(src, dst)
         elif pad:
             info = padding.copy_wav_with_silence(src, dst, pad)
         else:
             info = media.copy_wav(src, dst)
-        silent = info.frames == 0 or media.is_silent(dst)
+        silent = info.frames == 0 or silence.is_silent(dst)
     except (OSError, media.MediaError) as exc:
         # Disk full, unwritable folder, unreadable file: the recording is absent (12400).
         log.error("<Record> %s could not be stored: %s", dst.stem, exc)
