@@ -33,7 +33,7 @@ from adapter.owed_requests import (
     owed_requests,
 )
 from adapter.recordings.store import Store
-from adapter.recovery import recover, sweep
+from adapter.recovery.run import recover, sweep
 from adapter.webhooks import WebhookClient
 
 ACTION = "https://app.example/ivr/after-record"
