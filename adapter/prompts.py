@@ -24,7 +24,8 @@ import yarl
 
 from adapter.callbacks.egress import EgressPolicy, GuardedResolver, TargetRefused
 from adapter.errors import TwilioError
-from adapter.recordings.media import MediaError, transcode_for_pbx
+from adapter.recordings.media import MediaError
+from adapter.recordings.transcode import transcode_for_pbx
 
 __all__ = ["PromptCache", "espeak_voice"]
 

@@ -29,7 +29,9 @@ from adapter.pbx.asterisk.reconnect import watch_reconnects
 from adapter.pbx.base import IncomingCall, OriginateRequest, PathMap, PbxError
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.prompts import PromptCache
-from adapter.recovery import RecoveryReport, claim_call, start_recovery, start_sweeps
+from adapter.recovery.claims import claim_call
+from adapter.recovery.run import RecoveryReport
+from adapter.recovery.startup import leftover_hang_up, start_recovery, start_sweeps
 from adapter.startup_errors import (
     DatabaseUnreachable,
     ListenFailed,
@@ -57,7 +59,7 @@ class Adapter:
     _callback_client: WebhookClient | None = None
     _server_task: asyncio.Task[None] | None = None
     node_id: str = ""
-    # Startup recovery of what a killed run left unfinished (adapter/recovery.py).
+    # Startup recovery of what a killed run left unfinished (adapter/recovery/).
     recovery: asyncio.Task[RecoveryReport] | None = None
     _sweeps: asyncio.Task[None] | None = None
     _http_socket: socket.socket | None = None
@@ -99,8 +101,9 @@ class Adapter:
             raise
         if isinstance(driver, AsteriskDriver):
             watch_reconnects(driver)
-        self.recovery = start_recovery(self, started_before=started)
-        self._sweeps = start_sweeps(self)
+        self.recovery = start_recovery(store, outbox, config, node_id=self.node_id,
+                                       started_before=started, hang_up=leftover_hang_up(driver))
+        self._sweeps = start_sweeps(store, outbox, config, node_id=self.node_id)
         if serve_http:
             health = {"pbx": driver.name}
             app = build_app(config, store, self.metrics, health, self.sessions, self)

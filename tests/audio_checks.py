@@ -9,7 +9,7 @@ import struct
 import wave
 from pathlib import Path
 
-from adapter.recordings import media
+from adapter.recordings import silence
 
 __all__ = ["channel_samples", "tone_power", "tones_440_1000", "trailing_silence", "write_tone"]
 
@@ -55,7 +55,7 @@ def trailing_silence(path: Path) -> float:
         rate, width = wav.getframerate(), wav.getsampwidth()
         data = wav.readframes(wav.getnframes())
     chunk = rate // 100 * width
-    ceiling = 32768 * 10 ** (media.SILENCE_THRESHOLD_DBFS / 20)
+    ceiling = 32768 * 10 ** (silence.SILENCE_THRESHOLD_DBFS / 20)
     end = len(data)
     while end > 0 and audioop.rms(data[max(0, end - chunk):end], width) < ceiling:
         end -= chunk

@@ -33,7 +33,7 @@ from twiml_app import ReceivedRequest, TwimlApp
 
 from adapter.db.schema import outbox_table
 from adapter.db.store import RecordingRow, Store
-from adapter.recordings import media
+from adapter.recordings import media, silence
 
 pytestmark = pytest.mark.asterisk
 
@@ -204,7 +204,7 @@ async def test_kill_9_mid_recording_loses_nothing(
     for sid in (rec_a.sid, rec_b.sid):
         assert rows[sid].status == "completed" and rows[sid].media_path
         wav = tmp_path / "data" / str(rows[sid].media_path)
-        assert media.wav_is_final(wav) and not media.is_silent(wav)
+        assert media.wav_is_final(wav) and not silence.is_silent(wav)
     # A: 3 s of silence, then the 6.1 s speech; trimmed as <Recording> is by default
     # (trim-silence, as the live call would have done): the speech. B: speech until the hang-up.
     assert 5 <= (rows[rec_a.sid].duration or 0) <= 8

@@ -1,12 +1,14 @@
 """`<Start><Recording>` on the FreeSWITCH driver (``uuid_record``) on the real FreeSWITCH of the
-test session (tests/freeswitch_driver_rig.py): one stereo recording per call recording, split
-into the mono tracks the interpreter wants; stop and hang-up wait for RECORD_STOP; mask keeps
+test session (tests/freeswitch_driver_rig.py): one stereo recording per call recording, the
+caller on channel 1, which the handle names as it is (the finaliser takes from it what the
+recording wants; nothing is split); stop and hang-up wait for RECORD_STOP; mask keeps
 the time; and the lab notes' gotchas (§7.6, §8.5-8.7), each measured in the files FreeSWITCH
 wrote.
 
 The caller talks: A runs lab.xml's ``speak_<ms>`` (440 Hz), which the adapter's leg B *reads*;
 prompts the driver plays on B are 1000 Hz (B *writes* them), so each track's spectrum shows
-where the audio went. While B only sleeps it writes nothing: the media is one-sided.
+where the audio went (channel 1: inbound, channel 2: outbound). While B only sleeps it writes
+nothing: the media is one-sided.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from adapter.pbx.base import CallGone, CallRecordingHandle, CallRecordingRequest
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.recordings import media
+from adapter.recordings.finalise import finalise
 
 # The ESL test server's call-time scale, for the tests still on it that import it from here.
 SCALE = 0.1
@@ -119,42 +122,44 @@ async def test_both_tracks_from_one_stereo_recording(rig: DriverRig) -> None:
     assert stop.get("Record-Completion-Cause") == "success-maxtime"  # a stop (§8.3)
     assert start.get("Recording-Variable-RECORD_PRE_BUFFER_FRAMES") == "0"
 
-    assert handle.inbound_file is not None and handle.outbound_file is not None
-    assert handle.inbound_file.name == "RE1-inbound.wav"
-    for track in handle.files:
-        info = media.wav_info(track)
-        assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
-        assert media.wav_is_final(track)
-    frames = media.wav_info(handle.inbound_file).frames
-    assert frames == media.wav_info(handle.outbound_file).frames
-    assert frames == int(stop.variable("record_samples") or -1)
-    assert seconds(handle.inbound_file) == pytest.approx(fs_time(stop) - fs_time(start),
-                                                         abs=0.1)
-    in440, in1000 = powers(handle.inbound_file, 0.5, 1.5)
-    out440, out1000 = powers(handle.outbound_file, 0.5, 1.5)
-    assert in440 > 20 * in1000, "inbound = what the caller sends (440 Hz)"
-    assert out1000 > 20 * out440, "outbound = what the caller hears (1000 Hz)"
-    assert not stereo.exists()
+    assert handle.files == (stereo,) and (handle.inbound, handle.outbound) == (True, True)
+    info = media.wav_info(stereo)
+    assert (info.channels, info.sample_rate, info.sample_width) == (2, 8000, 2)
+    assert media.wav_is_final(stereo)
+    assert info.frames == int(stop.variable("record_samples") or -1)
+    assert seconds(stereo) == pytest.approx(fs_time(stop) - fs_time(start), abs=0.1)
+    in440, in1000 = powers(stereo, 0.5, 1.5, 0)
+    out440, out1000 = powers(stereo, 0.5, 1.5, 1)
+    assert in440 > 20 * in1000, "inbound (channel 1) = what the caller sends (440 Hz)"
+    assert out1000 > 20 * out440, "outbound (channel 2) = what the caller hears (1000 Hz)"
+    assert [f.name for f in stereo.parent.iterdir()] == [stereo.name]  # nothing split off
 
 
 @pytest.mark.parametrize(("inbound", "outbound"), [(True, False), (False, True)])
 async def test_one_track(rig: DriverRig, inbound: bool, outbound: bool) -> None:
+    """One track asked for: FreeSWITCH still writes its one stereo file, the handle says which
+    channel is wanted, and the finaliser's recording is that channel alone."""
     call = await talking_call(rig)
     ctl = call.control
     handle = await ctl.start_call_recording(request(rig, inbound=inbound, outbound=outbound))
     await ctl.play(write_tone(rig.spool / "prompts" / "t.wav", 1000, 1.0))
     await ctl.stop_call_recording(handle)
-    (track,) = handle.files
-    assert (handle.inbound_file is not None) == inbound
-    p440, p1000 = powers(track, 0.2, 0.6)
+    (stereo,) = handle.files
+    assert (handle.inbound, handle.outbound) == (inbound, outbound)
+    assert [f.name for f in stereo.parent.iterdir()] == [stereo.name]  # nothing split off
+    p440, p1000 = powers(stereo, 0.2, 0.6, 0 if inbound else 1)
     assert (p440 > 20 * p1000) if inbound else (p1000 > 20 * p440)
-    assert [f.name for f in track.parent.iterdir()] == [track.name]  # no stereo file left
+    final = rig.spool / "final" / "RE1.wav"
+    info = finalise([handle], final, 1, trim=False)
+    assert info is not None and info.channels == 1
+    p440, p1000 = powers(final, 0.2, 0.6)
+    assert (p440 > 20 * p1000) if inbound else (p1000 > 20 * p440)
+    assert not stereo.exists()  # the finaliser removed the PBX's file
 
 
 async def test_stop_returns_only_once_record_stop_came(rig: DriverRig) -> None:
     """The api reply (inbound connection) and RECORD_STOP (the call's socket) are separate;
-    stop returns with the tracks of the closed file: as many frames as RECORD_STOP's
-    record_samples."""
+    stop returns once the file is closed: as many frames as RECORD_STOP's record_samples."""
     call = await talking_call(rig)
     handle = await call.control.start_call_recording(request(rig))
     await call.control.pause(1)
@@ -184,7 +189,7 @@ async def test_mute_writes_silence_and_keeps_the_time(rig: DriverRig) -> None:
     assert f"uuid_record {call.uuid} mask {handle.pbx_id}" in commands
     assert f"uuid_record {call.uuid} unmask {handle.pbx_id}" in commands
     start, stop = await record_events(rig, call.uuid, handle.pbx_id)
-    track = handle.inbound_file
+    track = handle.stereo_file
     assert track is not None
     window = zero_window(track)
     assert seconds(track) == pytest.approx(fs_time(stop) - fs_time(start), abs=0.1)
@@ -237,9 +242,9 @@ async def test_gotcha_stereo_puts_the_caller_on_channel_1_and_variables_stick(
     assert media.wav_info(after_file).channels == 2
     assert not any(channel_samples(after_file, 0))
     assert powers(after_file, 0.3, 1.0, 1)[0] > 1e5
-    assert ours.inbound_file is not None and ours.outbound_file is not None
-    assert powers(ours.inbound_file)[0] > 20 * powers(ours.inbound_file)[1]
-    assert powers(ours.outbound_file)[1] > 20 * powers(ours.outbound_file)[0]
+    assert ours.stereo_file is not None
+    assert powers(ours.stereo_file)[0] > 20 * powers(ours.stereo_file)[1]
+    assert powers(ours.stereo_file, channel=1)[1] > 20 * powers(ours.stereo_file, channel=1)[0]
 
 
 async def test_gotcha_sticky_bridge_req_and_silence_timeouts_are_overridden(
@@ -269,9 +274,9 @@ async def test_gotcha_sticky_bridge_req_and_silence_timeouts_are_overridden(
     _, held_stop = await record_events(rig, call.uuid, held)
     assert held_stop.get("Record-Completion-Cause") == "empty-file"  # no frame until a bridge
     await ctl.stop_call_recording(ours)
-    assert ours.inbound_file is not None
-    assert seconds(ours.inbound_file) >= 1.8
-    assert powers(ours.inbound_file, 0.1, 0.5)[0] > 1e5
+    assert ours.stereo_file is not None
+    assert seconds(ours.stereo_file) >= 1.8
+    assert powers(ours.stereo_file, 0.1, 0.5)[0] > 1e5
 
     for name, value in (("RECORD_BRIDGE_REQ", ""), ("RECORD_FINAL_TIMEOUT_MS", "500")):
         command = f"uuid_setvar {call.uuid} {name} {value}".strip()
@@ -288,10 +293,10 @@ async def test_gotcha_sticky_bridge_req_and_silence_timeouts_are_overridden(
     await ctl.stop_call_recording(ours2)
     start, stop = await record_events(rig, call.uuid, ours2.pbx_id)
     assert stop.get("Record-Completion-Cause") == "success-maxtime"  # stopped by the driver
-    assert ours2.inbound_file is not None
-    assert seconds(ours2.inbound_file) == pytest.approx(fs_time(stop) - fs_time(start),
-                                                        abs=0.1)
-    assert seconds(ours2.inbound_file) >= fs_time(timed_stop) - fs_time(start) + 0.8
+    assert ours2.stereo_file is not None
+    assert seconds(ours2.stereo_file) == pytest.approx(fs_time(stop) - fs_time(start),
+                                                       abs=0.1)
+    assert seconds(ours2.stereo_file) >= fs_time(timed_stop) - fs_time(start) + 0.8
 
 
 async def test_gotcha_pre_buffer_leak_without_the_variable(rig: DriverRig) -> None:
@@ -314,10 +319,10 @@ async def test_gotcha_pre_buffer_leak_without_the_variable(rig: DriverRig) -> No
     await ctl.pause(2)
     plain_file = await raw_stop(rig, call, plain)
     await ctl.stop_call_recording(ours)
-    assert ours.inbound_file is not None
+    assert ours.stereo_file is not None
 
     spans = []
-    for path, file in ((plain, plain_file), (ours.pbx_id, ours.inbound_file)):
+    for path, file in ((plain, plain_file), (ours.pbx_id, ours.stereo_file)):
         start, stop = await record_events(rig, call.uuid, path)
         t0 = fs_time(start)
         spans.append((fs_time(stop) - t0, masked_at - t0, unmasked_at - t0, seconds(file),
@@ -354,9 +359,9 @@ async def test_caller_hangup_ends_the_recording(rig: DriverRig) -> None:
     assert await ctl.call_recording_final(handle, 10)
     _, stop = await record_events(rig, call.uuid, handle.pbx_id)
     assert stop.get("Record-Completion-Cause") == "success-silence"  # §8.3: a hang-up
-    assert handle.inbound_file is not None and media.wav_is_final(handle.inbound_file)
-    assert seconds(handle.inbound_file) >= 1.0
-    assert seconds(handle.inbound_file) == pytest.approx(
+    assert handle.stereo_file is not None and media.wav_is_final(handle.stereo_file)
+    assert seconds(handle.stereo_file) >= 1.0
+    assert seconds(handle.stereo_file) == pytest.approx(
         int(stop.variable("record_ms") or -1) / 1000, abs=0.03)
     await ctl.stop_call_recording(handle)  # already over: no error
     with pytest.raises(CallGone):
@@ -370,7 +375,8 @@ async def test_final_is_false_while_the_recording_runs(rig: DriverRig) -> None:
     assert not await call.control.call_recording_final(handle, 0.2)
     await rig.fs.sync()
     assert not rig.fs.seen(record_event("RECORD_STOP", call.uuid, handle.pbx_id))
-    assert all(not f.exists() for f in handle.files)
+    folder = rig.spool / "recordings" / "CA1"
+    assert not [*folder.glob("*-inbound.wav"), *folder.glob("*-outbound.wav")]
     await call.control.stop_call_recording(handle)
     assert await call.control.call_recording_final(handle, 0)
 
@@ -378,7 +384,7 @@ async def test_final_is_false_while_the_recording_runs(rig: DriverRig) -> None:
 async def test_two_recordings_at_once_and_a_discarded_one(rig: DriverRig) -> None:
     """Each recording is its own media bug with its own RECORD_STOP (§8.6). A recording stopped
     before its first frame was written is discarded by FreeSWITCH (RECORD_DISCARDED, completion
-    cause empty-file, no file); the driver turns it into empty tracks (the interpreter then
+    cause empty-file, no file); the finaliser finds no audio in it (the interpreter then
     reports it absent). Frames come every 20 ms, comfort noise included (written as silence),
     and start + stop at once beat the first one 14 times in 15 here: up to 3 tries."""
     call = await rig.call(extension="caller")
@@ -398,8 +404,8 @@ async def test_two_recordings_at_once_and_a_discarded_one(rig: DriverRig) -> Non
     assert discarded is not None, "3 recordings stopped at once all got a frame first"
     empty, stop = discarded
     assert stop.variable("RECORD_DISCARDED") == "true"
-    for track in empty.files:
-        assert media.wav_info(track).frames == 0
+    assert empty.stereo_file is not None and not empty.stereo_file.exists()
+    assert finalise([empty], rig.spool / "final" / "empty.wav", 1, trim=False) is None
     assert (await rig.fs.api(f"uuid_transfer {call.caller.uuid} {TALKS} XML lab")
             ).startswith("+OK")
     await ctl.pause(1)
@@ -407,8 +413,8 @@ async def test_two_recordings_at_once_and_a_discarded_one(rig: DriverRig) -> Non
     _, kept = await record_events(rig, call.uuid, whole.pbx_id)
     assert kept.get("Record-Completion-Cause") == "success-maxtime"
     assert all(media.wav_info(t).frames > 6000 for t in whole.files)
-    assert whole.inbound_file is not None
-    assert powers(whole.inbound_file, 0.2)[0] > 1e5  # the caller, once transferred
+    assert whole.stereo_file is not None
+    assert powers(whole.stereo_file, 0.2)[0] > 1e5  # the caller, once transferred
 
 
 async def test_start_refused_by_freeswitch(rig: DriverRig) -> None:
@@ -422,7 +428,7 @@ async def test_start_refused_by_freeswitch(rig: DriverRig) -> None:
     assert not rig.fs.seen(lambda e: e.name == "RECORD_START" and e.unique_id == call.uuid)
     cause = await rig.fs.api(f"uuid_getvar {call.uuid} record_completion_cause")
     assert cause.strip() == "uri-failure"
-    unknown = CallRecordingHandle("/nowhere.wav", None, None)
+    unknown = CallRecordingHandle.of_tracks("/nowhere.wav", None, None)
     with pytest.raises(PbxError, match="no call recording"):
         await call.control.stop_call_recording(unknown)
     # The call goes on: a recording of a path FreeSWITCH can open works.

@@ -271,8 +271,9 @@ async def test_sip_target_and_templates(rig: DriverRig) -> None:
 
 
 async def test_bridged_audio_is_recorded_on_the_outbound_track(rig: DriverRig) -> None:
-    """The outbound track of a call recording is what the caller hears: the bridged callee's
-    1000 Hz; the inbound track is the caller's 440 Hz."""
+    """The outbound track of a call recording (channel 2 of FreeSWITCH's stereo file) is what
+    the caller hears: the bridged callee's 1000 Hz; the inbound track (channel 1) is the
+    caller's 440 Hz."""
     call = await rig.call(extension="speak_20000")  # the caller talks from its answer on
     await call.control.answer()
     handle = await call.control.start_call_recording(CallRecordingRequest(
@@ -280,10 +281,10 @@ async def test_bridged_audio_is_recorded_on_the_outbound_track(rig: DriverRig) -
     result = await asyncio.wait_for(call.control.dial(dial("2000")), 30)
     await call.control.stop_call_recording(handle)
     assert result.status == "completed"
-    assert handle.inbound_file is not None and handle.outbound_file is not None
+    assert handle.stereo_file is not None
     # 2000 answers about 1 s into the recording and talks for 4 s.
-    caller = tones_440_1000(handle.inbound_file, 0, start=2.0, length=2.0)
-    callee = tones_440_1000(handle.outbound_file, 0, start=2.0, length=2.0)
+    caller = tones_440_1000(handle.stereo_file, 0, start=2.0, length=2.0)
+    callee = tones_440_1000(handle.stereo_file, 1, start=2.0, length=2.0)
     assert caller[0] > 20 * caller[1] and callee[1] > 20 * callee[0]
 
 

@@ -150,8 +150,8 @@ async def test_recording_ends_with_the_call_while_down(freeswitch_real: FreeSwit
         call.caller.caller_hangup()
         await asyncio.gather(sleeping, return_exceptions=True)
         assert await call.control.call_recording_final(handle, 10)
-        assert handle.inbound_file is not None
-        assert media.wav_info(handle.inbound_file).duration >= 0.5
+        assert handle.stereo_file is not None
+        assert media.wav_info(handle.stereo_file).duration >= 0.5
         stop = await rig.fs.wait_event(
             lambda e: e.name == "RECORD_STOP" and e.unique_id == call.uuid)
         assert stop.get("Record-File-Path").endswith(".wav")

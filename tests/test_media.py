@@ -20,18 +20,15 @@ import pytest
 
 from adapter.errors import AdapterError
 from adapter.recordings.media import (
-    SILENCE_THRESHOLD_DBFS,
     AudioInfo,
     MediaError,
     copy_wav,
-    encode_mp3,
-    is_silent,
     raw_to_wav,
-    transcode_for_pbx,
-    trim_silence,
     wav_info,
     wav_is_final,
 )
+from adapter.recordings.silence import SILENCE_THRESHOLD_DBFS, is_silent, trim_silence
+from adapter.recordings.transcode import encode_mp3, transcode_for_pbx
 
 RATE = 8000
 FULL_SCALE = 32768.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapter.prompts import PromptCache, espeak_voice
-from adapter.recordings import media
+from adapter.recordings import media, silence
 
 
 def test_language_and_voice_pick_an_espeak_voice() -> None:
@@ -21,7 +21,7 @@ async def test_say_renders_once_and_is_cached(tmp_path: Path) -> None:
     info = media.wav_info(first)
     assert (info.sample_rate, info.channels, info.sample_width) == (8000, 1, 2)
     assert 0.5 < info.duration < 3
-    assert not media.is_silent(first)
+    assert not silence.is_silent(first)
     stamp = first.stat().st_mtime_ns
     again = await cache.say("Hello caller.", voice=None, language="en-US")
     assert again == first and again.stat().st_mtime_ns == stamp  # not rendered again

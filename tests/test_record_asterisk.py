@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
 from adapter.interpreter.record import recording_duration
-from adapter.recordings import media
+from adapter.recordings import media, silence
 from adapter.service import Adapter
 
 pytestmark = pytest.mark.asterisk
@@ -157,7 +157,7 @@ async def test_voicemail_is_recorded_and_reported(
     assert (info.channels, info.sample_rate, info.sample_width) == (1, 8000, 2)
     assert abs(info.duration - duration) <= 0.5
     assert rms_dbfs(saved) > -40  # speech, not silence
-    assert not media.is_silent(saved)
+    assert not silence.is_silent(saved)
 
 
 async def test_trim_silence_shortens_and_do_not_trim_keeps(

@@ -1,4 +1,4 @@
-"""Startup recovery (`adapter.recovery.recover`) on SQLite and PostgreSQL (`db_url`), with real
+"""Startup recovery (`adapter.recovery.run.recover`) on SQLite and PostgreSQL (`db_url`), with
 WAV files left in the spool as the PBX leaves them; the end-to-end cases with a real Asterisk
 and a killed adapter process are in tests/test_fault_injection.py."""
 
@@ -22,14 +22,11 @@ from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config, load_config
 from adapter.db.schema import outbox_table
 from adapter.db.store import CallRow, RecordingRow, Store
+from adapter.pbx.base import CallRecordingHandle
 from adapter.recordings import media
-from adapter.recovery import (
-    PbxSegment,
-    claim_call,
-    pbx_segments,
-    recover,
-    sweep,
-)
+from adapter.recovery.claims import claim_call
+from adapter.recovery.leftovers import pbx_segments
+from adapter.recovery.run import recover, sweep
 from adapter.sids import CALL, RECORDING, new_sid
 
 ACCOUNT = "AC" + "e" * 32
@@ -248,9 +245,9 @@ async def test_skip_paused_segments_are_joined(store: Store, outbox: Outbox,
     folder = spool_dir(config, call.sid)
     write_wav(folder / f"{rec.sid}-inbound.wav", 1.5)
     write_wav(folder / f"{rec.sid}s1-inbound.wav", 2.0)
-    assert pbx_segments(rec, config.spool_dir_local / "recordings") == [
-        PbxSegment(folder / f"{rec.sid}-inbound.wav", None),
-        PbxSegment(folder / f"{rec.sid}s1-inbound.wav", None),
+    assert pbx_segments(rec, config.spool_dir_local) == [
+        CallRecordingHandle.of_tracks("", folder / f"{rec.sid}-inbound.wav", None),
+        CallRecordingHandle.of_tracks("", folder / f"{rec.sid}s1-inbound.wav", None),
     ]
     await recover(store, outbox, config, close_wait=1)
     assert (await get(store, rec.sid)).duration == 4  # 3.5 s, rounded as Twilio does
@@ -401,18 +398,16 @@ def write_stereo(path: Path, seconds: float) -> Path:
 async def test_freeswitch_stereo_file_is_finished_by_track_and_channels(
     store: Store, outbox: Outbox, config: Config, track: str, channels: int, wanted: str
 ) -> None:
-    """The adapter died before FreeSWITCH's RECORD_STOP, so the stereo file was never split:
-    recovery splits it as the driver does and builds the media as the interpreter does."""
+    """The adapter died before FreeSWITCH's RECORD_STOP: recovery finds the one stereo file the
+    driver's handle names and builds the media from it as the live call does."""
     call = await add_call(store, pbx="freeswitch",
                           pbx_channel="ee80444f-5146-419f-a8d1-cee8952907d2")
     folder = spool_dir(config, call.sid)
     rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
                               channels=channels, track=track)
     stereo = write_stereo(folder / f"{rec.sid}-stereo.wav", 3.0)
-    inbound, outbound = folder / f"{rec.sid}-inbound.wav", folder / f"{rec.sid}-outbound.wav"
-    assert pbx_segments(rec, config.spool_dir_local / "recordings") == [PbxSegment(
-        inbound if track != "outbound" else None, outbound if track != "inbound" else None,
-        stereo)]
+    assert pbx_segments(rec, config.spool_dir_local) == [CallRecordingHandle.of_stereo(
+        "", stereo, inbound=track != "outbound", outbound=track != "inbound")]
 
     report = await recover(store, outbox, config, close_wait=1)
 
@@ -441,10 +436,10 @@ async def test_freeswitch_stereo_file_is_finished_by_track_and_channels(
 async def test_freeswitch_split_segments_and_a_stereo_one_are_joined(
     store: Store, outbox: Outbox, config: Config
 ) -> None:
-    """Paused with PauseBehavior=skip (the driver split that segment at its RECORD_STOP),
-    resumed, then the adapter died: segment 0 is two track files, segment 1 a stereo file;
-    one of segment 1's tracks was already written (killed while splitting): the stereo file
-    is what counts, as it is removed only after both tracks are written."""
+    """Paused with PauseBehavior=skip and resumed, then the adapter died; segment 0 is two track
+    files (as an older release split FreeSWITCH's file at its RECORD_STOP), segment 1 a stereo
+    file beside one of its tracks (that release killed while splitting): the stereo file is
+    what counts, and the half-done track is removed with it."""
     call = await add_call(store, pbx="freeswitch")
     folder = spool_dir(config, call.sid)
     rec = await add_recording(store, call, config, source="StartCallRecordingTwiML",
@@ -453,8 +448,8 @@ async def test_freeswitch_split_segments_and_a_stereo_one_are_joined(
     write_wav(folder / f"{rec.sid}-outbound.wav", 1.5, tone=False)
     write_wav(folder / f"{rec.sid}s1-inbound.wav", 0.4)  # half-done split
     stereo = write_stereo(folder / f"{rec.sid}s1-stereo.wav", 2.0)
-    segments = pbx_segments(rec, config.spool_dir_local / "recordings")
-    assert [s.stereo for s in segments] == [None, stereo]
+    segments = pbx_segments(rec, config.spool_dir_local)
+    assert [s.stereo_file for s in segments] == [None, stereo]
 
     await recover(store, outbox, config, close_wait=1)
 

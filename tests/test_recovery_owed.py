@@ -31,7 +31,7 @@ from adapter.config import Config
 from adapter.db.migrations import upgrade_schema
 from adapter.db.store import Store
 from adapter.interpreter.outbound import OutboundCall, send_call_status
-from adapter.recovery import recover, sweep
+from adapter.recovery.run import recover, sweep
 
 ACTION = "https://app.example/ivr/after-record"
 STATUS = "https://app.example/status"

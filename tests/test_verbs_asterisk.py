@@ -17,7 +17,7 @@ from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.recordings import media
+from adapter.recordings import silence
 from adapter.service import Adapter
 
 pytestmark = pytest.mark.asterisk
@@ -67,7 +67,7 @@ async def test_say_pause_and_hangup(
     heard = await call_and_listen(adapter, ami, ami_events, asterisk_lab, "say")
     spoken = loud_seconds(heard)
     assert 1.0 < spoken < 4.0, spoken  # two short sentences, not the third one
-    assert not media.is_silent(heard)
+    assert not silence.is_silent(heard)
 
 
 async def test_play_with_digits_and_loop(

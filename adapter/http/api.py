@@ -37,15 +37,15 @@ from adapter.http.resources import API, call_json, page_json, recording_json
 from adapter.interpreter.outbound import OutboundCall
 from adapter.interpreter.session import Fetch, Inline
 from adapter.pbx.base import PbxError
+from adapter.recordings.status_callback import START_CALL_RECORDING_API
 from adapter.sids import CALL, new_sid
 from adapter.twiml import StartRecording
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
 
-__all__ = ["SOURCE_API", "Endpoint", "OutboundCalls", "api_routes", "routes_by_path"]
+__all__ = ["Endpoint", "OutboundCalls", "api_routes", "routes_by_path"]
 
-SOURCE_API = "StartCallRecordingAPI"
 CURRENT = "Twilio.CURRENT"
 MAX_FORM_BYTES = 65536
 MAX_PAGE_SIZE = 1000
@@ -257,7 +257,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         # The REST defaults differ from <Recording>'s: mono and do-not-trim.
         spec = _recording_spec(form, default_trim="do-not-trim")
         try:
-            sid = await session.recorder.start(spec, "", source=SOURCE_API)
+            sid = await session.recorder.start(spec, "", source=START_CALL_RECORDING_API)
         except PbxError as exc:
             raise ApiError(400, 21220, f"Call {call_sid}: cannot record: {exc}") from exc
         assert sid is not None

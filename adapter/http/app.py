@@ -32,7 +32,7 @@ from adapter.http.limits import RequestSizeLimit
 from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
-from adapter.recordings import media
+from adapter.recordings import transcode
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
@@ -79,7 +79,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
         lock = mp3_locks.setdefault(row.sid, asyncio.Lock())
         async with lock:
             if not mp3.exists():
-                await media.encode_mp3(wav, mp3)
+                await transcode.encode_mp3(wav, mp3)
         metrics.inc("media_requests", "mp3")
         return FileResponse(mp3, media_type="audio/mpeg")
 

@@ -4,38 +4,43 @@ A recording starts at once and the next verb runs immediately. It ends by `<Stop
 or when the call ends. Then, in the background: the PBX's track files are made into the final
 WAV (one track as is; both tracks mixed for `mono`, interleaved for `dual` with the caller on
 channel 1), trimmed if asked, and reported: `completed` once the file is final, or `absent`
-when it holds no audio. Several recordings may run at once, each with its own SID.
+when it holds no audio. Several recordings may run at once, each with its own SID. The final
+WAV is made by `adapter.recordings.finalise`, the callbacks' parameters by
+`adapter.recordings.status_callback`, both shared with recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urljoin
 
 from adapter.callbacks.events import recording_event
 from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
-from adapter.interpreter.params import CallInfo, rfc2822
-from adapter.interpreter.record import ABSENT_ERROR_CODE, recording_duration
+from adapter.interpreter.params import CallInfo
 from adapter.pbx.base import CallControl, CallRecordingHandle, CallRecordingRequest, PbxError
-from adapter.recordings import media
+from adapter.recordings import layout
+from adapter.recordings.finalise import finalise
+from adapter.recordings.status_callback import (
+    SILENT_ERROR_CODE,
+    START_CALL_RECORDING_TWIML,
+    UNAVAILABLE_ERROR_CODE,
+    recording_duration,
+    status_callback_params,
+)
 from adapter.sids import RECORDING, new_sid
+from adapter.tasks import TaskSet
 from adapter.twiml import StartRecording
 
-__all__ = ["SOURCE_TWIML", "ActiveRecording", "CallRecorder", "make_final_recording"]
+__all__ = ["ActiveRecording", "CallRecorder"]
 
 log = logging.getLogger(__name__)
 
-SOURCE_TWIML = "StartCallRecordingTwiML"
 # How long to wait, after the call ended, for the PBX to close a recording's files.
 CLOSE_WAIT_SECONDS = 10.0
-# ErrorCode of an `absent` callback when the PBX never produced a usable file.
-UNAVAILABLE_ERROR_CODE = 12400
 
 
 @dataclass(slots=True)
@@ -43,14 +48,14 @@ class ActiveRecording:
     """A running (or paused) recording. `segments` are the PBX recordings that make it up: one,
     unless it was paused with PauseBehavior=skip and resumed (then one per stretch)."""
 
-    sid: str
+    row: RecordingRow  # as stored when it started
     spec: StartRecording
-    source: str
-    callback_url: str | None
     segments: list[CallRecordingHandle]
-    started: datetime
-    channels: int
     paused: str | None = None  # None, "silence" or "skip"
+
+    @property
+    def sid(self) -> str:
+        return self.row.sid
 
     @property
     def running_segment(self) -> CallRecordingHandle | None:
@@ -65,13 +70,13 @@ class CallRecorder:
         self.call = call
         self.info = info
         self.active: dict[str, ActiveRecording] = {}
-        self._finishing: set[asyncio.Task[None]] = set()
+        self._finishing = TaskSet(f"recordings-{info.call_sid}")
 
     def _by_name(self, name: str) -> ActiveRecording | None:
         return next((r for r in self.active.values() if r.spec.name == name), None)
 
     async def start(self, spec: StartRecording, document_url: str,
-                    source: str = SOURCE_TWIML) -> str | None:
+                    source: str = START_CALL_RECORDING_TWIML) -> str | None:
         """Start one recording; None (and a warning) when its name is already recording."""
         if spec.name is not None and self._by_name(spec.name) is not None:
             log.warning("call %s: warning 12200: <Start><Recording name=%r>: a recording of "
@@ -87,7 +92,7 @@ class CallRecorder:
         handle = await self.call.start_call_recording(self._segment_request(sid, spec, 0))
         callback_url = (urljoin(document_url, spec.recording_status_callback)
                         if spec.recording_status_callback else None)
-        await self.ctx.store.add_recording(RecordingRow(
+        row = RecordingRow(
             sid=sid, account_sid=self.info.account_sid, call_sid=self.info.call_sid,
             status="in-progress", source=source, channels=channels, track=spec.track,
             start_time=started, duration=None, media_path=None,
@@ -97,8 +102,9 @@ class CallRecorder:
             status_callback_method=spec.recording_status_callback_method,
             status_callback_events=" ".join(sorted(spec.recording_status_callback_event)),
             trim=spec.trim,
-        ))
-        recording = ActiveRecording(sid, spec, source, callback_url, [handle], started, channels)
+        )
+        await self.ctx.store.add_recording(row)
+        recording = ActiveRecording(row, spec, [handle])
         self.active[sid] = recording
         log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)", self.info.call_sid,
                  sid, f" ({spec.name})" if spec.name else "", spec.track, channels)
@@ -107,8 +113,8 @@ class CallRecorder:
 
     def _segment_request(self, sid: str, spec: StartRecording, index: int) -> CallRecordingRequest:
         return CallRecordingRequest(
-            key=sid if index == 0 else f"{sid}s{index}",
-            directory=self.ctx.spool_recordings / self.info.call_sid,
+            key=layout.segment_key(sid, index),
+            directory=layout.call_spool(self.ctx.config.spool_dir_local, self.info.call_sid),
             inbound=spec.track in ("inbound", "both"),
             outbound=spec.track in ("outbound", "both"),
         )
@@ -167,13 +173,10 @@ class CallRecorder:
 
     async def wait_finished(self) -> None:
         """Until every ended recording has been post-processed and its callbacks queued."""
-        while self._finishing:
-            await asyncio.gather(*list(self._finishing), return_exceptions=True)
+        await self._finishing.wait()
 
     def _finish_in_background(self, recording: ActiveRecording, *, closed: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._finish(recording, closed=closed))
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+        self._finishing.spawn(self._finish(recording, closed=closed), f"finish-{recording.sid}")
 
     async def _finish(self, recording: ActiveRecording, *, closed: bool) -> None:
         try:
@@ -187,14 +190,14 @@ class CallRecorder:
                           self.info.call_sid, recording.sid, CLOSE_WAIT_SECONDS)
                 await self._absent(recording, UNAVAILABLE_ERROR_CODE)
                 return
-            target = self.ctx.media_dir / f"{recording.sid}.wav"
+            target = layout.media_file(self.ctx.config.data_dir, recording.sid)
             async with self.ctx.postprocess_slots:
                 result = await asyncio.to_thread(
-                    make_final_recording, recording.segments, target, recording.channels,
+                    finalise, recording.segments, target, recording.row.channels,
                     trim=recording.spec.trim == "trim-silence",
                 )
             if result is None:
-                await self._absent(recording, ABSENT_ERROR_CODE)
+                await self._absent(recording, SILENT_ERROR_CODE)
                 return
             duration = recording_duration(result.duration)
             await self.ctx.store.update_recording(
@@ -218,64 +221,15 @@ class CallRecorder:
 
     async def _callback(self, recording: ActiveRecording, status: str, *,
                         duration: int | None = None, error_code: int | None = None) -> None:
-        if recording.callback_url is None:
+        url = recording.row.status_callback
+        if url is None:
             return
         if status not in recording.spec.recording_status_callback_event:
             return
-        params = [
-            ("AccountSid", self.info.account_sid),
-            ("CallSid", self.info.call_sid),
-            ("RecordingSid", recording.sid),
-            ("RecordingUrl", self.ctx.config.recording_url(recording.sid)),
-            ("RecordingStatus", status),
-            ("RecordingChannels", str(recording.channels)),
-            ("RecordingStartTime", rfc2822(recording.started)),
-            ("RecordingSource", recording.source),
-            ("RecordingTrack", recording.spec.track),
-        ]
-        if duration is not None:
-            params.append(("RecordingDuration", str(duration)))
-        if error_code is not None:
-            params.append(("ErrorCode", str(error_code)))
-        await self.ctx.outbox.enqueue(recording.sid, recording.callback_url,
+        params = status_callback_params(recording.row, status,
+                                        self.ctx.config.recording_url(recording.sid),
+                                        duration=duration, error_code=error_code)
+        await self.ctx.outbox.enqueue(recording.sid, url,
                                       recording.spec.recording_status_callback_method, params,
                                       event=recording_event(recording.sid, status))
 
-
-def make_final_recording(segments: Sequence[CallRecordingHandle], target: Path, channels: int,
-                         *, trim: bool) -> media.AudioInfo | None:
-    """The PBX's track files → the final WAV at `target`; None when it holds no audio.
-
-    Each segment's tracks are combined (one track as is; two mixed, or interleaved for dual),
-    segments are joined in order, then trimmed if asked. The PBX's files are removed.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged: list[Path] = []
-    try:
-        for index, handle in enumerate(segments):
-            part = target.with_name(f".{target.stem}.{index}.staged.wav")
-            staged.append(part)
-            inbound, outbound = handle.inbound_file, handle.outbound_file
-            if inbound is not None and outbound is not None:
-                combine = media.interleave_wavs if channels == 2 else media.mix_wavs
-                combine(inbound, outbound, part)
-            else:
-                source = inbound or outbound
-                assert source is not None
-                media.copy_wav(source, part)
-        joined = staged[0]
-        if len(staged) > 1:
-            joined = target.with_name(f".{target.stem}.joined.wav")
-            staged.append(joined)
-            media.concat_wavs(staged[:-1], joined)
-        info = media.trim_silence(joined, target) if trim else media.copy_wav(joined, target)
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
-        for handle in segments:
-            for path in handle.files:
-                path.unlink(missing_ok=True)
-    if info.frames == 0 or media.is_silent(target):
-        target.unlink(missing_ok=True)
-        return None
-    return info

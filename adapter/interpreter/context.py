@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.webhook_client import WebhookClient
@@ -25,11 +24,3 @@ class SessionContext:
     # Audio post-processing runs in threads, one job at a time: on a 2-core box that leaves a core
     # for the event loop and the PBX (docs/recordings-media.md).
     postprocess_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
-
-    @property
-    def spool_recordings(self) -> Path:
-        return self.config.spool_dir_local / "recordings"
-
-    @property
-    def media_dir(self) -> Path:
-        return self.config.data_dir / "recordings"

@@ -28,33 +28,35 @@ from adapter.callbacks.events import recording_event
 from adapter.callbacks.owed_requests import forget_record_action, note_record_action
 from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
-from adapter.interpreter.params import CallInfo, rfc2822
+from adapter.interpreter.params import CallInfo
 from adapter.pbx.base import (
     CallControl,
     CallGone,
     CallInterrupted,
+    CallRecordingHandle,
     RecordEnd,
     RecordRequest,
     RecordResult,
 )
-from adapter.recordings import media, padding
+from adapter.recordings import layout, media
+from adapter.recordings.finalise import finalise
+from adapter.recordings.status_callback import (
+    RECORD_VERB,
+    SILENT_ERROR_CODE,
+    UNAVAILABLE_ERROR_CODE,
+    recording_duration,
+    status_callback_params,
+)
 from adapter.sids import RECORDING, new_sid
 from adapter.twiml import Record
 
-__all__ = ["ABSENT_ERROR_CODE", "RecordOutcome", "RecordVerbRunner", "record_action_params",
-           "recording_duration"]
+__all__ = ["RecordOutcome", "RecordVerbRunner", "record_action_params"]
 
 log = logging.getLogger(__name__)
 
-SOURCE = "RecordVerb"
 # Twilio accepts maxLength up to the account's maximum call duration; ours is 4 hours (Twilio's
 # default), the longest recording the post-processing is measured for.
 MAX_LENGTH_CAP = 14400
-# ErrorCode of an `absent` callback. 16102: "Voice Recording: Unavailable because recording is
-# silent" (Twilio's error dictionary). When the PBX could not write the file at all there is no
-# recording-specific code; 12400 is Twilio's "Internal Failure".
-ABSENT_ERROR_CODE = 16102
-FAILED_ERROR_CODE = 12400
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +82,6 @@ def record_action_params(recording_url: str, recording_sid: str, duration: int,
     return params
 
 
-def recording_duration(seconds: float) -> int:
-    """Whole seconds as Twilio reports RecordingDuration: rounded, at least 1 for any audio."""
-    return max(1, int(seconds + 0.5)) if seconds > 0 else 0
-
-
 @dataclass(frozen=True, slots=True)
 class _Final:
     path: Path | None
@@ -104,12 +101,13 @@ class RecordVerbRunner:
         self.document_url = document_url
         sid = new_sid(RECORDING)
         started = datetime.now(UTC)
-        spool_file = self.ctx.spool_recordings / self.info.call_sid / f"{sid}.wav"
+        spool_file = layout.record_verb_file(self.ctx.config.spool_dir_local,
+                                             self.info.call_sid, sid)
         # Twilio requests the current document's URL when there is no action.
         action_url = urljoin(document_url, verb.action) if verb.action else document_url
-        await self.ctx.store.add_recording(RecordingRow(
+        row = RecordingRow(
             sid=sid, account_sid=self.info.account_sid, call_sid=self.info.call_sid,
-            status="in-progress", source=SOURCE, channels=1, track="inbound",
+            status="in-progress", source=RECORD_VERB, channels=1, track="inbound",
             start_time=started, duration=None, media_path=None, pbx_file=str(spool_file),
             error_code=None, date_created=started, date_updated=started, name=None,
             status_callback=urljoin(document_url, verb.recording_status_callback)
@@ -117,14 +115,15 @@ class RecordVerbRunner:
             status_callback_method=verb.recording_status_callback_method,
             status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
             trim=verb.trim,
-        ))
+        )
+        await self.ctx.store.add_recording(row)
         await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
                                  verb.method)
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
         if verb.transcribe or verb.transcribe_callback:
             log.warning("call %s: <Record transcribe> is not supported yet: %s is recorded "
                         "without a transcription", self.info.call_sid, sid)
-        await self._status_callback(verb, sid, "in-progress", started)
+        await self._status_callback(verb, row, "in-progress")
 
         interrupted = False
         try:
@@ -156,14 +155,14 @@ class RecordVerbRunner:
         if final.empty:
             # Twilio's recording statuses have no "failed": a file the PBX could not write is
             # reported absent too, with another ErrorCode.
-            code = (FAILED_ERROR_CODE if result.end is RecordEnd.ERROR or final.failed
-                    else ABSENT_ERROR_CODE)
+            code = (UNAVAILABLE_ERROR_CODE if result.end is RecordEnd.ERROR or final.failed
+                    else SILENT_ERROR_CODE)
             await self.ctx.store.update_recording(sid, status="absent", error_code=code,
                                                   duration=0, date_updated=now)
-            log.log(logging.ERROR if code == FAILED_ERROR_CODE else logging.INFO,
+            log.log(logging.ERROR if code == UNAVAILABLE_ERROR_CODE else logging.INFO,
                     "call %s: <Record> %s is absent, ErrorCode %d (%s)", self.info.call_sid, sid,
                     code, result.detail)
-            await self._status_callback(verb, sid, "absent", started, error_code=code)
+            await self._status_callback(verb, row, "absent", error_code=code)
             await forget_record_action(self.ctx.store, sid)  # no action for an empty one
             if interrupted:
                 raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
@@ -175,7 +174,7 @@ class RecordVerbRunner:
             sid, status="completed", duration=duration, date_updated=now,
             media_path=str(final.path.relative_to(self.ctx.config.data_dir)),
         )
-        await self._status_callback(verb, sid, "completed", started, duration=duration)
+        await self._status_callback(verb, row, "completed", duration=duration)
         if interrupted:
             await forget_record_action(self.ctx.store, sid)  # the new TwiML runs instead
             raise CallInterrupted(f"<Record> {sid} interrupted by a redirect")
@@ -186,66 +185,37 @@ class RecordVerbRunner:
 
     async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool,
                         pad: int) -> _Final:
-        """Copy or trim the PBX's file into the media folder (`pad` seconds of silence
-        appended to a copy); bounded, off the event loop."""
+        """Trim or copy the PBX's file into the media folder (`pad` seconds of silence
+        appended to a copy; `adapter.recordings.finalise`); bounded, off the event loop."""
         if failed:
             return _Final(None, 0.0, empty=True)
-        target = self.ctx.media_dir / f"{sid}.wav"
-        async with self.ctx.postprocess_slots:
-            return await asyncio.to_thread(_make_final, spool_file, target, trim, pad)
+        target = layout.media_file(self.ctx.config.data_dir, sid)
+        # No file: the PBX recorded nothing (an empty recording, not a failure).
+        exists = await asyncio.to_thread(spool_file.exists)
+        segments = [CallRecordingHandle.of_tracks("", spool_file, None)] if exists else []
+        try:
+            async with self.ctx.postprocess_slots:
+                info = await asyncio.to_thread(finalise, segments, target, 1, trim=trim,
+                                               pad=pad)
+        except (OSError, media.MediaError) as exc:
+            # Disk full, unwritable folder, unreadable file: the recording is absent (12400).
+            log.error("<Record> %s could not be stored: %s", sid, exc)
+            return _Final(None, 0.0, empty=True, failed=True)
+        if info is None:
+            return _Final(None, 0.0, empty=True)
+        return _Final(target, info.duration, empty=False)
 
     async def _status_callback(
-        self, verb: Record, sid: str, status: str, started: datetime, *,
+        self, verb: Record, row: RecordingRow, status: str, *,
         duration: int | None = None, error_code: int | None = None,
     ) -> None:
         if not verb.recording_status_callback:
             return
         if status not in verb.recording_status_callback_event:
             return
-        params = [
-            ("AccountSid", self.info.account_sid),
-            ("CallSid", self.info.call_sid),
-            ("RecordingSid", sid),
-            ("RecordingUrl", self.ctx.config.recording_url(sid)),
-            ("RecordingStatus", status),
-            ("RecordingChannels", "1"),
-            ("RecordingStartTime", rfc2822(started)),
-            ("RecordingSource", SOURCE),
-        ]
-        if duration is not None:
-            params.append(("RecordingDuration", str(duration)))
-        if error_code is not None:
-            params.append(("ErrorCode", str(error_code)))
+        params = status_callback_params(row, status, self.ctx.config.recording_url(row.sid),
+                                        duration=duration, error_code=error_code)
         url = urljoin(self.document_url, verb.recording_status_callback)
-        await self.ctx.outbox.enqueue(sid, url, verb.recording_status_callback_method, params,
-                                      event=recording_event(sid, status))
+        await self.ctx.outbox.enqueue(row.sid, url, verb.recording_status_callback_method,
+                                      params, event=recording_event(row.sid, status))
 
-
-def _make_final(src: Path, dst: Path, trim: bool, pad: int = 0) -> _Final:
-    """The final, playable WAV at `dst` (or nothing, for an empty or silent recording): `src`
-    trimmed, or copied with `pad` seconds of digital silence appended.
-
-    The PBX's spool file is removed either way: the media folder holds the only copy.
-    """
-    if not src.exists():
-        return _Final(None, 0.0, empty=True)
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if trim:
-            info = media.trim_silence(src, dst)
-        elif pad:
-            info = padding.copy_wav_with_silence(src, dst, pad)
-        else:
-            info = media.copy_wav(src, dst)
-        silent = info.frames == 0 or media.is_silent(dst)
-    except (OSError, media.MediaError) as exc:
-        # Disk full, unwritable folder, unreadable file: the recording is absent (12400).
-        log.error("<Record> %s could not be stored: %s", dst.stem, exc)
-        dst.unlink(missing_ok=True)
-        src.unlink(missing_ok=True)
-        return _Final(None, 0.0, empty=True, failed=True)
-    src.unlink()
-    if silent:
-        dst.unlink(missing_ok=True)
-        return _Final(None, 0.0, empty=True)
-    return _Final(dst, info.duration, empty=False)

@@ -89,11 +89,12 @@ class RecordResult:
 
 @dataclass(frozen=True, slots=True)
 class CallRecordingRequest:
-    """A background recording of the call (`<Start><Recording>`), written into `directory`.
+    """A background recording of the call (`<Start><Recording>`), written into `directory`
+    under names made from `key` (`adapter.recordings.layout`).
 
     `inbound` asks for the audio received from the caller, `outbound` for the audio sent to
-    the caller; the PBX writes each as a mono WAV, kept the same length, and the adapter mixes
-    or interleaves them afterwards.
+    the caller. The driver's `CallRecordingHandle` says what the PBX writes for them; the
+    adapter makes the final recording from that afterwards (`adapter.recordings.finalise`).
     """
 
     key: str
@@ -104,14 +105,47 @@ class CallRecordingRequest:
 
 @dataclass(frozen=True, slots=True)
 class CallRecordingHandle:
-    """A running call recording: the PBX's id for it and the files it writes."""
+    """A call recording as the PBX writes it: the PBX's id for it and its files, in one of two
+    shapes.
+
+    Track files (`of_tracks`, Asterisk's MixMonitor): one mono WAV per track asked for,
+    `inbound_file` the audio received from the caller, `outbound_file` the audio sent to the
+    caller, kept the same length by the PBX.
+
+    One stereo file (`of_stereo`, FreeSWITCH's ``uuid_record``): `stereo_file` is a 2-channel
+    WAV, channel 1 what the channel reads (the caller), channel 2 what it writes (the audio sent
+    to the caller), sample-aligned by construction; `inbound` / `outbound` say which of the two
+    the recording wants. No such file once the PBX is done means it wrote no frame at all
+    (FreeSWITCH's RECORD_DISCARDED): an empty recording.
+
+    Recovery describes what a dead adapter's PBX left with the same type (`pbx_id` empty).
+    """
 
     pbx_id: str
-    inbound_file: Path | None
-    outbound_file: Path | None
+    inbound: bool
+    outbound: bool
+    inbound_file: Path | None = None
+    outbound_file: Path | None = None
+    stereo_file: Path | None = None
+
+    @classmethod
+    def of_tracks(cls, pbx_id: str, inbound_file: Path | None,
+                  outbound_file: Path | None) -> CallRecordingHandle:
+        """One mono file per track (None: that track is not recorded)."""
+        return cls(pbx_id, inbound_file is not None, outbound_file is not None,
+                   inbound_file=inbound_file, outbound_file=outbound_file)
+
+    @classmethod
+    def of_stereo(cls, pbx_id: str, stereo_file: Path, *, inbound: bool,
+                  outbound: bool) -> CallRecordingHandle:
+        """One 2-channel file (caller on channel 1) of which the tracks asked for are wanted."""
+        return cls(pbx_id, inbound, outbound, stereo_file=stereo_file)
 
     @property
     def files(self) -> tuple[Path, ...]:
+        """The files the PBX writes for this recording (to wait for, read and remove)."""
+        if self.stereo_file is not None:
+            return (self.stereo_file,)
         return tuple(f for f in (self.inbound_file, self.outbound_file) if f is not None)
 
 

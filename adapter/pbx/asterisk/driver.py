@@ -38,6 +38,7 @@ from adapter.pbx.base import (
     RecordRequest,
     RecordResult,
 )
+from adapter.recordings import layout
 from adapter.recordings.media import wav_is_final
 
 __all__ = ["AsteriskCall", "AsteriskDriver", "AsteriskSettings", "parse_agi_env"]
@@ -217,8 +218,10 @@ class AsteriskCall:
         if self._hung_up.is_set():
             raise CallGone(f"{self.channel} has hung up")
         request.directory.mkdir(parents=True, exist_ok=True)
-        inbound = request.directory / f"{request.key}-inbound.wav" if request.inbound else None
-        outbound = request.directory / f"{request.key}-outbound.wav" if request.outbound else None
+        inbound = (layout.track_file(request.directory, request.key, "inbound")
+                   if request.inbound else None)
+        outbound = (layout.track_file(request.directory, request.key, "outbound")
+                    if request.outbound else None)
         action = mapping.mixmonitor(
             self.channel,
             id_variable=f"TWIML_MM_{request.key}",
@@ -235,7 +238,7 @@ class AsteriskCall:
         mixmonitor_id = reply.get("MixMonitorID") or ""
         if not mixmonitor_id:
             raise PbxError(f"{self.channel}: MixMonitor started without a MixMonitorID")
-        return CallRecordingHandle(mixmonitor_id, inbound, outbound)
+        return CallRecordingHandle.of_tracks(mixmonitor_id, inbound, outbound)
 
     async def stop_call_recording(self, handle: CallRecordingHandle) -> None:
         try:

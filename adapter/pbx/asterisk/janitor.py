@@ -9,7 +9,7 @@ import logging
 from adapter.pbx.asterisk import mapping
 from adapter.pbx.asterisk.ami import AmiClient
 from adapter.pbx.base import PbxError
-from adapter.recovery import HangUp
+from adapter.recovery.run import HangUp
 
 __all__ = ["asterisk_hang_up"]
 

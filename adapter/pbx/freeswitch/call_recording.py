@@ -1,12 +1,14 @@
 """`<Start><Recording>` on FreeSWITCH: the ``uuid_record`` recordings of one call.
 
 Each recording is ONE ``uuid_record`` of the channel into a 2-channel WAV
-(``RECORD_STEREO=true``, ``RECORD_PRE_BUFFER_FRAMES=0``, `mapping.CALL_RECORDING_VARIABLES`),
-split into the mono track files the interpreter asks for once FreeSWITCH has closed it. Why one
-stereo file rather than a ``RECORD_READ_ONLY`` and a ``RECORD_WRITE_ONLY`` recording (lab notes
-§7.2, §8.7): the two directions of one media bug are sample-aligned by construction (the lab's
-stereo file was 2.00 s on both channels), whereas the write-only recording of the same 2 s came
-out 1.78 s, so two files would not line up when interleaved for ``dual``; and one recording is one
+(``RECORD_STEREO=true``, ``RECORD_PRE_BUFFER_FRAMES=0``, `mapping.CALL_RECORDING_VARIABLES`):
+channel 1 what the channel reads (the caller), channel 2 what it writes. The handle says so
+(`CallRecordingHandle.of_stereo`), and the finaliser makes the final recording from the file as
+it is (`adapter.recordings.finalise`): nothing is split into tracks here. Why one stereo file
+rather than a ``RECORD_READ_ONLY`` and a ``RECORD_WRITE_ONLY`` recording (lab notes §7.2,
+§8.7): the two directions of one media bug are sample-aligned by construction (the lab's stereo
+file was 2.00 s on both channels), whereas the write-only recording of the same 2 s came out
+1.78 s, so two files would not line up when interleaved for ``dual``; and one recording is one
 ``mask``, one ``stop`` and one RECORD_STOP instead of two of each, never half muted.
 
 A file is final when its RECORD_STOP has arrived: FreeSWITCH fires it after closing the file
@@ -33,7 +35,7 @@ from adapter.pbx.base import (
 )
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.protocol import EslEvent
-from adapter.pbx.freeswitch.stereo import split_stereo, write_empty_wav
+from adapter.recordings import layout
 from adapter.recordings.media import wav_is_final
 
 __all__ = ["STOP_WAIT", "CallRecordings"]
@@ -56,7 +58,6 @@ class _Recording:
     stopped: asyncio.Future[EslEvent | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
     started: EslEvent | None = None
-    split: asyncio.Task[None] | None = None
 
 
 class CallRecordings:
@@ -95,18 +96,13 @@ class CallRecordings:
             raise ValueError("a call recording needs at least one track")
         if self._hung_up.is_set():
             raise CallGone(f"{self.uuid} has hung up")
-        # The adapter makes the folder (FreeSWITCH would too, §7.5) so that it may write the
-        # track files beside the recording; see docs/freeswitch.md on the spool's permissions.
+        # The adapter makes the folder (FreeSWITCH would too, §7.5), as on Asterisk; see
+        # docs/freeswitch.md on the spool's permissions.
         request.directory.mkdir(parents=True, exist_ok=True)
-        stereo = request.directory / f"{request.key}-stereo.wav"
+        stereo = layout.stereo_file(request.directory, request.key)
         pbx_path = self._spool.to_pbx(stereo)
-        handle = CallRecordingHandle(
-            pbx_id=str(pbx_path),
-            inbound_file=request.directory / f"{request.key}-inbound.wav"
-            if request.inbound else None,
-            outbound_file=request.directory / f"{request.key}-outbound.wav"
-            if request.outbound else None,
-        )
+        handle = CallRecordingHandle.of_stereo(str(pbx_path), stereo, inbound=request.inbound,
+                                               outbound=request.outbound)
         command = mapping.uuid_record_start(self.uuid, pbx_path, root=self._spool.pbx)
         recording = _Recording(handle, pbx_path, stereo)
         # Registered before the command: RECORD_START/STOP may come before the api reply.
@@ -127,7 +123,7 @@ class CallRecordings:
         return handle
 
     async def stop(self, handle: CallRecordingHandle) -> None:
-        """``uuid_record stop``; returns once RECORD_STOP came and the tracks are written."""
+        """``uuid_record stop``; returns once RECORD_STOP came (FreeSWITCH closed the file)."""
         recording = self._recording(handle)
         if not recording.stopped.done():
             command = mapping.uuid_record_stop(self.uuid, recording.pbx_path,
@@ -150,7 +146,7 @@ class CallRecordings:
                            f"{STOP_WAIT:.0f} s")
 
     async def final(self, handle: CallRecordingHandle, within: float) -> bool:
-        """Wait (at most `within` s) for FreeSWITCH to close the file, then write the tracks."""
+        """Wait (at most `within` s) for FreeSWITCH to close the file (its RECORD_STOP)."""
         recording = self._recording(handle)
         try:
             stop = await asyncio.wait_for(asyncio.shield(recording.stopped), within)
@@ -160,10 +156,11 @@ class CallRecordings:
             log.error("call %s: the socket closed before RECORD_STOP of %s and the file is not "
                       "final", self.uuid, recording.pbx_path)
             return False
-        if recording.split is None:
-            recording.split = asyncio.ensure_future(
-                asyncio.to_thread(_write_tracks, recording, stop))
-        await asyncio.shield(recording.split)
+        if stop is not None:
+            # No file after its RECORD_STOP: FreeSWITCH wrote no frame (RECORD_DISCARDED), an
+            # empty recording.
+            log.debug("%s closed (record_ms=%s, cause %s)", recording.pbx_path,
+                      stop.variable("record_ms"), stop.get("Record-Completion-Cause"))
         self._by_path.pop(str(recording.pbx_path), None)  # no event of it will come any more
         return True
 
@@ -197,21 +194,3 @@ class CallRecordings:
     def _closed_anyway(recording: _Recording) -> bool:
         return not recording.stereo_file.exists() or wav_is_final(recording.stereo_file)
 
-
-def _write_tracks(recording: _Recording, stop: EslEvent | None) -> None:
-    """The stereo file → the handle's track files (worker thread); the stereo file is removed.
-
-    A file FreeSWITCH discarded (no frame written: ``RECORD_DISCARDED``) becomes empty tracks,
-    which the interpreter reports as absent, as any recording without audio.
-    """
-    handle = recording.handle
-    if recording.stereo_file.exists():
-        frames = split_stereo(recording.stereo_file, handle.inbound_file, handle.outbound_file)
-        recording.stereo_file.unlink(missing_ok=True)
-    else:
-        frames = 0
-        for path in handle.files:
-            write_empty_wav(path)
-    log.debug("%s: %d frames per track (record_ms=%s, cause %s)", recording.pbx_path, frames,
-              stop.variable("record_ms") if stop else "?",
-              stop.get("Record-Completion-Cause") if stop else "socket closed")

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from adapter.pbx.base import PbxError
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.escape import UnsafeValue
-from adapter.recovery import HangUp
+from adapter.recovery.run import HangUp
 
 __all__ = ["freeswitch_hang_up"]
 

@@ -1,0 +1,119 @@
+"""The PBX's files of a recording → the final WAV it is published as. One finaliser for the live
+`<Record>`, the live `<Start><Recording>` and recovery after a crash alike.
+
+A recording is one or more segments (`CallRecordingHandle`: more than one after pauses with
+PauseBehavior=skip), each as the PBX wrote it:
+
+- **track files** (Asterisk): one track as is; two tracks mixed for ``mono`` (1 channel), or
+  interleaved for ``dual`` (2 channels) with the caller on channel 1;
+- **one stereo file** (FreeSWITCH, caller on channel 1): ``dual`` is the file as it is,
+  ``mono`` its two channels mixed, a single track its one channel. A stereo file that does not
+  exist is a recording the PBX discarded without writing a frame (RECORD_DISCARDED): no audio.
+
+The segments are joined in order, then the whole is trimmed (``trim-silence``) or copied, with
+`pad` seconds of digital silence appended to a copy (``do-not-trim`` `<Record>`: the silence the
+PBX cut, `adapter.recordings.padding`). Empty or silent: no media, None. The PBX's files are
+removed either way: the media folder holds the only copy.
+
+Blocking CPU and disk work: callers run `finalise` with ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from adapter.pbx.base import CallRecordingHandle
+from adapter.recordings import media, padding, silence, tracks
+
+__all__ = ["finalise"]
+
+
+def finalise(
+    segments: Sequence[CallRecordingHandle], target: Path, channels: int, *, trim: bool,
+    pad: int = 0,
+) -> media.AudioInfo | None:
+    """The final WAV at `target` made from `segments` (see the module docstring); its shape, or
+    None when it holds no audio (then `target` does not exist).
+
+    `channels` is the recording's (2: dual). Raises `MediaError` / `OSError` when a file is
+    unusable or cannot be written; `target` does not exist then either. The PBX's files are
+    removed in every case.
+    """
+    staged: list[Path] = []
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        parts = [part for index, segment in enumerate(segments)
+                 if (part := _segment_audio(segment, channels, target, index, staged))]
+        if not parts:
+            return None
+        joined = parts[0]
+        if len(parts) > 1:
+            joined = _staged(target, "joined", staged)
+            tracks.concat_wavs(parts, joined)
+        if trim:
+            info = silence.trim_silence(joined, target)
+        elif pad:
+            info = padding.copy_wav_with_silence(joined, target, pad)
+        else:
+            info = media.copy_wav(joined, target)
+        if info.frames == 0 or silence.is_silent(target):
+            target.unlink(missing_ok=True)
+            return None
+        return info
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        for segment in segments:
+            for path in segment.files:
+                path.unlink(missing_ok=True)
+
+
+def _staged(target: Path, name: str, staged: list[Path]) -> Path:
+    """A work file beside `target`, removed when the finaliser is done."""
+    path = target.with_name(f".{target.stem}.{name}.staged.wav")
+    staged.append(path)
+    return path
+
+
+def _segment_audio(
+    segment: CallRecordingHandle, channels: int, target: Path, index: int, staged: list[Path]
+) -> Path | None:
+    """The WAV holding `segment`'s audio as the final recording wants it: a PBX file as it is,
+    or a work file made from it; None when the PBX wrote nothing for it (discarded)."""
+    if segment.stereo_file is not None:
+        return _from_stereo(segment, segment.stereo_file, channels,
+                            lambda: _staged(target, str(index), staged))
+    inbound, outbound = segment.inbound_file, segment.outbound_file
+    if inbound is not None and outbound is not None:
+        part = _staged(target, str(index), staged)
+        combine = tracks.interleave_wavs if channels == 2 else tracks.mix_wavs
+        combine(inbound, outbound, part)
+        return part
+    source = inbound or outbound
+    if source is None:
+        raise media.MediaError(f"{target.stem}: a segment without a file")
+    return source
+
+
+def _from_stereo(
+    segment: CallRecordingHandle, stereo: Path, channels: int, work_file: Callable[[], Path]
+) -> Path | None:
+    if not stereo.exists():
+        return None  # RECORD_DISCARDED: FreeSWITCH wrote no frame and removed the file
+    tracks.check_stereo(stereo)
+    if segment.inbound and segment.outbound:
+        if channels == 2:
+            return stereo
+        part = work_file()
+        tracks.mix_channels(stereo, part)
+        return part
+    if not (segment.inbound or segment.outbound):
+        raise media.MediaError(f"{stereo}: no track wanted from the stereo recording")
+    part = work_file()
+    tracks.take_channel(stereo, part, 1 if segment.inbound else 2)
+    return part
+

@@ -1,0 +1,92 @@
+"""Where a recording's files are: the one home of every spool and media path.
+
+The **spool** is the folder the PBX writes into (`Config.spool_dir_local`, as the adapter sees
+it; the drivers map it to the PBX's own view). Each call gets a folder of its own::
+
+    <spool>/recordings/<CallSid>/<RecordingSid>.wav            a <Record>
+    <spool>/recordings/<CallSid>/<key>-inbound.wav             a call recording's track files
+    <spool>/recordings/<CallSid>/<key>-outbound.wav              (Asterisk's MixMonitor)
+    <spool>/recordings/<CallSid>/<key>-stereo.wav              its one stereo file (FreeSWITCH)
+
+where a call recording's `key` is its RecordingSid for the first segment and ``<sid>s1``,
+``<sid>s2``... for the segments after a pause with PauseBehavior=skip (`segment_key`).
+
+The **media** a recording is published as lives in the data folder (`Config.data_dir`)::
+
+    <data>/recordings/<RecordingSid>.wav   (and .mp3, made on the first request for it)
+
+The live call (interpreter, drivers) and recovery after a crash use these functions alike,
+so recovery finds exactly the files the live call would have used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "Track",
+    "call_spool",
+    "media_dir",
+    "media_file",
+    "record_verb_file",
+    "segment_key",
+    "segment_keys",
+    "spool_recordings",
+    "stereo_file",
+    "track_file",
+]
+
+Track = Literal["inbound", "outbound"]
+
+_FOLDER = "recordings"
+
+
+def spool_recordings(spool_dir: Path) -> Path:
+    """The recordings folder of the spool `spool_dir` (the writability check's target)."""
+    return spool_dir / _FOLDER
+
+
+def call_spool(spool_dir: Path, call_sid: str) -> Path:
+    """The folder the PBX writes call `call_sid`'s recordings into."""
+    return spool_recordings(spool_dir) / call_sid
+
+
+def record_verb_file(spool_dir: Path, call_sid: str, recording_sid: str) -> Path:
+    """The file the PBX writes a `<Record>` into."""
+    return call_spool(spool_dir, call_sid) / f"{recording_sid}.wav"
+
+
+def segment_key(recording_sid: str, index: int) -> str:
+    """The name of segment `index` (0: the first) of a call recording: its SID, then
+    ``<sid>s1``, ``<sid>s2``... after each pause with PauseBehavior=skip."""
+    return recording_sid if index == 0 else f"{recording_sid}s{index}"
+
+
+def segment_keys(recording_sid: str) -> Iterator[str]:
+    """Every segment name of a call recording, in order (endless: stop at the first missing)."""
+    index = 0
+    while True:
+        yield segment_key(recording_sid, index)
+        index += 1
+
+
+def track_file(directory: Path, key: str, track: Track) -> Path:
+    """The mono file of one track of segment `key` (Asterisk's MixMonitor ``r()`` / ``t()``)."""
+    return directory / f"{key}-{track}.wav"
+
+
+def stereo_file(directory: Path, key: str) -> Path:
+    """The one 2-channel file of segment `key` (FreeSWITCH's ``uuid_record``)."""
+    return directory / f"{key}-stereo.wav"
+
+
+def media_dir(data_dir: Path) -> Path:
+    """The folder of the published recordings."""
+    return data_dir / _FOLDER
+
+
+def media_file(data_dir: Path, recording_sid: str) -> Path:
+    """The final WAV a recording is published as."""
+    return media_dir(data_dir) / f"{recording_sid}.wav"

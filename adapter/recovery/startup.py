@@ -1,0 +1,73 @@
+"""Recovery beside the running service: the startup `recover` and the periodic `sweep`, each as
+a background task the service holds (and cancels when it stops). They are given what they use
+(store, outbox, config, node id, a way to hang up a channel), never the service itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from adapter.callbacks.outbox import Outbox
+from adapter.config import Config
+from adapter.db.store import Store
+from adapter.pbx.base import PbxDriver
+from adapter.recovery.run import HangUp, RecoveryReport, recover, sweep
+
+__all__ = ["leftover_hang_up", "start_recovery", "start_sweeps"]
+
+log = logging.getLogger(__name__)
+
+
+def leftover_hang_up(driver: PbxDriver) -> HangUp | None:
+    """How `driver` hangs up a channel a previous run left (Asterisk: AMI ``Hangup``;
+    FreeSWITCH: ``uuid_kill`` on the inbound connection); None for another driver."""
+    from adapter.pbx.asterisk import AsteriskDriver
+    from adapter.pbx.asterisk.janitor import asterisk_hang_up
+    from adapter.pbx.freeswitch import FreeSwitchDriver
+    from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
+
+    if isinstance(driver, AsteriskDriver):
+        return asterisk_hang_up(driver.ami)
+    if isinstance(driver, FreeSwitchDriver):
+        return freeswitch_hang_up(driver.api)
+    return None
+
+
+def start_recovery(
+    store: Store, outbox: Outbox, config: Config, *, node_id: str, started_before: datetime,
+    hang_up: HangUp | None = None, close_wait: float = 10.0,
+) -> asyncio.Task[RecoveryReport]:
+    """`recover` in the background (the adapter takes new calls meanwhile): the calls of node
+    `node_id` begun before `started_before` (when the service's start began), channels still up
+    hung up through `hang_up`. Failures are logged, never raised."""
+
+    async def run() -> RecoveryReport:
+        try:
+            return await recover(store, outbox, config, hang_up=hang_up, node_id=node_id,
+                                 started_before=started_before, close_wait=close_wait)
+        except Exception:
+            log.exception("recovery failed; unfinished calls stay as they are until next start")
+            return RecoveryReport()
+
+    return asyncio.get_running_loop().create_task(run(), name="startup-recovery")
+
+
+def start_sweeps(
+    store: Store, outbox: Outbox, config: Config, *, node_id: str, every: float = 60.0
+) -> asyncio.Task[None]:
+    """`sweep` every `every` seconds beside the running service, until cancelled."""
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                report = await sweep(store, outbox, config, node_id=node_id)
+            except Exception:
+                log.exception("recovery: sweep failed; trying again in %.0f s", every)
+                continue
+            if report.completed or report.absent:
+                log.warning("recovery: sweep finished %d open recording(s) of finished calls",
+                            len(report.completed) + len(report.absent))
+
+    return asyncio.get_running_loop().create_task(run(), name="recording-sweep")
