@@ -22,6 +22,7 @@ __all__ = [
     "CallInterrupted",
     "CallRecordingHandle",
     "CallRecordingRequest",
+    "ChannelGone",
     "DialRequest",
     "DialResult",
     "IncomingCall",
@@ -43,6 +44,15 @@ class PbxError(AdapterError):
 
 class CallGone(PbxError):
     """The call hung up (or left our control) before or during the operation."""
+
+
+class ChannelGone(CallGone):
+    """The PBX does not know the channel an operation named (it hung up, or never existed).
+
+    Raised by the protocol client itself, the one place that reads the PBX's reply for it
+    (Asterisk: an AMI ``Response: Error`` saying "No such channel"; FreeSWITCH: an ``api`` reply
+    ``-ERR No such channel`` or ``-ERR Cannot locate session``), so no other code matches
+    error text."""
 
 
 class CallInterrupted(PbxError):

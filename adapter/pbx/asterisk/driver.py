@@ -27,6 +27,7 @@ from adapter.pbx.base import (
     CallInterrupted,
     CallRecordingHandle,
     CallRecordingRequest,
+    ChannelGone,
     DialRequest,
     DialResult,
     IncomingCall,
@@ -228,8 +229,10 @@ class AsteriskCall:
         )
         try:
             reply = await self._ami.action(action)
+        except ChannelGone:
+            raise
         except PbxError as exc:
-            if self._hung_up.is_set() or "No such channel" in str(exc):
+            if self._hung_up.is_set():
                 raise CallGone(str(exc)) from exc
             raise
         mixmonitor_id = reply.get("MixMonitorID") or ""
@@ -241,7 +244,7 @@ class AsteriskCall:
         try:
             await self._ami.action(mapping.stop_mixmonitor(self.channel, handle.pbx_id))
         except PbxError as exc:
-            if not self._hung_up.is_set() and "No such channel" not in str(exc):
+            if not self._hung_up.is_set() and not isinstance(exc, ChannelGone):
                 raise
             # The call ended meanwhile: Asterisk closes the files itself.
             await self.call_recording_final(handle, within=FILE_CLOSE_WAIT)
@@ -249,8 +252,10 @@ class AsteriskCall:
     async def mute_call_recording(self, handle: CallRecordingHandle, muted: bool) -> None:
         try:
             await self._ami.action(mapping.mute_mixmonitor(self.channel, handle.pbx_id, muted))
+        except ChannelGone:
+            raise
         except PbxError as exc:
-            if self._hung_up.is_set() or "No such channel" in str(exc):
+            if self._hung_up.is_set():
                 raise CallGone(str(exc)) from exc
             raise
 
@@ -395,10 +400,8 @@ class AsteriskDriver:
             return False
         try:
             await self.ami.action(mapping.hangup_channel(call_sid))
-        except PbxError as exc:
-            if "no such channel" in str(exc).lower():
-                return False
-            raise
+        except ChannelGone:
+            return False
         return True
 
     def _on_originate_response(self, event: AmiMessage) -> None:

@@ -8,7 +8,7 @@ import logging
 
 from adapter.pbx.asterisk import mapping
 from adapter.pbx.asterisk.ami import AmiClient
-from adapter.pbx.base import PbxError
+from adapter.pbx.base import ChannelGone
 from adapter.recovery import HangUp
 
 __all__ = ["asterisk_hang_up"]
@@ -23,10 +23,8 @@ def asterisk_hang_up(ami: AmiClient) -> HangUp:
     async def hang_up(uniqueid: str) -> bool:
         try:
             await ami.action(mapping.hangup_channel(uniqueid))
-        except PbxError as exc:
-            if "no such channel" in str(exc).lower():
-                return False
-            raise
+        except ChannelGone:
+            return False
         return True
 
     return hang_up

@@ -4,7 +4,7 @@ panoramisk logs in again by itself when the connection drops, but the events Ast
 meanwhile are lost: a caller who hung up during the outage leaves a session waiting forever for
 the reply to its AGI command (RECORD FILE, WAIT...). Asterisk greets every login with a
 ``FullyBooted`` event; on each one after the first, every call the driver holds is checked
-(AMI ``Getvar`` on its channel: "No such channel" means it is gone) and a gone call is marked
+(AMI ``Getvar`` on its channel: `ChannelGone` means it is gone) and a gone call is marked
 hung up, which fails its pending AGI command with `CallGone` and ends its session.
 `watch_reconnects` is called once the driver has started, so every ``FullyBooted`` it sees
 is a re-login. Recordings
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from adapter.pbx.asterisk.ami import AmiMessage
 from adapter.pbx.asterisk.driver import AsteriskCall, AsteriskDriver
-from adapter.pbx.base import PbxError
+from adapter.pbx.base import ChannelGone, PbxError
 
 __all__ = ["watch_reconnects"]
 
@@ -30,8 +30,10 @@ async def _gone(driver: AsteriskDriver, call: AsteriskCall) -> bool:
     try:
         await driver.ami.action({"Action": "Getvar", "Channel": call.channel,
                                  "Variable": "UNIQUEID"})
-    except PbxError as exc:
-        return "no such channel" in str(exc).lower()
+    except ChannelGone:
+        return True
+    except PbxError:
+        return False
     return False
 
 

@@ -26,6 +26,7 @@ from adapter.pbx.base import (
     CallInterrupted,
     CallRecordingHandle,
     CallRecordingRequest,
+    ChannelGone,
     DialRequest,
     DialResult,
     IncomingCall,
@@ -232,12 +233,16 @@ class FreeSwitchCall:
         except InboundDown:
             log.info("call %s: inbound connection down; api %s on the call's socket",
                      self.uuid, command.split(" ", 1)[0])
-        return await self._command(f"api {esl_header_value(command, field='api command')}")
+        return await self._on_socket(self.link.api,
+                                     esl_header_value(command, field="api command"))
 
     async def _command(self, text: str) -> str:
+        return await self._on_socket(self.link.command, text)
+
+    async def _on_socket(self, send: Callable[[str], str], text: str) -> str:
+        """`send` (a `CallLink` method) run in the gevent thread; `CallGone` once stopped."""
         try:
-            return await self._bridge.call(self.link.command, text,
-                                           within=self._command_timeout)
+            return await self._bridge.call(send, text, within=self._command_timeout)
         except BridgeStopped as exc:
             self.on_closed()
             raise CallGone(f"{self.uuid}: the driver stopped") from exc
@@ -355,6 +360,8 @@ class FreeSwitchCall:
             return
         try:
             reply = await self._api(mapping.uuid_kill(self.uuid))
+        except ChannelGone as exc:
+            reply = str(exc)
         except PbxError:
             reply = "-ERR inbound connection down"
         if not reply.startswith("+OK"):
@@ -387,9 +394,11 @@ class FreeSwitchCall:
                 if dial is not None:
                     cause = "NORMAL_CLEARING" if dial.bridged else "ORIGINATOR_CANCEL"
                     for leg in dial.legs:
-                        await self._api(mapping.uuid_kill(leg, cause))  # -ERR until it exists
+                        with contextlib.suppress(ChannelGone):  # until the leg exists
+                            await self._api(mapping.uuid_kill(leg, cause))
                 else:
-                    await self._api(mapping.uuid_break(self.uuid))
+                    with contextlib.suppress(ChannelGone):  # checked below (hung_up)
+                        await self._api(mapping.uuid_break(self.uuid))
             except PbxError as exc:
                 raise PbxError(f"{self.uuid}: cannot interrupt: {exc}") from exc
             await asyncio.wait(pending.values(), timeout=pause)

@@ -39,12 +39,13 @@ from greenswitch.esl import (  # type: ignore[import-untyped]
     OutboundSession,
 )
 
-from adapter.pbx.base import PbxError
+from adapter.pbx.base import ChannelGone, PbxError
 from adapter.pbx.freeswitch.escape import esl_event_name
 from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser, EslProtocolError
 from adapter.startup_errors import EslPasswordRefused, EslRejected, EslUnreachable, reason
 
 __all__ = [
+    "CHANNEL_GONE_REPLIES",
     "COMMAND_TIMEOUT",
     "DISCONNECT",
     "FramedInboundESL",
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 10.0
 READ_SIZE = 65536
+# mod_commands' ``api`` replies when FreeSWITCH does not know the channel named: uuid_kill,
+# uuid_break... say "No such channel!", uuid_record and others "Cannot locate session!".
+CHANNEL_GONE_REPLIES = ("-ERR No such channel", "-ERR Cannot locate session")
 # Handler name for ``text/disconnect-notice`` frames (greenswitch's name for them).
 DISCONNECT = "DISCONNECT"
 
@@ -190,6 +194,15 @@ class _Framed:
             raise PbxError(f"no ESL reply to {command!r} within {self.command_timeout} s") from exc
         return reply
 
+    def api(self, command: str) -> str:
+        """``api <command>`` (on the inbound connection, or on a call's ``async full`` socket);
+        returns the raw response text. `ChannelGone` when it says FreeSWITCH does not know the
+        channel the command names (`CHANNEL_GONE_REPLIES`)."""
+        reply = str(self.send(f"api {command}").data)
+        if reply.startswith(CHANNEL_GONE_REPLIES):
+            raise ChannelGone(f"{command.split(' ', 1)[0]}: {reply.strip()[:200]}")
+        return reply
+
     def wait_closed(self, timeout: float | None = None) -> bool:
         return bool(self._closed.wait(timeout))
 
@@ -244,11 +257,6 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
         except OSError as exc:
             self.stop()
             raise EslUnreachable(self.host, self.port, reason(exc)) from exc
-
-    def api(self, command: str) -> str:
-        """``api <command>``; returns the raw response text."""
-        reply = self.send(f"api {command}")
-        return str(reply.data)
 
     def bgapi(self, command: str, job_uuid: str) -> str:
         """``bgapi <command>`` with a ``Job-UUID`` header: mod_event_socket uses that id for the

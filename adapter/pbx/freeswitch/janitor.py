@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from adapter.pbx.base import PbxError
+from adapter.pbx.base import ChannelGone, PbxError
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.recovery import HangUp
@@ -24,8 +24,6 @@ from adapter.recovery import HangUp
 __all__ = ["freeswitch_hang_up"]
 
 log = logging.getLogger(__name__)
-
-_NO_SUCH_CHANNEL = "-ERR No such channel"  # mod_commands' kill_function
 
 Api = Callable[[str], Awaitable[str]]
 
@@ -45,11 +43,12 @@ def freeswitch_hang_up(api: Api) -> HangUp:
             return False
         if (await api(exists)).strip() != "true":
             return False
-        reply = (await api(kill)).strip()
+        try:
+            reply = (await api(kill)).strip()
+        except ChannelGone:
+            return False  # it hung up between uuid_exists and uuid_kill
         if reply.startswith("+OK"):
             return True
-        if reply.startswith(_NO_SUCH_CHANNEL):
-            return False  # it hung up between uuid_exists and uuid_kill
         raise PbxError(f"uuid_kill {uuid}: {reply}")
 
     return hang_up

@@ -68,6 +68,14 @@ class CallLink:
             raise CallGone(f"{self.uuid or 'call'}: the event socket is closed") from exc
         return str(reply.data)
 
+    def api(self, command: str) -> str:
+        """One ``api`` command on the call's socket (``async full`` allows it); its reply
+        text, `ChannelGone` as `FramedInboundESL.api`."""
+        try:
+            return self.session.api(command)
+        except NotConnectedError as exc:
+            raise CallGone(f"{self.uuid or 'call'}: the event socket is closed") from exc
+
     def release(self, grace: float) -> None:
         """The adapter is done: let FreeSWITCH close the socket, or close it after `grace` s."""
         gevent.spawn(self._close_after, grace)

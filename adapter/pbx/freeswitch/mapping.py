@@ -161,7 +161,6 @@ __all__ = [
     "DIAL_STATUS",
     "FILTER_HEADERS",
     "MAX_RECORD_SECONDS",
-    "NO_SUCH_CHANNEL",
     "ORIGINATE_EVENTS",
     "OUTBOUND_CONTEXT",
     "PROGRESS_EVENTS",
@@ -531,8 +530,6 @@ PROGRESS_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
 ORIGINATE_EVENTS = (BACKGROUND_JOB, *PROGRESS_EVENTS)
 # The headers the adapter filters the inbound connection's events on (mod_event_socket.c).
 FILTER_HEADERS = frozenset({"Job-UUID", "Unique-ID"})
-# mod_commands' kill_function when FreeSWITCH does not know the channel.
-NO_SUCH_CHANNEL = "-ERR No such channel"
 MAX_ORIGINATE_TIMEOUT = 600
 _JOB_REPLY_RE = re.compile(
     r"\+OK Job-UUID: ([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})")

@@ -23,7 +23,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.pbx.base import OnOriginateFailed, OnOriginateRinging, OriginateRequest, PbxError
+from adapter.pbx.base import (
+    ChannelGone,
+    OnOriginateFailed,
+    OnOriginateRinging,
+    OriginateRequest,
+    PbxError,
+)
 from adapter.pbx.freeswitch import mapping
 from adapter.pbx.freeswitch.inbound import NOTHING, InboundApi, Watch
 from adapter.pbx.freeswitch.protocol import EslEvent
@@ -157,13 +163,14 @@ class Originations:
         attempt.canceled = True  # before sending: the result may come before the reply
         try:
             reply = await self._api(mapping.cancel_originate(attempt.channel))
+        except ChannelGone:
+            attempt.canceled = False
+            return False
         except PbxError:
             attempt.canceled = False
             raise
         if not reply.startswith("+OK"):
             attempt.canceled = False
-            if reply.startswith(mapping.NO_SUCH_CHANNEL):
-                return False
             raise PbxError(f"FreeSWITCH refused to cancel outbound call {call_sid}: "
                            f"{reply.strip()[:200]}")
         if attempt.adopted.is_set():
