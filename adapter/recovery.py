@@ -55,7 +55,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +88,7 @@ from adapter.owed_requests import (
     forget_record_action,
     owed_requests,
 )
-from adapter.pbx.base import CallRecordingHandle
+from adapter.pbx.base import CallRecordingHandle, HangUp
 from adapter.pbx.freeswitch.stereo import StereoError, split_stereo
 from adapter.recordings import media
 from adapter.recordings.store import (
@@ -107,7 +107,6 @@ if TYPE_CHECKING:
 __all__ = [
     "UNAVAILABLE_ERROR_CODE",
     "Finaliser",
-    "HangUp",
     "PbxSegment",
     "RecoveryReport",
     "call_owners_table",
@@ -176,11 +175,6 @@ class Finaliser(Protocol):
         self, recording: RecordingRow, segments: Sequence[PbxSegment], target: Path, *,
         trim: bool,
     ) -> float | None: ...
-
-
-# A channel (the PBX's id of a call, `CallRow.pbx_channel`) -> True if it was still up and is
-# now hung up, False if it was gone already.
-HangUp = Callable[[str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -751,19 +745,10 @@ def start_recovery(
     AMI ``Hangup``; FreeSWITCH: ``uuid_kill`` on the inbound connection), calls of this node
     (`node_identity` of the data folder). `started_before` is when `Adapter.start` began.
     Failures are logged, never raised."""
-    from adapter.pbx.asterisk import AsteriskDriver
-    from adapter.pbx.asterisk.janitor import asterisk_hang_up
-    from adapter.pbx.freeswitch import FreeSwitchDriver
-    from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
-
     ctx = adapter.ctx
     assert ctx is not None, "Adapter.start() first"
     driver = adapter.driver
-    hang_up: HangUp | None = None
-    if isinstance(driver, AsteriskDriver):
-        hang_up = asterisk_hang_up(driver.ami)
-    elif isinstance(driver, FreeSwitchDriver):
-        hang_up = freeswitch_hang_up(driver.api)
+    hang_up: HangUp | None = driver.hang_up_channel if driver is not None else None
 
     async def run() -> RecoveryReport:
         try:

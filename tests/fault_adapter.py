@@ -4,8 +4,8 @@ It runs the real CLI entry point, `adapter.cli.main(["serve", ...])`. Until adap
 starts the startup recovery itself (an ``Adapter.recovery`` field, see docs/reliability.md),
 this bootstrap adds exactly that wiring around `Adapter.start`: a stable node id for the
 outbox, then `adapter.recovery.start_recovery`, `start_sweeps` (every
-``$TWIML_TEST_SWEEP_SECONDS``) and `adapter.pbx.asterisk.reconnect.watch_reconnects` once the
-PBX connection is up. When service.py has it, this file only calls the CLI.
+``$TWIML_TEST_SWEEP_SECONDS``) once the PBX connection is up (the Asterisk driver watches its
+own reconnects). When service.py has it, this file only calls the CLI.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Any
 from adapter import cli, service
 from adapter.node import node_identity
 from adapter.outbox import Outbox
-from adapter.pbx.asterisk import AsteriskDriver
-from adapter.pbx.asterisk.reconnect import watch_reconnects
 from adapter.recovery import start_recovery, start_sweeps
 
 
@@ -44,8 +42,6 @@ def _wire_recovery() -> None:
         self.recovery_task = start_recovery(self, started_before=started)  # type: ignore[attr-defined]
         self.sweep_task = start_sweeps(  # type: ignore[attr-defined]
             self, every=float(os.environ.get("TWIML_TEST_SWEEP_SECONDS", "60")))
-        if isinstance(self.driver, AsteriskDriver):
-            watch_reconnects(self.driver)
 
     service.Adapter.start = start  # type: ignore[method-assign]
 

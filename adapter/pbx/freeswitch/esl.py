@@ -17,8 +17,9 @@ subclasses, because of what it does with the bytes:
   write fails, and waits forever; ours locks, ``sendall``s, cleans up and times out.
 - a lost connection leaves pending commands waiting forever; ours fails them.
 - its outbound dispatch only calls ``'*'`` handlers for events without a specific handler and
-  fails pending commands on a *linger* notice; here events go, in arrival order, to the specific
-  handlers and then to ``'*'``, from the reading greenlet (no second queue, no 1 s polling).
+  fails pending commands on a *linger* notice; here events go, in arrival order, to `on_event`
+  (as parsed), then to the specific handlers and then to ``'*'``, from the reading greenlet (no
+  second queue, no 1 s polling).
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class _Framed:
 
     command_timeout: float = COMMAND_TIMEOUT
     on_closed: Callable[[], None] | None = None
+    # Every event and disconnect notice as parsed, before any registered handler (the
+    # outbound socket's one consumer: no greenswitch event type in between).
+    on_event: Callable[[EslEvent], None] | None = None
     rejected = False  # FreeSWITCH sent text/rude-rejection (its ACL refused us)
 
     def _init_framing(self) -> None:
@@ -135,13 +139,13 @@ class _Framed:
             waiter.set(ParsedEvent(EslEvent(frame.headers), data))
         elif kind == "text/event-plain":
             event = frame.event()
-            self._deliver(event.name, ParsedEvent(event, event.body))
+            self._deliver(event.name, event, event.body)
         elif kind == "text/disconnect-notice":
             if frame.headers.get("Content-Disposition") == "linger":
                 self._lingering = True  # events keep coming until FreeSWITCH closes
             else:
                 self.connected = False
-            self._deliver(DISCONNECT, ParsedEvent(EslEvent(frame.headers), frame.text()))
+            self._deliver(DISCONNECT, EslEvent(frame.headers), frame.text())
         elif kind == "text/rude-rejection":
             self.connected = False
             self.rejected = True
@@ -149,13 +153,21 @@ class _Framed:
         else:
             log.debug("ESL frame %r ignored", kind)
 
-    def _deliver(self, name: str, event: ParsedEvent) -> None:
+    def _deliver(self, name: str, event: EslEvent, data: str) -> None:
+        if self.on_event is not None:
+            self._handle(self.on_event, event, name)
         handlers = list(self.event_handlers.get(name, ())) + list(self.event_handlers.get("*", ()))
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("ESL handler %r failed for %s", handler, name)
+        if handlers:
+            parsed = ParsedEvent(event, data)
+            for handler in handlers:
+                self._handle(handler, parsed, name)
+
+    @staticmethod
+    def _handle(handler: Callable[[Any], None], event: Any, name: str) -> None:
+        try:
+            handler(event)
+        except Exception:
+            log.exception("ESL handler %r failed for %s", handler, name)
 
     def _connection_lost(self) -> None:
         self.connected = False
