@@ -5,7 +5,8 @@
 channel reaches the outbound socket).
 
 greenswitch does the socket work in one gevent thread (`bridge.GeventBridge`); everything here
-runs in the asyncio loop. The command text for each operation lives in `mapping.py`.
+runs in the asyncio loop. Each call is a `call.FreeSwitchCall`; the command text for each
+operation lives in `mapping.py`, how replies and events map back to results in `replies.py`.
 """
 
 from __future__ import annotations
