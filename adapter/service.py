@@ -23,15 +23,12 @@ from adapter.interpreter import CallSession, SessionContext
 from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
 from adapter.node import node_identity
-from adapter.pbx.asterisk import AsteriskDriver
-from adapter.pbx.asterisk.driver import AsteriskSettings
-from adapter.pbx.asterisk.reconnect import watch_reconnects
-from adapter.pbx.base import IncomingCall, OriginateRequest, PathMap, PbxError
-from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
+from adapter.pbx.base import IncomingCall, OriginateRequest, PbxDriver, PbxError
+from adapter.pbx.factory import make_driver
 from adapter.prompts import PromptCache
 from adapter.recovery.claims import claim_call
 from adapter.recovery.run import RecoveryReport
-from adapter.recovery.startup import leftover_hang_up, start_recovery, start_sweeps
+from adapter.recovery.startup import start_recovery, start_sweeps
 from adapter.startup_errors import (
     DatabaseUnreachable,
     ListenFailed,
@@ -54,7 +51,7 @@ class Adapter:
     # REST-originated calls not answered yet, by CallSid.
     pending_outbound: dict[str, OutboundCall] = field(default_factory=dict)
     ctx: SessionContext | None = None
-    driver: AsteriskDriver | FreeSwitchDriver | None = None
+    driver: PbxDriver | None = None
     _server: uvicorn.Server | None = None
     _callback_client: WebhookClient | None = None
     _server_task: asyncio.Task[None] | None = None
@@ -91,7 +88,7 @@ class Adapter:
         await outbox.start()
         prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice, egress=egress)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
-        self.driver = _driver(config)
+        self.driver = make_driver(config)
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
         try:
@@ -99,10 +96,8 @@ class Adapter:
         except BaseException:
             self.driver = None  # nothing of it is left running to stop
             raise
-        if isinstance(driver, AsteriskDriver):
-            watch_reconnects(driver)
         self.recovery = start_recovery(store, outbox, config, node_id=self.node_id,
-                                       started_before=started, hang_up=leftover_hang_up(driver))
+                                       started_before=started, hang_up=driver.hang_up_channel)
         self._sweeps = start_sweeps(store, outbox, config, node_id=self.node_id)
         if serve_http:
             health = {"pbx": driver.name}
@@ -267,22 +262,3 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ListenFailed("http.listen", host, port, exc) from exc
     return sock
-
-
-def _driver(config: Config) -> AsteriskDriver | FreeSwitchDriver:
-    """The configured PBX's driver."""
-    if config.asterisk is not None:
-        ast = config.asterisk
-        return AsteriskDriver(AsteriskSettings(
-            host=ast.host, port=ast.port, username=ast.username, secret=ast.secret,
-            spool=PathMap(local=ast.spool_dir_local, pbx=ast.spool_dir),
-            dial_number=ast.dial_number, dial_sip=ast.dial_sip,
-        ))
-    fs = config.freeswitch
-    assert fs is not None
-    return FreeSwitchDriver(FreeSwitchSettings(
-        listen_host=fs.listen_host, listen_port=fs.listen_port, esl_host=fs.esl_host,
-        esl_port=fs.esl_port, esl_password=fs.esl_password,
-        spool=PathMap(local=fs.spool_dir_local, pbx=fs.spool_dir),
-        dial_number=fs.dial_number, dial_sip=fs.dial_sip,
-    ))

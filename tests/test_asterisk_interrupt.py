@@ -23,7 +23,7 @@ from adapter_harness import adapter_config
 from asterisk_lab import AsteriskPbx, CallerScript, originate
 
 from adapter.pbx.asterisk import AsteriskDriver
-from adapter.pbx.asterisk.driver import AsteriskSettings
+from adapter.pbx.asterisk.settings import AsteriskSettings
 from adapter.pbx.base import CallInterrupted, IncomingCall, PathMap
 
 pytestmark = pytest.mark.asterisk

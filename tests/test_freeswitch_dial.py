@@ -21,7 +21,7 @@ from freeswitch_driver_rig import DriverCall, DriverRig, driver_rig
 from freeswitch_lab import FreeSwitchStack
 
 from adapter.pbx.base import CallRecordingRequest, DialRequest, DialResult, PbxError
-from adapter.pbx.freeswitch import mapping
+from adapter.pbx.freeswitch import mapping, replies
 from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.pbx.freeswitch.protocol import EslEvent
 
@@ -312,7 +312,7 @@ def event(**headers: str) -> EslEvent:
 
 def test_dial_status_table() -> None:
     def status(**variables: str) -> str:
-        return mapping.dial_status(EslEvent({f"variable_{k}": v for k, v in variables.items()}))
+        return replies.dial_status(EslEvent({f"variable_{k}": v for k, v in variables.items()}))
 
     assert status(originate_disposition="USER_BUSY") == "busy"
     assert status(originate_disposition="NO_ANSWER") == "no-answer"
@@ -321,15 +321,15 @@ def test_dial_status_table() -> None:
     assert status(originate_failed_cause="CALL_REJECTED") == "busy"
     assert status(DIALSTATUS="NOANSWER") == "failed"  # not a cause name: unknown → failed
     assert status() == "failed"
-    assert mapping.dial_status(None) == "canceled"
+    assert replies.dial_status(None) == "canceled"
 
 
 def test_dial_result_duration_from_freeswitch_timestamps() -> None:
     bridged = event(Event_Date_Timestamp="1795312697000000", Bridge_B_Unique_ID=LEG)
     unbridged = event(Event_Date_Timestamp="1795312703600000")
-    result = mapping.dial_result(bridged=bridged, unbridged=unbridged, completion=None)
+    result = replies.dial_result(bridged=bridged, unbridged=unbridged, completion=None)
     assert result == DialResult("completed", 7, True, LEG)  # 6.6 s rounds to 7
-    fallback = mapping.dial_result(bridged=bridged, unbridged=None, completion=None,
+    fallback = replies.dial_result(bridged=bridged, unbridged=None, completion=None,
                                    ended_us=1795312699400000)
     assert fallback.duration == 2
 

@@ -9,7 +9,7 @@ import pytest
 from fs_esl_server import FakeChannel
 
 from adapter.pbx.base import RecordEnd
-from adapter.pbx.freeswitch import mapping
+from adapter.pbx.freeswitch import mapping, replies
 from adapter.pbx.freeswitch.escape import (
     UnsafeValue,
     esl_caller_id,
@@ -174,7 +174,7 @@ def completion(channel: FakeChannel) -> EslEvent:
 def test_ended_by_key() -> None:
     channel = recording()
     start, stop = start_stop(channel, 2.02, playback_terminator_used="#", record_ms="2020")
-    result = mapping.record_result(start=start, stop=stop, completion=completion(channel),
+    result = replies.record_result(start=start, stop=stop, completion=completion(channel),
                                    max_length=20)
     assert (result.end, result.digit) == (RecordEnd.FINISH_KEY, "#")
     assert "record_ms=2020" in result.detail and "elapsed=2.02s" in result.detail
@@ -183,7 +183,7 @@ def test_ended_by_key() -> None:
 def test_ended_by_silence() -> None:
     channel = recording()
     start, stop = start_stop(channel, 2.03, silence_hits_exhausted="true", record_ms="0")
-    result = mapping.record_result(start=start, stop=stop, completion=completion(channel),
+    result = replies.record_result(start=start, stop=stop, completion=completion(channel),
                                    max_length=20)
     assert result.end is RecordEnd.SILENCE and result.digit is None
 
@@ -195,7 +195,7 @@ def test_ended_by_the_limit_despite_stale_causes() -> None:
                         playback_terminator_used="")
     start, stop = start_stop(channel, 3.7, record_ms="3700")
     assert start.variable("record_ms") == "4500"  # stale on RECORD_START
-    result = mapping.record_result(start=start, stop=stop, completion=completion(channel),
+    result = replies.record_result(start=start, stop=stop, completion=completion(channel),
                                    max_length=3)
     assert result.end is RecordEnd.MAX_LENGTH and "record_ms=3700" in result.detail
 
@@ -206,11 +206,11 @@ def test_ended_by_hangup() -> None:
     channel.answer_state, channel.hangup_cause, channel.state = "hangup", "NORMAL_CLEARING", \
         "CS_HANGUP"
     stop = fs_event(channel, "RECORD_STOP", T0 + 520_000, [("Record-File-Path", PATH)])
-    result = mapping.record_result(start=start, stop=stop, completion=completion(channel),
+    result = replies.record_result(start=start, stop=stop, completion=completion(channel),
                                    max_length=20)
     assert result.end is RecordEnd.HANGUP
     # ... and when the socket closed before the completion arrived:
-    assert mapping.record_result(start=start, stop=stop, completion=None,
+    assert replies.record_result(start=start, stop=stop, completion=None,
                                  max_length=20).end is RecordEnd.HANGUP
 
 
@@ -218,7 +218,7 @@ def test_key_then_hangup_is_the_key() -> None:
     channel = recording()
     start, stop = start_stop(channel, 1.0, playback_terminator_used="1")
     channel.answer_state = "hangup"
-    result = mapping.record_result(start=start, stop=stop, completion=None, max_length=20)
+    result = replies.record_result(start=start, stop=stop, completion=None, max_length=20)
     assert (result.end, result.digit) == (RecordEnd.FINISH_KEY, "1")
 
 
@@ -226,13 +226,13 @@ def test_file_could_not_be_opened() -> None:
     """No RECORD_START/STOP, only the completion (with stale record_ms): FreeSWITCH hung up."""
     channel = recording(record_ms="4500")
     channel.hangup_cause = "DESTINATION_OUT_OF_ORDER"
-    result = mapping.record_result(start=None, stop=None, completion=completion(channel),
+    result = replies.record_result(start=None, stop=None, completion=completion(channel),
                                    max_length=20)
     assert result.end is RecordEnd.ERROR and "DESTINATION_OUT_OF_ORDER" in result.detail
 
 
 def test_gone_before_recording() -> None:
-    result = mapping.record_result(start=None, stop=None, completion=None, max_length=20)
+    result = replies.record_result(start=None, stop=None, completion=None, max_length=20)
     assert result.end is RecordEnd.HANGUP
 
 
@@ -242,8 +242,8 @@ def test_playback_failure() -> None:
         ("Application", "playback"), ("Application-Response", "FILE PLAYED")])
     missing = fs_event(channel, "CHANNEL_EXECUTE_COMPLETE", T0, [
         ("Application", "playback"), ("Application-Response", "FILE NOT FOUND")])
-    assert mapping.playback_failure(played) is None
-    assert mapping.playback_failure(missing) == "FILE NOT FOUND"
+    assert replies.playback_failure(played) is None
+    assert replies.playback_failure(missing) == "FILE NOT FOUND"
 
 
 def test_dial_endpoints_and_caller_ids_are_whitelisted() -> None:

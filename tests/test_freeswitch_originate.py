@@ -34,7 +34,7 @@ from test_freeswitch_faults import Rig as FakeRig
 from test_freeswitch_faults import started_rig
 
 from adapter.pbx.base import IncomingCall, OriginateRequest, PbxError
-from adapter.pbx.freeswitch import FreeSwitchDriver, mapping
+from adapter.pbx.freeswitch import FreeSwitchDriver, mapping, replies
 from adapter.pbx.freeswitch import inbound as inbound_module
 from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.pbx.freeswitch.inbound import Watch
@@ -152,13 +152,13 @@ def test_originate_refuses_unsafe_values(field: str, value: object) -> None:
     ("", "failed"),
 ])
 def test_originate_result(body: str, status: str | None) -> None:
-    assert mapping.originate_result(body) == status
+    assert replies.originate_result(body) == status
 
 
 def test_bgapi_reply() -> None:
-    assert mapping.bgapi_job(f"+OK Job-UUID: {UUID}") == UUID
-    assert mapping.bgapi_job("-ERR permission denied") is None
-    assert mapping.bgapi_job(f"+OK Job-UUID: {UUID} trailing") is None
+    assert replies.bgapi_job(f"+OK Job-UUID: {UUID}") == UUID
+    assert replies.bgapi_job("-ERR permission denied") is None
+    assert replies.bgapi_job(f"+OK Job-UUID: {UUID} trailing") is None
 
 
 def test_cancel_and_filter_command_text() -> None:
@@ -187,7 +187,7 @@ def test_background_job_frame_as_freeswitch_serializes_it() -> None:
     event = parse_event_plain(body)
     assert event.name == "BACKGROUND_JOB" and event.get("Job-UUID") == UUID
     assert event.get("Job-Command-Arg") == "{origination_uuid=x}sofia/x"
-    assert mapping.originate_result(event.body) == "no-answer"
+    assert replies.originate_result(event.body) == "no-answer"
 
 
 # --- the dialplan ----------------------------------------------------------------------------

@@ -43,7 +43,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
 from adapter.db.store import CallRow, Store
-from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
+from adapter.pbx.base import PathMap
+from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.recordings import media
 
@@ -344,15 +345,15 @@ async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(
     tally.check(receiver, "FreeSWITCH channel still up at restart")
 
 
-# --- the janitor on its own -------------------------------------------------------------------
+# --- the driver's hang-up of a leftover channel, on its own --------------------------------------
 
 
 async def test_freeswitch_hang_up_ends_only_a_channel_that_is_up(
     freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch,
 ) -> None:
-    """`freeswitch_hang_up` over a real ``api``: True and a NORMAL_CLEARING hang-up for a live
-    channel; False, without ``uuid_kill``, for one that is gone or is no FreeSWITCH UUID at
-    all (nothing unchecked reaches the command)."""
+    """`FreeSwitchDriver.hang_up_channel` over a real ``api``: True and a NORMAL_CLEARING
+    hang-up for a live channel; False, without ``uuid_kill``, for one that is gone or is no
+    FreeSWITCH UUID at all (nothing unchecked reaches the command)."""
     sent: list[str] = []
 
     async def api(command: str) -> str:
@@ -365,7 +366,12 @@ async def test_freeswitch_hang_up_ends_only_a_channel_that_is_up(
     try:
         call: RealCall = fs.place_call(freeswitch_real.socket_address, to=TO_PAUSE, from_=FROM)
         leg = await fs.adapter_leg(call)
-        hang_up = freeswitch_hang_up(api)
+        driver = FreeSwitchDriver(FreeSwitchSettings(
+            listen_host="127.0.0.1", listen_port=0, esl_host=freeswitch_real.esl_host,
+            esl_port=freeswitch_real.esl_port, esl_password=freeswitch_real.esl_password,
+            spool=PathMap(local=freeswitch_real.spool_local, pbx=freeswitch_real.spool_pbx)))
+        driver.api = api  # type: ignore[method-assign]  # its api commands, recorded
+        hang_up = driver.hang_up_channel
         assert await hang_up(leg) is True
         hangup = await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"))
         assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"

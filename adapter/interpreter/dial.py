@@ -5,7 +5,9 @@ request's parameters (DialCallStatus, DialCallSid, DialCallDuration, DialBridged
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from adapter.db.store import CallRow
@@ -16,7 +18,7 @@ from adapter.sids import CALL, new_sid
 from adapter.twiml import Dial
 
 __all__ = ["action_params", "add_child_call", "dial_request", "end_child_call",
-           "mark_answered"]
+           "marking_answered"]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,31 @@ async def add_child_call(ctx: SessionContext, info: CallInfo, verb: Dial) -> str
     return child_sid
 
 
-async def mark_answered(ctx: SessionContext, child_sid: str, answered: asyncio.Event) -> None:
-    """Once the callee answers: the child call is in progress (its row says so at once, so a
-    crash during the bridge leaves it `completed`, not `canceled`, for recovery)."""
+@contextlib.asynccontextmanager
+async def marking_answered(ctx: SessionContext, child_sid: str,
+                           answered: asyncio.Event) -> AsyncIterator[None]:
+    """While the `<Dial>` runs: once the callee answers (`answered`), the child call is in
+    progress (its row says so at once, so a crash during the bridge leaves it `completed`, not
+    `canceled`, for recovery).
+
+    On the way out the marking has always ended: cancelled if the callee never answered,
+    awaited if it did (so its update lands before the row's final status); a failed update is
+    logged."""
+    marking = asyncio.get_running_loop().create_task(
+        _mark_answered(ctx, child_sid, answered), name=f"dial {child_sid}: mark answered")
+    try:
+        yield
+    finally:
+        if not answered.is_set():
+            marking.cancel()
+        (outcome,) = await asyncio.gather(marking, return_exceptions=True)
+        if isinstance(outcome, Exception):
+            log.error("<Dial> %s: marking the answered child call failed", child_sid,
+                      exc_info=outcome)
+
+
+async def _mark_answered(ctx: SessionContext, child_sid: str, answered: asyncio.Event) -> None:
+    """Once the callee answers: the child call's row says in progress."""
     await answered.wait()
     await ctx.store.update_call(child_sid, status="in-progress", date_updated=datetime.now(UTC))
 

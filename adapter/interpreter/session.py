@@ -9,7 +9,6 @@ When the document runs out of verbs the call is hung up, as on Twilio.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -326,13 +325,8 @@ class CallSession:
         # when the callee answers (Asterisk's Dial, FreeSWITCH's bridge), as on Twilio.
         child_sid = await dial.add_child_call(self.ctx, self.info, verb)
         request = dial.dial_request(verb, self.call_sid)
-        marking = asyncio.create_task(dial.mark_answered(self.ctx, child_sid, request.answered))
-        try:
+        async with dial.marking_answered(self.ctx, child_sid, request.answered):
             result = await self._pbx(self.call.dial(request))
-        finally:
-            if not marking.done():
-                marking.cancel()
-            await asyncio.gather(marking, return_exceptions=True)
         if result.bridged:
             self.answered = True
             self.info.status = "in-progress"

@@ -22,11 +22,14 @@ __all__ = [
     "CallInterrupted",
     "CallRecordingHandle",
     "CallRecordingRequest",
+    "ChannelGone",
     "DialRequest",
     "DialResult",
+    "HangUp",
     "IncomingCall",
     "OnOriginateFailed",
     "OnOriginateRinging",
+    "OnReconnected",
     "OriginateRequest",
     "PathMap",
     "PbxDriver",
@@ -43,6 +46,15 @@ class PbxError(AdapterError):
 
 class CallGone(PbxError):
     """The call hung up (or left our control) before or during the operation."""
+
+
+class ChannelGone(CallGone):
+    """The PBX does not know the channel an operation named (it hung up, or never existed).
+
+    Raised by the protocol client itself, the one place that reads the PBX's reply for it
+    (Asterisk: an AMI ``Response: Error`` saying "No such channel"; FreeSWITCH: an ``api`` reply
+    ``-ERR No such channel`` or ``-ERR Cannot locate session``), so no other code matches
+    error text."""
 
 
 class CallInterrupted(PbxError):
@@ -271,7 +283,17 @@ OnOriginateFailed = Callable[[str, str], Coroutine[Any, Any, None]]
 OnOriginateRinging = Callable[[str], Coroutine[Any, Any, None]]
 
 
+# A channel (the PBX's id of a call, `CallRow.pbx_channel`) -> True if it was still up and is
+# now hung up, False if it was gone already (`PbxDriver.hang_up_channel`).
+HangUp = Callable[[str], Awaitable[bool]]
+# Run after the driver's PBX connection came back (`PbxDriver.on_reconnected`).
+OnReconnected = Callable[[], Coroutine[Any, Any, object]]
+
+
 class PbxDriver(Protocol):
+    """The connection to one PBX: hands new calls over, places and cancels outbound calls,
+    ends channels a previous run left up, and keeps its calls right across reconnects."""
+
     name: str
 
     async def start(self, on_call: CallHandler) -> None:
@@ -290,3 +312,14 @@ class PbxDriver(Protocol):
     async def cancel_originate(self, call_sid: str) -> bool:
         """End the attempt of an outbound call not answered yet; True if one was pending and
         the PBX accepted the cancel (`on_failed` follows). False if there is none (any more)."""
+
+    async def hang_up_channel(self, channel: str) -> bool:
+        """End a channel a previous run of the adapter left up (`adapter.recovery`); `channel`
+        is the PBX's id of the call (`IncomingCall.pbx_call_id`, `CallRow.pbx_channel`), which
+        the PBX never gives to another channel. True if it was up and is now hung up; False if
+        it was gone already (or is not an id of this PBX). A `HangUp`."""
+
+    def on_reconnected(self, handler: OnReconnected) -> None:
+        """Run `handler()` after every reconnect of the driver's PBX connection, once each live
+        call whose channel went meanwhile (its hang-up event lost with the connection) has been
+        marked hung up, which ends its session (`CallGone`)."""

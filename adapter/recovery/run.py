@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,6 +12,7 @@ from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.owed_requests import owed_requests
 from adapter.config import Config
 from adapter.db.store import CallRow, RecordingRow, Store
+from adapter.pbx.base import HangUp
 from adapter.recovery.callbacks import (
     make_record_action,
     queue_missing_callbacks,
@@ -28,14 +29,9 @@ from adapter.recovery.selection import (
     recordings_of,
 )
 
-__all__ = ["HangUp", "RecoveryReport", "recover", "sweep"]
+__all__ = ["RecoveryReport", "recover", "sweep"]
 
 log = logging.getLogger(__name__)
-
-# A channel (the PBX's id of a call, `CallRow.pbx_channel`) -> True if it was still up and is
-# now hung up, False if it was gone already.
-HangUp = Callable[[str], Awaitable[bool]]
-
 
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:

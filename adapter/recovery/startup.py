@@ -11,27 +11,12 @@ from datetime import datetime
 from adapter.callbacks.outbox import Outbox
 from adapter.config import Config
 from adapter.db.store import Store
-from adapter.pbx.base import PbxDriver
-from adapter.recovery.run import HangUp, RecoveryReport, recover, sweep
+from adapter.pbx.base import HangUp
+from adapter.recovery.run import RecoveryReport, recover, sweep
 
-__all__ = ["leftover_hang_up", "start_recovery", "start_sweeps"]
+__all__ = ["start_recovery", "start_sweeps"]
 
 log = logging.getLogger(__name__)
-
-
-def leftover_hang_up(driver: PbxDriver) -> HangUp | None:
-    """How `driver` hangs up a channel a previous run left (Asterisk: AMI ``Hangup``;
-    FreeSWITCH: ``uuid_kill`` on the inbound connection); None for another driver."""
-    from adapter.pbx.asterisk import AsteriskDriver
-    from adapter.pbx.asterisk.janitor import asterisk_hang_up
-    from adapter.pbx.freeswitch import FreeSwitchDriver
-    from adapter.pbx.freeswitch.janitor import freeswitch_hang_up
-
-    if isinstance(driver, AsteriskDriver):
-        return asterisk_hang_up(driver.ami)
-    if isinstance(driver, FreeSwitchDriver):
-        return freeswitch_hang_up(driver.api)
-    return None
 
 
 def start_recovery(

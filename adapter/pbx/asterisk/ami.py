@@ -27,7 +27,7 @@ from panoramisk.actions import Action
 from adapter.pbx.asterisk.agi import AgiReply, parse_agi_reply
 from adapter.pbx.asterisk.ami_protocol import FramedAmiProtocol
 from adapter.pbx.asterisk.escape import ami_header_value
-from adapter.pbx.base import CallGone, PbxError
+from adapter.pbx.base import CallGone, ChannelGone, PbxError
 from adapter.startup_errors import (
     AmiLoginRefused,
     AmiPrivilegesMissing,
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 AmiMessage = Mapping[str, str]
 EventHandler = Callable[[AmiMessage], None]
+
+# The Message of an action's ``Response: Error`` when Asterisk does not know the channel
+# (manager.c, app_mixmonitor.c: "No such channel"), compared in lower case.
+_NO_SUCH_CHANNEL = "no such channel"
 
 # One action per write class the adapter needs, each sent without the header it requires:
 # Asterisk checks the privilege first ("Permission denied") and only then the headers
@@ -192,7 +196,8 @@ class AmiClient:
     # --- actions and events -----------------------------------------------------------------
 
     async def action(self, headers: Mapping[str, str | Sequence[str]]) -> AmiMessage:
-        """Send one action; returns its Response. Raises PbxError on ``Response: Error``."""
+        """Send one action; returns its Response. Raises PbxError on ``Response: Error``:
+        `ChannelGone` when Asterisk does not know the channel named."""
         checked: dict[str, str | list[str]] = {}
         for key, value in headers.items():
             ami_header_value(key, field="header name")
@@ -205,7 +210,9 @@ class AmiClient:
         if isinstance(reply, list):
             reply = reply[0]
         if reply.get("Response") == "Error":
-            raise PbxError(f"AMI {checked.get('Action')}: {reply.get('Message', 'error')}")
+            message = reply.get("Message", "error")
+            error = ChannelGone if _NO_SUCH_CHANNEL in message.lower() else PbxError
+            raise error(f"AMI {checked.get('Action')}: {message}")
         return reply  # type: ignore[no-any-return]
 
     def on(self, event: str, handler: EventHandler) -> None:

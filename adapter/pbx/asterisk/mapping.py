@@ -30,6 +30,12 @@ And over AMI (not AGI), so they run beside whatever the channel is doing:
   ``MixMonitorID``; the files are closed when its Response arrives. At hang-up Asterisk closes
   them itself a few ms after the ``Hangup`` event, with no event of its own: the adapter waits
   for their WAV headers to become final.
+- interrupt (REST redirect to new TwiML): ``Action: Redirect`` to ``s,1`` of ``[twiml-resume]``;
+  the running AGI command ends and the channel enters AsyncAGI again with the resume marker.
+- terminate (REST ``Status=completed``), cancel_originate, recovery's hang-up of a leftover
+  channel: ``Action: Hangup`` with ``Cause: 16`` (normal clearing), by channel name or Uniqueid.
+- after an AMI re-login: ``Action: Getvar`` of ``UNIQUEID`` on each call's channel; "No such
+  channel" (`ChannelGone`) means it hung up while the connection was down.
 
 Why ``RECORD FILE`` and not the ``Record()`` application (lab notes §5.3-5.4): RECORD FILE reports
 which key ended the recording (Twilio's ``Digits``), keeps the file when the caller hangs up, and
@@ -54,10 +60,12 @@ as much digital silence to its copy, so the file ends with the whole timeout, as
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
-from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI
+from adapter.addresses import CALLER_ID
+from adapter.pbx import dial_targets
 from adapter.pbx.asterisk.agi import AgiReply
 from adapter.pbx.asterisk.escape import (
     UnsafeValue,
@@ -74,12 +82,14 @@ from adapter.pbx.base import RecordEnd, RecordResult
 __all__ = [
     "ANSWER",
     "HANGUP",
+    "getvar",
     "hangup_channel",
     "mixmonitor",
     "mute_mixmonitor",
     "originate",
     "record_file",
     "record_result",
+    "redirect",
     "send_dtmf",
     "stop_mixmonitor",
     "stream_file",
@@ -200,13 +210,9 @@ DIAL_STATUS = {
 }
 
 
-def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
-    """One Dial target: the configured template with the checked number or SIP URI in it."""
-    if kind == "number" and PHONE_NUMBER.fullmatch(address):
-        return dial_string(number_template.replace("{number}", address))
-    if kind == "sip" and SIP_URI.fullmatch(address):
-        return dial_string(sip_template.replace("{uri}", address))
-    raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
+# One endpoint to ring (`adapter.pbx.dial_targets`), checked by `escape.dial_string`.
+dial_target = functools.partial(dial_targets.dial_target, endpoint=dial_string,
+                                unsafe=UnsafeValue)
 
 
 def dial(targets: list[str], *, timeout: int, time_limit: int, caller_id: str | None) -> str:
@@ -243,10 +249,24 @@ _CALL_SID_RE = re.compile(r"CA[0-9a-f]{32}")
 ORIGINATE_FAILURE = {"3": "no-answer", "5": "busy"}
 
 
-def hangup_channel(uniqueid: str) -> dict[str, str]:
-    """AMI ``Hangup`` (cause 16, normal clearing) of the channel with that Uniqueid: a REST
-    call cancelled while it rings, or a channel recovery finds still up."""
-    return {"Action": "Hangup", "Channel": ami_channel(uniqueid), "Cause": "16"}
+def hangup_channel(channel: str) -> dict[str, str]:
+    """AMI ``Hangup`` (cause 16, normal clearing) of a channel, by name or Uniqueid: a REST
+    call cancelled while it rings, a channel recovery finds still up, or a call ended now
+    (REST ``Status=completed``: it works even while an AGI command runs)."""
+    return {"Action": "Hangup", "Channel": ami_channel(channel), "Cause": "16"}
+
+
+def redirect(channel: str, context: str) -> dict[str, str]:
+    """AMI ``Redirect`` of a channel to ``s,1`` of `context`: out of AsyncAGI, ending the AGI
+    command it runs (a REST redirect to new TwiML goes through ``[twiml-resume]``)."""
+    return {"Action": "Redirect", "Channel": ami_channel(channel), "Context": context,
+            "Exten": "s", "Priority": "1"}
+
+
+def getvar(channel: str, variable: str) -> dict[str, str]:
+    """AMI ``Getvar`` of a channel variable: "No such channel" (`ChannelGone`) tells that the
+    channel is gone (the check of the calls after an AMI re-login)."""
+    return {"Action": "Getvar", "Channel": ami_channel(channel), "Variable": variable}
 
 
 def originate(call_sid: str, target: str, *, caller_id: str, timeout: int,

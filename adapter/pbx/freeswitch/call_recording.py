@@ -30,6 +30,7 @@ from adapter.pbx.base import (
     CallGone,
     CallRecordingHandle,
     CallRecordingRequest,
+    ChannelGone,
     PathMap,
     PbxError,
 )
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 # How long stop_call_recording waits for RECORD_STOP after FreeSWITCH accepted the stop.
 STOP_WAIT = 10.0
-_NO_SESSION = "-ERR Cannot locate session"
 _NOT_RECORDING = "-ERR Cannot stop record session"
 
 Api = Callable[[str], Awaitable[str]]
@@ -115,7 +115,7 @@ class CallRecordings:
             raise
         if not reply.startswith("+OK"):
             self._forget(recording)
-            if reply.startswith(_NO_SESSION) or self._hung_up.is_set():
+            if self._hung_up.is_set():
                 raise CallGone(f"{self.uuid}: uuid_record start: {reply.strip()}")
             raise PbxError(f"{self.uuid}: FreeSWITCH refused to record {pbx_path}: "
                            f"{reply.strip()}")
@@ -128,14 +128,17 @@ class CallRecordings:
         if not recording.stopped.done():
             command = mapping.uuid_record_stop(self.uuid, recording.pbx_path,
                                                root=self._spool.pbx)
+            reply: str | None
             try:
                 reply = await self._api(command)
+            except ChannelGone:
+                reply = None  # the recording ended with the channel
             except PbxError:
                 if not self._hung_up.is_set():
                     raise
                 reply = "-ERR the call has hung up"
-            if not reply.startswith("+OK") and not (
-                reply.startswith((_NO_SESSION, _NOT_RECORDING)) or self._hung_up.is_set()
+            if reply is not None and not reply.startswith("+OK") and not (
+                reply.startswith(_NOT_RECORDING) or self._hung_up.is_set()
             ):
                 raise PbxError(f"{self.uuid}: uuid_record stop {recording.pbx_path}: "
                                f"{reply.strip()}")
@@ -171,7 +174,7 @@ class CallRecordings:
         reply = await self._api(command)
         if reply.startswith("+OK"):
             return
-        if reply.startswith(_NO_SESSION) or self._hung_up.is_set():
+        if self._hung_up.is_set():
             raise CallGone(f"{self.uuid}: uuid_record {'mask' if muted else 'unmask'}: "
                            f"{reply.strip()}")
         raise PbxError(f"{self.uuid}: uuid_record {'mask' if muted else 'unmask'} "

@@ -17,8 +17,9 @@ subclasses, because of what it does with the bytes:
   write fails, and waits forever; ours locks, ``sendall``s, cleans up and times out.
 - a lost connection leaves pending commands waiting forever; ours fails them.
 - its outbound dispatch only calls ``'*'`` handlers for events without a specific handler and
-  fails pending commands on a *linger* notice; here events go, in arrival order, to the specific
-  handlers and then to ``'*'``, from the reading greenlet (no second queue, no 1 s polling).
+  fails pending commands on a *linger* notice; here events go, in arrival order, to `on_event`
+  (as parsed), then to the specific handlers and then to ``'*'``, from the reading greenlet (no
+  second queue, no 1 s polling).
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ from greenswitch.esl import (  # type: ignore[import-untyped]
     OutboundSession,
 )
 
-from adapter.pbx.base import PbxError
+from adapter.pbx.base import ChannelGone, PbxError
 from adapter.pbx.freeswitch.escape import esl_event_name
 from adapter.pbx.freeswitch.protocol import EslEvent, EslFrame, EslParser, EslProtocolError
 from adapter.startup_errors import EslPasswordRefused, EslRejected, EslUnreachable, reason
 
 __all__ = [
+    "CHANNEL_GONE_REPLIES",
     "COMMAND_TIMEOUT",
     "DISCONNECT",
     "FramedInboundESL",
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 10.0
 READ_SIZE = 65536
+# mod_commands' ``api`` replies when FreeSWITCH does not know the channel named: uuid_kill,
+# uuid_break... say "No such channel!", uuid_record and others "Cannot locate session!".
+CHANNEL_GONE_REPLIES = ("-ERR No such channel", "-ERR Cannot locate session")
 # Handler name for ``text/disconnect-notice`` frames (greenswitch's name for them).
 DISCONNECT = "DISCONNECT"
 
@@ -86,6 +91,9 @@ class _Framed:
 
     command_timeout: float = COMMAND_TIMEOUT
     on_closed: Callable[[], None] | None = None
+    # Every event and disconnect notice as parsed, before any registered handler (the
+    # outbound socket's one consumer: no greenswitch event type in between).
+    on_event: Callable[[EslEvent], None] | None = None
     rejected = False  # FreeSWITCH sent text/rude-rejection (its ACL refused us)
 
     def _init_framing(self) -> None:
@@ -131,13 +139,13 @@ class _Framed:
             waiter.set(ParsedEvent(EslEvent(frame.headers), data))
         elif kind == "text/event-plain":
             event = frame.event()
-            self._deliver(event.name, ParsedEvent(event, event.body))
+            self._deliver(event.name, event, event.body)
         elif kind == "text/disconnect-notice":
             if frame.headers.get("Content-Disposition") == "linger":
                 self._lingering = True  # events keep coming until FreeSWITCH closes
             else:
                 self.connected = False
-            self._deliver(DISCONNECT, ParsedEvent(EslEvent(frame.headers), frame.text()))
+            self._deliver(DISCONNECT, EslEvent(frame.headers), frame.text())
         elif kind == "text/rude-rejection":
             self.connected = False
             self.rejected = True
@@ -145,13 +153,21 @@ class _Framed:
         else:
             log.debug("ESL frame %r ignored", kind)
 
-    def _deliver(self, name: str, event: ParsedEvent) -> None:
+    def _deliver(self, name: str, event: EslEvent, data: str) -> None:
+        if self.on_event is not None:
+            self._handle(self.on_event, event, name)
         handlers = list(self.event_handlers.get(name, ())) + list(self.event_handlers.get("*", ()))
-        for handler in handlers:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("ESL handler %r failed for %s", handler, name)
+        if handlers:
+            parsed = ParsedEvent(event, data)
+            for handler in handlers:
+                self._handle(handler, parsed, name)
+
+    @staticmethod
+    def _handle(handler: Callable[[Any], None], event: Any, name: str) -> None:
+        try:
+            handler(event)
+        except Exception:
+            log.exception("ESL handler %r failed for %s", handler, name)
 
     def _connection_lost(self) -> None:
         self.connected = False
@@ -188,6 +204,15 @@ class _Framed:
             # The waiter stays in the FIFO: the late reply still lines up with it.
             command = data.split("\n", 1)[0].split(" ", 1)[0]
             raise PbxError(f"no ESL reply to {command!r} within {self.command_timeout} s") from exc
+        return reply
+
+    def api(self, command: str) -> str:
+        """``api <command>`` (on the inbound connection, or on a call's ``async full`` socket);
+        returns the raw response text. `ChannelGone` when it says FreeSWITCH does not know the
+        channel the command names (`CHANNEL_GONE_REPLIES`)."""
+        reply = str(self.send(f"api {command}").data)
+        if reply.startswith(CHANNEL_GONE_REPLIES):
+            raise ChannelGone(f"{command.split(' ', 1)[0]}: {reply.strip()[:200]}")
         return reply
 
     def wait_closed(self, timeout: float | None = None) -> bool:
@@ -244,11 +269,6 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
         except OSError as exc:
             self.stop()
             raise EslUnreachable(self.host, self.port, reason(exc)) from exc
-
-    def api(self, command: str) -> str:
-        """``api <command>``; returns the raw response text."""
-        reply = self.send(f"api {command}")
-        return str(reply.data)
 
     def bgapi(self, command: str, job_uuid: str) -> str:
         """``bgapi <command>`` with a ``Job-UUID`` header: mod_event_socket uses that id for the

@@ -3,11 +3,12 @@
 FreeSWITCH closes it when it restarts, reloads mod_event_socket, or the network drops. Calls do
 not depend on it: each runs on its own outbound socket, with its own events (recordings'
 RECORD_START/STOP included). So when it is lost, `InboundApi` reconnects in the background with
-exponential back-off (`retry_initial`, doubling up to `retry_max`), and an ``api`` command made
-meanwhile waits for it at most `wait_when_down` seconds, then fails with `InboundDown` saying so
-(``wait=False``: at once; a call's own commands then go over its own socket instead). A command
-that was in flight when the connection dropped fails at once with `PbxError` (it may or may not
-have run; it is not repeated). After a reconnect the driver's `on_reconnected` checks its calls.
+exponential back-off (`reconnect_initial`, doubling up to `reconnect_max`), and an ``api``
+command made meanwhile waits for it at most `api_wait` seconds, then fails with `InboundDown`
+saying so (``wait=False``: at once; a call's own commands then go over its own socket instead).
+A command that was in flight when the connection dropped fails at once with `PbxError` (it may
+or may not have run; it is not repeated). After a reconnect the driver's `on_reconnected`
+checks its calls.
 
 The connection subscribes to no event until someone asks (`watch`: the outbound calls do, while
 one waits for its answer). What is asked for is a `Watch`: event filters and event names. It is
@@ -35,27 +36,17 @@ from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
 from adapter.pbx.freeswitch.escape import esl_header_value
 from adapter.pbx.freeswitch.esl import FramedInboundESL, NotConnectedError, ParsedEvent
 from adapter.pbx.freeswitch.protocol import EslEvent
+from adapter.pbx.freeswitch.settings import FreeSwitchSettings
 from adapter.startup_errors import EslNotReady
+from adapter.tasks import TaskSet
 
-__all__ = ["InboundApi", "InboundDown", "InboundSettings", "Watch", "connect_inbound"]
+__all__ = ["InboundApi", "InboundDown", "Watch", "connect_inbound"]
 
 log = logging.getLogger(__name__)
 
 
 class InboundDown(PbxError):
     """The inbound connection is down (being re-established); the command was not sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class InboundSettings:
-    host: str
-    port: int
-    password: str
-    connect_timeout: float = 10.0
-    command_timeout: float = 10.0
-    retry_initial: float = 0.2
-    retry_max: float = 10.0
-    wait_when_down: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +67,7 @@ NOTHING = Watch()
 
 
 def connect_inbound(
-    settings: InboundSettings,
+    settings: FreeSwitchSettings,
     on_closed: Callable[[FramedInboundESL], None],
     watch: Watch = NOTHING,
     on_event: Callable[[ParsedEvent], None] | None = None,
@@ -84,14 +75,14 @@ def connect_inbound(
     """Gevent thread: connect, authenticate, check ``api status`` says ready, apply `watch`
     (filters, then events handed to `on_event`); returns the connection and that status.
     `on_closed(connection)` runs (in the gevent thread) when it is lost later."""
-    esl = FramedInboundESL(settings.host, settings.port, settings.password,
+    esl = FramedInboundESL(settings.esl_host, settings.esl_port, settings.esl_password,
                            timeout=settings.connect_timeout)
     esl.command_timeout = settings.command_timeout
     try:
         esl.connect()
         status = esl.api("status")
         if "is ready" not in status:
-            raise EslNotReady(settings.host, settings.port, status.strip()[:200])
+            raise EslNotReady(settings.esl_host, settings.esl_port, status.strip()[:200])
         if on_event is not None:
             for header, value in watch.filters:
                 esl.command(mapping.event_filter(header, value))
@@ -154,7 +145,7 @@ class InboundApi:
     def __init__(
         self,
         bridge: GeventBridge,
-        settings: InboundSettings,
+        settings: FreeSwitchSettings,
         *,
         on_reconnected: Callable[[], Awaitable[None]] | None = None,
         on_event: Callable[[EslEvent], None] | None = None,
@@ -171,6 +162,7 @@ class InboundApi:
         self._up = asyncio.Event()
         self._down = asyncio.Event()
         self._stopping = False
+        self._tasks = TaskSet("freeswitch-inbound")
         self._reconnecting: asyncio.Task[None] | None = None
         self.reconnect_attempts = 0  # attempts since the connection was last lost
         self.reconnects = 0  # successful reconnections since start
@@ -213,7 +205,7 @@ class InboundApi:
             raise InboundDown("the FreeSWITCH driver is stopping")
         if not self._up.is_set() and wait:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._up.wait(), self.settings.wait_when_down)
+                await asyncio.wait_for(self._up.wait(), self.settings.api_wait)
         esl = self._esl
         if esl is None or not self._up.is_set():
             raise InboundDown(
@@ -223,7 +215,7 @@ class InboundApi:
 
     async def api(self, command: str, *, wait: bool = True) -> str:
         """One ``api`` command; its raw reply text. While reconnecting it waits (at most
-        `wait_when_down` s; not at all with ``wait=False``), then raises `InboundDown`."""
+        `api_wait` s; not at all with ``wait=False``), then raises `InboundDown`."""
         esl_header_value(command, field="api command")
         esl = await self._connection(wait)
         return await self._bridge.call(_api, esl, command,
@@ -284,11 +276,8 @@ class InboundApi:
         """Stop reconnecting; returns the connection (to be closed in the gevent thread)."""
         self._stopping = True
         self._up.clear()
-        task, self._reconnecting = self._reconnecting, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, PbxError):
-                await task
+        self._reconnecting = None
+        await self._tasks.cancel_all()
         esl, self._esl = self._esl, None
         self._applied = None
         if esl is not None:
@@ -308,7 +297,7 @@ class InboundApi:
         log.error("FreeSWITCH closed the inbound event socket connection; reconnecting "
                   "(calls go on over their own sockets)")
         if self._reconnecting is None or self._reconnecting.done():
-            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+            self._reconnecting = self._tasks.spawn(self._reconnect(), "reconnect")
 
     async def _reconnect(self) -> None:
         try:
@@ -335,7 +324,7 @@ class InboundApi:
 
     async def _connect_with_backoff(self) -> tuple[FramedInboundESL, Watch] | None:
         s = self.settings
-        delay = s.retry_initial
+        delay = s.reconnect_initial
         while not self._stopping:
             await asyncio.sleep(delay)  # back-off between attempts
             self.reconnect_attempts += 1
@@ -349,7 +338,7 @@ class InboundApi:
             except PbxError as exc:
                 log.warning("reconnecting to FreeSWITCH's event socket (attempt %d): %s",
                             self.reconnect_attempts, exc)
-                delay = min(delay * 2, s.retry_max)
+                delay = min(delay * 2, s.reconnect_max)
                 continue
             if self._stopping:
                 with contextlib.suppress(PbxError):

@@ -5,9 +5,11 @@ call. For each one this module:
 
 1. sends ``connect`` and reads the channel data (decoded line by line: `esl`);
 2. checks the channel's ``Unique-ID`` and tells the asyncio side a call is opening
-   (`CallSink.call_opened`), so no event of the call can arrive before its owner exists;
+   (`CallSink.call_opened`, where the call's owner sets `CallLink.on_event`), so no event of
+   the call can arrive before its owner exists;
 3. subscribes (`mapping.SESSION_SETUP`: ``myevents plain``, ``linger``,
-   ``event plain RECORD_START RECORD_STOP``) and forwards every event, in order;
+   ``event plain RECORD_START RECORD_STOP``) and posts every event, in order and as parsed,
+   to `CallLink.on_event`;
 4. tells the asyncio side the call is ready (`CallSink.call_ready`), then waits until
    FreeSWITCH closes the socket (after the lingering events) and reports `CallSink.call_closed`.
 
@@ -46,19 +48,25 @@ class CallSink(Protocol):
 
     def call_ready(self, link_id: int) -> None: ...
 
-    def call_event(self, link_id: int, event: EslEvent) -> None: ...
-
     def call_closed(self, link_id: int) -> None: ...
 
 
 class CallLink:
-    """The gevent-side handle of one call's socket. Its methods run in the gevent thread."""
+    """The gevent-side handle of one call's socket. Its methods run in the gevent thread, but
+    `deliver`."""
 
     def __init__(self, link_id: int, session: FramedOutboundSession) -> None:
         self.id = link_id
         self.session = session
         self.uuid = ""
         self.peer = session.sock.getpeername() if session.sock is not None else None
+        # The call's event handler (asyncio side), set in `CallSink.call_opened`.
+        self.on_event: Callable[[EslEvent], None] | None = None
+
+    def deliver(self, event: EslEvent) -> None:
+        """Asyncio loop (posted): one event of the call to its owner."""
+        if self.on_event is not None:
+            self.on_event(event)
 
     def command(self, text: str) -> str:
         """Send one command on the call's socket; returns ``Reply-Text``."""
@@ -67,6 +75,14 @@ class CallLink:
         except NotConnectedError as exc:
             raise CallGone(f"{self.uuid or 'call'}: the event socket is closed") from exc
         return str(reply.data)
+
+    def api(self, command: str) -> str:
+        """One ``api`` command on the call's socket (``async full`` allows it); its reply
+        text, `ChannelGone` as `FramedInboundESL.api`."""
+        try:
+            return self.session.api(command)
+        except NotConnectedError as exc:
+            raise CallGone(f"{self.uuid or 'call'}: the event socket is closed") from exc
 
     def release(self, grace: float) -> None:
         """The adapter is done: let FreeSWITCH close the socket, or close it after `grace` s."""
@@ -144,9 +160,7 @@ class OutboundListener:
                 self._post(self._sink.call_opened, link, data)
                 opened = True
                 session.on_closed = lambda: self._post(self._sink.call_closed, link.id)
-                session.register_handle(
-                    "*", lambda event: self._post(self._sink.call_event, link.id, event.event)
-                )
+                session.on_event = lambda event: self._post(link.deliver, event)
                 for command in mapping.SESSION_SETUP:
                     reply = session.send(command)
                     if not str(reply.data).startswith("+OK"):

@@ -11,6 +11,9 @@ Each operation is then one ``sendmsg <uuid>`` with ``call-command: execute``, an
 ``Application-UUID`` of the application's CHANNEL_EXECUTE_COMPLETE, which is how the adapter
 knows the operation ended: never by ``Application`` name, which repeats.
 
+How FreeSWITCH's replies and events map back to results (how a ``record`` or a ``bridge`` ended,
+an originate's outcome) is in `replies`.
+
 | TwiML / operation  | applications, in order (``execute-app-name`` ``execute-app-arg``)   |
 |--------------------|---------------------------------------------------------------------|
 | first audio verb   | ``answer``                                                          |
@@ -28,24 +31,6 @@ knows the operation ended: never by ``Application`` name, which repeats.
 | (REST, terminate)  | (works while an application runs)                                   |
 | outbound REST call | before there is a channel: ``bgapi originate …`` on the inbound     |
 | (POST /Calls.json) | connection (`originate`, the last tables below)                     |
-
-How a ``record`` ended. Read only from the RECORD_STOP whose ``Unique-ID`` and
-``Record-File-Path`` are ours, and the CHANNEL_EXECUTE_COMPLETE with our ``Application-UUID``.
-The ``record_*`` channel variables persist, so RECORD_START, other applications' completions
-and CHANNEL_HANGUP_COMPLETE carry the previous recording's values (lab notes §8.2).
-``record_completion_cause`` is never read: the record application does not set it and a
-stale value from ``uuid_record`` says ``success-maxtime`` or ``success-silence`` whatever
-happened (§8.3).
-
-| what the adapter sees                                             | RecordEnd             |
-|-------------------------------------------------------------------|-----------------------|
-| completion, but no RECORD_STOP: the file could not be opened, and | ERROR                 |
-| FreeSWITCH hangs the call up (§8.9)                               |                       |
-| ``variable_playback_terminator_used: <digit>`` on RECORD_STOP     | FINISH_KEY, ``digit`` |
-| ``variable_silence_hits_exhausted: true`` on RECORD_STOP          | SILENCE               |
-| RECORD_STOP with ``Answer-State: hangup`` (or a hang-up state);   | HANGUP                |
-| or the socket closed before the completion                        |                       |
-| none of these: the time limit (or an outside ``uuid_break``)      | MAX_LENGTH            |
 
 Only digits *received* on the channel (from the caller) stop ``record``; digits the channel
 sends itself (``send_dtmf``, ``uuid_send_dtmf`` on this leg) do not (§8.8). The limit is
@@ -70,20 +55,7 @@ hang the caller up, ``hangup_after_bridge=false`` so the caller stays after the 
 ``call_timeout``, and the result variables of an earlier `<Dial>` unset) and ``bridge`` with
 ``{origination_caller_id_number=…,execute_on_answer=sched_hangup +<timeLimit> ALLOTTED_TIMEOUT}``
 and one ``[origination_uuid=<ours>,leg_timeout=<timeout>]<endpoint>`` per target, joined with
-``,`` (they ring together). How it ended (`dial_result`):
-
-| what the adapter sees                                       | DialCallStatus |
-|-------------------------------------------------------------|----------------|
-| CHANNEL_BRIDGE to one of our legs                           | completed      |
-| ``originate_disposition`` USER_BUSY, CALL_REJECTED          | busy           |
-| NO_ANSWER, NO_USER_RESPONSE, RECOVERY_ON_TIMER_EXPIRE,      | no-answer      |
-| ALLOTTED_TIMEOUT, PROGRESS_TIMEOUT                          |                |
-| ORIGINATOR_CANCEL, LOSE_RACE, PICKED_OFF (or the caller hung up first) | canceled |
-| any other cause (UNALLOCATED_NUMBER, NO_ROUTE_DESTINATION,  | failed         |
-| NORMAL_TEMPORARY_FAILURE, GATEWAY_DOWN, …), or none         |                |
-
-``originate_disposition`` falls back to ``originate_failed_cause`` then ``DIALSTATUS``.
-DialCallDuration runs from CHANNEL_BRIDGE to CHANNEL_UNBRIDGE (FreeSWITCH's own timestamps).
+``,`` (they ring together). How it ended: `replies.dial_result`.
 
 An outbound REST call (``POST /Calls.json``) is one ``bgapi`` on the inbound connection, with a
 ``Job-UUID`` header we choose (mod_event_socket.c honours it). While it waits for its answer,
@@ -111,32 +83,17 @@ and only then, the inbound connection receives its events and no other channel's
 the callee picks up. When the callee answers, FreeSWITCH transfers the channel to extension
 ``<CallSid>`` of context ``twiml-outbound``, whose ``socket`` connects to the adapter; the
 channel data then carries ``Caller-Context: twiml-outbound``, ``Unique-ID: <ours>`` and
-``variable_twiml_call_sid``. The job's result comes as a BACKGROUND_JOB event whose
-``Job-UUID`` is ours and whose body is mod_commands' reply (`originate_result`):
-
-| BACKGROUND_JOB body                                              | CallStatus                |
-|------------------------------------------------------------------|---------------------------|
-| ``+OK <uuid>``                                                   | (answered: the call runs) |
-| ``-ERR USER_BUSY``, ``-ERR CALL_REJECTED``                       | busy                      |
-| ``-ERR NO_ANSWER``, ``NO_USER_RESPONSE``, ``ALLOTTED_TIMEOUT``,  | no-answer                 |
-| ``PROGRESS_TIMEOUT``, ``RECOVERY_ON_TIMER_EXPIRE``               |                           |
-| any other ``-ERR <CAUSE>``, ``-USAGE``                           | failed                    |
-
-``-ERR ORIGINATOR_CANCEL`` (the channel was killed while ringing) is ``failed`` here too: the
-service reports ``canceled`` itself for a call it cancelled, and a cancel from elsewhere is not
-Twilio's ``canceled`` (a REST cancel).
+``variable_twiml_call_sid``. The job's result comes as a BACKGROUND_JOB event whose ``Job-UUID``
+is ours (`replies.originate_result`).
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Sequence
 from pathlib import PurePosixPath
-from types import MappingProxyType
 
-from adapter.addresses import PHONE_NUMBER, SIP_URI
-from adapter.pbx.base import DialResult, RecordEnd, RecordResult
+from adapter.pbx import dial_targets
 from adapter.pbx.freeswitch.escape import (
     UnsafeValue,
     esl_call_sid,
@@ -151,43 +108,33 @@ from adapter.pbx.freeswitch.escape import (
     esl_terminators,
     esl_uuid,
 )
-from adapter.pbx.freeswitch.protocol import EslEvent
 
 __all__ = [
     "BACKGROUND_JOB",
     "BEEP_FILE",
     "CALL_RECORDING_VARIABLES",
     "CALL_SID_VARIABLE",
-    "DIAL_STATUS",
     "FILTER_HEADERS",
     "MAX_RECORD_SECONDS",
-    "NO_SUCH_CHANNEL",
     "ORIGINATE_EVENTS",
     "OUTBOUND_CONTEXT",
     "PROGRESS_EVENTS",
     "SESSION_SETUP",
     "SILENCE_THRESHOLD",
     "answer",
-    "bgapi_job",
     "bridge",
     "bridge_arg",
     "cancel_originate",
-    "dial_result",
     "dial_setup",
-    "dial_status",
     "dial_target",
     "event_filter",
     "event_filter_delete",
     "event_unsubscribe",
     "execute",
     "hangup",
-    "hung_up_in",
     "originate",
-    "originate_result",
     "playback",
-    "playback_failure",
     "record",
-    "record_result",
     "send_dtmf",
     "set_playback_terminators",
     "sleep",
@@ -199,19 +146,13 @@ __all__ = [
     "uuid_record_stop",
 ]
 
-SESSION_SETUP: tuple[str, ...] = (
-    "myevents plain",
-    "linger",
-    "event plain RECORD_START RECORD_STOP",
-)
+SESSION_SETUP: tuple[str, ...] = ("myevents plain", "linger",
+                                  "event plain RECORD_START RECORD_STOP")
 # Energy threshold of the record application's silence detection (the lab's value).
 SILENCE_THRESHOLD = 200
 MAX_RECORD_SECONDS = 4 * 3600
 # The beep before <Record>, relative to the spool root; written by the driver at start.
 BEEP_FILE = PurePosixPath("freeswitch/beep.wav")
-
-_HANGUP_STATES = frozenset({"CS_HANGUP", "CS_REPORTING", "CS_DESTROY"})
-_PLAYBACK_FAILURES = frozenset({"FILE NOT FOUND", "PLAYBACK ERROR"})
 
 
 def execute(uuid: str, app: str, arg: str | None, *, event_uuid: str) -> str:
@@ -295,70 +236,6 @@ def uuid_exists(uuid: str) -> str:
     return f"uuid_exists {esl_uuid(uuid)}"
 
 
-def playback_failure(completion: EslEvent) -> str | None:
-    """The playback application's failure (``FILE NOT FOUND``, ``PLAYBACK ERROR``), if any."""
-    response = completion.get("Application-Response")
-    return response if response in _PLAYBACK_FAILURES else None
-
-
-def hung_up_in(event: EslEvent) -> bool:
-    """Whether the channel had hung up when FreeSWITCH fired `event`."""
-    return (
-        event.get("Answer-State") == "hangup"
-        or event.get("Channel-State") in _HANGUP_STATES
-        or event.get("Channel-Call-State") == "HANGUP"
-        or bool(event.get("Hangup-Cause"))
-    )
-
-
-def _elapsed(start: EslEvent | None, stop: EslEvent) -> float | None:
-    """Seconds between RECORD_START and RECORD_STOP, from FreeSWITCH's own µs timestamps."""
-    if start is None:
-        return None
-    try:
-        began = int(start.get("Event-Date-Timestamp"))
-        ended = int(stop.get("Event-Date-Timestamp"))
-    except ValueError:
-        return None
-    return max(0.0, (ended - began) / 1e6)
-
-
-def record_result(
-    *,
-    start: EslEvent | None,
-    stop: EslEvent | None,
-    completion: EslEvent | None,
-    max_length: int,
-) -> RecordResult:
-    """How a ``record`` ended (see the table above).
-
-    `start`/`stop` are this recording's RECORD_START/RECORD_STOP (matched on Unique-ID and
-    Record-File-Path), `completion` its CHANNEL_EXECUTE_COMPLETE (matched on Application-UUID);
-    `completion` is None when the socket closed before it came.
-    """
-    if stop is None:
-        if completion is None:
-            return RecordResult(RecordEnd.HANGUP, detail="the call ended before the recording")
-        cause = completion.get("Hangup-Cause") or "no RECORD_STOP"
-        return RecordResult(
-            RecordEnd.ERROR,
-            detail=f"FreeSWITCH could not record ({cause}); it hangs the call up when the "
-            "record application cannot open its file",
-        )
-    measured = f"record_ms={stop.variable('record_ms') or '?'}"
-    elapsed = _elapsed(start, stop)
-    if elapsed is not None:
-        measured += f" elapsed={elapsed:.2f}s"
-    digit = stop.variable("playback_terminator_used") or ""
-    if len(digit) == 1 and digit in "0123456789*#":
-        return RecordResult(RecordEnd.FINISH_KEY, digit=digit, detail=measured)
-    if stop.variable("silence_hits_exhausted") == "true":
-        return RecordResult(RecordEnd.SILENCE, detail=measured)
-    if hung_up_in(stop) or (completion is None):
-        return RecordResult(RecordEnd.HANGUP, detail=measured)
-    return RecordResult(RecordEnd.MAX_LENGTH, detail=f"{measured} limit={max_length}s")
-
-
 # --- background recordings (uuid_record) ---------------------------------------------------------
 
 # Per-recording variables (the 5th uuid_record argument, lab notes §8.7): they apply to this
@@ -406,34 +283,15 @@ def uuid_break(uuid: str) -> str:
 
 MAX_DIAL_ARG = 8192
 
-# A FreeSWITCH hang-up cause (originate_disposition) of a bridge that never connected →
-# Twilio's DialCallStatus; any other cause is "failed".
-DIAL_STATUS: Mapping[str, str] = MappingProxyType({
-    "USER_BUSY": "busy",
-    "CALL_REJECTED": "busy",
-    "NO_ANSWER": "no-answer",
-    "NO_USER_RESPONSE": "no-answer",
-    "RECOVERY_ON_TIMER_EXPIRE": "no-answer",
-    "ALLOTTED_TIMEOUT": "no-answer",
-    "PROGRESS_TIMEOUT": "no-answer",
-    "ORIGINATOR_CANCEL": "canceled",
-    "LOSE_RACE": "canceled",
-    "PICKED_OFF": "canceled",
-})
-_ACCEPTED = frozenset({"call accepted", "success", "SUCCESS", "ANSWER", "EARLY"})
 # The A-leg variables a bridge leaves behind; unset before each <Dial> so a stale value from an
 # earlier one can never be read as this one's (lab notes §8.2, the same lesson as record_*).
 DIAL_RESULT_VARIABLES = ("originate_disposition", "originate_failed_cause", "DIALSTATUS",
                          "bridge_hangup_cause", "last_bridge_hangup_cause")
 
 
-def dial_target(kind: str, address: str, *, number_template: str, sip_template: str) -> str:
-    """One bridge endpoint: the configured template with the checked number or SIP URI in it."""
-    if kind == "number" and PHONE_NUMBER.fullmatch(address):
-        return esl_dial_endpoint(number_template.replace("{number}", address))
-    if kind == "sip" and SIP_URI.fullmatch(address):
-        return esl_dial_endpoint(sip_template.replace("{uri}", address))
-    raise UnsafeValue(f"Dial target {kind} {address!r} is not a plain number or sip:user@host")
+# One endpoint to ring (`adapter.pbx.dial_targets`), checked by `escape.esl_dial_endpoint`.
+dial_target = functools.partial(dial_targets.dial_target, endpoint=esl_dial_endpoint,
+                                unsafe=UnsafeValue)
 
 
 def dial_setup(uuid: str, timeout: int, *, event_uuid: str) -> str:
@@ -475,49 +333,6 @@ def bridge(uuid: str, arg: str, *, event_uuid: str) -> str:
                    event_uuid=event_uuid)
 
 
-def dial_status(completion: EslEvent | None) -> str:
-    """DialCallStatus of a bridge that did not connect, from its completion's variables."""
-    if completion is None:
-        return "canceled"  # the call ended before the bridge could report
-    cause = (completion.variable("originate_disposition")
-             or completion.variable("originate_failed_cause")
-             or completion.variable("DIALSTATUS") or "")
-    if cause in _ACCEPTED:
-        return "completed"
-    return DIAL_STATUS.get(cause, "failed")
-
-
-def _timestamp(event: EslEvent | None) -> int | None:
-    if event is None:
-        return None
-    raw = event.get("Event-Date-Timestamp")
-    return int(raw) if raw.isascii() and raw.isdigit() else None
-
-
-def dial_result(
-    *,
-    bridged: EslEvent | None,
-    unbridged: EslEvent | None,
-    completion: EslEvent | None,
-    ended_us: int | None = None,
-) -> DialResult:
-    """How a `<Dial>` ended (see the table above).
-
-    `bridged`/`unbridged` are the CHANNEL_BRIDGE/CHANNEL_UNBRIDGE of this bridge (to one of our
-    legs), `completion` its CHANNEL_EXECUTE_COMPLETE (None when the socket closed first), and
-    `ended_us` the end time to use when neither UNBRIDGE nor the completion came.
-    """
-    if bridged is None:
-        return DialResult(dial_status(completion), 0, False, None)
-    leg = bridged.get("Bridge-B-Unique-ID") or bridged.get("Other-Leg-Unique-ID") or None
-    began = _timestamp(bridged)
-    end = _timestamp(unbridged) or _timestamp(completion) or ended_us
-    duration = 0
-    if began is not None and end is not None and end > began:
-        duration = math.floor((end - began) / 1e6 + 0.5)
-    return DialResult("completed", duration, True, leg)
-
-
 # --- outbound REST calls (bgapi originate) -------------------------------------------------------
 
 # The dialplan context answered outbound calls are transferred to (dialplan/freeswitch/twiml.xml),
@@ -531,11 +346,7 @@ PROGRESS_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
 ORIGINATE_EVENTS = (BACKGROUND_JOB, *PROGRESS_EVENTS)
 # The headers the adapter filters the inbound connection's events on (mod_event_socket.c).
 FILTER_HEADERS = frozenset({"Job-UUID", "Unique-ID"})
-# mod_commands' kill_function when FreeSWITCH does not know the channel.
-NO_SUCH_CHANNEL = "-ERR No such channel"
 MAX_ORIGINATE_TIMEOUT = 600
-_JOB_REPLY_RE = re.compile(
-    r"\+OK Job-UUID: ([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})")
 
 
 def originate(call_sid: str, endpoint: str, *, channel_uuid: str, caller_id: str,
@@ -553,23 +364,6 @@ def originate(call_sid: str, endpoint: str, *, channel_uuid: str, caller_id: str
     text = (f"originate {{{','.join(variables)}}}{esl_dial_endpoint(endpoint)} "
             f"{call_sid} XML {OUTBOUND_CONTEXT}")
     return esl_header_value(text, field="originate", limit=MAX_DIAL_ARG)
-
-
-def bgapi_job(reply: str) -> str | None:
-    """The Job-UUID of a ``bgapi`` reply (``+OK Job-UUID: <uuid>``); None if it was refused."""
-    match = _JOB_REPLY_RE.fullmatch(reply.strip())
-    return match.group(1) if match else None
-
-
-def originate_result(body: str) -> str | None:
-    """None when the originate's BACKGROUND_JOB body says it was answered (``+OK <uuid>``);
-    otherwise Twilio's CallStatus for it: busy, no-answer or failed (the table above)."""
-    text = body.strip()
-    if text.startswith("+OK"):
-        return None
-    cause = text[len("-ERR "):].strip() if text.startswith("-ERR ") else ""
-    status = DIAL_STATUS.get(cause, "failed")
-    return status if status in ("busy", "no-answer") else "failed"
 
 
 def cancel_originate(channel_uuid: str) -> str:

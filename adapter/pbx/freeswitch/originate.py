@@ -23,8 +23,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.pbx.base import OnOriginateFailed, OnOriginateRinging, OriginateRequest, PbxError
-from adapter.pbx.freeswitch import mapping
+from adapter.pbx.base import (
+    ChannelGone,
+    OnOriginateFailed,
+    OnOriginateRinging,
+    OriginateRequest,
+    PbxError,
+)
+from adapter.pbx.freeswitch import mapping, replies
 from adapter.pbx.freeswitch.inbound import NOTHING, InboundApi, Watch
 from adapter.pbx.freeswitch.protocol import EslEvent
 
@@ -32,7 +38,8 @@ __all__ = ["Originations"]
 
 log = logging.getLogger(__name__)
 
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
+# `TaskSet.spawn` of the driver: runs a coroutine in a named task cancelled at stop.
+Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 
 
 @dataclass(slots=True)
@@ -68,7 +75,7 @@ class Originations:
         spawn: Spawn,
     ) -> None:
         """`connect_timeout`: how long an answered channel may take to reach the outbound
-        socket; `spawn(coroutine)` runs work in a task the driver cancels when it stops."""
+        socket; `spawn(coroutine, name)` runs work in a task the driver cancels when it stops."""
         self._inbound = inbound
         self._dial_number = dial_number
         self._dial_sip = dial_sip
@@ -102,7 +109,7 @@ class Originations:
     def _forget(self, attempt: _Attempt) -> None:
         if self._pending.get(attempt.channel) is attempt:
             del self._pending[attempt.channel]
-        self._spawn(self._rewatch())
+        self._spawn(self._rewatch(), "update the inbound events")
 
     # --- the REST calls ------------------------------------------------------------------------
 
@@ -129,7 +136,7 @@ class Originations:
         except PbxError:
             self._forget(attempt)
             raise
-        job = mapping.bgapi_job(reply)
+        job = replies.bgapi_job(reply)
         if job is None:
             self._forget(attempt)
             raise PbxError(f"FreeSWITCH refused the originate of {request.call_sid}: "
@@ -138,7 +145,7 @@ class Originations:
             log.warning("outbound call %s: FreeSWITCH chose Job-UUID %s; its result is only "
                         "seen if it comes after the filter for it", request.call_sid, job)
             attempt.job = job
-            self._spawn(self._rewatch())
+            self._spawn(self._rewatch(), "update the inbound events")
         log.info("outbound call %s: originate to %s, channel %s, job %s", request.call_sid,
                  endpoint, channel, job)
         return channel
@@ -157,13 +164,14 @@ class Originations:
         attempt.canceled = True  # before sending: the result may come before the reply
         try:
             reply = await self._api(mapping.cancel_originate(attempt.channel))
+        except ChannelGone:
+            attempt.canceled = False
+            return False
         except PbxError:
             attempt.canceled = False
             raise
         if not reply.startswith("+OK"):
             attempt.canceled = False
-            if reply.startswith(mapping.NO_SUCH_CHANNEL):
-                return False
             raise PbxError(f"FreeSWITCH refused to cancel outbound call {call_sid}: "
                            f"{reply.strip()[:200]}")
         if attempt.adopted.is_set():
@@ -189,25 +197,26 @@ class Originations:
             return
         attempt.rang = True
         log.info("outbound call %s: ringing (%s)", attempt.call_sid, event.name)
-        self._spawn(self._report_ringing(attempt))
+        self._spawn(self._report_ringing(attempt), f"originate {attempt.call_sid} ringing")
 
     def _on_job(self, event: EslEvent) -> None:
         job = event.get("Job-UUID")
         attempt = next((a for a in self._pending.values() if a.job == job), None)
         if attempt is None:
             return  # a call already on the outbound socket, or given up
-        status = mapping.originate_result(event.body)
+        status = replies.originate_result(event.body)
         if status is None and not attempt.canceled:
             attempt.answered = True  # its socket connects now, if it has not already
-            self._spawn(self._rewatch())
-            self._spawn(self._expect_socket(attempt))
+            self._spawn(self._rewatch(), "update the inbound events")
+            self._spawn(self._expect_socket(attempt), f"originate {attempt.call_sid} answered")
             return
         if status is None:  # answered while our kill was on its way: the kill ends it
             status = "failed"
         self._forget(attempt)
         log.info("outbound call %s: %s -> %s", attempt.call_sid, event.body.strip()[:200],
                  status)
-        self._spawn(self._report_failed(attempt, status))
+        self._spawn(self._report_failed(attempt, status),
+                    f"originate {attempt.call_sid} failed")
 
     async def _expect_socket(self, attempt: _Attempt) -> None:
         """An answered originate whose channel does not reach the outbound socket (the
@@ -254,7 +263,8 @@ class Originations:
                 log.warning("outbound call %s: its channel %s ended while the inbound "
                             "connection was down (result lost); reporting it failed",
                             attempt.call_sid, attempt.channel)
-                self._spawn(self._report_failed(attempt, "failed"))
+                self._spawn(self._report_failed(attempt, "failed"),
+                            f"originate {attempt.call_sid} failed")
 
     # --- channels on the outbound socket ------------------------------------------------------
 

@@ -1,0 +1,369 @@
+"""One FreeSWITCH call under the adapter's control: a `CallControl` over the call's own outbound
+event socket.
+
+Each operation is one application run with ``sendmsg`` on the call's socket (`mapping`), awaited
+until its CHANNEL_EXECUTE_COMPLETE (matched on the ``Event-UUID`` we chose); ``api`` commands
+about the call (``uuid_kill``, ``uuid_break``, ``uuid_record``) go over the driver's inbound
+connection, or over the call's own socket while that is down. The call's events arrive, in
+order, at `FreeSwitchCall.on_event` (posted from the gevent thread by the listener); how they map
+to results is in `replies`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid as uuid_module
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from adapter.pbx import base
+from adapter.pbx.base import CallGone, CallInterrupted, ChannelGone, PbxError
+from adapter.pbx.freeswitch import mapping, replies
+from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
+from adapter.pbx.freeswitch.call_recording import CallRecordings
+from adapter.pbx.freeswitch.escape import esl_header_value
+from adapter.pbx.freeswitch.inbound import InboundDown
+from adapter.pbx.freeswitch.listener import CallLink
+from adapter.pbx.freeswitch.protocol import EslEvent
+from adapter.pbx.freeswitch.settings import FreeSwitchSettings
+
+__all__ = ["INTERRUPT_WAIT", "FreeSwitchCall"]
+
+log = logging.getLogger(__name__)
+
+# How long interrupt() keeps cutting the running application before it gives up.
+INTERRUPT_WAIT = 10.0
+
+
+class FreeSwitchCall:
+    """One channel on the outbound socket, as a `CallControl`."""
+
+    def __init__(
+        self,
+        *,
+        uuid: str,
+        link: CallLink,
+        bridge: GeventBridge,
+        settings: FreeSwitchSettings,
+        api: Callable[[str], Awaitable[str]],
+    ) -> None:
+        """`api(command)` runs an ``api`` command on the inbound connection without waiting
+        for it when it is down (`InboundDown`): the call then uses its own socket."""
+        self.uuid = uuid
+        self.link = link
+        self._inbound_api = api
+        self._bridge = bridge
+        self._settings = settings
+        self._spool = settings.spool
+        self._command_timeout = settings.command_timeout
+        self._hung_up = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._app_waiters: dict[str, asyncio.Future[EslEvent]] = {}
+        self._interrupted: set[str] = set()  # Event-UUIDs of applications cut by interrupt()
+        self._record: replies.RecordWatch | None = None
+        self._dial: replies.DialWatch | None = None
+        self._terminators: str | None = None  # playback_terminators as last set by us
+        self._last_event_us: int | None = None  # FreeSWITCH's clock, from this call's events
+        self._recordings = CallRecordings(uuid, spool=settings.spool, api=self._api,
+                                          hung_up=self._hung_up)
+        link.on_event = self.on_event  # the listener posts the call's events here, in order
+
+    @property
+    def hung_up(self) -> asyncio.Event:
+        return self._hung_up
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set when FreeSWITCH has closed the call's socket (after the lingering events)."""
+        return self._closed
+
+    # --- events (posted from the gevent thread, in arrival order) -----------------------------
+
+    def on_event(self, event: EslEvent) -> None:
+        """One event of the call's socket (or its disconnect notice), as FreeSWITCH sent it."""
+        if event.get("Content-Type") == "text/disconnect-notice":
+            self._hung_up.set()
+            if event.get("Content-Disposition") != "linger":
+                self._fail_waiters("FreeSWITCH disconnected the call")
+            return
+        if event.unique_id != self.uuid:
+            return  # not this channel (myevents should not send any)
+        stamp = event.get("Event-Date-Timestamp")
+        if stamp.isascii() and stamp.isdigit():
+            self._last_event_us = int(stamp)
+        name = event.name
+        if name == "CHANNEL_EXECUTE_COMPLETE":
+            if replies.hung_up_in(event):
+                self._hung_up.set()  # e.g. record could not open its file (§8.9)
+            waiter = self._app_waiters.get(event.get("Application-UUID"))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event)
+        elif name in ("RECORD_START", "RECORD_STOP"):
+            self._on_record_event(event)
+        elif name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"):
+            if self._dial is not None:
+                self._dial.on_event(event)
+        elif name == "CHANNEL_HANGUP":
+            self._hung_up.set()  # applications still report their completion (linger)
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._hung_up.set()
+            self._fail_waiters("the call has hung up")
+
+    def _on_record_event(self, event: EslEvent) -> None:
+        """RECORD_START / RECORD_STOP, routed by ``Record-File-Path``: the `<Record>` running
+        now, or one of the call's background recordings (`CallRecordings`)."""
+        watch = self._record
+        if watch is None or event.get("Record-File-Path") != watch.path:
+            self._recordings.on_event(event)
+        elif event.name == "RECORD_START" and watch.start is None:
+            watch.start = event
+        elif event.name == "RECORD_STOP" and watch.stop is None:
+            watch.stop = event
+
+    def on_closed(self) -> None:
+        self._hung_up.set()
+        self._closed.set()
+        self._fail_waiters("the event socket closed")
+        self._recordings.on_closed()
+
+    def _fail_waiters(self, why: str) -> None:
+        for waiter in self._app_waiters.values():
+            if not waiter.done():
+                waiter.set_exception(CallGone(f"{self.uuid}: {why}"))
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _raise_if_gone(self) -> None:
+        if self._hung_up.is_set():
+            raise CallGone(f"{self.uuid} has hung up")
+
+    async def _api(self, command: str) -> str:
+        """An ``api`` command about this call: on the inbound connection, or, while that is
+        down, on the call's own socket (``socket … async full`` allows ``api`` there), so a call
+        in progress can still be recorded, redirected and ended."""
+        try:
+            return await self._inbound_api(command)
+        except InboundDown:
+            log.info("call %s: inbound connection down; api %s on the call's socket",
+                     self.uuid, command.split(" ", 1)[0])
+        return await self._on_socket(self.link.api,
+                                     esl_header_value(command, field="api command"))
+
+    async def _command(self, text: str) -> str:
+        return await self._on_socket(self.link.command, text)
+
+    async def _on_socket(self, send: Callable[[str], str], text: str) -> str:
+        """`send` (a `CallLink` method) run in the gevent thread; `CallGone` once stopped."""
+        try:
+            return await self._bridge.call(send, text, within=self._command_timeout)
+        except BridgeStopped as exc:
+            self.on_closed()
+            raise CallGone(f"{self.uuid}: the driver stopped") from exc
+
+    async def _execute(self, build: Callable[..., str], *args: Any, **kwargs: Any) -> EslEvent:
+        """Run one application (``build(uuid, *args, event_uuid=…, **kwargs)`` builds the
+        sendmsg) and wait for its CHANNEL_EXECUTE_COMPLETE; `CallInterrupted` if interrupt()
+        cut it short."""
+        self._raise_if_gone()
+        event_uuid = str(uuid_module.uuid4())
+        text = build(self.uuid, *args, event_uuid=event_uuid, **kwargs)
+        waiter: asyncio.Future[EslEvent] = asyncio.get_running_loop().create_future()
+        self._app_waiters[event_uuid] = waiter  # before sending: the completion may come first
+        try:
+            reply = await self._command(text)
+            if not reply.startswith("+OK"):
+                self._raise_if_gone()
+                raise PbxError(f"{self.uuid}: FreeSWITCH refused {text.splitlines()[2]}: {reply}")
+            completion = await waiter
+            if event_uuid in self._interrupted:
+                raise CallInterrupted(f"{self.uuid}: {text.splitlines()[2]} cut short by a "
+                                      "redirect")
+            return completion
+        finally:
+            del self._app_waiters[event_uuid]
+            self._interrupted.discard(event_uuid)
+
+    async def _set_terminators(self, finish_on_key: str) -> None:
+        """``playback_terminators`` for what comes next: with it unset FreeSWITCH stops playback
+        and record on ``*``, and it stays set on the channel after a `<Record>`."""
+        wanted = finish_on_key or "none"
+        if self._terminators != wanted:
+            await self._execute(mapping.set_playback_terminators, finish_on_key)
+            self._terminators = wanted
+
+    async def answer(self) -> None:
+        await self._execute(mapping.answer)
+        self._raise_if_gone()
+
+    async def play(self, path: Path) -> None:
+        target = self._spool.to_pbx(path)
+        await self._set_terminators("")
+        done = await self._execute(mapping.playback, target, root=self._spool.pbx)
+        self._raise_if_gone()
+        failure = replies.playback_failure(done)
+        if failure:
+            raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
+
+    async def send_digits(self, digits: str) -> None:
+        await self._execute(mapping.send_dtmf, digits)
+        self._raise_if_gone()
+
+    async def pause(self, seconds: int) -> None:
+        if seconds > 0:
+            await self._execute(mapping.sleep, seconds)
+        self._raise_if_gone()
+
+    async def record(self, request: base.RecordRequest) -> base.RecordResult:
+        """`<Record>`; `CallInterrupted` (the file kept, final) when interrupt() cut it."""
+        target = self._spool.to_pbx(request.path)
+        self._raise_if_gone()
+        # The record application does not create missing folders (uuid_record does): it hangs
+        # the call up when it cannot open its file (DESTINATION_OUT_OF_ORDER).
+        try:
+            request.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return base.RecordResult(base.RecordEnd.ERROR,
+                                     detail=f"cannot make the recording's folder: {exc}")
+        try:
+            if request.beep:  # not cut by a key, as Asterisk's RECORD FILE BEEP
+                await self._set_terminators("")
+                await self._execute(mapping.playback, self._spool.pbx / mapping.BEEP_FILE,
+                                    root=self._spool.pbx)
+                self._raise_if_gone()
+            await self._set_terminators(request.finish_on_key)
+        except CallGone as exc:
+            return base.RecordResult(base.RecordEnd.HANGUP, detail=f"before recording: {exc}")
+        watch = replies.RecordWatch(str(target))
+        self._record = watch
+        completion: EslEvent | None = None
+        try:
+            completion = await self._execute(
+                mapping.record, target, root=self._spool.pbx, max_length=request.max_length,
+                silence_timeout=request.silence_timeout,
+            )
+        except CallGone:
+            completion = None
+        finally:
+            self._record = None
+        result = replies.record_result(start=watch.start, stop=watch.stop, completion=completion,
+                                       max_length=request.max_length)
+        log.debug("call %s: record %s -> %s", self.uuid, target, result)
+        return result
+
+    async def hangup(self) -> None:
+        if self._hung_up.is_set():
+            return
+        with contextlib.suppress(CallGone, PbxError):
+            await self._command(mapping.hangup(self.uuid))
+        self._hung_up.set()
+
+    async def reject(self, *, busy: bool) -> None:
+        """``hangup`` with USER_BUSY (Sofia: 486) or CALL_REJECTED (603) before any answer."""
+        if self._hung_up.is_set():
+            return
+        cause = mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED
+        with contextlib.suppress(CallGone, PbxError):
+            await self._command(mapping.hangup(self.uuid, cause))
+        self._hung_up.set()
+
+    async def terminate(self) -> None:
+        """End the call now, even while an application runs (``uuid_kill``); falls back to the
+        socket's hangup when the inbound connection is down."""
+        if self._hung_up.is_set():
+            return
+        try:
+            reply = await self._api(mapping.uuid_kill(self.uuid))
+        except ChannelGone as exc:
+            reply = str(exc)
+        except PbxError:
+            reply = "-ERR inbound connection down"
+        if not reply.startswith("+OK"):
+            log.warning("call %s: uuid_kill: %s; hanging up on the socket", self.uuid,
+                        reply.strip())
+            await self.hangup()
+
+    async def interrupt(self) -> None:
+        """Cut the running application short (REST redirect): ``uuid_break`` (or, during a
+        `<Dial>`, ``uuid_kill`` of our legs, as a bridge does not stop on a break), repeated
+        with growing pauses until its CHANNEL_EXECUTE_COMPLETE arrives.
+
+        Repeated because a break that reaches FreeSWITCH before the queued application starts
+        is lost: ``switch_core_session_exec`` clears the break flag as it starts each
+        application. The same clearing makes a break that arrives after the application ended
+        harmless: it cannot cut the next one. Each command is awaited, so no break is still on
+        its way when this returns.
+        """
+        self._raise_if_gone()
+        pending = {eid: w for eid, w in self._app_waiters.items() if not w.done()}
+        if not pending:
+            return  # between applications: the interpreter checks for the redirect itself
+        self._interrupted.update(pending)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INTERRUPT_WAIT
+        pause = 0.05
+        while True:
+            dial = self._dial
+            try:
+                if dial is not None:
+                    cause = "NORMAL_CLEARING" if dial.bridged else "ORIGINATOR_CANCEL"
+                    for leg in dial.legs:
+                        with contextlib.suppress(ChannelGone):  # until the leg exists
+                            await self._api(mapping.uuid_kill(leg, cause))
+                else:
+                    with contextlib.suppress(ChannelGone):  # checked below (hung_up)
+                        await self._api(mapping.uuid_break(self.uuid))
+            except PbxError as exc:
+                raise PbxError(f"{self.uuid}: cannot interrupt: {exc}") from exc
+            await asyncio.wait(pending.values(), timeout=pause)
+            if all(w.done() for w in pending.values()):
+                return
+            self._raise_if_gone()
+            if loop.time() >= deadline:
+                raise PbxError(f"{self.uuid}: the running application did not stop within "
+                               f"{INTERRUPT_WAIT:.0f} s")
+            pause = min(pause * 2, 1.0)
+
+    # --- <Start><Recording> (call_recording.py) -----------------------------------------------
+
+    async def start_call_recording(
+            self, request: base.CallRecordingRequest) -> base.CallRecordingHandle:
+        return await self._recordings.start(request)
+
+    async def stop_call_recording(self, handle: base.CallRecordingHandle) -> None:
+        await self._recordings.stop(handle)
+
+    async def call_recording_final(self, handle: base.CallRecordingHandle, within: float) -> bool:
+        return await self._recordings.final(handle, within)
+
+    async def mute_call_recording(self, handle: base.CallRecordingHandle, muted: bool) -> None:
+        await self._recordings.mute(handle, muted)
+
+    # --- <Dial> --------------------------------------------------------------------------------
+
+    async def dial(self, request: base.DialRequest) -> base.DialResult:
+        """``multiset`` then ``bridge`` (mapping); returns when the bridge application ends,
+        also when the caller hung up meanwhile (`hung_up` is then set)."""
+        s = self._settings
+        endpoints = [mapping.dial_target(kind, address, number_template=s.dial_number,
+                                         sip_template=s.dial_sip)
+                     for kind, address in request.targets]
+        watch = replies.DialWatch(tuple(str(uuid_module.uuid4()) for _ in endpoints),
+                           answered=request.answered)
+        arg = mapping.bridge_arg(endpoints, legs=watch.legs, timeout=request.timeout,
+                                 time_limit=request.time_limit, caller_id=request.caller_id)
+        completion: EslEvent | None = None
+        self._dial = watch
+        try:
+            await self._execute(mapping.dial_setup, request.timeout)
+            completion = await self._execute(mapping.bridge, arg)
+        except CallGone:
+            completion = None
+        finally:
+            self._dial = None
+        result = replies.dial_result(bridged=watch.bridged, unbridged=watch.unbridged,
+                                     completion=completion, ended_us=self._last_event_us)
+        log.debug("call %s: bridge -> %s", self.uuid, result)
+        return result
