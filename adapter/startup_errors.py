@@ -13,7 +13,9 @@ from __future__ import annotations
 import errno
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
+from adapter.config.environment import env_variable
 from adapter.errors import AdapterError
 from adapter.pbx.base import PbxError
 
@@ -30,6 +32,8 @@ __all__ = [
     "EslUnreachable",
     "FolderNotWritable",
     "ListenFailed",
+    "PbxStartupProblem",
+    "PbxUnreachable",
     "StartFailed",
     "StartupProblem",
     "check_writable",
@@ -68,35 +72,62 @@ class StartFailed(Exception):
         self.cause = cause
 
 
-# --- Asterisk -----------------------------------------------------------------------------------
+class PbxStartupProblem(StartupProblem, PbxError):
+    """A start-up problem with the PBX at `host`:`port`. Each subclass states its `wording`:
+    a template of what went wrong and how to fix it, filled with host, port and the details
+    its constructor takes."""
 
+    wording: ClassVar[str]
 
-class AmiUnreachable(StartupProblem, PbxError):
-    def __init__(self, host: str, port: int, cause: str) -> None:
-        super().__init__(
-            f"cannot reach Asterisk's AMI at {host}:{port} ({cause}): check [asterisk] host "
-            "and port (TWIML_ADAPTER_ASTERISK_HOST, TWIML_ADAPTER_ASTERISK_PORT) and that "
-            "Asterisk runs with manager.conf [general] enabled = yes on that bindaddr and port")
+    def __init__(self, host: str, port: int, **details: str) -> None:
+        super().__init__(self.wording.format(host=host, port=port, **details))
         self.host, self.port = host, port
 
 
-class AmiLoginRefused(StartupProblem, PbxError):
+class PbxUnreachable(PbxStartupProblem):
+    """The PBX's management socket does not answer at `host`:`port`; `cause` says why."""
+
+    def __init__(self, host: str, port: int, cause: str) -> None:
+        super().__init__(host, port, cause=cause)
+
+
+# --- Asterisk -----------------------------------------------------------------------------------
+
+
+class AmiUnreachable(PbxUnreachable):
+    """Asterisk's AMI does not answer."""
+
+    wording = (
+        "cannot reach Asterisk's AMI at {host}:{port} ({cause}): check [asterisk] host "
+        "and port (TWIML_ADAPTER_ASTERISK_HOST, TWIML_ADAPTER_ASTERISK_PORT) and that "
+        "Asterisk runs with manager.conf [general] enabled = yes on that bindaddr and port")
+
+
+class AmiLoginRefused(PbxStartupProblem):
+    """Asterisk refused the AMI user or its secret."""
+
+    wording = (
+        "Asterisk at {host}:{port} refused the AMI login of user {username!r} ({answer}): "
+        "make asterisk.username and asterisk.secret match the [{username}] section of "
+        "manager.conf (its secret, and permit/deny must allow this host), then run "
+        "'manager reload'")
+
     def __init__(self, host: str, port: int, username: str, answer: str) -> None:
-        super().__init__(
-            f"Asterisk at {host}:{port} refused the AMI login of user {username!r} ({answer}): "
-            f"make asterisk.username and asterisk.secret match the [{username}] section of "
-            "manager.conf (its secret, and permit/deny must allow this host), then run "
-            "'manager reload'")
+        super().__init__(host, port, username=username, answer=answer)
         self.username = username
 
 
-class AmiPrivilegesMissing(StartupProblem, PbxError):
+class AmiPrivilegesMissing(PbxStartupProblem):
+    """The AMI user lacks write privileges the adapter needs."""
+
+    wording = (
+        "AMI user {username!r} at {host}:{port} lacks the write privilege "
+        "{missing} (Asterisk answers 'Permission denied'): set "
+        f"read = {AMI_READ} and write = {AMI_WRITE} in its [{{username}}] section of "
+        "manager.conf, then run 'manager reload'")
+
     def __init__(self, host: str, port: int, username: str, missing: tuple[str, ...]) -> None:
-        super().__init__(
-            f"AMI user {username!r} at {host}:{port} lacks the write privilege "
-            f"{', '.join(missing)} (Asterisk answers 'Permission denied'): set "
-            f"read = {AMI_READ} and write = {AMI_WRITE} in its [{username}] section of "
-            "manager.conf, then run 'manager reload'")
+        super().__init__(host, port, username=username, missing=", ".join(missing))
         self.username = username
         self.missing = missing
 
@@ -104,41 +135,44 @@ class AmiPrivilegesMissing(StartupProblem, PbxError):
 # --- FreeSWITCH ---------------------------------------------------------------------------------
 
 
-class EslUnreachable(StartupProblem, PbxError):
-    def __init__(self, host: str, port: int, cause: str) -> None:
-        super().__init__(
-            f"cannot reach FreeSWITCH's event socket at {host}:{port} ({cause}): check "
-            "freeswitch.esl_host and freeswitch.esl_port (TWIML_ADAPTER_FREESWITCH_ESL_HOST, "
-            "_ESL_PORT) against listen-ip and listen-port in event_socket.conf.xml, and that "
-            "FreeSWITCH runs with mod_event_socket loaded")
-        self.host, self.port = host, port
+class EslUnreachable(PbxUnreachable):
+    """FreeSWITCH's event socket does not answer."""
+
+    wording = (
+        "cannot reach FreeSWITCH's event socket at {host}:{port} ({cause}): check "
+        "freeswitch.esl_host and freeswitch.esl_port (TWIML_ADAPTER_FREESWITCH_ESL_HOST, "
+        "_ESL_PORT) against listen-ip and listen-port in event_socket.conf.xml, and that "
+        "FreeSWITCH runs with mod_event_socket loaded")
 
 
-class EslPasswordRefused(StartupProblem, PbxError):
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(
-            f"FreeSWITCH's event socket at {host}:{port} refused the password (-ERR invalid): "
-            "set freeswitch.esl_password (TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD) to the "
-            "password in event_socket.conf.xml")
-        self.host, self.port = host, port
+class EslPasswordRefused(PbxStartupProblem):
+    """FreeSWITCH refused the ESL password."""
+
+    wording = (
+        "FreeSWITCH's event socket at {host}:{port} refused the password (-ERR invalid): "
+        "set freeswitch.esl_password (TWIML_ADAPTER_FREESWITCH_ESL_PASSWORD) to the "
+        "password in event_socket.conf.xml")
 
 
-class EslRejected(StartupProblem, PbxError):
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(
-            f"FreeSWITCH's event socket at {host}:{port} rejected this host (rude rejection: "
-            "its access list): allow the adapter's address in the apply-inbound-acl of "
-            "event_socket.conf.xml (or in the list it names in acl.conf.xml), then run "
-            "'reloadacl' and 'reload mod_event_socket'")
-        self.host, self.port = host, port
+class EslRejected(PbxStartupProblem):
+    """FreeSWITCH's ACL refused this host."""
+
+    wording = (
+        "FreeSWITCH's event socket at {host}:{port} rejected this host (rude rejection: "
+        "its access list): allow the adapter's address in the apply-inbound-acl of "
+        "event_socket.conf.xml (or in the list it names in acl.conf.xml), then run "
+        "'reloadacl' and 'reload mod_event_socket'")
 
 
-class EslNotReady(StartupProblem, PbxError):
+class EslNotReady(PbxStartupProblem):
+    """FreeSWITCH answers but is not ready for calls."""
+
+    wording = (
+        "FreeSWITCH at {host}:{port} is not ready ({status!r}): start the adapter once "
+        "'fs_cli -x status' says 'is ready' (FreeSWITCH still starting, or shutting down)")
+
     def __init__(self, host: str, port: int, status: str) -> None:
-        super().__init__(
-            f"FreeSWITCH at {host}:{port} is not ready ({status!r}): start the adapter once "
-            "'fs_cli -x status' says 'is ready' (FreeSWITCH still starting, or shutting down)")
-        self.host, self.port = host, port
+        super().__init__(host, port, status=status)
 
 
 # --- the adapter's own resources ----------------------------------------------------------------
@@ -176,7 +210,7 @@ class FolderNotWritable(StartupProblem):
     """`key`: the setting naming the folder (``storage.data_dir``, ``<pbx>.spool_dir_local``)."""
 
     def __init__(self, key: str, path: Path, exc: BaseException) -> None:
-        variable = "TWIML_ADAPTER_" + key.replace(".", "_").upper()
+        variable = env_variable(key)
         super().__init__(
             f"cannot write to the folder {path} ({reason(exc)}): create it and let the "
             f"adapter's user write there, or set {key} ({variable}) to a folder it can write")

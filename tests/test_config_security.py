@@ -96,7 +96,7 @@ def test_secrets_in_a_file_others_can_read_give_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
 ) -> None:
     path = write(tmp_path, BASE, mode)
-    with caplog.at_level(logging.WARNING, logger="adapter.config"):
+    with caplog.at_level(logging.WARNING, logger="adapter.config.loading"):
         load_config(path, environ={})
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
@@ -112,7 +112,7 @@ def test_secrets_in_a_file_others_can_read_give_one_warning(
 def test_private_file_or_no_secret_in_it_gives_no_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int, text: str
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="adapter.config"):
+    with caplog.at_level(logging.WARNING, logger="adapter.config.loading"):
         load_config(write(tmp_path, text, mode), environ=NO_SECRETS_ENV)
     assert caplog.records == []
 

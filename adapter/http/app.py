@@ -25,9 +25,10 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 
 from adapter.config import Config
 from adapter.db.store import Store
-from adapter.http.api import OutboundCalls, api_routes, routes_by_path
+from adapter.http.api import api_routes, routes_by_path
 from adapter.http.auth import authorized
-from adapter.http.errors import twilio_error
+from adapter.http.calls_api import OutboundCalls
+from adapter.http.errors import not_found, twilio_error
 from adapter.http.limits import RequestSizeLimit
 from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
@@ -43,9 +44,7 @@ _SID_EXT = re.compile(r"(?P<sid>RE[0-9a-f]{32})(?:\.(?P<ext>wav|mp3|json))?")
 
 
 def _not_found(request: Request) -> Response:
-    return twilio_error(
-        404, 20404, f"The requested resource {request.url.path} was not found"
-    )
+    return not_found(request).response()
 
 
 def build_app(config: Config, store: Store, metrics: Metrics,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urljoin
 
+from adapter import twiml
 from adapter.callbacks.events import record_action_event
 from adapter.callbacks.owed_requests import forget_record_action
 from adapter.config import NumberRoute
@@ -30,22 +31,7 @@ from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import RecordVerbRunner
 from adapter.pbx.base import CallGone, CallInterrupted, IncomingCall
 from adapter.sids import CALL, new_sid
-from adapter.twiml import (
-    Dial,
-    Document,
-    Hangup,
-    Pause,
-    Play,
-    Record,
-    Redirect,
-    Reject,
-    Say,
-    StartRecording,
-    StopRecording,
-    Unsupported,
-    Verb,
-    parse_document,
-)
+from adapter.twiml import Dial, Document, Verb, parse_document
 
 __all__ = ["END", "CallSession", "Fetch"]
 
@@ -113,17 +99,17 @@ class CallSession:
         self.document_url = ""
         self._pending_redirect: Fetch | Inline | None = None
         self._handlers: dict[type, Callable[[Verb, str], Awaitable[Outcome]]] = {
-            Record: self._record,
-            Say: self._say,
-            Play: self._play,
-            Pause: self._pause,
-            Hangup: self._hangup,
-            Redirect: self._redirect,
-            Reject: self._reject,
-            StartRecording: self._start_recording,
-            StopRecording: self._stop_recording,
+            twiml.Record: self._record,
+            twiml.Say: self._say,
+            twiml.Play: self._play,
+            twiml.Pause: self._pause,
+            twiml.Hangup: self._hangup,
+            twiml.Redirect: self._redirect,
+            twiml.Reject: self._reject,
+            twiml.StartRecording: self._start_recording,
+            twiml.StopRecording: self._stop_recording,
             Dial: self._dial,
-            Unsupported: self._unsupported,
+            twiml.Unsupported: self._unsupported,
         }
 
     @property
@@ -220,7 +206,7 @@ class CallSession:
             # Twilio's rule for when a call is answered: adapter/interpreter/answering.py.
             if not self.answered and answers_before(verb, leading=self._leading):
                 await self._answer()
-            self._leading = self._leading and isinstance(verb, Redirect)
+            self._leading = self._leading and isinstance(verb, twiml.Redirect)
             outcome = await self._handlers[type(verb)](verb, url)
             if outcome is not None:
                 return outcome
@@ -259,7 +245,7 @@ class CallSession:
     # --- verbs ------------------------------------------------------------------------------
 
     async def _say(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Say)
+        assert isinstance(verb, twiml.Say)
         if not verb.text.strip():
             return None
         prompt = await self.ctx.prompts.say(verb.text, voice=verb.voice, language=verb.language)
@@ -268,7 +254,7 @@ class CallSession:
         return None
 
     async def _play(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Play)
+        assert isinstance(verb, twiml.Play)
         if verb.digits:
             await self._pbx(self.call.send_digits(verb.digits))
         if not verb.url:
@@ -285,7 +271,7 @@ class CallSession:
         return None
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Pause)
+        assert isinstance(verb, twiml.Pause)
         await self._pbx(self.call.pause(verb.length))
         # Unanswered only if it came first: Twilio rings for its length, then answers.
         if not self.call.hung_up.is_set():
@@ -298,7 +284,7 @@ class CallSession:
     async def _reject(self, verb: Verb, url: str) -> Outcome:
         """Twilio: a call rejected before its answer ends busy (reason busy) or no-answer
         (rejected); after the answer, <Reject> only hangs up."""
-        assert isinstance(verb, Reject)
+        assert isinstance(verb, twiml.Reject)
         if not self.answered:
             busy = verb.reason == "busy"
             await self._pbx(self.call.reject(busy=busy))
@@ -306,16 +292,16 @@ class CallSession:
         return END
 
     async def _redirect(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Redirect)
+        assert isinstance(verb, twiml.Redirect)
         return Fetch(urljoin(url, verb.url), verb.method)
 
     async def _start_recording(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, StartRecording)
+        assert isinstance(verb, twiml.StartRecording)
         await self.recorder.start(verb, url)
         return None
 
     async def _stop_recording(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, StopRecording)
+        assert isinstance(verb, twiml.StopRecording)
         await self.recorder.stop(verb.name)
         return None
 
@@ -353,11 +339,11 @@ class CallSession:
         )
 
     async def _unsupported(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Unsupported)
+        assert isinstance(verb, twiml.Unsupported)
         raise TwilioError(12200, verb.why)
 
     async def _record(self, verb: Verb, url: str) -> Outcome:
-        assert isinstance(verb, Record)
+        assert isinstance(verb, twiml.Record)
         if self._pending_redirect is not None:
             raise CallInterrupted(f"call {self.call_sid}: redirected before <Record> started")
         runner = RecordVerbRunner(self.ctx, self.call, self.info)

@@ -16,11 +16,17 @@ class Finding:
     """One problem in a document, with Twilio's code; `fatal` ones stop the whole document."""
 
     code: int
+    """Twilio's error or warning number (`adapter.twiml.codes`)."""
     message: str
+    """Twilio's title for the code, then what was wrong here."""
     fatal: bool
+    """True for an ERROR-level code: the document must not run."""
     line: int | None = None
+    """The line of the document it is about, when known."""
     verb: str | None = None
+    """The element it is about (``Record``, ``Number``...; an unsupported verb's name), if any."""
     attribute: str | None = None
+    """The attribute of that element it is about, if any."""
 
     def __str__(self) -> str:
         """E.g. ``line 3: <Record maxLength>: 13612 Record: Invalid maxLength value: ...``."""

@@ -16,7 +16,8 @@ from lxml import etree
 from adapter.twiml import codes
 from adapter.twiml.content_types import BodyKind, MediaType, classify
 from adapter.twiml.findings import Finding, TwimlError, finding
-from adapter.twiml.validate import SAY_DEFAULT_LOOP, SAY_MAX_BYTES, validate_tree
+from adapter.twiml.prompt_rules import SAY_DEFAULT_LOOP, say_too_long
+from adapter.twiml.validate import validate_tree
 from adapter.twiml.verbs import Document, Hangup, Play, Redirect, Reject, Say, Unsupported, Verb
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_document", "parse_document"]
@@ -123,15 +124,8 @@ def _read_text(body: bytes, media: MediaType) -> tuple[tuple[Verb, ...], list[Fi
         return (), [finding(codes.DOCUMENT_PARSE_FAILURE, f"cannot decode as {charset}: {error}")]
     if not text:
         return (), [finding(codes.SAY_INVALID_TEXT, "the text/plain body is empty")]
-    findings: list[Finding] = []
-    size = len(text.encode("utf-8"))
-    if size > SAY_MAX_BYTES:
-        findings.append(
-            finding(
-                codes.SAY_TEXT_TOO_LONG,
-                f"the text is {size} bytes, over the {SAY_MAX_BYTES}-byte limit",
-            )
-        )
+    too_long = say_too_long(text)
+    findings = [finding(codes.SAY_TEXT_TOO_LONG, too_long)] if too_long is not None else []
     return (Say(text=text, voice=None, language=None, loop=SAY_DEFAULT_LOOP),), findings
 
 

@@ -12,16 +12,8 @@ from typing import TypeAlias
 from adapter.twiml.findings import Finding
 
 __all__ = [
-    "Document",
-    "Hangup",
-    "Pause",
-    "Play",
-    "Record",
-    "Redirect",
-    "Reject",
-    "Say",
-    "Unsupported",
-    "Verb",
+    "Dial", "DialTarget", "Document", "Hangup", "Pause", "Play", "Record", "Redirect", "Reject",
+    "Say", "StartRecording", "StopRecording", "Unsupported", "Verb",
 ]
 
 

@@ -1,0 +1,132 @@
+"""Validation of ``<Dial>`` and its nouns: a plain-text number, ``<Number>`` and ``<Sip>``.
+
+Several targets ring at once. A ``<Dial>`` holding a noun this adapter does not implement yet
+(``<Client>``, ``<Conference>``...) parses, whole, to `Unsupported`.
+"""
+
+from __future__ import annotations
+
+from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI_SCHEME_OPTIONAL
+from adapter.twiml import codes
+from adapter.twiml.attributes import parse_dtmf
+from adapter.twiml.element import Element, has_text, shown, unsupported
+from adapter.twiml.recording_rules import RECORD_DEFAULT_METHOD
+from adapter.twiml.verbs import Dial, DialTarget, Unsupported
+
+__all__ = [
+    "DIAL_DEFAULT_TIMEOUT",
+    "DIAL_DEFAULT_TIME_LIMIT",
+    "DIAL_MAX_TIMEOUT",
+    "DIAL_MIN_TIMEOUT",
+    "DIAL_RECORD_VALUES",
+    "DIAL_UNSUPPORTED_NOUNS",
+    "dial_verb",
+]
+
+DIAL_DEFAULT_TIMEOUT = 30
+DIAL_MIN_TIMEOUT = 5
+DIAL_MAX_TIMEOUT = 600
+DIAL_DEFAULT_TIME_LIMIT = 14400
+DIAL_RECORD_VALUES = frozenset({
+    "do-not-record", "record-from-answer", "record-from-ringing",
+    "record-from-answer-dual", "record-from-ringing-dual", "true", "false",
+})
+# <Dial> nouns this adapter does not implement yet: the whole <Dial> is Unsupported.
+DIAL_UNSUPPORTED_NOUNS = frozenset(
+    {"Client", "Conference", "Queue", "Application", "WhatsApp", "Sim"}
+)
+# Valid Twilio attributes this adapter does not act on (documented in twiml-support.md).
+_DIAL_IGNORED = ("ringTone", "recordingStatusCallback", "recordingStatusCallbackMethod",
+                 "recordingStatusCallbackEvent", "recordingTrack", "trim", "sequential",
+                 "referUrl", "referMethod", "callReason", "recordingConfigurationId")
+_NOUN_IGNORED = ("url", "method", "statusCallback", "statusCallbackMethod",
+                 "statusCallbackEvent", "byoc", "machineDetection", "machineDetectionTimeout",
+                 "amdStatusCallback", "amdStatusCallbackMethod", "username", "password")
+_PHONE_PUNCTUATION = str.maketrans("", "", " ()-.")
+
+
+def dial_verb(el: Element) -> Dial | Unsupported | None:
+    """<Dial> with a plain-text number, <Number> or <Sip> nouns (several ring at once)."""
+    for child in el.children():
+        if child.tag in DIAL_UNSUPPORTED_NOUNS:
+            return unsupported(f"Dial/{child.tag}", el.element, child)
+    action = el.url("action", codes.INVALID_URL_FORMAT)
+    method = el.method("method", codes.DIAL_INVALID_METHOD, RECORD_DEFAULT_METHOD)
+    timeout = el.integer("timeout", codes.DIAL_INVALID_TIMEOUT, DIAL_DEFAULT_TIMEOUT, 1)
+    if timeout < DIAL_MIN_TIMEOUT or timeout > DIAL_MAX_TIMEOUT:
+        clamped = min(max(timeout, DIAL_MIN_TIMEOUT), DIAL_MAX_TIMEOUT)
+        el.report(codes.DIAL_INVALID_TIMEOUT,
+                  f"{timeout} is outside {DIAL_MIN_TIMEOUT}..{DIAL_MAX_TIMEOUT}; using {clamped}",
+                  "timeout")
+        timeout = clamped
+    caller_id = el.value(
+        "callerId",
+        lambda raw: raw if CALLER_ID.fullmatch(raw) else None,
+        codes.DIAL_INVALID_CALLER_ID,
+        None,
+        "is not a phone number or SIP user; using the caller's",
+    )
+    time_limit = el.integer("timeLimit", codes.DIAL_INVALID_TIME_LIMIT, DIAL_DEFAULT_TIME_LIMIT, 1)
+    hangup_on_star = el.boolean("hangupOnStar", codes.DIAL_INVALID_HANGUP_ON_STAR, False)
+    answer_on_bridge = el.boolean("answerOnBridge", codes.DIAL_INVALID_ANSWER_ON_BRIDGE, False)
+    record = el.choice("record", DIAL_RECORD_VALUES, "do-not-record", codes.DIAL_INVALID_RECORD)
+    for ignored in _DIAL_IGNORED:
+        el.take(ignored)
+    el.report_unknown_attributes()
+
+    targets: list[DialTarget] = []
+    text = (el.element.text or "").strip()
+    if text:
+        target = _number_target(el, text, None)
+        if target is not None:
+            targets.append(target)
+    for child in el.children():
+        noun = el.nested(child)
+        if noun.name in ("Number", "Sip"):
+            targets.extend(_dial_noun(noun))
+        else:
+            noun.report(codes.DIAL_INVALID_NESTED_ELEMENT,
+                        f"<{noun.name}> cannot be nested in <Dial>; ignored")
+        if has_text(child.tail):
+            el.report(codes.SCHEMA_VALIDATION_WARNING, "text between <Dial> nouns is ignored")
+    if not targets:
+        el.report(codes.DIAL_INVALID_NESTED_ELEMENT, "<Dial> has nothing to call; skipped")
+        return None
+    return Dial(
+        targets=tuple(targets), action=action, method=method, timeout=timeout,
+        caller_id=caller_id, time_limit=time_limit, hangup_on_star=hangup_on_star,
+        answer_on_bridge=answer_on_bridge, record=record,
+    )
+
+
+def _dial_noun(noun: Element) -> list[DialTarget]:
+    """One <Number> or <Sip>: its target, or none when its text is not one we can dial."""
+    send_digits = noun.value(
+        "sendDigits", parse_dtmf, codes.DIAL_NUMBER_INVALID_SEND_DIGITS, None,
+        "is not DTMF; ignored",
+    )
+    for ignored in _NOUN_IGNORED:
+        noun.take(ignored)
+    noun.report_unknown_attributes()
+    text = (noun.element.text or "").strip()
+    for child in noun.children():
+        noun.report_nested(child)
+    if noun.name == "Number":
+        target = _number_target(noun, text, send_digits)
+        return [target] if target is not None else []
+    if not SIP_URI_SCHEME_OPTIONAL.fullmatch(text):
+        noun.report(codes.DIAL_SIP_INVALID_URI,
+                    f"{shown(text)} is not a sip:user@host URI this adapter can dial; skipped")
+        return []
+    uri = text if text.startswith(("sip:", "sips:")) else f"sip:{text}"
+    return [DialTarget("sip", uri, send_digits)]
+
+
+def _number_target(el: Element, text: str, send_digits: str | None) -> DialTarget | None:
+    """A phone number written with or without punctuation, which is dropped."""
+    number = text.translate(_PHONE_PUNCTUATION)
+    if not PHONE_NUMBER.fullmatch(number):
+        el.report(codes.DIAL_INVALID_PHONE_NUMBER,
+                  f"{shown(text)} is not a phone number; skipped")
+        return None
+    return DialTarget("number", number, send_digits)

@@ -1,0 +1,90 @@
+"""Validation of the verbs that play something to the caller: ``<Say>``, ``<Play>``, ``<Pause>``.
+
+``<Say>`` keeps the text of the SSML elements Twilio accepts inside it and drops their markup.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from adapter.twiml import codes
+from adapter.twiml.attributes import parse_dtmf
+from adapter.twiml.element import Element
+from adapter.twiml.verbs import Pause, Play, Say
+
+__all__ = [
+    "PAUSE_DEFAULT_LENGTH",
+    "PLAY_DEFAULT_LOOP",
+    "SAY_DEFAULT_LOOP",
+    "SAY_MAX_BYTES",
+    "SSML_ELEMENTS",
+    "pause_verb",
+    "play_verb",
+    "say_too_long",
+    "say_verb",
+]
+
+SAY_DEFAULT_LOOP = 1
+SAY_MAX_BYTES = 4096  # Basic TTS limit quoted by 13521
+PLAY_DEFAULT_LOOP = 1
+PAUSE_DEFAULT_LENGTH = 1
+# SSML elements Twilio accepts inside <Say> (the twilio helper library's Say children).
+SSML_ELEMENTS = frozenset(
+    {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}
+)
+
+
+def say_too_long(text: str) -> str | None:
+    """What is wrong with `text` as the text to say (13521, a warning), or None."""
+    size = len(text.encode("utf-8"))
+    if size > SAY_MAX_BYTES:
+        return f"the text is {size} bytes, over the {SAY_MAX_BYTES}-byte limit"
+    return None
+
+
+def say_verb(el: Element) -> Say | None:
+    """``<Say>``; skipped when there is no text to say."""
+    voice = el.take("voice")
+    language = el.take("language")
+    loop = el.integer("loop", codes.SAY_INVALID_LOOP, SAY_DEFAULT_LOOP)
+    el.report_unknown_attributes()
+    text = _ssml_text(el.element, el).strip()
+    if not text:
+        el.report(codes.SAY_INVALID_TEXT, "there is no text to say; <Say> skipped")
+        return None
+    too_long = say_too_long(text)
+    if too_long is not None:
+        el.report(codes.SAY_TEXT_TOO_LONG, too_long)
+    return Say(text=text, voice=voice, language=language, loop=loop)
+
+
+def _ssml_text(element: etree._Element, el: Element) -> str:
+    """The text of `element`'s content, keeping SSML children's text and dropping others'."""
+    pieces = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str):
+            if child.tag in SSML_ELEMENTS:
+                pieces.append(_ssml_text(child, el))
+            else:
+                el.report_nested(child)
+        pieces.append(child.tail or "")
+    return "".join(pieces)
+
+
+def play_verb(el: Element) -> Play:
+    """``<Play>``: an audio URL as its text, and/or DTMF `digits`."""
+    loop = el.integer("loop", codes.PLAY_INVALID_LOOP, PLAY_DEFAULT_LOOP)
+    digits = el.value(
+        "digits", parse_dtmf, codes.PLAY_INVALID_DIGITS, None,
+        "may only contain 0-9, A-D, *, #, w and W; ignored",
+    )
+    el.report_unknown_attributes()
+    url = el.text_url(required=digits is None)
+    return Play(url=url, loop=loop, digits=digits)
+
+
+def pause_verb(el: Element) -> Pause:
+    """``<Pause>`` for at least one second."""
+    length = el.integer("length", codes.PAUSE_INVALID_LENGTH, PAUSE_DEFAULT_LENGTH, minimum=1)
+    el.report_leftovers()
+    return Pause(length=length)
