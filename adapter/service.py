@@ -26,6 +26,7 @@ from adapter.node import node_identity
 from adapter.pbx.base import IncomingCall, OriginateRequest, PbxDriver, PbxError
 from adapter.pbx.factory import make_driver
 from adapter.prompts import PromptCache
+from adapter.recordings import layout
 from adapter.recovery.claims import claim_call
 from adapter.recovery.run import RecoveryReport
 from adapter.recovery.startup import start_recovery, start_sweeps
@@ -67,7 +68,7 @@ class Adapter:
         self.node_id = node_identity(config.data_dir)
         check_writable(config.data_dir, "storage.data_dir")
         spool = config.spool_dir_local
-        check_writable(spool / "recordings", f"{config.pbx}.spool_dir_local")
+        check_writable(layout.spool_recordings(spool), f"{config.pbx}.spool_dir_local")
         if serve_http:  # bound first: a port in use is found before anything is started
             self._http_socket = _bind(config.http.listen_host, config.http.listen_port)
         try:
@@ -86,7 +87,7 @@ class Adapter:
         await self._callback_client.start()
         outbox = Outbox(store, self._callback_client, node_id=self.node_id, metrics=self.metrics)
         await outbox.start()
-        prompts = PromptCache(spool / "prompts", default_voice=config.tts_voice, egress=egress)
+        prompts = PromptCache(layout.prompts_dir(spool), default_voice=config.tts_voice, egress=egress)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
         self.driver = make_driver(config)
         driver = self.driver

@@ -33,7 +33,7 @@ from adapter.http.limits import RequestSizeLimit
 from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
 from adapter.metrics import Metrics
-from adapter.recordings import transcode
+from adapter.recordings import layout, transcode
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
@@ -74,7 +74,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
         if ext == "wav":
             metrics.inc("media_requests", "wav")
             return FileResponse(wav, media_type="audio/x-wav")
-        mp3 = wav.with_suffix(".mp3")
+        mp3 = layout.mp3_file(wav)
         lock = mp3_locks.setdefault(row.sid, asyncio.Lock())
         async with lock:
             if not mp3.exists():

@@ -23,6 +23,7 @@ from adapter.http.params import (
 )
 from adapter.http.resources import API, page_json, recording_json
 from adapter.pbx.base import PbxError
+from adapter.recordings import layout
 from adapter.recordings.status_callback import START_CALL_RECORDING_API
 
 __all__ = ["CURRENT", "RecordingsApi"]
@@ -162,6 +163,6 @@ class RecordingsApi:
         await ctx.store.delete_recording(ctx.account_sid, sid)
         if row.media_path:
             wav = ctx.config.data_dir / row.media_path
-            for path in (wav, wav.with_suffix(".mp3")):
+            for path in (wav, layout.mp3_file(wav)):
                 path.unlink(missing_ok=True)
         return Response(status_code=204)

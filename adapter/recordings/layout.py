@@ -15,6 +15,9 @@ The **media** a recording is published as lives in the data folder (`Config.data
 
     <data>/recordings/<RecordingSid>.wav   (and .mp3, made on the first request for it)
 
+Audio the PBX plays (``<Say>`` renderings, ``<Play>`` downloads) is cached in
+``<spool>/prompts`` (`prompts_dir`).
+
 The live call (interpreter, drivers) and recovery after a crash use these functions alike,
 so recovery finds exactly the files the live call would have used.
 """
@@ -30,6 +33,8 @@ __all__ = [
     "call_spool",
     "media_dir",
     "media_file",
+    "mp3_file",
+    "prompts_dir",
     "record_verb_file",
     "segment_key",
     "segment_keys",
@@ -90,3 +95,14 @@ def media_dir(data_dir: Path) -> Path:
 def media_file(data_dir: Path, recording_sid: str) -> Path:
     """The final WAV a recording is published as."""
     return media_dir(data_dir) / f"{recording_sid}.wav"
+
+
+def mp3_file(wav: Path) -> Path:
+    """The MP3 of the published WAV `wav` (encoded on the first ``.mp3`` request)."""
+    return wav.with_suffix(".mp3")
+
+
+def prompts_dir(spool_dir: Path) -> Path:
+    """The spool folder of the audio the PBX plays (``<Say>`` renderings, ``<Play>``
+    downloads), shared with the PBX as the recordings are."""
+    return spool_dir / "prompts"
