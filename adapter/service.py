@@ -87,7 +87,8 @@ class Adapter:
         await self._callback_client.start()
         outbox = Outbox(store, self._callback_client, node_id=self.node_id, metrics=self.metrics)
         await outbox.start()
-        prompts = PromptCache(layout.prompts_dir(spool), default_voice=config.tts_voice, egress=egress)
+        prompts = PromptCache(layout.prompts_dir(spool), default_voice=config.tts_voice,
+                              egress=egress)
         self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
         self.driver = make_driver(config)
         driver = self.driver
