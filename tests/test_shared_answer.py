@@ -7,7 +7,7 @@ Two truths are checked: the CallStatus the app receives, and what the PBX ran on
 channel, in order and with the PBX's time: on Asterisk the AGI commands (AMI ``AGIExecStart``:
 ``ANSWER``, ``EXEC Wait``, ``EXEC Dial``), on FreeSWITCH the applications (``answer``,
 ``sleep``, ``bridge``: the ``CHANNEL_EXECUTE`` events of the real FreeSWITCH). The rigs are the
-shared suite's (tests/test_shared_record.py)."""
+shared suites' (tests/support/pbx_rigs.py)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import test_shared_record as shared
+import pbx_rigs
 from asterisk_lab import CALLEE_TONE1000, CallerScript, originate
 from freeswitch_lab import EslConnection, RealFreeSwitch
-from test_shared_record import FROM, TO, AsteriskRig, FreeSwitchRig, Rig, finished
+from pbx_rigs import FROM, TO, AsteriskRig, FreeSwitchRig, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp, stop_recording
 
 from adapter.pbx.freeswitch.protocol import EslEvent
 
-pbx, rig = shared.pbx, shared.rig  # the shared suite's fixtures, unchanged
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
 
 # What the PBX ran on the adapter's channel, as the session's commands.
 AGI_VERBS = {"ANSWER": "answer", "EXEC Wait": "pause", "EXEC Dial": "dial"}

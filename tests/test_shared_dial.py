@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 
-import test_shared_record as shared
+import pbx_rigs
 from adapter_harness import ACCOUNT_SID
 from asterisk_lab import CALLEE_TONE1000
-from test_shared_record import AsteriskRig, Caller, Rig, finished
+from pbx_rigs import AsteriskRig, Caller, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
 from adapter.recordings.store import CallRow
 
-pbx, rig = shared.pbx, shared.rig  # the shared suite's fixtures, unchanged
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
 
 # A callee that answers and talks 4 s, then hangs up: Asterisk's lab, FreeSWITCH's lab.xml.
 ANSWERS_THEN_HANGS_UP = {"asterisk": CALLEE_TONE1000, "freeswitch": "2000"}

@@ -8,21 +8,21 @@ the call, which is then ``completed``.
 What each PBX did is read from its own events: Asterisk's AMI (``Hangup`` with ``Cause`` of the
 adapter's channel, ``AGIExecStart`` of any ``ANSWER``), FreeSWITCH's ESL
 (``CHANNEL_HANGUP_COMPLETE`` with ``Hangup-Cause``, any ``CHANNEL_ANSWER``). The rigs are the
-shared suite's (tests/test_shared_record.py)."""
+shared suites' (tests/support/pbx_rigs.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pbx_rigs
 import pytest
-import test_shared_record as shared
 from asterisk_lab import AmiEventLog
 from freeswitch_lab import RealFreeSwitch
-from test_shared_record import AsteriskRig, Caller, FreeSwitchRig, Rig, finished
+from pbx_rigs import AsteriskRig, Caller, FreeSwitchRig, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-pbx, rig = shared.pbx, shared.rig  # the shared suite's fixtures, unchanged
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
 
 # Q.850 causes as FreeSWITCH names them; Asterisk reports the numbers.
 Q850 = {"16": "NORMAL_CLEARING", "17": "USER_BUSY", "21": "CALL_REJECTED"}
