@@ -25,13 +25,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from fake_freeswitch_rig import Rig as FakeRig
+from fake_freeswitch_rig import started_rig
 from freeswitch_driver_rig import DriverRig, driver_rig
 from freeswitch_lab import EslConnection, FreeSwitchStack, RealFreeSwitch
 from freeswitch_outbound_lab import job_result, originated, place_raw_call, reached_adapter
 from fs_esl_server import FakeFreeSwitch
 from tcp_proxy import TcpProxy
-from test_freeswitch_faults import Rig as FakeRig
-from test_freeswitch_faults import started_rig
 
 from adapter.pbx.base import IncomingCall, OriginateRequest, PbxError
 from adapter.pbx.freeswitch import FreeSwitchDriver, mapping

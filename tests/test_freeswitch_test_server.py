@@ -9,8 +9,8 @@ import asyncio
 import wave
 from pathlib import Path
 
+from fake_freeswitch_rig import PBX_SPOOL, Rig, started_rig
 from fs_esl_server import FakeFreeSwitch, parse_dial_string
-from test_freeswitch_faults import PBX_SPOOL, Rig, started_rig
 
 from adapter.pbx.freeswitch.protocol import EslParser
 
