@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import AsyncIterator
 
 import pytest
 from audio_checks import tones_440_1000
+from freeswitch_dialing import DIAL_NUMBER, DIAL_SIP, bridge_legs, dial, stamp
 from freeswitch_driver_rig import DriverCall, DriverRig, driver_rig
 from freeswitch_lab import FreeSwitchStack
 
@@ -27,25 +27,15 @@ from adapter.pbx.freeswitch.protocol import EslEvent
 
 LEG = "0f0e0d0c-0b0a-4909-8807-060504030201"
 UUID = "b20481ed-3a19-4708-912f-fc4d3beb6c21"
-# lab.xml's callees, as the tests' adapter reaches them (FreeSwitchStack.adapter_environ).
-DIAL_NUMBER = "loopback/{number}/lab"
-DIAL_SIP = "loopback/{uri}/lab"
 SETUP = ("continue_on_fail=true hangup_after_bridge=false call_timeout={timeout} "
          "originate_disposition= originate_failed_cause= DIALSTATUS= bridge_hangup_cause= "
          "last_bridge_hangup_cause=")
-_LEG_RE = re.compile(r"\[origination_uuid=([0-9a-f-]{36}),leg_timeout=\d+\]([^,]+)")
 
 
 @pytest.fixture
 async def rig(freeswitch_real: FreeSwitchStack) -> AsyncIterator[DriverRig]:
     async with driver_rig(freeswitch_real, dial_number=DIAL_NUMBER, dial_sip=DIAL_SIP) as rig:
         yield rig
-
-
-def dial(*numbers: str, timeout: int = 10, time_limit: int = 14400,
-         caller_id: str | None = None) -> DialRequest:
-    return DialRequest(targets=tuple(("number", n) for n in numbers), timeout=timeout,
-                       time_limit=time_limit, caller_id=caller_id)
 
 
 async def dialled(rig: DriverRig, req: DialRequest, *, answer: bool = True
@@ -60,20 +50,6 @@ async def legs_of(rig: DriverRig, call: DriverCall) -> dict[str, str]:
     """{endpoint: leg uuid} of the call's last bridge, from the data FreeSWITCH executed."""
     bridges = [data for app, data in await rig.apps(call.uuid) if app == "bridge"]
     return bridge_legs(bridges[-1])
-
-
-def bridge_leg_uuids(bridge_data: str) -> list[str]:
-    """The leg uuids of a bridge application's data, one per endpoint, in order."""
-    return [leg for leg, _endpoint in _LEG_RE.findall(bridge_data)]
-
-
-def bridge_legs(bridge_data: str) -> dict[str, str]:
-    """{endpoint: leg uuid} of a bridge application's data."""
-    return {endpoint: leg for leg, endpoint in _LEG_RE.findall(bridge_data)}
-
-
-def stamp(event: EslEvent) -> int:
-    return int(event.get("Event-Date-Timestamp"))
 
 
 def created_event(rig: DriverRig, leg: str) -> EslEvent:
