@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
 
 # Fixtures that live beside their helpers: `app`, `adapter` (tests/adapter_harness.py);
-# postgres_lab, postgres_url, db_url (tests/postgres_lab.py).
-pytest_plugins = ["adapter_harness", "postgres_lab"]
+# postgres_lab, postgres_url, db_url (tests/postgres_lab.py); the kill tests' callback
+# `receiver` (tests/support/fault_checks.py).
+pytest_plugins = ["adapter_harness", "postgres_lab", "fault_checks"]
 
 
 def _compose_requested() -> bool:

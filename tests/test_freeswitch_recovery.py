@@ -15,8 +15,6 @@ at the restart is ended with ``uuid_kill`` (``uuid_exists`` first; never for a c
 gone).
 """
 
-# The fixture `receiver` is imported from test_fault_injection and used as a parameter:
-# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -28,17 +26,16 @@ import pytest
 from adapter_harness import ACCOUNT_SID
 from aiohttp import web
 from audio_checks import tones_440_1000, write_tone
-from fault_lab import CallbackReceiver, Tally, recorded_rest_call, wait_all_delivered
-from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
-from fs_esl_server import RecordPlan
-from test_fault_injection import (  # noqa: F401 - receiver is a fixture
+from fault_checks import (
     adapter_process,
     both_reported,
-    receiver,
     recordings,
     rest_call_reported,
     statuses_of,
 )
+from fault_lab import CallbackReceiver, Tally, recorded_rest_call, wait_all_delivered
+from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
+from fs_esl_server import RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
