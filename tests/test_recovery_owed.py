@@ -4,15 +4,14 @@ recoveries that race each other (or a sweep, or the session) from queuing anythi
 SQLite and PostgreSQL (`db_url`); the end-to-end cases with a killed adapter and a real Asterisk
 are in tests/test_fault_injection.py."""
 
-# The fixtures config/store/outbox are imported from test_recovery and used as parameters:
+# The fixtures config/store/outbox are imported from recovery_fixtures and used as parameters:
 # ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import text
-from test_recovery import (  # noqa: F401 - fixtures
+from recovery_fixtures import (  # noqa: F401 - fixtures
     ACCOUNT,
     add_call,
     add_recording,
@@ -23,6 +22,7 @@ from test_recovery import (  # noqa: F401 - fixtures
     store,
     write_wav,
 )
+from sqlalchemy import text
 
 from adapter.config import Config
 from adapter.interpreter.outbound import OutboundCall, send_call_status
