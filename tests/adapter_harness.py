@@ -24,6 +24,7 @@ __all__ = [
     "adapter_config",
     "app",
     "call_reported",
+    "http_config",
     "media_file",
     "running_adapter",
 ]
@@ -39,6 +40,21 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def http_config(data_dir: Path, port: int, public_media: bool) -> Config:
+    """A configuration for the HTTP API alone (no PBX reached): listening on `port`, media
+    public or behind the account's auth."""
+    return load_config(None, environ={
+        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
+        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
+        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{port}",
+        "TWIML_ADAPTER_HTTP_PUBLIC_MEDIA": str(public_media).lower(),
+        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(data_dir),
+        "TWIML_ADAPTER_ASTERISK_USERNAME": "u",
+        "TWIML_ADAPTER_ASTERISK_SECRET": "s",
+        "TWIML_ADAPTER_NUMBERS": '[{"number": "*", "voice_url": "http://127.0.0.1:9/v"}]',
+    })
 
 
 def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: str) -> Config:

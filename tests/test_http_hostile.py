@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, http_config
 from starlette.routing import Route
-from test_http_media import make_config
 
 from adapter.http import build_app
 from adapter.metrics import Metrics
@@ -77,7 +76,7 @@ def requests(app: Any, methods: tuple[str, ...] = ("GET", "POST", "DELETE")
 
 @pytest.fixture(params=[False, True], ids=["media-auth", "public-media"])
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    config = make_config(tmp_path, 0, bool(request.param))
+    config = http_config(tmp_path, 0, bool(request.param))
     return build_app(config, ExplodingStore(), Metrics(), {"pbx_connected": True})  # type: ignore[arg-type]
 
 

@@ -12,28 +12,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 import uvicorn
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, http_config
 
-from adapter.config import Config, load_config
 from adapter.http import build_app
 from adapter.metrics import Metrics
 from adapter.recordings.store import RecordingRow, Store
 
 SID = "RE" + "a" * 32
 OTHER_ACCOUNT = "AC" + "9" * 32
-
-
-def make_config(data_dir: Path, port: int, public_media: bool) -> Config:
-    return load_config(None, environ={
-        "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
-        "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
-        "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{port}",
-        "TWIML_ADAPTER_HTTP_PUBLIC_MEDIA": str(public_media).lower(),
-        "TWIML_ADAPTER_STORAGE_DATA_DIR": str(data_dir),
-        "TWIML_ADAPTER_ASTERISK_USERNAME": "u",
-        "TWIML_ADAPTER_ASTERISK_SECRET": "s",
-        "TWIML_ADAPTER_NUMBERS": '[{"number": "*", "voice_url": "http://127.0.0.1:9/v"}]',
-    })
 
 
 def auth(user: str = ACCOUNT_SID, password: str = AUTH_TOKEN) -> dict[str, str]:
@@ -57,7 +43,7 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         media_path=f"recordings/{SID}.wav", date_created=now, date_updated=now,
     ))
     server = uvicorn.Server(uvicorn.Config(
-        build_app(make_config(data, 0, public), store, Metrics(), {"pbx_connected": True}),
+        build_app(http_config(data, 0, public), store, Metrics(), {"pbx_connected": True}),
         host="127.0.0.1", port=0, log_level="warning", lifespan="off",
     ))
     task = asyncio.create_task(server.serve())
