@@ -591,7 +591,7 @@ async def test_two_processes_on_one_postgresql_deliver_each_callback_once(
             await writer.enqueue(f"RE{k}", rx.base + "/slow", "POST",
                                  [("Key", f"RE{k}"), ("Seq", str(seq))])
     rx.latency = 0.1  # long enough for both processes to be at work at once
-    worker = Path(__file__).with_name("outbox_worker.py")
+    worker = Path(__file__).parents[1] / "support" / "outbox_worker.py"
     processes = [await asyncio.create_subprocess_exec(
         sys.executable, str(worker), pg_url, f"process-{i}", stdout=asyncio.subprocess.PIPE)
         for i in range(2)]

@@ -101,7 +101,7 @@ __all__ = [
     "wait_heard_closed",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_ETC = REPO_ROOT / "docker" / "asterisk" / "etc"
 DIALPLAN_DIR = REPO_ROOT / "dialplan" / "asterisk"
 PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-asterisk.sh"

@@ -34,7 +34,7 @@ from adapter.recordings.store import Store
 
 __all__ = ["AdapterProcess", "CallbackReceiver", "Mode", "Received", "Tally", "TcpProxy"]
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -67,7 +67,7 @@ class AdapterProcess:
         self._log.flush()
         env = {**os.environ, **self.environ, "PYTHONUNBUFFERED": "1"}
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, str(TESTS / "fault_adapter.py"), "serve",
+            sys.executable, str(TESTS / "support" / "fault_adapter.py"), "serve",
             stdin=asyncio.subprocess.DEVNULL, stdout=self._log, stderr=asyncio.subprocess.STDOUT,
             env=env, cwd=str(TESTS.parent),
         )

@@ -60,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TWIML_DIALPLAN = REPO_ROOT / "dialplan" / "freeswitch" / "twiml.xml"
 TWIML_CONTEXT = "twiml"  # where B runs: the shipped dialplan's context
 LAB_CONTEXT = "lab"  # docker/freeswitch/conf/dialplan/lab.xml

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 __all__ = ["PostgresLab", "admin_dsn"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-postgres.sh"
 
 

@@ -27,7 +27,7 @@ from freeswitch_lab import FreeSwitchStack
 
 from adapter.startup_errors import describe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PREFIX = "twiml-adapter: cannot start: "
 
 

@@ -40,7 +40,7 @@ from adapter.pbx.freeswitch.escape import UnsafeValue
 from adapter.pbx.freeswitch.inbound import Watch
 from adapter.pbx.freeswitch.protocol import EslEvent, parse_event_plain
 
-DIALPLAN = Path(__file__).resolve().parent.parent / "dialplan" / "freeswitch" / "twiml.xml"
+DIALPLAN = Path(__file__).resolve().parents[3] / "dialplan" / "freeswitch" / "twiml.xml"
 SHIPPED_SOCKET = "127.0.0.1:8084"
 SID = "CA" + "0123456789abcdef" * 2
 OTHER_SID = "CA" + "f" * 32
