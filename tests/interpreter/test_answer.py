@@ -170,8 +170,7 @@ async def test_leading_pause_rings_then_answers(rig: Rig, app: TwimlApp) -> None
 
 async def test_dial_answer_on_bridge_is_answered_by_the_bridge(rig: Rig, app: TwimlApp) -> None:
     first = VoiceResponse()
-    # 2000 answers after a while on both PBXs (asterisk_lab's callees, fs_esl_server's and
-    # lab.xml's).
+    # 2000 answers after a while on both PBXs (asterisk_lab's callees, lab.xml's).
     first.dial(CALLEE_TONE1000, answer_on_bridge=True, action="/dialed", timeout=10)
     app.answer("/voice", first)
     app.answer("/dialed", VoiceResponse())

@@ -5,8 +5,8 @@ protocol byte for byte as the lab transcripts (`/work/shared/transcripts/freeswi
 No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it reproduces:
 
 - the inbound event socket: ``auth/request``, ``auth`` → ``+OK accepted`` / ``-ERR invalid``,
-  ``api`` (status, version, uuid_exists, uuid_getvar, uuid_setvar, uuid_break, uuid_kill,
-  uuid_record), ``event plain …``, ``nixevent``, ``noevents``, ``filter`` (add, delete, delete
+  ``api`` (status, uuid_exists, uuid_getvar, uuid_setvar, uuid_break, uuid_kill,
+  uuid_record), ``event plain …``, ``nixevent``, ``filter`` (add, delete, delete
   all; events pass as mod_event_socket.c's event_handler decides: subscribed, then the
   filters), ``exit``, and the ACL's ``text/rude-rejection``; it can be dropped, and refused for
   a while (``set_inbound_down``), as when FreeSWITCH restarts;
@@ -18,11 +18,9 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
 - events built in the transcripts' layout (prolog, channel data, caller profile, variables in
   FreeSWITCH's order: a variable set again moves to the end, an empty one is deleted), encoded
   with FreeSWITCH's URL-encoding (bytes >= 0x80 are sent raw);
-- the applications answer, set, playback, sleep, send_dtmf and record, with FreeSWITCH's
-  behaviour from the lab notes: ``playback_terminators`` default ``*`` (``none``, ``any``);
-  only DTMF *received* on the channel ends record/playback; record's whole-second epoch limit
-  (N..N+1 s); silence after ``silence_hits`` seconds (``silence_hits_exhausted``); stale
-  ``record_*`` variables; no completion cause from record; a file that cannot be opened hangs
+- the applications answer, set, playback, sleep and record, with FreeSWITCH's behaviour
+  from the lab notes: record's whole-second epoch limit (N..N+1 s); stale ``record_*``
+  variables; no completion cause from record; a file that cannot be opened hangs
   the call up (DESTINATION_OUT_OF_ORDER); relative paths resolved against ``sound_prefix``;
   hang-up with linger: CHANNEL_HANGUP, the running application's RECORD_STOP and completion,
   CHANNEL_HANGUP_COMPLETE, the ``text/disconnect-notice`` (before or after the last events),
@@ -37,28 +35,22 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   (transcripts t1, t6), per-recording ``{…}`` variables over channel variables, RECORD_START /
   RECORD_STOP (headers in the transcripts' order, ``Recording-Variable-*``), and a real WAV
   rendered from the call's media: the READ side is what the caller sends (440 Hz by default),
-  the WRITE side what the channel plays or a bridged leg's tone; mono mixed, stereo (left =
-  read), read- or write-only; the 25-frame pre-buffer's 0.5 s lag on one-sided media (lab notes
-  §7.6); mask = zeros, pause = dropped; a file with no frame is discarded; recordings end at
-  hang-up (success-silence / no-input-timeout);
-- ``bridge`` with fake second legs (`Callee`, `DEFAULT_CALLEES`: answer, ring, busy, fail; a
-  tone while bridged), legs ringing together, ``leg_timeout``/``call_timeout``,
-  ``origination_uuid``, ``execute_on_answer=sched_hangup +N`` (whole seconds), CHANNEL_BRIDGE /
-  CHANNEL_UNBRIDGE, the result variables, ``continue_on_fail`` / ``hangup_after_bridge`` as
-  switch_channel_handle_cause applies them, and ``uuid_kill`` of a leg; ``multiset``;
-- ``uuid_break`` as CF_BREAK works: only a running application sees it (not a bridge), and each
+  the WRITE side is silent (nothing the channel plays is rendered); mono mixed or read-only;
+  the 25-frame pre-buffer's 0.5 s lag on one-sided media (lab notes §7.6); mask = zeros,
+  pause = dropped; a file with no frame is discarded; recordings end at hang-up
+  (success-silence / no-input-timeout);
+- ``uuid_break`` as CF_BREAK works: only a running application sees it, and each
   application's start clears it (``switch_core_session_exec``), so a break sent between
   applications, or while the next one is still queued (``app_start_delay``), is lost;
 - ``bgapi`` on the inbound socket (mod_event_socket.c: the reply ``+OK Job-UUID: <id>`` at once,
   our ``Job-UUID`` header honoured) and its BACKGROUND_JOB event to the connections subscribed
   to it (prolog, ``Job-UUID``, ``Job-Owner-UUID: _undef_``, ``Job-Command``,
   ``Job-Command-Arg``, the command's output as the event body); ``originate`` as mod_commands'
-  originate_function runs it: ``{vars}`` and one endpoint, a `Callee` that fails (``-ERR
-  <CAUSE>``), rings out (``originate_timeout``: ``-ERR NO_ANSWER``) or answers; one that rings
-  fires CHANNEL_PROGRESS (CHANNEL_PROGRESS_MEDIA for a 183, `ring_events`) in switch_channel.c's
-  layout for an originated channel (`OriginatedChannel.ringing`), and ``uuid_kill`` of it while
-  it rings ends the originate with ``-ERR <that cause>`` (switch_ivr_originate.c: the peer's
-  hang-up cause); answered, the channel
+  originate_function runs it: ``{vars}`` and one endpoint, a `Callee` (`DEFAULT_CALLEES`) that
+  fails (``-ERR <CAUSE>``), rings out (``originate_timeout``: ``-ERR NO_ANSWER``) or answers;
+  one that rings fires CHANNEL_PROGRESS (CHANNEL_PROGRESS_MEDIA for a 183, `ring_events`) in
+  switch_channel.c's layout for an originated channel (`OriginatedChannel.ringing`), and the
+  test may end the ringing with a cause (`FakeFreeSwitch.ringing_kills`); answered, the channel
   (`OriginatedChannel`: ``Call-Direction: outbound``, ``origination_uuid``, caller ID from
   ``origination_caller_id_number``, the ``{vars}`` as channel variables) is transferred to
   ``<exten> XML <context>`` and runs that context's ``socket`` action, read from the dialplan
@@ -67,6 +59,10 @@ No registry ships FreeSWITCH, so the FreeSWITCH tests run against this. What it 
   frames is in the lab transcripts (t4 has only ``api bgapi originate`` → ``+OK Job-UUID: …``):
   their layout is FreeSWITCH 1.10.12's source (mod_event_socket.c api_exec and the ``bgapi``
   command, mod_commands.c originate_function, switch_event.c switch_event_serialize).
+
+What a real FreeSWITCH is tested on (the driver, `<Record>`, `<Start><Recording>`, `<Dial>`,
+REST: tests that use ``freeswitch_real``) this server no longer models: no ``bridge``, DTMF,
+``send_dtmf``, ``multiset``, silence detection, stereo or write-only recordings.
 
 Time is virtual: one second of call time takes `scale` real seconds, and event timestamps are
 virtual, so a 30 s recording is 0.6 s of test time at scale 0.02.
@@ -101,11 +97,9 @@ __all__ = [
     "TRANSCRIPT_CONNECT_REPLY",
     "AppRun",
     "Callee",
-    "DialAttempt",
     "FakeCall",
     "FakeChannel",
     "FakeFreeSwitch",
-    "FakeLeg",
     "FakeRecording",
     "Key",
     "OriginateAttempt",
@@ -139,7 +133,6 @@ STATUS_BODY = (
     "min idle cpu 0.00/100.00\n"
     "Current Stack Size/Max 240K/8192K\n"
 )
-VERSION_BODY = "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
 # mod_commands' SESS_REC_SYNTAX (transcript t1: the -USAGE reply).
 SESS_REC_SYNTAX = "<uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]"
 
@@ -152,8 +145,7 @@ MYEVENTS = frozenset({
     "DETECTED_SPEECH", "DTMF", "NOTALK", "TALK",
 })
 
-# Event-Calling-File / -Function / -Line-Number as in the transcripts (DTMF: not captured there;
-# FreeSWITCH fires it from switch_channel_dequeue_dtmf).
+# Event-Calling-File / -Function / -Line-Number as in the transcripts.
 CALLING = {
     "CHANNEL_DATA": ("mod_event_socket.c", "parse_command", "2021"),
     "CHANNEL_PARK": ("switch_ivr.c", "switch_ivr_park", "1002"),
@@ -165,7 +157,6 @@ CALLING = {
     "CHANNEL_HANGUP": ("switch_channel.c", "switch_channel_perform_hangup", "3445"),
     "CHANNEL_HANGUP_COMPLETE": ("switch_core_state_machine.c",
                                 "switch_core_session_reporting_state", "943"),
-    "DTMF": ("switch_channel.c", "switch_channel_dequeue_dtmf", "530"),
 }
 
 # switch_url_encode(): these and control characters become %XX; bytes >= 0x80 stay raw.
@@ -254,7 +245,6 @@ class FakeChannel:
         self.answered_us = 0
         self.hangup_us = 0
         self.hangup_cause: str | None = None
-        self.other_leg: tuple[str, str] | None = None  # (uuid, number) of the bridged leg
         self.vars: dict[str, str] = {}
         for name, value in variables if variables is not None else self.default_variables():
             self.set_var(name, value)
@@ -336,12 +326,6 @@ class FakeChannel:
                       (f"Channel-{direction}-Codec-Rate", "8000"),
                       (f"Channel-{direction}-Codec-Bit-Rate", "128000")]
         lines += self._profile("Caller")
-        if self.other_leg is not None:  # the originatee's profile, while bridged
-            uuid, number = self.other_leg
-            lines += [("Other-Type", "originatee"), ("Other-Leg-Direction", "outbound"),
-                      ("Other-Leg-Caller-ID-Number", self.caller_number),
-                      ("Other-Leg-Destination-Number", number),
-                      ("Other-Leg-Unique-ID", uuid)]
         lines += [(f"variable_{name}", value) for name, value in self.vars.items()]
         return lines
 
@@ -404,7 +388,7 @@ class AppRun:
 
 @dataclass(frozen=True, slots=True)
 class Callee:
-    """How a dialled endpoint behaves (the fake second leg of a ``bridge``): it fails with
+    """How an originated endpoint behaves (the callee of an ``originate``): it fails with
     `reject` after `fail_after` s; or answers after `answer_after` s (None: rings until the
     leg's timeout) and then "plays" `tone_hz` for `talk_s` s (None: until someone hangs up)."""
 
@@ -415,7 +399,7 @@ class Callee:
     fail_after: float = 0.2
 
 
-# Like the Asterisk lab's callees (tests/asterisk_lab.py): 2000 answers and plays 1000 Hz for
+# Like the Asterisk lab's callees (tests/labs/asterisk_lab.py): 2000 answers and plays 1000 Hz for
 # 4 s, 2001 is busy, 2002 never answers; and 2003 does not exist, 2004 talks until hung up,
 # 2005 declines (SIP 603). Any other endpoint: NO_ROUTE_DESTINATION.
 DEFAULT_CALLEES: dict[str, Callee] = {
@@ -427,21 +411,6 @@ DEFAULT_CALLEES: dict[str, Callee] = {
     "2005": Callee(reject="CALL_REJECTED", fail_after=0.5),
 }
 UNKNOWN_CALLEE = Callee(reject="NO_ROUTE_DESTINATION", fail_after=0.0)
-
-# DIALSTATUS for an originate that failed with a cause (switch_ivr_originate.c).
-_DIALSTATUS = {"ORIGINATOR_CANCEL": "CANCEL", "USER_BUSY": "BUSY", "NO_ANSWER": "NOANSWER",
-               "DESTINATION_OUT_OF_ORDER": "INVALIDARGS", "INVALID_PROFILE": "INVALIDARGS",
-               "CALL_REJECTED": "DONTCALL"}
-# Without continue_on_fail, a failed bridge hangs the caller up, except for these
-# (switch_channel_handle_cause).
-_ALWAYS_CONTINUE = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"})
-
-
-def _whole_second_timer(start: float, seconds: int) -> float:
-    """When a timer of `seconds` set at `start` fires on FreeSWITCH's whole-second clock (the
-    next second boundary after `seconds` - 1 s): between `seconds` - 1 and `seconds` later."""
-    return max(0.0, math.ceil(start + seconds - 1) - start) or float(seconds)
-
 
 def switch_true(value: str | None) -> bool:
     if not value:
@@ -494,40 +463,6 @@ def parse_dial_string(data: str) -> tuple[dict[str, str], list[tuple[dict[str, s
 
 
 @dataclass(slots=True)
-class FakeLeg:
-    """One outgoing leg of a ``bridge`` (the dialled party)."""
-
-    uuid: str
-    endpoint: str
-    callee: Callee
-    owner: FakeCall
-    answered_at: float | None = None
-    ended: str | None = None  # its hang-up cause, once it ended
-
-
-@dataclass(slots=True)
-class DialAttempt:
-    """One ``bridge`` the adapter ran, and how it went (for assertions)."""
-
-    arg: str
-    global_vars: dict[str, str]
-    legs: list[tuple[dict[str, str], str]]
-    answered: str | None = None  # the leg uuid that answered
-    cause: str = ""  # the failure cause, or the answered leg's hang-up cause
-
-
-@dataclass(slots=True)
-class _Segment:
-    """What the channel WROTE (sent to the caller) from `start` to `end` (call seconds):
-    a file's samples from its beginning, or a tone."""
-
-    start: float
-    end: float
-    file: Path | None = None
-    tone_hz: float | None = None
-
-
-@dataclass(slots=True)
 class FakeRecording:
     """One ``uuid_record`` of the channel (a media bug), as switch_ivr_async.c runs it."""
 
@@ -535,7 +470,7 @@ class FakeRecording:
     local: Path
     started: float
     variables: Lines  # the per-recording {…} variables, in the order given
-    mode: str  # "mixed", "stereo", "stereo-swap", "read", "write"
+    mode: str  # "mixed", "read"
     pre_buffer_frames: int
     masks: list[list[float]] = field(default_factory=list)  # [from, to] in call seconds
     pauses: list[list[float]] = field(default_factory=list)
@@ -544,10 +479,6 @@ class FakeRecording:
     lag_s: float = 0.0  # the pre-buffer lag (lab notes §7.6)
     frames: int = 0
     discarded: bool = False
-    limit_task: asyncio.Task[None] | None = None
-    # Which directions the media bug takes (RECORD_READ_ONLY / RECORD_WRITE_ONLY): in a stereo
-    # file the other channel is zeros (measured on 1.10.12, tests/test_freeswitch_call_recording)
-    streams: str = "both"  # "both", "read", "write"
 
 
 class FakeCall:
@@ -566,8 +497,6 @@ class FakeCall:
         self.subscriptions: set[str] = set()
         self.myevents = False
         self.linger = False
-        self.sent_dtmf: list[str] = []
-        self.peer_dtmf: list[str] = []
         self.connected = asyncio.Event()
         self.finished = asyncio.Event()  # the socket is closed
         self.ended = asyncio.Event()  # hung up, applications done, recordings closed
@@ -576,22 +505,18 @@ class FakeCall:
         self.hangup_by = ""
         self._apps: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
         self._wakeup = asyncio.Event()
-        self._signals: deque[tuple[str, str]] = deque()  # ("hangup"|"break"|"dtmf", detail)
+        self._signals: deque[tuple[str, str]] = deque()  # ("hangup"|"break", detail)
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.created = fs.now()
-        # Media: what the caller sends (the channel's READ side; None = silence) and what the
-        # channel sends to the caller (WRITE side: prompts played, a bridged leg's tone).
+        # Media: what the caller sends (the channel's READ side; None = silence).
         self.caller_tone_hz: float | None = 440.0
-        self.write_segments: list[_Segment] = []
         self.recordings: dict[str, FakeRecording] = {}  # running uuid_record, by path
         self.finished_recordings: list[FakeRecording] = []
-        self.dials: list[DialAttempt] = []
         self.current: AppRun | None = None  # the application running now
         self.app_start_delay = 0.0  # call seconds between a sendmsg and its application
         self.breaks_lost = 0  # uuid_break calls that found no application running
-        self.bridged = asyncio.Event()  # set while a bridge is connected
 
     # --- test controls ------------------------------------------------------------------------
 
@@ -600,10 +525,6 @@ class FakeCall:
 
     def caller_hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         self._hangup(cause, by="caller")
-
-    def press(self, digit: str) -> None:
-        """The caller presses `digit` now (received on the channel)."""
-        self._signal("dtmf", digit)
 
     def runs(self, app: str) -> list[AppRun]:
         return [run for run in self.log if run.app == app]
@@ -719,7 +640,7 @@ class FakeCall:
         self._wakeup.set()
 
     async def _wait(self, seconds: float) -> tuple[str, str] | None:
-        """Let `seconds` of call time pass; returns early with a signal (hangup, break, dtmf)."""
+        """Let `seconds` of call time pass; returns early with a signal (hangup, break)."""
         deadline = asyncio.get_running_loop().time() + max(0.0, seconds) * self.fs.scale
         while not self._signals:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -801,40 +722,10 @@ class FakeCall:
         name, _, value = run.arg.partition("=")
         self.channel.set_var(name, value)
 
-    async def _app_multiset(self, run: AppRun) -> None:
-        for item in run.arg.split(" "):
-            name, _, value = item.partition("=")
-            if name:
-                self.channel.set_var(name, value)
-
     async def _app_sleep(self, run: AppRun) -> None:
-        until = self.fs.now() + int(run.arg or "0") / 1000
-        while (signal := await self._wait(until - self.fs.now())) is not None:
-            if signal[0] != "dtmf":
-                run.interrupted = signal[0]
-                return
-            self._dtmf_event(signal[1])  # sleep does not stop on DTMF by default
-
-    async def _app_send_dtmf(self, run: AppRun) -> None:
-        digits = run.arg.split("@")[0]
-        self.sent_dtmf.append(digits)
-        self.peer_dtmf.extend(d for d in digits if d not in "wW")
-        seconds = sum(0.5 if d == "w" else 1.0 if d == "W" else 0.1 for d in digits)
-        signal = await self._wait(seconds)
+        signal = await self._wait(int(run.arg or "0") / 1000)
         if signal is not None:
             run.interrupted = signal[0]
-
-    def _terminators(self) -> str:
-        value = self.channel.get_var("playback_terminators")
-        return "*" if value is None else value
-
-    def _is_terminator(self, digit: str) -> bool:
-        value = self._terminators()
-        return value != "none" and (value == "any" or digit in value)
-
-    def _dtmf_event(self, digit: str) -> None:
-        self.emit("DTMF", [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
-                           ("DTMF-Source", "APP")])
 
     async def _app_playback(self, run: AppRun) -> None:
         local = self.fs.local_path(run.arg)
@@ -844,27 +735,12 @@ class FakeCall:
         with wave.open(str(local), "rb") as wav:
             length = wav.getnframes() / wav.getframerate()
         began = self.fs.now()
-        segment = _Segment(began, began + length, file=local)  # sent while it plays
-        self.write_segments.append(segment)
-        remaining = length
-        while True:
-            signal = await self._wait(remaining)
-            if signal is None:
-                run.played_s = length
-                break
-            if signal[0] == "dtmf":
-                self._dtmf_event(signal[1])
-                if self._is_terminator(signal[1]):
-                    self.channel.set_var("playback_terminator_used", signal[1])
-                    run.interrupted = f"dtmf {signal[1]}"
-                    break
-                remaining = length - (self.fs.now() - began)
-                continue
+        signal = await self._wait(length)
+        if signal is None:
+            run.played_s = length
+        else:
             run.interrupted = signal[0]
-            break
-        if not run.played_s:
             run.played_s = min(length, self.fs.now() - began)
-        segment.end = began + run.played_s
         run.response = "FILE PLAYED"
 
     async def _app_record(self, run: AppRun) -> None:
@@ -872,8 +748,6 @@ class FakeCall:
         args = run.arg.split(" ")
         path = self.fs.resolve(args[0])
         limit = int(args[1]) if len(args) > 1 else 0
-        threshold = int(args[2]) if len(args) > 2 else 0
-        hits = int(args[3]) if len(args) > 3 else 0
         local = self.fs.local_path(path)
         if local is None or not self.fs.can_write(local) or not local.parent.is_dir():
             # switch_ivr_record_file cannot open the file (it makes no folders, unlike
@@ -889,45 +763,21 @@ class FakeCall:
         start = self.fs.now()
         self.emit("RECORD_START", [("Record-File-Path", path)])
 
-        keys = deque(sorted(plan.keys, key=lambda k: k.at))
         whole_start = math.floor(start)
         limit_at = (whole_start + limit + 1 - start) if limit else math.inf  # epoch seconds
-        silence_at = plan.talk_s + hits if threshold and hits else math.inf
         hangup_at = plan.hangup_at if plan.hangup_at is not None else math.inf
-        reason, digit = "", ""
-        elapsed = 0.0  # call time: planned moments are exact, whatever the test machine's jitter
-        while not reason:
-            next_key = keys[0].at if keys else math.inf
-            target = min(limit_at, silence_at, hangup_at, next_key)
-            signal = await self._wait(target - (self.fs.now() - start))
-            elapsed = target
-            if signal is not None:
-                elapsed = min(target, self.fs.now() - start)
-                kind, detail = signal
-                if kind == "dtmf":
-                    self._dtmf_event(detail)
-                    if self._is_terminator(detail):
-                        reason, digit = "key", detail
-                else:
-                    reason = kind
-                continue
-            if target == next_key:
-                key = keys.popleft()
-                if key.direction == "recv":
-                    self._dtmf_event(key.digit)
-                    if self._is_terminator(key.digit):
-                        await self._wait(0.02)
-                        elapsed += 0.02
-                        reason, digit = "key", key.digit
-                else:
-                    self.peer_dtmf.append(key.digit)  # shows on the other leg, not here
-            elif target == hangup_at:
-                self._hangup("NORMAL_CLEARING", by="caller")
-                reason = "hangup"
-            elif target == silence_at:
-                reason = "silence"
-            else:
-                reason = "limit"
+        # call time: planned moments are exact, whatever the test machine's jitter
+        target = min(limit_at, hangup_at)
+        signal = await self._wait(target - (self.fs.now() - start))
+        elapsed = target
+        if signal is not None:
+            elapsed = min(target, self.fs.now() - start)
+            reason = signal[0]
+        elif target == hangup_at:
+            self._hangup("NORMAL_CLEARING", by="caller")
+            reason = "hangup"
+        else:
+            reason = "limit"
         if reason == "break" or (reason == "hangup" and self._signals):
             self._signals.clear()
         stopped = elapsed
@@ -942,10 +792,6 @@ class FakeCall:
         channel.set_var("record_seconds", str(samples // SAMPLE_RATE))
         channel.set_var("record_ms", str(samples * 1000 // SAMPLE_RATE))
         channel.set_var("record_samples", str(samples))
-        if reason == "key":
-            channel.set_var("playback_terminator_used", digit)
-        if reason == "silence":
-            channel.set_var("silence_hits_exhausted", "true")
         run.interrupted = reason
         self.emit("RECORD_STOP", [("Record-File-Path", path)])
 
@@ -987,15 +833,12 @@ class FakeCall:
         self.ended.set()
 
     def break_app(self) -> None:
-        """``uuid_break``: sets CF_BREAK; only an application running now notices it (a bridge
-        does not), and the next application's start clears it (switch_core_session_exec)."""
+        """``uuid_break``: sets CF_BREAK; only an application running now notices it, and the
+        next application's start clears it (switch_core_session_exec)."""
         if self.current is None:
             self.breaks_lost += 1
             return
         self._signal("break")
-
-    def kill_leg(self, uuid: str, cause: str) -> None:
-        self._signal("kill", f"{uuid} {cause}")
 
     # --- uuid_record (switch_ivr_async.c, through mod_commands' session_record_function) -------
 
@@ -1003,9 +846,9 @@ class FakeCall:
         """get_recording_var: the recording's own {…} variables first, then the channel's."""
         return variables[name] if name in variables else self.channel.get_var(name)
 
-    def uuid_record(self, action: str, path: str, limit: str, variables: str) -> str:
+    def uuid_record(self, action: str, path: str, variables: str) -> str:
         if action == "start":
-            return self._record_start(path, limit, variables)
+            return self._record_start(path, variables)
         if action == "stop":
             targets = list(self.recordings.values()) if path == "all" else (
                 [self.recordings[path]] if path in self.recordings else [])
@@ -1027,7 +870,7 @@ class FakeCall:
             return "+OK Success\n"
         return f"-USAGE: {SESS_REC_SYNTAX}\n"
 
-    def _record_start(self, path: str, limit: str, variables: str) -> str:
+    def _record_start(self, path: str, variables: str) -> str:
         resolved = self.fs.resolve(path)
         if resolved in self.recordings:
             return "+OK Success\n"  # "Already recording": no second recording, no event
@@ -1043,23 +886,12 @@ class FakeCall:
                 name, _, value = item.partition("=")
                 own.append((name, value))
         lookup = dict(own)
-        mode = "mixed"
-        if switch_true(self._recording_var(lookup, "RECORD_WRITE_ONLY")):
-            mode = "write"
-        if switch_true(self._recording_var(lookup, "RECORD_READ_ONLY")):
-            mode = "read"
-        if switch_true(self._recording_var(lookup, "RECORD_STEREO")):
-            mode = "stereo"
-        if switch_true(self._recording_var(lookup, "RECORD_STEREO_SWAP")):
-            mode = "stereo-swap"
+        read_only = switch_true(self._recording_var(lookup, "RECORD_READ_ONLY"))
+        mode = "read" if read_only else "mixed"
         pre_buffer = self._recording_var(lookup, "RECORD_PRE_BUFFER_FRAMES")
         frames = 25 if pre_buffer is None else max(0, int(pre_buffer or "0"))
         recording = FakeRecording(resolved, local, self.fs.now(), own, mode, frames)
-        if switch_true(self._recording_var(lookup, "RECORD_READ_ONLY")):
-            recording.streams = "read"
-        elif switch_true(self._recording_var(lookup, "RECORD_WRITE_ONLY")):
-            recording.streams = "write"
-        _write_open_wav(local, 2 if mode.startswith("stereo") else 1)
+        _write_open_wav(local, 1)
         self.recordings[resolved] = recording
         self.emit("RECORD_START",
                   [("Record-File-Path", resolved),
@@ -1068,53 +900,19 @@ class FakeCall:
         self.emit("MEDIA_BUG_START", before=[("Media-Bug-Function", "session_record"),
                                              ("Media-Bug-Target", resolved)],
                   calling=("switch_core_media_bug.c", "switch_core_media_bug_add", "1014"))
-        seconds = int(limit) if limit.isdigit() else 0
-        if seconds > 0:  # an epoch-second boundary: lasts N-1..N s (lab notes §8.4)
-            until = math.floor(recording.started) + seconds
-            recording.limit_task = asyncio.get_running_loop().create_task(
-                self._record_limit(recording, until))
         return "+OK Success\n"
 
-    async def _record_limit(self, recording: FakeRecording, until: float) -> None:
-        await asyncio.sleep(max(0.0, until - self.fs.now()) * self.fs.scale)
-        if self.recordings.get(recording.path) is recording:
-            del self.recordings[recording.path]
-            self._finish_recording(recording, "success-maxtime", until)
-
     def _stop_recording(self, recording: FakeRecording) -> None:
-        """The media bug is removed now; the file is closed and RECORD_STOP fired (after
-        `fs.record_stop_delay` real seconds, to show the event may come after the reply)."""
+        """The media bug is removed now: the file is closed and RECORD_STOP fired."""
         del self.recordings[recording.path]
-        if recording.limit_task is not None:
-            recording.limit_task.cancel()
-        at = self.fs.now()
-        delay = self.fs.record_stop_delay
-        if delay <= 0:
-            self._finish_recording(recording, "success-maxtime", at)
-            return
-
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            self._finish_recording(recording, "success-maxtime", at)
-
-        self._tasks.append(asyncio.get_running_loop().create_task(later()))
-
-    def _write_idle(self, start: float, end: float) -> bool:
-        """Whether the WRITE side carried no frames at some moment between start and end."""
-        covered = start
-        for segment in sorted(self.write_segments, key=lambda seg: seg.start):
-            if segment.start > covered + 0.05:
-                return True
-            covered = max(covered, segment.end)
-        return covered < end - 0.05
+        self._finish_recording(recording, "success-maxtime", self.fs.now())
 
     def _finish_recording(self, recording: FakeRecording, cause: str, at: float) -> None:
-        """Close the file (real WAV: read = the caller's tone, write = what was played or the
-        bridged leg's tone) and fire RECORD_STOP with the record_* variables."""
+        """Close the file (real WAV: read = the caller's tone, write = silence) and fire
+        RECORD_STOP with the record_* variables."""
         recording.stopped, recording.cause = at, cause
         self.finished_recordings.append(recording)
-        one_sided = recording.mode not in ("read", "write") and self._write_idle(
-            recording.started, at)
+        one_sided = recording.mode == "mixed"  # the WRITE side carries no frames
         # The default 25-frame pre-buffer keeps a one-sided recording 0.5 s behind: the last
         # 0.5 s is lost and mask/pause act on older audio (lab notes §7.6, §8.5).
         lag = recording.pre_buffer_frames * 0.02 if one_sided else 0.0
@@ -1130,10 +928,8 @@ class FakeCall:
                 reads += bytes(2 * FRAME_SAMPLES)  # mask writes zeros (the time is kept)
                 writes += bytes(2 * FRAME_SAMPLES)
                 continue
-            reads += self._read_frame(t) if recording.streams != "write" else bytes(
-                2 * FRAME_SAMPLES)
-            writes += self._write_frame(t) if recording.streams != "read" else bytes(
-                2 * FRAME_SAMPLES)
+            reads += self._read_frame(t)
+            writes += bytes(2 * FRAME_SAMPLES)
         recording.frames = len(reads) // 2
         channel = self.channel
         if recording.frames == 0:  # "Discarding empty file"
@@ -1162,145 +958,6 @@ class FakeCall:
             return bytes(2 * FRAME_SAMPLES)
         return _tone_frame(self.caller_tone_hz, t - self.created)
 
-    def _write_frame(self, t: float) -> bytes:
-        for segment in self.write_segments:
-            if segment.start <= t < segment.end:
-                if segment.tone_hz is not None:
-                    return _tone_frame(segment.tone_hz, t - self.created)
-                if segment.file is not None:
-                    return self.fs.file_frame(segment.file, t - segment.start)
-        return bytes(2 * FRAME_SAMPLES)
-
-    # --- bridge (mod_dptools' audio_bridge_function, switch_ivr_originate, switch_ivr_bridge) --
-
-    async def _app_bridge(self, run: AppRun) -> None:
-        channel = self.channel
-        global_vars, legs = parse_dial_string(run.arg)
-        attempt = DialAttempt(run.arg, global_vars, legs)
-        self.dials.append(attempt)
-        call_timeout = int(channel.get_var("call_timeout") or "0") or 60
-        if global_vars.get("originate_timeout", "").isdigit():
-            call_timeout = int(global_vars["originate_timeout"])
-        start = self.fs.now()
-        plan: list[tuple[float, FakeLeg, str]] = []  # (call second, leg, "answer" | cause)
-        for leg_vars, endpoint in legs:
-            uuid = leg_vars.get("origination_uuid") or str(uuid_module.uuid4())
-            callee = self.fs.callee_for(endpoint)
-            leg = FakeLeg(uuid, endpoint, callee, self)
-            self.fs.legs[uuid] = leg
-            # As on the real switch: call_timeout runs on a whole-second clock (timeout N rings
-            # N-1 to N s) and ends the attempt NO_ANSWER; a shorter leg_timeout ends its leg
-            # ALLOTTED_TIMEOUT.
-            leg_timeout = int(leg_vars.get("leg_timeout") or "0")
-            if leg_timeout and leg_timeout < call_timeout:
-                timeout, expired = float(leg_timeout), "ALLOTTED_TIMEOUT"
-            else:
-                timeout, expired = _whole_second_timer(start, call_timeout), "NO_ANSWER"
-            if callee.reject is not None:
-                plan.append((callee.fail_after, leg, callee.reject))
-            elif callee.answer_after is not None and callee.answer_after < timeout:
-                plan.append((callee.answer_after, leg, "answer"))
-            else:
-                plan.append((timeout, leg, expired))
-        answered: FakeLeg | None = None
-        cause = "NO_ANSWER" if plan else "INVALID_NUMBER_FORMAT"
-        while plan and answered is None:
-            when, leg, outcome = min(plan, key=lambda item: item[0])
-            signal = await self._wait(when - (self.fs.now() - start))
-            if signal is None:
-                plan.remove((when, leg, outcome))
-                if outcome == "answer":
-                    answered = leg
-                else:
-                    leg.ended = cause = outcome
-                continue
-            kind, detail = signal
-            if kind == "hangup":  # the caller gave up: every leg is cancelled
-                cause = "ORIGINATOR_CANCEL"
-                for _when, other, _outcome in plan:
-                    other.ended = "ORIGINATOR_CANCEL"
-                plan.clear()
-            elif kind == "kill":
-                uuid, _, killed_cause = detail.partition(" ")
-                for item in [item for item in plan if item[1].uuid == uuid]:
-                    plan.remove(item)
-                    item[1].ended = cause = killed_cause or "NORMAL_CLEARING"
-            # "break" and DTMF do not stop an originate
-        for _when, other, _outcome in plan:
-            other.ended = "LOSE_RACE"
-        if answered is None:
-            for leg_vars, _endpoint in legs:
-                self.fs.legs.pop(leg_vars.get("origination_uuid", ""), None)
-            attempt.cause = cause
-            channel.set_var("originate_disposition", cause)
-            channel.set_var("DIALSTATUS", _DIALSTATUS.get(cause, cause))
-            channel.set_var("originate_failed_cause", cause)
-            if not self.hung_up and not self._continues_after(cause):
-                self._hangup(cause, by="bridge failed")
-            return
-        await self._bridged(run, attempt, answered, global_vars)
-
-    def _continues_after(self, cause: str) -> bool:
-        setting = self.channel.get_var("continue_on_fail")
-        if setting is None:
-            return cause in _ALWAYS_CONTINUE
-        return switch_true(setting) or cause in setting.split(",")
-
-    async def _bridged(self, run: AppRun, attempt: DialAttempt, leg: FakeLeg,
-                       global_vars: dict[str, str]) -> None:
-        channel = self.channel
-        answered_at = leg.answered_at = self.fs.now()
-        attempt.answered = leg.uuid
-        if channel.answer_state != "answered":  # the bridge answers the caller
-            channel.answer_state, channel.call_state = "answered", "ACTIVE"
-            channel.answered_us = self.fs.now_us()
-            self.emit("CHANNEL_ANSWER")
-        channel.set_var("originate_disposition", "SUCCESS")  # as the real switch sets them
-        channel.set_var("DIALSTATUS", "SUCCESS")
-        channel.set_var("bridge_to", leg.uuid)
-        channel.other_leg = (leg.uuid, callee_key(leg.endpoint))
-        ids = [("Bridge-A-Unique-ID", self.uuid), ("Bridge-B-Unique-ID", leg.uuid)]
-        self.bridged.set()
-        self.emit("CHANNEL_BRIDGE", before=ids,
-                  calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1689"))
-        talk_end = answered_at + leg.callee.talk_s if leg.callee.talk_s is not None else math.inf
-        limit_end, limit_cause = math.inf, "ALLOTTED_TIMEOUT"
-        hook = global_vars.get("execute_on_answer", "")
-        if hook.startswith("sched_hangup +"):  # whole epoch seconds, like every sched_ task
-            parts = hook.split(" ")
-            limit_end = math.floor(answered_at) + int(parts[1][1:])
-            limit_cause = parts[2] if len(parts) > 2 else limit_cause
-        segment = _Segment(answered_at, math.inf, tone_hz=leg.callee.tone_hz)
-        self.write_segments.append(segment)  # the callee's audio, sent to the caller
-        b_cause = ""
-        ended_at = answered_at
-        while not b_cause:
-            target = min(talk_end, limit_end)
-            signal = await self._wait(target - self.fs.now())
-            if signal is None:
-                ended_at = target
-                b_cause = "NORMAL_CLEARING" if target == talk_end else limit_cause.upper()
-                continue
-            kind, detail = signal
-            if kind == "hangup":
-                ended_at, b_cause = self.fs.now(), "NORMAL_CLEARING"
-            elif kind == "kill" and detail.split(" ")[0] == leg.uuid:
-                ended_at, b_cause = self.fs.now(), detail.partition(" ")[2] or "NORMAL_CLEARING"
-        leg.ended = attempt.cause = b_cause
-        self.bridged.clear()
-        self.fs.legs.pop(leg.uuid, None)
-        segment.end = ended_at
-        channel.other_leg = None
-        channel.set_var("bridge_to", None)
-        channel.set_var("last_bridge_to", leg.uuid)
-        channel.set_var("bridge_hangup_cause", b_cause)
-        channel.set_var("last_bridge_hangup_cause", b_cause)
-        self.emit("CHANNEL_UNBRIDGE", before=ids, at=ended_at,
-                  calling=("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1879"))
-        if not self.hung_up and switch_true(channel.get_var("hangup_after_bridge")):
-            self._hangup(b_cause, by="hangup_after_bridge")
-
-
 def _tone_frame(hz: float, t: float) -> bytes:
     """One 20 ms frame of a sine at `hz`, phase-continuous in call time `t`."""
     first = round(t * SAMPLE_RATE)
@@ -1310,25 +967,16 @@ def _tone_frame(hz: float, t: float) -> bytes:
 
 
 def _write_pcm(path: Path, mode: str, reads: bytes, writes: bytes) -> None:
-    """The WAV a media bug writes in `mode` (lab notes §7.2): stereo = read left, write right."""
+    """The mono WAV a media bug writes in `mode` (lab notes §7.2): read only, or mixed."""
     read = array.array("h", reads)
     write = array.array("h", writes)
-    if mode in ("stereo", "stereo-swap"):
-        left, right = (read, write) if mode == "stereo" else (write, read)
-        frames = array.array("h", bytes(4 * len(left)))
-        frames[0::2], frames[1::2] = left, right
-        channels = 2
+    if mode == "read":
+        frames = read
     else:
-        channels = 1
-        if mode == "read":
-            frames = read
-        elif mode == "write":
-            frames = write
-        else:
-            frames = array.array("h", (max(-32768, min(32767, a + b))
-                                       for a, b in zip(read, write, strict=True)))
+        frames = array.array("h", (max(-32768, min(32767, a + b))
+                                   for a, b in zip(read, write, strict=True)))
     with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(channels)
+        wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
         wav.writeframes(frames.tobytes())
@@ -1506,14 +1154,6 @@ class _Inbound:
         self.listening = True
         return "+OK events nixed"
 
-    def no_events(self) -> str:
-        if not self.listening:
-            return "-ERR not listening for events"
-        self.listening = False
-        self.subscriptions.clear()
-        self.nixed.clear()
-        return "+OK no longer listening for events"
-
     def filter(self, rest: str) -> str:
         """``filter [add] <header> <value>``, ``filter delete <header> [<value>]``,
         ``filter delete all``, with parse_command's replies. Delete matches the header name
@@ -1604,15 +1244,9 @@ class FakeFreeSwitch:
         self.calls: dict[str, FakeCall] = {}
         self.inbound_commands: list[str] = []
         self.inbound: list[_Inbound] = []
-        self.inbound_attempts = 0  # inbound connections accepted (or refused)
-        self.inbound_attempt_times: list[float] = []  # their loop times
         self._inbound_command = asyncio.Event()  # set after each inbound command's reply
-        self._attempted = asyncio.Event()
         self.refuse_inbound = False
-        self.legs: dict[str, FakeLeg] = {}  # outgoing bridge legs, by uuid
         self.callees: dict[str, Callee] = dict(DEFAULT_CALLEES)
-        self.record_stop_delay = 0.0  # real seconds from uuid_record stop to RECORD_STOP
-        self._file_frames: dict[Path, bytes] = {}
         self._sequence = itertools.count(935)
         self._epoch = time.time()
         self._t0 = 0.0
@@ -1623,7 +1257,7 @@ class FakeFreeSwitch:
         self.dialplan: dict[str, list[tuple[str, str]]] = {}
         self.originates: list[OriginateAttempt] = []
         self.ringing: set[str] = set()
-        # a ringing originate's channel -> its hang-up cause once uuid_kill ends it
+        # a ringing originate's channel -> the cause a test ends its ringing with
         self.ringing_kills: dict[str, asyncio.Future[str]] = {}
         # what a callee that rings sends (by callee key): 180 -> CHANNEL_PROGRESS, 183 ->
         # CHANNEL_PROGRESS_MEDIA; by default a 180
@@ -1652,12 +1286,6 @@ class FakeFreeSwitch:
         """Virtual epoch seconds."""
         return self._epoch + (asyncio.get_running_loop().time() - self._t0) / self.scale
 
-    def set_scale(self, scale: float) -> None:
-        """Change how fast call time runs from now on (the clock stays continuous)."""
-        now = self.now()
-        self._t0 = asyncio.get_running_loop().time()
-        self._epoch, self.scale = now, scale
-
     def now_us(self) -> int:
         return int(self.now() * 1e6)
 
@@ -1677,16 +1305,6 @@ class FakeFreeSwitch:
         if pure.is_relative_to(PurePosixPath(str(self.sound_prefix))):
             return Path(pure)
         return None
-
-    def file_frame(self, path: Path, offset: float) -> bytes:
-        """20 ms of a played file's samples from `offset` seconds (zeros past its end)."""
-        if path not in self._file_frames:
-            with wave.open(str(path), "rb") as wav:
-                self._file_frames[path] = wav.readframes(wav.getnframes())
-        data = self._file_frames[path]
-        first = 2 * round(offset * SAMPLE_RATE)
-        chunk = data[first:first + 2 * FRAME_SAMPLES]
-        return chunk + bytes(2 * FRAME_SAMPLES - len(chunk))
 
     def callee_for(self, endpoint: str) -> Callee:
         return self.callees.get(callee_key(endpoint), UNKNOWN_CALLEE)
@@ -1730,28 +1348,14 @@ class FakeFreeSwitch:
         call = self.calls.get(parts[0]) if parts else None
         if name == "status":
             return STATUS_BODY
-        if name == "version":
-            return VERSION_BODY
         if name == "uuid_exists":
-            leg = self.legs.get(parts[0]) if parts else None
-            alive = (call is not None and not call.hung_up) or (leg is not None and not leg.ended)
+            alive = call is not None and not call.hung_up
             alive = alive or (bool(parts) and parts[0] in self.ringing)
             return "true" if alive else "false"
         if name == "uuid_record":
             return self._uuid_record(args)
         if name not in ("uuid_break", "uuid_kill", "uuid_getvar", "uuid_setvar"):
             return f"-ERR {name} Command not found!\n"
-        if name == "uuid_kill" and parts and parts[0] in self.ringing_kills:
-            # an originate's channel still ringing: hung up with that cause, so the originate
-            # ends with it (switch_ivr_originate.c: the peer's cause)
-            killed = self.ringing_kills[parts[0]]
-            if not killed.done():
-                killed.set_result(parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
-            return "+OK\n"
-        if name == "uuid_kill" and parts and parts[0] in self.legs:
-            leg = self.legs[parts[0]]
-            leg.owner.kill_leg(leg.uuid, parts[1] if len(parts) > 1 else "NORMAL_CLEARING")
-            return "+OK\n"
         if call is None or call.hung_up:
             return "-ERR No such channel!\n"
         if name == "uuid_break":
@@ -1773,15 +1377,8 @@ class FakeFreeSwitch:
         call = self.calls.get(argv[0])
         if call is None or call.hung_up:
             return "-ERR Cannot locate session!\n"
-        limit = argv[3] if len(argv) > 3 else ""
-        variables = argv[4] if len(argv) > 4 else ""
-        return call.uuid_record(argv[1].lower(), argv[2], limit, variables)
-
-    async def wait_inbound_attempts(self, count: int) -> None:
-        """Until `count` inbound connections have been made (accepted or refused)."""
-        while self.inbound_attempts < count:
-            self._attempted.clear()
-            await self._attempted.wait()
+        variables = argv[4] if len(argv) > 4 else ""  # argv[3], the limit, is not modelled
+        return call.uuid_record(argv[1].lower(), argv[2], variables)
 
     def forget_call(self, uuid: str) -> None:
         """FreeSWITCH no longer knows the channel (its socket stays open)."""
@@ -1792,9 +1389,6 @@ class FakeFreeSwitch:
     async def _serve_inbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.inbound_attempts += 1
-        self.inbound_attempt_times.append(asyncio.get_running_loop().time())
-        self._attempted.set()
         if self.refuse_inbound:  # mod_event_socket is not up (FreeSWITCH restarting)
             writer.close()
             return
@@ -1831,8 +1425,6 @@ class FakeFreeSwitch:
                     writer.write(command_reply(session.subscribe(rest)))
                 elif word == "nixevent":
                     writer.write(command_reply(session.unsubscribe(rest)))
-                elif word == "noevents":
-                    writer.write(command_reply(session.no_events()))
                 elif word == "filter":
                     writer.write(command_reply(session.filter(rest)))
                 elif block == "exit":
@@ -1981,7 +1573,7 @@ class FakeFreeSwitch:
         return f"+OK {uuid}\n"
 
     async def _killed(self, killed: asyncio.Future[str], seconds: float) -> bool:
-        """Wait `seconds` of call time; True as soon as uuid_kill ended the ringing channel."""
+        """Wait `seconds` of call time; True as soon as a test ended the ringing channel."""
         done, _ = await asyncio.wait({killed}, timeout=max(0.0, seconds) * self.scale)
         return bool(done)
 
