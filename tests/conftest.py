@@ -7,7 +7,7 @@ docker/compose.yml. There are no skips: if Asterisk cannot start, the tests that
 ``freeswitch_real`` (session) is a real FreeSWITCH 1.10.12: the build of
 docker/provision-freeswitch.sh started on this host (tests/freeswitch_local.py), or, with
 ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker engine, the compose stack's FreeSWITCH.
-The ESL test server (tests/fs_esl_server.py) serves only the tests of what a real switch cannot
+The ESL test server (tests/support/esl_server/) serves only the tests of what a real switch cannot
 be made to do on demand (hostile frames, lost connections, exact fault timing).
 """
 

@@ -27,8 +27,8 @@ import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
 from audio_checks import channel_samples, tone_power
+from esl_server.plans import RecordPlan
 from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
-from fs_esl_server import RecordPlan
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse

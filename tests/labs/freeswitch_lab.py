@@ -10,7 +10,7 @@ reports.
   caller, in the test context ``lab`` (docker/freeswitch/conf/dialplan/lab.xml). Whatever A
   writes, B reads. A can speak a WAV (`voice`) and record what it hears (`hears_into`).
 - `RealCall.plan_record`: what the caller does during the next ``record`` application on B,
-  timed from its RECORD_START (a `fs_esl_server.RecordPlan`): A is moved with ``uuid_transfer``
+  timed from its RECORD_START (an `esl_server.plans.RecordPlan`): A is moved with ``uuid_transfer``
   to an extension that sends 440 Hz (or its WAV) for ``talk_s`` seconds, then digital silence
   (or comfort noise only when ``media`` is False); keys are ``uuid_send_dtmf A`` (they arrive on
   B's read side, lab notes §8.8), the hang-up is ``uuid_kill A``.
@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, FS_SPOOL
-from fs_esl_server import RecordPlan
+from esl_server.plans import RecordPlan
 
 from adapter.config import load_config
 from adapter.pbx.freeswitch.escape import (

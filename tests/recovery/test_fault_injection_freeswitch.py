@@ -26,6 +26,7 @@ import pytest
 from adapter_harness import ACCOUNT_SID
 from aiohttp import web
 from audio_checks import tones_440_1000, write_tone
+from esl_server.plans import RecordPlan
 from fault_checks import (
     adapter_process,
     both_reported,
@@ -35,7 +36,6 @@ from fault_checks import (
 )
 from fault_lab import CallbackReceiver, Tally, recorded_rest_call, wait_all_delivered
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
-from fs_esl_server import RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 

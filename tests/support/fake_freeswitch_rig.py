@@ -1,4 +1,4 @@
-"""The FreeSWITCH driver started against the ESL test server (`fs_esl_server`): `started_rig`
+"""The FreeSWITCH driver started against the ESL test server (`esl_server`): `started_rig`
 yields a `Rig` (the fake switch, the driver, the spool) whose `call` places a fake call and
 returns it once the driver has handed it over. For the tests of what a real switch cannot be
 made to do on demand (tests/pbx/freeswitch/test_faults_freeswitch.py and the few others)."""
@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from fs_esl_server import FakeCall, FakeFreeSwitch
+from esl_server.call import FakeCall
+from esl_server.server import FakeFreeSwitch
 
 from adapter.pbx.base import IncomingCall, PathMap, RecordRequest
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings

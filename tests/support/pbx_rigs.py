@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import pytest
 from adapter_harness import adapter_config, running_adapter
 from asterisk_lab import CallerScript, originate
+from esl_server.plans import Key, RecordPlan
 from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
-from fs_esl_server import Key, RecordPlan
 from twiml_app import TwimlApp
 
 from adapter.service import Adapter

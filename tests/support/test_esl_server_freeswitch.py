@@ -9,8 +9,9 @@ import asyncio
 import wave
 from pathlib import Path
 
+from esl_server.originate import parse_dial_string
+from esl_server.server import FakeFreeSwitch
 from fake_freeswitch_rig import PBX_SPOOL, Rig, started_rig
-from fs_esl_server import FakeFreeSwitch, parse_dial_string
 
 from adapter.pbx.freeswitch.protocol import EslParser
 

@@ -18,8 +18,8 @@ import pytest
 from adapter_harness import ACCOUNT_SID, call_reported, media_file
 from aiohttp import web
 from audio_checks import tones_440_1000, write_tone
+from esl_server.plans import Key, RecordPlan
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch, freeswitch_under_test
-from fs_esl_server import Key, RecordPlan
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording, stop_recording
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from audio_checks import channel_samples, tone_power
+from esl_server.plans import Key, RecordPlan
 from freeswitch_driver_rig import (
     FROM,
     TO,
@@ -28,7 +29,6 @@ from freeswitch_driver_rig import (
     write_prompt,
 )
 from freeswitch_lab import FreeSwitchStack
-from fs_esl_server import Key, RecordPlan
 
 from adapter.pbx.base import CallGone, PbxError, RecordEnd, RecordResult
 from adapter.pbx.freeswitch import FreeSwitchDriver

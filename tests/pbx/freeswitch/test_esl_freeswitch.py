@@ -8,10 +8,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from fs_esl_server import (
+from esl_server.channel import FakeChannel
+from esl_server.codec import (
     TRANSCRIPT_ANSWER_COMPLETE,
     TRANSCRIPT_CONNECT_REPLY,
-    FakeChannel,
     api_response,
     command_reply,
 )

@@ -1,4 +1,4 @@
-"""The FreeSWITCH driver against the ESL test server (`fs_esl_server`), for what a real switch
+"""The FreeSWITCH driver against the ESL test server (`esl_server`), for what a real switch
 cannot be made to do on demand: the disconnect notice before or after the lingering events, an
 ACL's rude rejection, a channel forgotten while its outbound socket stays open, a forged header
 inside a caller's name. The driver's behaviour on a real FreeSWITCH is tested in
@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from esl_server.call import FakeCall
+from esl_server.plans import AppRun, RecordPlan
 from fake_freeswitch_rig import Call, Rig, fake_fs, settings_for, started_rig
-from fs_esl_server import AppRun, FakeCall, RecordPlan
 
 from adapter.pbx.base import (
     CallGone,

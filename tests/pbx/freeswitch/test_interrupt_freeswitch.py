@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from esl_server.plans import RecordPlan
 from fake_freeswitch_rig import started_rig
 from freeswitch_dialing import DIAL_NUMBER, DIAL_SIP, bridge_leg_uuids, dial, stamp
 from freeswitch_driver_rig import DriverRig, driver_rig, wav_seconds, write_prompt
 from freeswitch_lab import FreeSwitchStack
-from fs_esl_server import RecordPlan
 
 from adapter.pbx.base import CallGone, CallInterrupted, RecordRequest
 from adapter.pbx.freeswitch.protocol import EslEvent

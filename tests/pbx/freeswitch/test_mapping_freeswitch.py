@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 import pytest
-from fs_esl_server import FakeChannel
+from esl_server.channel import FakeChannel
 
 from adapter.pbx.base import RecordEnd
 from adapter.pbx.freeswitch import mapping

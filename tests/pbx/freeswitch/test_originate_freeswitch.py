@@ -11,7 +11,7 @@ functions; what FreeSWITCH did from the test's own connection. A lost inbound co
 cut of the loopback TCP proxy between the driver and FreeSWITCH (tests/tcp_proxy.py).
 
 What a real switch cannot be made to do on demand stays on the ESL test server
-(tests/fs_esl_server.py), at the end: an answered channel that never reaches the socket, and the
+(tests/support/esl_server/), at the end: an answered channel that never reaches the socket, and the
 races of a cancel against the answer or the channel's end."""
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from esl_server.server import FakeFreeSwitch
 from fake_freeswitch_rig import Rig as FakeRig
 from fake_freeswitch_rig import started_rig
 from freeswitch_driver_rig import DriverRig, driver_rig
 from freeswitch_lab import EslConnection, FreeSwitchStack, RealFreeSwitch
 from freeswitch_outbound_lab import job_result, originated, place_raw_call, reached_adapter
-from fs_esl_server import FakeFreeSwitch
 from tcp_proxy import TcpProxy
 
 from adapter.pbx.base import IncomingCall, OriginateRequest, PbxError

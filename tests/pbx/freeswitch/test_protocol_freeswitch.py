@@ -4,11 +4,11 @@ stream, per-line URL decoding, and the header-spoofing regression against greens
 from __future__ import annotations
 
 import pytest
-from fs_esl_server import (
+from esl_server.channel import FakeChannel
+from esl_server.codec import (
     STATUS_BODY,
     TRANSCRIPT_ANSWER_COMPLETE,
     TRANSCRIPT_CONNECT_REPLY,
-    FakeChannel,
     api_response,
     command_reply,
     disconnect_notice,
