@@ -1,7 +1,8 @@
 """The whole adapter on a real FreeSWITCH 1.10.12 (`freeswitch_lab.freeswitch_under_test`): a
-voicemail `<Record>`, `<Start><Recording>` / `<Stop><Recording>` and `<Dial>`, with the same
-webhooks and callbacks as on Asterisk (tests/test_start_recording_asterisk.py,
-tests/test_dial_asterisk.py).
+voicemail `<Record>`, what only the FreeSWITCH suite checks of `<Start><Recording>` (trim, a
+recording without audio) and `<Dial>`, with the same webhooks and callbacks as on Asterisk
+(tests/pbx/asterisk/test_dial_asterisk.py). The `<Start><Recording>` behaviour both PBXs share
+is tests/interpreter/test_start_recording.py.
 
 The caller talks: it starts in lab.xml's ``speak_<ms>`` (440 Hz, then digital silence); the
 adapter plays a 1000 Hz prompt, and the dialled 2000/2004 answer with 1000 Hz, so each
@@ -10,7 +11,6 @@ channel's spectrum in the final file shows whose audio it holds. Calls take real
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -96,125 +96,6 @@ async def test_voicemail_on_freeswitch(rig: Rig, app: TwimlApp) -> None:
 
 
 # --- <Start><Recording>, <Stop><Recording> ------------------------------------------------------
-
-
-async def test_start_recording_dual_puts_the_caller_on_channel_1_on_freeswitch(
-    rig: Rig, app: TwimlApp, tmp_path: Path
-) -> None:
-    adapter, _ = rig
-    response = VoiceResponse()
-    response.append(start_recording(recording_status_callback="/rec",
-                                    recording_status_callback_event="in-progress completed"))
-    response.play("/tone1000.wav", loop=2)
-    response.hangup()
-    call_sid = await run_call(rig, app, response, tmp_path)
-    in_progress, completed = statuses(app)
-    assert [in_progress.params["RecordingStatus"], completed.params["RecordingStatus"]] == [
-        "in-progress", "completed"]
-    for request in (in_progress, completed):
-        assert request.params["CallSid"] == call_sid
-        assert request.params["AccountSid"] == ACCOUNT_SID
-        assert request.params["RecordingSource"] == "StartCallRecordingTwiML"
-        assert (request.params["RecordingTrack"], request.params["RecordingChannels"]) == (
-            "both", "2")
-    assert 3 <= int(completed.params["RecordingDuration"]) <= 5
-    wav = media_file(adapter, completed.params["RecordingSid"])
-    info = media.wav_info(wav)
-    assert (info.channels, info.sample_rate) == (2, 8000)
-    caller_440, caller_1000 = tones_440_1000(wav, 0)
-    played_440, played_1000 = tones_440_1000(wav, 1)
-    assert caller_440 > 20 * caller_1000, "channel 1 must carry the caller (440 Hz)"
-    assert played_1000 > 20 * played_440, "channel 2 must carry what the caller hears"
-    folder = adapter.config.spool_dir_local / "recordings" / call_sid  # the session's spool
-    assert folder.is_dir() and not list(folder.rglob("*.wav")), (
-        "the PBX's files are removed once the recording is final")
-
-
-async def test_start_recording_mono_mixes_both_tracks_on_freeswitch(
-    rig: Rig, app: TwimlApp, tmp_path: Path
-) -> None:
-    adapter, _ = rig
-    response = VoiceResponse()
-    response.append(start_recording(channels="mono", recording_status_callback="/rec"))
-    response.play("/tone1000.wav", loop=2)
-    await run_call(rig, app, response, tmp_path)
-    (completed,) = statuses(app)
-    assert completed.params["RecordingChannels"] == "1"
-    wav = media_file(adapter, completed.params["RecordingSid"])
-    assert media.wav_info(wav).channels == 1
-    p440, p1000 = tones_440_1000(wav, 0)
-    assert p440 > 0 and p1000 > 0 and 0.05 < p440 / p1000 < 20
-
-
-@pytest.mark.parametrize(("track", "wanted", "unwanted"), [("inbound", 440, 1000),
-                                                           ("outbound", 1000, 440)])
-async def test_start_recording_single_track_on_freeswitch(
-    rig: Rig, app: TwimlApp, tmp_path: Path, track: str, wanted: int, unwanted: int,
-) -> None:
-    adapter, _ = rig
-    response = VoiceResponse()
-    response.append(start_recording(track=track, recording_status_callback="/rec"))
-    response.play("/tone1000.wav", loop=2)
-    await run_call(rig, app, response, tmp_path)
-    (completed,) = statuses(app)
-    assert completed.params["RecordingTrack"] == track
-    assert completed.params["RecordingChannels"] == "1"
-    wav = media_file(adapter, completed.params["RecordingSid"])
-    p440, p1000 = tones_440_1000(wav, 0)
-    power = {440: p440, 1000: p1000}
-    assert power[wanted] > 20 * power[unwanted]
-
-
-async def test_stop_recording_by_name_ends_the_right_one_on_freeswitch(
-    rig: Rig, app: TwimlApp, tmp_path: Path
-) -> None:
-    adapter, _ = rig
-    response = VoiceResponse()
-    response.append(start_recording(name="whole", recording_status_callback="/rec"))
-    response.append(start_recording(name="part", recording_status_callback="/rec"))
-    response.play("/tone1000.wav")            # 2 s
-    response.append(stop_recording("part"))
-    response.play("/tone1000.wav", loop=2)    # 4 s more
-    response.hangup()
-    await run_call(rig, app, response, tmp_path)
-    done = {r.params["RecordingSid"]: r for r in statuses(app)}
-    assert len(done) == 2
-    store = adapter.ctx.store  # type: ignore[union-attr]
-    rows = [await store.get_recording(ACCOUNT_SID, sid) for sid in done]
-    by_name = {row.name: row for row in rows if row is not None}
-    assert by_name.keys() == {"whole", "part"}
-    part, whole = by_name["part"], by_name["whole"]
-    assert part.duration is not None and whole.duration is not None
-    assert 1 <= part.duration <= 3
-    assert whole.duration >= part.duration + 3
-    assert statuses(app)[0].params["RecordingSid"] == part.sid  # reported first
-
-
-async def test_duplicate_name_and_unknown_stop_on_freeswitch(
-    rig: Rig, app: TwimlApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A second recording of a running name is not started (one uuid_record on the switch);
-    stopping an unknown name is a warning and the call goes on."""
-    adapter, fs = rig
-    caplog.set_level(logging.WARNING, logger="adapter")
-    response = VoiceResponse()
-    response.append(start_recording(name="agent", recording_status_callback="/rec"))
-    response.append(start_recording(name="agent", recording_status_callback="/rec"))
-    response.append(stop_recording("nobody"))
-    response.play("/tone1000.wav")
-    response.redirect("/after")
-    app.answer("/after", VoiceResponse())
-    call_sid = await run_call(rig, app, response, tmp_path)
-    recordings = await adapter.ctx.store.list_recordings(  # type: ignore[union-attr]
-        ACCOUNT_SID, call_sid=call_sid)
-    assert len(recordings) == 1, "the duplicate name must not start a second recording"
-    starts = [c for c in await fs.api_commands_so_far()
-              if c.startswith("uuid_record ") and " start " in c]
-    assert len(starts) == 1
-    assert app.received("/after"), "an unknown name is a warning: the call goes on"
-    warnings = " ".join(r.getMessage() for r in caplog.records)
-    assert "name='agent'" in warnings and "already running" in warnings
-    assert "name='nobody'" in warnings and "no running recording" in warnings
 
 
 @pytest.mark.parametrize("trim", ["trim-silence", "do-not-trim"])
