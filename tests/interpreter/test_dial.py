@@ -1,8 +1,8 @@
 """`<Dial>`'s child call on both PBXs (a real Asterisk 22, a real FreeSWITCH 1.10.12): its row is
 ``in-progress`` from the callee's answer on, before the `<Dial>` ends (so a crash during the
-bridge leaves it ``completed`` for recovery, not ``canceled``: tests/test_freeswitch_recovery.py),
-and ``completed`` with the bridged seconds at the end. The rigs are the shared suite's
-(tests/test_shared_record.py)."""
+bridge leaves it ``completed`` for recovery, not ``canceled``:
+tests/recovery/test_fault_injection_freeswitch.py), and ``completed`` with the bridged seconds
+at the end. The rigs are the shared suites' (tests/support/pbx_rigs.py)."""
 
 from __future__ import annotations
 

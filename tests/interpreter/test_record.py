@@ -1,6 +1,6 @@
 """One behavioural suite for both PBXs: the same TwiML, the same caller behaviour, the same
 webhooks and callbacks, on Asterisk (a real Asterisk 22) and on a real FreeSWITCH 1.10.12 (the
-build of docker/provision-freeswitch.sh, tests/freeswitch_local.py; with
+build of docker/provision-freeswitch.sh, tests/labs/freeswitch_local.py; with
 ``TWIML_TEST_FREESWITCH=compose`` and a Docker engine, the compose FreeSWITCH).
 
 The rigs, one per PBX, are tests/support/pbx_rigs.py's."""

@@ -2,7 +2,7 @@
 it: as the first verb the call is never answered and ends ``busy`` (``reason="busy"``) or
 ``no-answer`` (``rejected``, the default); the PBX hangs the channel up with the matching cause
 (USER_BUSY, CALL_REJECTED), which its SIP stack answers the trunk's INVITE with (486, 603:
-tests/test_sip_freeswitch.py checks that on the wire). After the answer, `<Reject>` only ends
+tests/sip/test_sip_freeswitch.py checks that on the wire). After the answer, `<Reject>` only ends
 the call, which is then ``completed``.
 
 What each PBX did is read from its own events: Asterisk's AMI (``Hangup`` with ``Cause`` of the

@@ -1,7 +1,7 @@
 """The Recordings and Calls REST API, one behavioural suite for both PBXs, driven by the official
 `twilio` client against a running adapter that serves HTTP: on Asterisk (a real Asterisk 22,
-the test callers of tests/asterisk_lab.py) and on a real FreeSWITCH 1.10.12
-(tests/freeswitch_local.py, with the loopback callers of tests/freeswitch_lab.py).
+the test callers of tests/labs/asterisk_lab.py) and on a real FreeSWITCH 1.10.12
+(tests/labs/freeswitch_local.py, with the loopback callers of tests/labs/freeswitch_lab.py).
 
 The caller of a live call sends a continuous 440 Hz tone (Asterisk ``tone440``; FreeSWITCH
 lab.xml's ``speak_<ms>``). What a rig can observe of the PBX is its recording

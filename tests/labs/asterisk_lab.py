@@ -109,7 +109,7 @@ PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-asterisk.sh"
 AMI_USERNAME = "adapter"
 HARNESS_AMI_USERNAME = "harness"
 # A third user, like the adapter's but without the call and originate write privileges (the
-# start-up check that names missing privileges: tests/test_startup_errors.py).
+# start-up check that names missing privileges: tests/service/test_startup_errors.py).
 LIMITED_AMI_USERNAME = "limited"
 LIMITED_AMI_WRITE = "system,agi"
 # The adapter's AMI privileges, as documented in docs/asterisk.md ("manager.conf").
@@ -172,7 +172,7 @@ class AsteriskPbx(Protocol):
 
 def render_asterisk_conf(debian_sample: str) -> str:
     """asterisk.conf: the Debian ``[directories]`` block (made effective) plus ``[options]``."""
-    lines = ["; written by tests/asterisk_lab.py", "[directories]"]
+    lines = ["; written by tests/labs/asterisk_lab.py", "[directories]"]
     inside = False
     for raw in debian_sample.splitlines():
         line = raw.strip()
@@ -198,7 +198,7 @@ def render_manager_conf(
     - ``limited`` lacks the write privileges call and originate.
     """
     return (
-        "; written by tests/asterisk_lab.py\n"
+        "; written by tests/labs/asterisk_lab.py\n"
         "[general]\n"
         "enabled = yes\n"
         f"port = {port}\n"
@@ -241,7 +241,7 @@ def render_test_callers(*, sounds_dir: str = TEST_SOUNDS_DIR, spool_dir: str = S
 
     speech = f"Playback({sounds_dir}/speech)"
     announce_closed = f"asterisk -rx 'dialplan set global {HEARD_CLOSED_VARIABLE} ${{HEARD}}'"
-    return f"""; written by tests/asterisk_lab.py: the test callers (see its docstring)
+    return f"""; written by tests/labs/asterisk_lab.py: the test callers (see its docstring)
 
 [{lib}]
 ; start: answer, fill in defaults, record what the caller hears into ${{HEARD}}

@@ -1,7 +1,7 @@
-"""Tools for the fault-injection tests (tests/test_fault_injection.py).
+"""Tools for the fault-injection tests (tests/recovery/test_fault_injection_asterisk.py).
 
-* `AdapterProcess`: ``twiml-adapter serve`` as a real subprocess (tests/fault_adapter.py), that
-  can be killed with SIGKILL and started again on the same data folder and database.
+* `AdapterProcess`: ``twiml-adapter serve`` as a real subprocess (tests/support/fault_adapter.py),
+  that can be killed with SIGKILL and started again on the same data folder and database.
 * `CallbackReceiver`: the customer's status-callback endpoint, which refuses connections,
   stalls, answers 5xx or works, on command; it records every request with its signature
   checked by twilio's `RequestValidator` and its idempotency token.

@@ -1,8 +1,7 @@
 """A real FreeSWITCH for the FreeSWITCH tests, as the test side sees it: where it is
-(`FreeSwitchStack`: the local build of tests/freeswitch_local.py, or the ``freeswitch`` service of
-docker/compose.yml with ``TWIML_TEST_FREESWITCH=compose``), and one test's own inbound ESL
-connection to it (`RealFreeSwitch`), which places the test calls and keeps what FreeSWITCH
-reports.
+(`FreeSwitchStack`: the local build of tests/labs/freeswitch_local.py, or the ``freeswitch`` service
+of docker/compose.yml with ``TWIML_TEST_FREESWITCH=compose``), and one test's own inbound ESL
+connection to it (`RealFreeSwitch`), which places the test calls and keeps what FreeSWITCH reports.
 
 - `RealFreeSwitch.place_call` runs ``bgapi originate {origination_uuid=A,...}
   loopback/<To>/twiml <extension> XML lab``. mod_loopback makes two legs: B runs context
@@ -598,7 +597,7 @@ async def freeswitch_under_test(
     stack: FreeSwitchStack, tmp_path: Path, voice_url: str, *, serve_http: bool = False
 ) -> AsyncIterator[tuple[Adapter, RealFreeSwitch]]:
     """The adapter (``pbx.type = "freeswitch"``) and the real FreeSWITCH it runs against
-    (`stack`: tests/freeswitch_local.py or the compose service), with the test's own ESL
+    (`stack`: tests/labs/freeswitch_local.py or the compose service), with the test's own ESL
     connection to place calls and watch events."""
     fs = RealFreeSwitch(stack)
     await fs.start()

@@ -1,5 +1,5 @@
 """Outbound REST calls on the real FreeSWITCH of the test session, as a test observes them
-(tests/freeswitch_lab.py's `RealFreeSwitch`: its own inbound ESL connection, which sees every
+(tests/labs/freeswitch_lab.py's `RealFreeSwitch`: its own inbound ESL connection, which sees every
 API, BACKGROUND_JOB and channel event, whoever caused it).
 
 When the adapter originates ``loopback/2000/lab``, mod_loopback makes two legs: A

@@ -1,8 +1,8 @@
 """Restart safety on a real FreeSWITCH: ``twiml-adapter serve`` as a subprocess
-(tests/fault_lab.py), configured for the session's FreeSWITCH (`FreeSwitchStack.adapter_environ`),
-killed with SIGKILL mid-call and started again on the same data folder and database (SQLite and
-PostgreSQL). The test places the calls (`RealFreeSwitch.place_call`) and watches what FreeSWITCH
-does meanwhile from its own events on the test's ESL connection.
+(tests/labs/fault_lab.py), configured for the session's FreeSWITCH
+(`FreeSwitchStack.adapter_environ`), killed with SIGKILL mid-call and started again on the same data
+folder and database (SQLite and PostgreSQL). The test places the calls (`RealFreeSwitch.place_call`)
+and watches what FreeSWITCH does meanwhile from its own events on the test's ESL connection.
 
 What FreeSWITCH does when the adapter dies (docs/freeswitch.md §11, read from the source), as
 watched here: the application running on the channel is not interrupted (a <Play> plays to the

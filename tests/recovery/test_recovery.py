@@ -1,6 +1,6 @@
 """Startup recovery (`adapter.recovery.recover`) on SQLite and PostgreSQL (`db_url`), with real
 WAV files left in the spool as the PBX leaves them; the end-to-end cases with a real Asterisk
-and a killed adapter process are in tests/test_fault_injection.py."""
+and a killed adapter process are in tests/recovery/test_fault_injection_asterisk.py."""
 
 # The fixtures config/store/outbox are imported from recovery_fixtures and used as parameters:
 # ruff: noqa: F811

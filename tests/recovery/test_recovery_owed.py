@@ -2,7 +2,7 @@
 action request and a REST call's last status callback; and the outbox's event ids, which keep
 recoveries that race each other (or a sweep, or the session) from queuing anything twice. On
 SQLite and PostgreSQL (`db_url`); the end-to-end cases with a killed adapter and a real Asterisk
-are in tests/test_fault_injection.py."""
+are in tests/recovery/test_fault_injection_asterisk.py."""
 
 # The fixtures config/store/outbox are imported from recovery_fixtures and used as parameters:
 # ruff: noqa: F811

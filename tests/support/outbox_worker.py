@@ -1,5 +1,5 @@
-"""One outbox node as its own process, for tests/test_outbox.py: delivers what the database
-holds until nothing is open any more, prints how many callbacks it delivered, and exits.
+"""One outbox node as its own process, for tests/callbacks/test_outbox.py: delivers what the
+database holds until nothing is open any more, prints how many callbacks it delivered, and exits.
 usage: outbox_worker.py DB_URL NODE_ID"""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from adapter.outbox import Outbox
 from adapter.recordings.store import Store
 from adapter.webhooks import WebhookClient
 
-TOKEN = "outbox-auth-token"  # tests/test_outbox.py's
+TOKEN = "outbox-auth-token"  # tests/callbacks/test_outbox.py's
 ACCOUNT = "AC" + "c" * 32
 
 

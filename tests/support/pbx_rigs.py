@@ -48,7 +48,7 @@ class Rig(Protocol):
 class AsteriskRig:
     adapter: Adapter
     ami: Any
-    speech_seconds: float = 6.1  # tests/asterisk_lab.py speech.wav
+    speech_seconds: float = 6.1  # tests/labs/asterisk_lab.py speech.wav
 
     async def call(self, caller: Caller) -> None:
         if not caller.speaks:

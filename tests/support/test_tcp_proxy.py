@@ -1,5 +1,5 @@
-"""tests/tcp_proxy.py on its own (no PBX): it pipes both ways, `cut` resets both sides of every
-connection, `refuse` resets new ones (counted) until it is lifted."""
+"""tests/support/tcp_proxy.py on its own (no PBX): it pipes both ways, `cut` resets both
+sides of every connection, `refuse` resets new ones (counted) until it is lifted."""
 
 from __future__ import annotations
 

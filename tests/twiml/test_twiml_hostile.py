@@ -1,7 +1,7 @@
-"""Hostile TwiML beyond tests/test_twiml_parse.py: nothing in a document makes the parser touch
-the network (a local HTTP server must see no request, with and without the DOCTYPE byte scan),
-DOCTYPEs in encodings the byte scan cannot read (UTF-32, UTF-7, EBCDIC), oversized bodies of
-every content type, worst-case 64 kB documents, and findings that are always one line."""
+"""Hostile TwiML beyond tests/twiml/test_twiml_parse.py: nothing in a document makes the parser
+touch the network (a local HTTP server must see no request, with and without the DOCTYPE byte scan),
+DOCTYPEs in encodings the byte scan cannot read (UTF-32, UTF-7, EBCDIC), oversized bodies of every
+content type, worst-case 64 kB documents, and findings that are always one line."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`<Record>` end to end: a real Asterisk 22 call enters `dialplan/asterisk/` and the adapter runs
 the TwiML app's `<Record>`, exactly as Twilio documents it.
 
-Each test places a real call with a test caller script (see tests/asterisk_lab.py) that plays
+Each test places a real call with a test caller script (see tests/labs/asterisk_lab.py) that plays
 known audio, sends DTMF or hangs up. TwiML is built with twilio's `VoiceResponse`; every webhook's
 signature is checked with twilio's `RequestValidator`.
 """
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.asterisk
 
 TO = "+15557650000"
 FROM = "+15551230001"
-SPEECH_SECONDS = 6.1  # tests/asterisk_lab.py: speech.wav
+SPEECH_SECONDS = 6.1  # tests/labs/asterisk_lab.py: speech.wav
 
 
 

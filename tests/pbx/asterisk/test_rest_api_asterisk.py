@@ -1,10 +1,10 @@
 """The Calls REST API's outbound calls (``POST /Calls.json``), driven by the official `twilio`
-client against a running adapter on a real Asterisk, whose test callees (tests/asterisk_lab.py)
+client against a running adapter on a real Asterisk, whose test callees (tests/labs/asterisk_lab.py)
 answer with 1000 Hz, are busy or ring.
 
 What behaves the same on both PBXs (recordings on a live call: create, pause, resume, stop,
 Twilio.CURRENT, list, fetch, delete; the call resource: fetch, redirect, end; the errors) is in
-tests/test_shared_rest_api.py, parametrised by PBX."""
+tests/interpreter/test_rest_api.py, parametrised by PBX."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`<Start><Recording>` on the FreeSWITCH driver (``uuid_record``) on the real FreeSWITCH of the
-test session (tests/freeswitch_driver_rig.py): one stereo recording per call recording, split
+test session (tests/labs/freeswitch_driver_rig.py): one stereo recording per call recording, split
 into the mono tracks the interpreter wants; stop and hang-up wait for RECORD_STOP; mask keeps
 the time; and the lab notes' gotchas (§7.6, §8.5-8.7), each measured in the files FreeSWITCH
 wrote.

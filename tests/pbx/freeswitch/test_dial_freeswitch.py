@@ -1,5 +1,5 @@
 """`<Dial>` on the FreeSWITCH driver (``multiset`` + ``bridge``) on a real FreeSWITCH 1.10.12
-(tests/freeswitch_driver_rig.py). The driver dials ``loopback/{number}/lab`` (and
+(tests/labs/freeswitch_driver_rig.py). The driver dials ``loopback/{number}/lab`` (and
 ``loopback/{uri}/lab``), so each callee is a real channel running an extension of
 docker/freeswitch/conf/dialplan/lab.xml: 2000 answers after 1 s, sends 1000 Hz for 4 s and hangs
 up; 2001 is busy; 2002 never answers; 2003 is unallocated; 2004 answers and talks until hung up;

@@ -1,11 +1,12 @@
-"""The FreeSWITCH driver end to end on a real FreeSWITCH 1.10.12 (tests/freeswitch_driver_rig.py):
-calls on the outbound socket, every CallControl operation, each way a `<Record>` ends, and the
-lab notes' gotchas (lab notes §8), one test each. What FreeSWITCH did is read from its own
-events; what the caller heard or said is real audio on loopback legs (docker/freeswitch/conf/
-dialplan/lab.xml).
+"""The FreeSWITCH driver end to end on a real FreeSWITCH 1.10.12
+(tests/labs/freeswitch_driver_rig.py): calls on the outbound socket, every CallControl operation,
+each way a `<Record>` ends, and the lab notes' gotchas (lab notes §8), one test each. What
+FreeSWITCH did is read from its own events; what the caller heard or said is real audio on loopback
+legs (docker/freeswitch/conf/ dialplan/lab.xml).
 
 What a real switch cannot be made to do on demand (a refused ACL, the order of a disconnect
-notice against lingering events) stays on the ESL test server: tests/test_freeswitch_faults.py.
+notice against lingering events) stays on the ESL test server:
+tests/pbx/freeswitch/test_faults_freeswitch.py.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 cannot be made to do on demand: the disconnect notice before or after the lingering events, an
 ACL's rude rejection, a channel forgotten while its outbound socket stays open, a forged header
 inside a caller's name. The driver's behaviour on a real FreeSWITCH is tested in
-tests/test_freeswitch_driver.py (a dropped inbound connection: tests/test_freeswitch_reconnect.py,
-through tests/tcp_proxy.py)."""
+tests/pbx/freeswitch/test_driver_freeswitch.py (a dropped inbound connection:
+tests/pbx/freeswitch/test_reconnect_freeswitch.py, through tests/support/tcp_proxy.py)."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ async def test_a_channel_gone_after_reconnecting_is_treated_as_ended(tmp_path: P
     FreeSWITCH no longer knows as ended. On the test server because a real switch cannot be
     made, on demand, to forget a channel while that channel's outbound socket stays open and
     silent (a gone channel's socket says so itself). The reconnect on the real switch:
-    tests/test_freeswitch_reconnect.py."""
+    tests/pbx/freeswitch/test_reconnect_freeswitch.py."""
     async with started_rig(tmp_path, reconnect_initial=0.05, reconnect_max=0.4,
                            api_wait=0.3) as rig:
         kept, lost = await rig.call(), await rig.call()

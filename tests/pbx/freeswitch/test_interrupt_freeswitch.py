@@ -1,5 +1,5 @@
 """interrupt() (REST redirect of a live call) on the FreeSWITCH driver, on a real FreeSWITCH
-1.10.12 (tests/freeswitch_driver_rig.py).
+1.10.12 (tests/labs/freeswitch_driver_rig.py).
 
 FreeSWITCH's break flag: ``uuid_break`` sets CF_BREAK; only the application running at that
 moment sees it (a bridge does not), and ``switch_core_session_exec`` clears it as each

@@ -3,12 +3,13 @@
 CHANNEL_PROGRESS_MEDIA), cancelling (``uuid_kill … ORIGINATOR_CANCEL``), the inbound
 connection's event filters, and which channels count as outbound calls.
 
-The driver runs on the real FreeSWITCH 1.10.12 of the test session (tests/freeswitch_driver_rig.py)
-and dials lab.xml's callees (``loopback/{number}/lab``; tests/freeswitch_outbound_lab.py: the
-originated channel is leg A, the callee runs on leg B). What reached the adapter's inbound
-connection is tapped from the driver's own event handler, what it sent from its command
-functions; what FreeSWITCH did from the test's own connection. A lost inbound connection is a
-cut of the loopback TCP proxy between the driver and FreeSWITCH (tests/tcp_proxy.py).
+The driver runs on the real FreeSWITCH 1.10.12 of the test session
+(tests/labs/freeswitch_driver_rig.py) and dials lab.xml's callees (``loopback/{number}/lab``;
+tests/labs/freeswitch_outbound_lab.py: the originated channel is leg A, the callee runs on leg B).
+What reached the adapter's inbound connection is tapped from the driver's own event handler, what it
+sent from its command functions; what FreeSWITCH did from the test's own connection. A lost inbound
+connection is a cut of the loopback TCP proxy between the driver and FreeSWITCH
+(tests/support/tcp_proxy.py).
 
 What a real switch cannot be made to do on demand stays on the ESL test server
 (tests/support/esl_server/), at the end: an answered channel that never reaches the socket, and the

@@ -1,7 +1,8 @@
-"""The inbound (api) connection on a real FreeSWITCH, cut by a TCP proxy (tests/tcp_proxy.py)
-between the driver and the event socket: it is re-established with back-off; api commands made
-meanwhile wait (bounded) or fail clearly; calls in progress, which live on their own outbound
-sockets, go on and their recordings still complete; a call's own commands use its socket.
+"""The inbound (api) connection on a real FreeSWITCH, cut by a TCP proxy
+(tests/support/tcp_proxy.py) between the driver and the event socket: it is re-established with
+back-off; api commands made meanwhile wait (bounded) or fail clearly; calls in progress, which live
+on their own outbound sockets, go on and their recordings still complete; a call's own commands use
+its socket.
 
 The driver's ``esl_host``/``esl_port`` are the proxy's; the test's own ESL connection
 (`freeswitch_lab.RealFreeSwitch`, which sees every api command FreeSWITCH ran, from its API
@@ -161,7 +162,7 @@ async def test_recording_ends_with_the_call_while_down(freeswitch_real: FreeSwit
 async def test_calls_are_checked_after_reconnecting(freeswitch_real: FreeSwitchStack) -> None:
     """After the reconnect each call's channel is looked up (uuid_exists); FreeSWITCH still
     has both, so both go on. (A channel FreeSWITCH no longer knows while its socket stays
-    silent cannot be made on a real switch: tests/test_freeswitch_faults.py.)"""
+    silent cannot be made on a real switch: tests/pbx/freeswitch/test_faults_freeswitch.py.)"""
     async with proxied_rig(freeswitch_real, **FAST) as (rig, proxy):
         first, second = await rig.call(), await rig.call()
         await go_down(rig, proxy)

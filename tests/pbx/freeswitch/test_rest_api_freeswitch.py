@@ -3,8 +3,9 @@
 (`conftest.freeswitch_real`) with the shipped dialplan/freeswitch/twiml.xml. The adapter dials
 lab.xml's callees (``loopback/{number}/lab``): 2000 answers after 1 s and sends 1000 Hz for 4 s,
 2001 is busy, 2002 rings for ever, 2003 does not exist, 2004 answers and talks until hung up,
-2005 declines. What FreeSWITCH did is read from its own events (tests/freeswitch_outbound_lab.py).
-The rest of the REST API runs on both PBXs in tests/test_shared_rest_api.py."""
+2005 declines. What FreeSWITCH did is read from its own events
+(tests/labs/freeswitch_outbound_lab.py).
+The rest of the REST API runs on both PBXs in tests/interpreter/test_rest_api.py."""
 
 from __future__ import annotations
 
