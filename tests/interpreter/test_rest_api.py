@@ -25,10 +25,11 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
-from asterisk_lab import CallerScript, originate
+from asterisk_lab import CALLEE_TONE1000, CallerScript, originate
 from audio_checks import channel_samples, tone_power
 from esl_server.plans import RecordPlan
 from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
+from freeswitch_outbound_lab import originated, reached_adapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
@@ -496,3 +497,64 @@ async def test_a_redirect_during_a_play_download_cuts_the_play(rig: Rig, app: Tw
     release.set()
     await app.next_request("/last", within=10)
     assert await finished(rig.adapter, 8) == live.sid  # not after the 20 s prompt
+
+
+# --- outbound calls (POST /Calls.json) ----------------------------------------------------------
+
+# A callee that answers with 1000 Hz and hangs up after 4 s: asterisk_lab's, lab.xml's 2000
+# (which answers after 1 s).
+CALLEE_ANSWERS = {"asterisk": CALLEE_TONE1000, "freeswitch": "2000"}
+
+
+async def test_outbound_call_with_record(rig: Rig, app: TwimlApp) -> None:
+    adapter = rig.adapter
+    to = CALLEE_ANSWERS["asterisk" if isinstance(rig, AsteriskRig) else "freeswitch"]
+    greeting = VoiceResponse()
+    greeting.say("Hello, this is a call from the adapter.")
+    greeting.pause(length=10)
+    app.answer("/outbound", greeting)
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=to, from_="+15550001234", url=app.url("/outbound"),
+        status_callback=app.url("/status"),
+        status_callback_event=["initiated", "answered", "completed"],
+        record=True, recording_channels="dual", recording_status_callback=app.url("/rec")))
+    assert call.status == "queued" and call.direction == "outbound-api"
+    assert call.sid.startswith("CA")
+
+    fetched = await app.next_request("/outbound")
+    assert fetched.signature_valid
+    assert fetched.params["CallSid"] == call.sid
+    assert fetched.params["Direction"] == "outbound-api"
+    assert fetched.params["CallStatus"] == "in-progress"
+    assert fetched.params["To"] == to and fetched.params["From"] == "+15550001234"
+    if isinstance(rig, FreeSwitchRig):
+        (attempt,) = await originated(rig.fs, at_least=1)
+        assert reached_adapter(rig.fs, attempt.channel)  # leg A, transferred to twiml-outbound
+    # The callee hangs up after 4 s: the call ends, the recording completes.
+    assert await finished(adapter) == call.sid
+    done = await app.next_request("/rec", within=30)
+    assert done.signature_valid
+    assert done.params["RecordingStatus"] == "completed"
+    assert done.params["RecordingSource"] == "OutboundAPI"
+    assert done.params["RecordingChannels"] == "2" and done.params["CallSid"] == call.sid
+    wav = adapter.config.data_dir / "recordings" / f"{done.params['RecordingSid']}.wav"
+    callee = channel_samples(wav, 0, start=1.0, length=2.0)
+    assert tone_power(callee, 1000) > 20 * tone_power(callee, 440)  # channel 1: the callee
+    if isinstance(rig, FreeSwitchRig):
+        ours = channel_samples(wav, 1, start=1.0, length=2.0)  # channel 2: what we played
+        assert tone_power(callee, 1000) > 20 * tone_power(ours, 1000)
+    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
+    statuses = [r.params["CallStatus"] for r in app.received("/status")]
+    assert statuses == ["queued", "in-progress", "completed"]
+    assert all(r.signature_valid for r in app.received("/status"))
+    final = app.received("/status")[-1].params
+    assert 3 <= int(final["CallDuration"]) <= 6
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "completed"
+    if isinstance(rig, FreeSwitchRig):
+        row = await adapter.ctx.store.get_call(call.sid)  # type: ignore[union-attr]
+        assert row is not None and row.pbx_channel == attempt.channel  # known before the answer
+        # the far end hung up (leg B's 2000 extension ended with its hangup application)
+        ended = await rig.fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
+                                        and e.unique_id == attempt.channel)
+        assert ended.get("Hangup-Cause") == "NORMAL_CLEARING"

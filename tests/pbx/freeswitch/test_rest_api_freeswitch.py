@@ -5,7 +5,8 @@ lab.xml's callees (``loopback/{number}/lab``): 2000 answers after 1 s and sends 
 2001 is busy, 2002 rings for ever, 2003 does not exist, 2004 answers and talks until hung up,
 2005 declines. What FreeSWITCH did is read from its own events
 (tests/labs/freeswitch_outbound_lab.py).
-The rest of the REST API runs on both PBXs in tests/interpreter/test_rest_api.py."""
+The rest of the REST API (an outbound call with its recording among it) runs on both
+PBXs in tests/interpreter/test_rest_api.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import TypeVar
 
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
-from audio_checks import channel_samples, tone_power
 from freeswitch_lab import FreeSwitchStack, RealFreeSwitch, freeswitch_under_test
 from freeswitch_outbound_lab import (
     job_result,
@@ -28,7 +28,6 @@ from freeswitch_outbound_lab import (
 )
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
-from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
 from adapter.service import Adapter
@@ -56,59 +55,6 @@ def sdk(adapter: Adapter) -> Client:
     client = Client(ACCOUNT_SID, AUTH_TOKEN)
     client.api.base_url = adapter.config.http.public_base_url
     return client
-
-
-async def test_outbound_call_with_record(rig: Rig,
-                                         app: TwimlApp) -> None:
-    adapter, fs = rig
-    greeting = VoiceResponse()
-    greeting.say("Hello, this is a call from the adapter.")
-    greeting.pause(length=10)
-    app.answer("/outbound", greeting)
-    client = sdk(adapter)
-    call = await off_loop(lambda: client.calls.create(
-        to="2000", from_="+15550001234", url=app.url("/outbound"),
-        status_callback=app.url("/status"),
-        status_callback_event=["initiated", "answered", "completed"],
-        record=True, recording_channels="dual", recording_status_callback=app.url("/rec")))
-    assert call.status == "queued" and call.direction == "outbound-api"
-    assert call.sid.startswith("CA")
-
-    fetched = await app.next_request("/outbound")
-    assert fetched.signature_valid
-    assert fetched.params["CallSid"] == call.sid
-    assert fetched.params["Direction"] == "outbound-api"
-    assert fetched.params["CallStatus"] == "in-progress"
-    assert fetched.params["To"] == "2000" and fetched.params["From"] == "+15550001234"
-    (attempt,) = await originated(fs, at_least=1)
-    assert reached_adapter(fs, attempt.channel)  # leg A, transferred into twiml-outbound
-    # The callee (2000) answers after 1 s and hangs up 4 s later: the call ends, the recording
-    # completes.
-    assert await asyncio.wait_for(adapter.finished.get(), 30) == call.sid
-    done = await app.next_request("/rec", within=30)
-    assert done.signature_valid
-    assert done.params["RecordingStatus"] == "completed"
-    assert done.params["RecordingSource"] == "OutboundAPI"
-    assert done.params["RecordingChannels"] == "2" and done.params["CallSid"] == call.sid
-    wav = adapter.config.data_dir / "recordings" / f"{done.params['RecordingSid']}.wav"
-    callee = channel_samples(wav, 0, start=1.0, length=2.0)
-    ours = channel_samples(wav, 1, start=1.0, length=2.0)
-    # channel 1 (what the channel reads): the callee's 1000 Hz; channel 2 what we played
-    assert tone_power(callee, 1000) > 20 * tone_power(callee, 440)
-    assert tone_power(callee, 1000) > 20 * tone_power(ours, 1000)
-    await adapter.ctx.outbox.wait_idle(20)  # type: ignore[union-attr]
-    statuses = [r.params["CallStatus"] for r in app.received("/status")]
-    assert statuses == ["queued", "in-progress", "completed"]
-    assert all(r.signature_valid for r in app.received("/status"))
-    final = app.received("/status")[-1].params
-    assert 3 <= int(final["CallDuration"]) <= 6
-    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "completed"
-    row = await adapter.ctx.store.get_call(call.sid)  # type: ignore[union-attr]
-    assert row is not None and row.pbx_channel == attempt.channel  # known before the answer
-    # the far end hung up (leg B's 2000 extension ended with its hangup application)
-    ended = await fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
-                                and e.unique_id == attempt.channel)
-    assert ended.get("Hangup-Cause") == "NORMAL_CLEARING"
 
 
 @pytest.mark.parametrize(("to", "cause", "status"), [
