@@ -25,11 +25,11 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
-from asterisk_lab import CALLEE_TONE1000, CallerScript, originate
+from asterisk_lab import CALLEE_NO_ANSWER, CALLEE_TONE1000, CallerScript, originate
 from audio_checks import channel_samples, tone_power
 from esl_server.plans import RecordPlan
 from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
-from freeswitch_outbound_lab import originated, reached_adapter
+from freeswitch_outbound_lab import job_result, originated, reached_adapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
@@ -502,8 +502,9 @@ async def test_a_redirect_during_a_play_download_cuts_the_play(rig: Rig, app: Tw
 # --- outbound calls (POST /Calls.json) ----------------------------------------------------------
 
 # A callee that answers with 1000 Hz and hangs up after 4 s: asterisk_lab's, lab.xml's 2000
-# (which answers after 1 s).
+# (which answers after 1 s); one that rings and never answers: asterisk_lab's, lab.xml's 2002.
 CALLEE_ANSWERS = {"asterisk": CALLEE_TONE1000, "freeswitch": "2000"}
+CALLEE_RINGS = {"asterisk": CALLEE_NO_ANSWER, "freeswitch": "2002"}
 
 
 async def test_outbound_call_with_record(rig: Rig, app: TwimlApp) -> None:
@@ -558,3 +559,42 @@ async def test_outbound_call_with_record(rig: Rig, app: TwimlApp) -> None:
         ended = await rig.fs.wait_event(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE"
                                         and e.unique_id == attempt.channel)
         assert ended.get("Hangup-Cause") == "NORMAL_CLEARING"
+
+
+async def test_outbound_call_rings_and_is_canceled(rig: Rig, app: TwimlApp) -> None:
+    """A REST call to a callee that rings: the `ringing` status callback (Asterisk: the
+    channel's Newstate; FreeSWITCH: its CHANNEL_PROGRESS), then ``Status=canceled`` ends the
+    attempt (FreeSWITCH: ``uuid_kill … ORIGINATOR_CANCEL`` of the ringing channel); the call is
+    `canceled`."""
+    adapter = rig.adapter
+    to = CALLEE_RINGS["asterisk" if isinstance(rig, AsteriskRig) else "freeswitch"]
+    events = ["initiated", "ringing", "answered", "completed"]
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=to, from_="+15550001234", twiml="<Response><Say>hi</Say></Response>",
+        status_callback=app.url("/status"), status_callback_event=events, timeout=60))
+    first = await app.next_request("/status", within=10)
+    ringing = await app.next_request("/status", within=10)
+    assert [first.params["CallStatus"], ringing.params["CallStatus"]] == ["queued", "ringing"]
+    assert ringing.signature_valid and ringing.params["CallSid"] == call.sid
+    assert ringing.params["SequenceNumber"] == "1"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
+
+    canceled = await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+    assert canceled.status == "canceled"
+    assert await finished(adapter, 20) == call.sid
+    final = await app.next_request("/status", within=10)
+    assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
+    assert final.signature_valid
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "canceled"
+    if isinstance(rig, FreeSwitchRig):
+        (attempt,) = await originated(rig.fs, at_least=1)
+        result = await job_result(rig.fs, attempt.channel)
+        assert result.body.strip() == "-ERR ORIGINATOR_CANCEL"
+        assert f"uuid_kill {attempt.channel} ORIGINATOR_CANCEL" in (
+            await rig.fs.api_commands_so_far())
+        assert not reached_adapter(rig.fs, attempt.channel)
+    # Cancelling a call that is over: Twilio's 21220.
+    with pytest.raises(TwilioRestException) as info:
+        await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+    assert info.value.status == 400 and info.value.code == 21220

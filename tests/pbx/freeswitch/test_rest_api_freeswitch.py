@@ -5,8 +5,8 @@ lab.xml's callees (``loopback/{number}/lab``): 2000 answers after 1 s and sends 
 2001 is busy, 2002 rings for ever, 2003 does not exist, 2004 answers and talks until hung up,
 2005 declines. What FreeSWITCH did is read from its own events
 (tests/labs/freeswitch_outbound_lab.py).
-The rest of the REST API (an outbound call with its recording among it) runs on both
-PBXs in tests/interpreter/test_rest_api.py."""
+The rest of the REST API (among it an outbound call with its recording, and one that rings
+and is canceled) runs on both PBXs in tests/interpreter/test_rest_api.py."""
 
 from __future__ import annotations
 
@@ -166,30 +166,6 @@ async def ringing_call(adapter: Adapter, app: TwimlApp) -> str:
     assert ringing.params["SequenceNumber"] == "1"
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
     return str(call.sid)
-
-
-async def test_outbound_call_rings_and_is_canceled(rig: Rig,
-                                                   app: TwimlApp) -> None:
-    """The `ringing` status callback (the channel's CHANNEL_PROGRESS), then
-    ``Status=canceled`` kills the ringing channel; the call is `canceled`."""
-    adapter, fs = rig
-    client = sdk(adapter)
-    call_sid = await ringing_call(adapter, app)
-    canceled = await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
-    assert canceled.status == "canceled"
-    assert await asyncio.wait_for(adapter.finished.get(), 20) == call_sid
-    final = await app.next_request("/status", within=10)
-    assert final.params["CallStatus"] == "canceled" and final.params["CallDuration"] == "0"
-    assert final.signature_valid
-    assert (await off_loop(lambda: client.calls(call_sid).fetch())).status == "canceled"
-    (attempt,) = await originated(fs, at_least=1)
-    assert (await job_result(fs, attempt.channel)).body.strip() == "-ERR ORIGINATOR_CANCEL"
-    assert f"uuid_kill {attempt.channel} ORIGINATOR_CANCEL" in await fs.api_commands_so_far()
-    assert not reached_adapter(fs, attempt.channel)
-    # over: Twilio's 21220
-    with pytest.raises(TwilioRestException) as info:
-        await off_loop(lambda: client.calls(call_sid).update(status="canceled"))
-    assert info.value.status == 400 and info.value.code == 21220
 
 
 async def test_completed_on_a_ringing_call_cancels_it(rig: Rig,
