@@ -64,7 +64,7 @@ lint: venv
 	$(VENV)/bin/ruff check adapter tests
 	$(VENV)/bin/mypy
 
-# Coverage-guided fuzzing for longer than CI's few seconds (tests/test_fuzz_targets.py). The
+# Coverage-guided fuzzing for longer than CI's few seconds (tests/fuzz/test_fuzz_targets.py). The
 # corpus grows in FUZZ_DIR; a crash leaves its input there as <target>-crash-<sha1>.
 FUZZ_SECONDS ?= 600
 FUZZ_DIR ?= $(or $(TMPDIR),/tmp)/twiml-adapter-fuzz

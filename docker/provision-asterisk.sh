@@ -5,7 +5,7 @@
 # So we build a small sid root with mmdebstrap and run Asterisk inside it with chroot
 # (see docs/asterisk.md, "Running Asterisk for development and tests"). The root is cached: a
 # second run with the root already in place does nothing. The test harness
-# (tests/asterisk_lab.py) writes its own /etc/asterisk into the root at every start; the Debian
+# (tests/labs/asterisk_lab.py) writes its own /etc/asterisk into the root at every start; the Debian
 # samples stay in /etc/asterisk.dist.
 #
 # usage: docker/provision-asterisk.sh [ROOT]

@@ -7,7 +7,7 @@
 # outside this repository. The build goes into a cache folder whose name carries a key made of
 # the tarballs' SHA256SUMS and this recipe's version, so a second run reuses it and a change of
 # either builds anew. The result carries RUNPATH to its own lib/, so it runs without
-# LD_LIBRARY_PATH or ldconfig. The tests (tests/labs/freeswitch_real.py) start it with a
+# LD_LIBRARY_PATH or ldconfig. The tests (tests/labs/freeswitch_local.py) start it with a
 # configuration of their own (docker/freeswitch/conf), never the vanilla one installed here.
 #
 # usage: docker/provision-freeswitch.sh [--print-root]

@@ -1,13 +1,13 @@
 """Shared fixtures: a real Asterisk for tests marked ``@pytest.mark.asterisk``.
 
-``asterisk_lab`` (session) is the chroot lab of tests/asterisk_lab.py, or, with
+``asterisk_lab`` (session) is the chroot lab of tests/labs/asterisk_lab.py, or, with
 ``TWIML_TEST_PBX=compose`` and a reachable Docker engine, the compose stack of
 docker/compose.yml. There are no skips: if Asterisk cannot start, the tests that need it fail.
 
 ``freeswitch_real`` (session) is a real FreeSWITCH 1.10.12: the build of
-docker/provision-freeswitch.sh started on this host (tests/freeswitch_local.py), or, with
+docker/provision-freeswitch.sh started on this host (tests/labs/freeswitch_local.py), or, with
 ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker engine, the compose stack's FreeSWITCH.
-The ESL test server (tests/fs_esl_server.py) serves only the tests of what a real switch cannot
+The ESL test server (tests/support/esl_server/) serves only the tests of what a real switch cannot
 be made to do on demand (hostile frames, lost connections, exact fault timing).
 """
 
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yml"
 
-# Fixtures that live beside their helpers: `app`, `adapter` (tests/adapter_harness.py);
-# postgres_lab, postgres_url, db_url (tests/postgres_lab.py).
-pytest_plugins = ["adapter_harness", "postgres_lab"]
+# Fixtures that live beside their helpers: `app`, `adapter` (tests/support/adapter_harness.py);
+# postgres_lab, postgres_url, db_url (tests/labs/postgres_lab.py); the kill tests' callback
+# `receiver` (tests/support/fault_checks.py).
+pytest_plugins = ["adapter_harness", "postgres_lab", "fault_checks"]
 
 
 def _compose_requested() -> bool:
@@ -200,7 +201,7 @@ def freeswitch_real(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FreeSwitchStack]:
     """A real FreeSWITCH 1.10.12, up and ready, for the session: the build of
-    docker/provision-freeswitch.sh started on this host (tests/freeswitch_local.py), or, with
+    docker/provision-freeswitch.sh started on this host (tests/labs/freeswitch_local.py), or, with
     ``TWIML_TEST_FREESWITCH=compose`` and a reachable Docker engine, the compose stack's
     FreeSWITCH. There are no skips: if FreeSWITCH cannot start, the tests that need it fail."""
     from freeswitch_lab import FreeSwitchStack

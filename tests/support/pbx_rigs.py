@@ -1,0 +1,108 @@
+"""The shared behavioural suites' rigs (tests/interpreter/): one per PBX, so one test runs on a
+real Asterisk 22 and on a real FreeSWITCH 1.10.12 (the build of docker/provision-freeswitch.sh,
+tests/labs/freeswitch_local.py; with ``TWIML_TEST_FREESWITCH=compose`` and a Docker engine, the
+compose FreeSWITCH).
+
+A `Caller` describes what the caller does; each rig turns it into its PBX's terms (an Asterisk
+test-caller script, or a FreeSWITCH `RecordPlan`, which the real FreeSWITCH plays with a
+loopback caller leg). A suite takes the `pbx` and `rig` fixtures with
+``from pbx_rigs import pbx, rig``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from adapter_harness import adapter_config, running_adapter
+from asterisk_lab import CallerScript, originate
+from esl_server.plans import Key, RecordPlan
+from freeswitch_lab import RealFreeSwitch, freeswitch_under_test
+from twiml_app import TwimlApp
+
+from adapter.service import Adapter
+
+TO, FROM = "+15557650000", "+15551230009"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Speaks (or not), then stays silent, presses a key, or hangs up."""
+
+    speaks: bool = True
+    then: str = "silence"  # "silence" | "key" | "hangup"
+    digit: str = "#"
+
+
+class Rig(Protocol):
+    adapter: Adapter
+    speech_seconds: float
+
+    async def call(self, caller: Caller) -> None: ...
+
+
+@dataclass
+class AsteriskRig:
+    adapter: Adapter
+    ami: Any
+    speech_seconds: float = 6.1  # tests/labs/asterisk_lab.py speech.wav
+
+    async def call(self, caller: Caller) -> None:
+        if not caller.speaks:
+            script, variables = CallerScript.SILENT, {"SILENCE_S": "12"}
+        elif caller.then == "key":
+            script, variables = CallerScript.SPEAK_DTMF, {"DIGITS": caller.digit,
+                                                          "SILENCE_S": "10"}
+        elif caller.then == "hangup":
+            script, variables = CallerScript.SPEAK_HANGUP, {}
+        else:
+            script, variables = CallerScript.SPEAK_SILENCE, {"SILENCE_S": "10"}
+        await originate(self.ami, script, TO, from_number=FROM, caller_name="Shared",
+                        variables=variables)
+
+
+@dataclass
+class FreeSwitchRig:
+    adapter: Adapter
+    fs: RealFreeSwitch
+    speech_seconds: float = 3.0
+
+    async def call(self, caller: Caller) -> None:
+        talk = self.speech_seconds if caller.speaks else 0.0
+        plan = RecordPlan(
+            talk_s=talk,
+            keys=(Key(talk + 0.2, caller.digit),) if caller.then == "key" else (),
+            hangup_at=talk if caller.then == "hangup" else None,
+        )
+        address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        call.plan_record(plan)
+
+
+@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
+                        pytest.param("freeswitch", marks=pytest.mark.freeswitch)])
+def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
+    """Which PBX; for Asterisk also the lab and the test side's AMI (requested only then, so
+    the FreeSWITCH half runs without an Asterisk); for FreeSWITCH the real FreeSWITCH."""
+    if request.param == "asterisk":
+        return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
+    return "freeswitch", request.getfixturevalue("freeswitch_real"), None
+
+
+@pytest.fixture
+async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> AsyncIterator[Rig]:
+    kind, lab, ami = pbx
+    if kind == "asterisk":
+        async with running_adapter(adapter_config(lab, tmp_path / "data",
+                                                  app.url("/voice"))) as adapter:
+            yield AsteriskRig(adapter, ami)
+        return
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice")) as (adapter, fs):
+        yield FreeSwitchRig(adapter, fs)
+
+
+async def finished(rig: Rig) -> str:
+    return await asyncio.wait_for(rig.adapter.finished.get(), 60)
