@@ -29,13 +29,14 @@ from adapter.prompts import PromptCache
 from adapter.recordings import layout
 from adapter.recovery.claims import claim_call
 from adapter.recovery.run import RecoveryReport
-from adapter.recovery.startup import start_recovery, start_sweeps
+from adapter.recovery.startup import recover_at_start, sweep_forever
 from adapter.startup_errors import (
     DatabaseUnreachable,
     ListenFailed,
     StartFailed,
     check_writable,
 )
+from adapter.tasks import TaskSet
 
 __all__ = ["Adapter"]
 
@@ -60,6 +61,8 @@ class Adapter:
     # Startup recovery of what a killed run left unfinished (adapter/recovery/).
     recovery: asyncio.Task[RecoveryReport] | None = None
     _sweeps: asyncio.Task[None] | None = None
+    # The service's own background tasks: the recovery, the sweeps, the HTTP server.
+    _tasks: TaskSet = field(default_factory=lambda: TaskSet("service"))
     _http_socket: socket.socket | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -98,9 +101,11 @@ class Adapter:
         except BaseException:
             self.driver = None  # nothing of it is left running to stop
             raise
-        self.recovery = start_recovery(store, outbox, config, node_id=self.node_id,
-                                       started_before=started, hang_up=driver.hang_up_channel)
-        self._sweeps = start_sweeps(store, outbox, config, node_id=self.node_id)
+        self.recovery = self._tasks.spawn(recover_at_start(
+            store, outbox, config, node_id=self.node_id, started_before=started,
+            hang_up=driver.hang_up_channel), "startup-recovery")
+        self._sweeps = self._tasks.spawn(
+            sweep_forever(store, outbox, config, node_id=self.node_id), "recording-sweep")
         if serve_http:
             health = {"pbx": driver.name}
             app = build_app(config, store, self.metrics, health, self.sessions, self)
@@ -108,8 +113,9 @@ class Adapter:
                 app, host=config.http.listen_host, port=config.http.listen_port,
                 log_level="warning", lifespan="off",
             ))
-            self._server_task = asyncio.create_task(
-                self._server.serve(sockets=[self._http_socket] if self._http_socket else None))
+            self._server_task = self._tasks.spawn(
+                self._server.serve(sockets=[self._http_socket] if self._http_socket else None),
+                "http-server")
             while not self._server.started:
                 if self._server_task.done():
                     self._server_task.result()
@@ -224,6 +230,7 @@ class Adapter:
             if self._server_task is not None:
                 with contextlib.suppress(Exception):
                     await self._server_task
+        await self._tasks.cancel_all()  # nothing of them may outlive the service
         if self._http_socket is not None:
             self._http_socket.close()
             self._http_socket = None
