@@ -10,12 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from adapter_harness import call_reported, media_file
+from adapter_harness import adapter_config, call_reported, media_file, running_adapter
 from asterisk_lab import AsteriskLab, AsteriskPbx
 from audio_checks import channel_samples, tones_440_1000, write_tone
-from sipp import Dtmf, answered_uac, rejected_uac, start_sipp, write_rtp_pcap
-from twilio.twiml.voice_response import VoiceResponse
-from twiml_app import TwimlApp
+from sipp import (
+    Dtmf,
+    answered_uac,
+    answering_uas,
+    free_udp_port,
+    rejected_uac,
+    start_sipp,
+    write_rtp_pcap,
+)
+from twilio.twiml.voice_response import Dial, VoiceResponse
+from twiml_app import TwimlApp, start_recording
 
 from adapter.recordings import media
 from adapter.service import Adapter
@@ -35,9 +43,14 @@ def silence(seconds: float) -> list[int]:
     return [0] * int(8000 * seconds)
 
 
+def tone(tmp_path: Path, hz: int, seconds: float) -> list[int]:
+    """Audio from a known WAV (`hz`, 8 kHz mono 16-bit), as samples."""
+    return channel_samples(write_tone(tmp_path / f"tone-{hz}.wav", hz, seconds), 0)
+
+
 def tone440(tmp_path: Path, seconds: float) -> list[int]:
-    """The caller's audio: a known WAV (440 Hz, 8 kHz mono 16-bit), as samples."""
-    return channel_samples(write_tone(tmp_path / "caller-440.wav", 440, seconds), 0)
+    """The caller's audio: 440 Hz."""
+    return tone(tmp_path, 440, seconds)
 
 
 def assert_caller_tone(wav: Path) -> None:
@@ -62,8 +75,8 @@ async def test_record_ended_by_the_callers_hash(
     app.answer("/done", hang_up)
     pcap = write_rtp_pcap(tmp_path / "caller.pcap", [
         silence(1.0), tone440(tmp_path, 3.0), silence(0.5), Dtmf("#"), silence(4.0)], codec)
-    sipp = await start_sipp(answered_uac(pcap, codec, hang_up_after_ms=None), TO,
-                            sip_address(asterisk_lab), tmp_path)
+    sipp = await start_sipp(answered_uac(pcap, codec, hang_up_after_ms=None), tmp_path,
+                            call=(TO, sip_address(asterisk_lab)))
     voice = await app.next_request("/voice", within=15)
     assert voice.signature_valid
     assert voice.params["To"] == TO and voice.params["From"] == FROM
@@ -93,8 +106,8 @@ async def test_caller_bye_mid_record(
     app.answer("/done", VoiceResponse())
     pcap = write_rtp_pcap(tmp_path / "caller.pcap",
                           [silence(1.0), tone440(tmp_path, 8.0)], "PCMU")
-    sipp = await start_sipp(answered_uac(pcap, "PCMU", hang_up_after_ms=4000), TO,
-                            sip_address(asterisk_lab), tmp_path)
+    sipp = await start_sipp(answered_uac(pcap, "PCMU", hang_up_after_ms=4000), tmp_path,
+                            call=(TO, sip_address(asterisk_lab)))
     voice = await app.next_request("/voice", within=15)
     done = await app.next_request("/done", within=30)
     assert done.params["Digits"] == "hangup" and done.params["CallStatus"] == "completed"
@@ -124,7 +137,8 @@ async def test_reject_answers_the_invite_with_its_sip_status(
     response = VoiceResponse()
     response.reject(reason=reason)
     app.answer("/voice", response)
-    sipp = await start_sipp(rejected_uac(status), TO, sip_address(asterisk_lab), tmp_path)
+    sipp = await start_sipp(rejected_uac(status), tmp_path,
+                            call=(TO, sip_address(asterisk_lab)))
     voice = await app.next_request("/voice", within=15)
     assert voice.params["From"] == FROM and voice.params["CallStatus"] == "ringing"
     returncode, output = await sipp.result()
@@ -132,3 +146,44 @@ async def test_reject_answers_the_invite_with_its_sip_status(
     assert await call_reported(adapter) == voice.params["CallSid"]
     row = await adapter.ctx.store.get_call(voice.params["CallSid"])  # type: ignore[union-attr]
     assert row is not None and row.status == call_status
+
+
+async def test_start_recording_dual_on_a_dialled_sip_party(
+    asterisk_lab: AsteriskPbx, ami: object, app: TwimlApp, tmp_path: Path
+) -> None:
+    """<Start><Recording channels="dual"> then <Dial><Sip> to a second sipp (the UAS) through
+    the same PJSIP trunk (asterisk.dial_sip = PJSIP/trunk/{uri}): the caller plays 440 Hz, the
+    callee 1000 Hz; the stereo recording has the caller on channel 1 and the callee on
+    channel 2. The caller hangs up (BYE) 6 s in; Asterisk then sends the callee its BYE."""
+    callee_port = free_udp_port()
+    response = VoiceResponse()
+    response.append(start_recording(channels="dual", recording_status_callback="/rec"))
+    dial = Dial(action="/dialed")
+    dial.sip(f"sip:callee@127.0.0.1:{callee_port}")
+    response.append(dial)
+    app.answer("/voice", response)
+    app.answer("/dialed", VoiceResponse())
+    callee_pcap = write_rtp_pcap(tmp_path / "callee.pcap", [tone(tmp_path, 1000, 8.0)], "PCMU")
+    caller_pcap = write_rtp_pcap(tmp_path / "caller.pcap", [tone440(tmp_path, 8.0)], "PCMU")
+    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"),
+                            TWIML_ADAPTER_ASTERISK_DIAL_SIP="PJSIP/trunk/{uri}")
+    async with running_adapter(config) as adapter:
+        callee = await start_sipp(answering_uas(callee_pcap, "PCMU"), tmp_path, call=None,
+                                  sip_port=callee_port, name="uas")
+        caller = await start_sipp(answered_uac(caller_pcap, "PCMU", hang_up_after_ms=6000),
+                                  tmp_path, call=(TO, sip_address(asterisk_lab)))
+        voice = await app.next_request("/voice", within=15)
+        returncode, output = await caller.result()
+        assert returncode == 0, output
+        returncode, output = await callee.result()
+        assert returncode == 0, output  # answered, then the BYE Asterisk sent it
+        assert await call_reported(adapter) == voice.params["CallSid"]
+        (completed,) = app.received("/rec")
+        assert completed.params["RecordingStatus"] == "completed"
+        assert completed.params["RecordingChannels"] == "2"
+        wav = media_file(adapter, completed.params["RecordingSid"])
+        assert media.wav_is_final(wav)
+        caller_440, caller_1000 = tones_440_1000(wav, 0, start=2.0, length=2.0)
+        callee_440, callee_1000 = tones_440_1000(wav, 1, start=2.0, length=2.0)
+        assert caller_440 > 20 * caller_1000 and caller_440 > 1e6
+        assert callee_1000 > 20 * callee_440 and callee_1000 > 1e6

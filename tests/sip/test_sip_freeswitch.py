@@ -59,7 +59,8 @@ async def test_reject_answers_the_invite_with_its_sip_status(
     app.answer("/voice", response)
     async with freeswitch_under_test(freeswitch_real, tmp_path, app.url("/voice")) as (
             adapter, _fs):
-        sipp = await start_sipp(rejected_uac(status), TO, freeswitch_real.sip_address, tmp_path)
+        sipp = await start_sipp(rejected_uac(status), tmp_path,
+                                call=(TO, freeswitch_real.sip_address))
         voice = await app.next_request("/voice", within=15)
         assert voice.params["From"] == FROM and voice.params["CallStatus"] == "ringing"
         returncode, output = await sipp.result(within=40)

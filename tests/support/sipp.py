@@ -23,6 +23,7 @@ __all__ = [
     "Dtmf",
     "Sipp",
     "answered_uac",
+    "answering_uas",
     "free_udp_port",
     "rejected_uac",
     "start_sipp",
@@ -139,6 +140,20 @@ a=sendrecv
 """
 
 
+_OK_TO_LAST = """  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+"""
+
+
 def _invite(codecs: Sequence[str]) -> str:
     return _INVITE.format(
         from_=FROM,
@@ -176,19 +191,8 @@ def answered_uac(pcap: Path, codec: str, *, hang_up_after_ms: int | None) -> str
     the ACK, a BYE of ours, which must get a 200 (a BYE from the PBX before it fails). Our BYE
     takes the To (with the PBX's tag) of the last message received, the 200."""
     if hang_up_after_ms is None:
-        ending = """  <recv request="BYE" timeout="60000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-"""
+        ending = f"""  <recv request="BYE" timeout="60000"/>
+{_OK_TO_LAST}"""
     else:
         ending = f"""  <pause milliseconds="{hang_up_after_ms}"/>
   <send retrans="500"><![CDATA[
@@ -237,6 +241,48 @@ Content-Length: 0
 """
 
 
+def answering_uas(pcap: Path, codec: str) -> str:
+    """A sipp scenario for the called party: an INVITE (offering `codec` among others), answered
+    200 with an SDP of `codec` and telephone-event, the ACK, the RTP of `pcap`, then the
+    caller's BYE, answered 200."""
+    pt = PAYLOAD_TYPES[codec]
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="answering-{codec}">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]T[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:callee@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP {pt} 101
+a=rtpmap:{pt} {codec}/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=sendrecv
+]]></send>
+  <recv request="ACK" rtd="true" crlf="true"/>
+  <nop>
+    <action>
+      <exec play_pcap_audio="{pcap}"/>
+    </action>
+  </nop>
+  <recv request="BYE" timeout="60000"/>
+{_OK_TO_LAST}</scenario>
+"""
+
+
 @dataclass
 class Sipp:
     """A running sipp: :meth:`result` waits for its end (returncode, output)."""
@@ -249,16 +295,22 @@ class Sipp:
         return self.process.returncode, output.decode(errors="replace")[-3000:]
 
 
-async def start_sipp(scenario: str, to: str, target: tuple[str, int], work: Path) -> Sipp:
-    """sipp places one call to `to` at `target` with `scenario` (XML text), from 127.0.0.1 on
-    free ports (SIP and media), 30 s at most; its files go to `work`."""
-    path = work / "scenario.xml"
+async def start_sipp(scenario: str, work: Path, *, call: tuple[str, tuple[str, int]] | None,
+                     sip_port: int | None = None, name: str = "uac") -> Sipp:
+    """sipp runs `scenario` (XML text) once from 127.0.0.1: with `call` = (to, (host, port)) it
+    places the call to `to` there; without, it waits for one (a UAS) on `sip_port`. SIP and
+    media on free ports unless given, 45 s at most; its files (``<name>.xml``, errors) go to
+    `work`."""
+    path = work / f"{name}.xml"
     path.write_text(scenario, encoding="ascii")
-    host, port = target
+    target: list[str] = []
+    if call is not None:
+        to, (host, port) = call
+        target = ["-s", to, f"{host}:{port}"]
     process = await asyncio.create_subprocess_exec(
-        "sipp", "-sf", str(path), "-s", to, f"{host}:{port}", "-i", "127.0.0.1",
-        "-p", str(free_udp_port()), "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
+        "sipp", "-sf", str(path), *target, "-i", "127.0.0.1",
+        "-p", str(sip_port or free_udp_port()), "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
         "-m", "1", "-timeout", "45s", "-nostdin", "-trace_err",
-        "-error_file", str(work / "sipp-errors.log"),
+        "-error_file", str(work / f"{name}-errors.log"),
         cwd=work, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     return Sipp(process)
