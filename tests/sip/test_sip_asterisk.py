@@ -178,6 +178,8 @@ async def test_start_recording_dual_on_a_dialled_sip_party(
         returncode, output = await callee.result()
         assert returncode == 0, output  # answered, then the BYE Asterisk sent it
         assert await call_reported(adapter) == voice.params["CallSid"]
+        (dialed,) = app.received("/dialed")
+        assert dialed.params["DialCallStatus"] == "completed"  # the sipp callee answered
         (completed,) = app.received("/rec")
         assert completed.params["RecordingStatus"] == "completed"
         assert completed.params["RecordingChannels"] == "2"

@@ -307,10 +307,27 @@ async def start_sipp(scenario: str, work: Path, *, call: tuple[str, tuple[str, i
     if call is not None:
         to, (host, port) = call
         target = ["-s", to, f"{host}:{port}"]
+    local_port = sip_port or free_udp_port()
     process = await asyncio.create_subprocess_exec(
         "sipp", "-sf", str(path), *target, "-i", "127.0.0.1",
-        "-p", str(sip_port or free_udp_port()), "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
+        "-p", str(local_port), "-mi", "127.0.0.1", "-mp", str(free_udp_port()),
         "-m", "1", "-timeout", "45s", "-nostdin", "-trace_err",
         "-error_file", str(work / f"{name}-errors.log"),
         cwd=work, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    if call is None:
+        await _until_bound(local_port, process)
     return Sipp(process)
+
+
+async def _until_bound(port: int, process: asyncio.subprocess.Process) -> None:
+    """Wait (10 s at most) until sipp listens on UDP `port`, so a call to it cannot come first."""
+    for _ in range(200):
+        if process.returncode is not None:
+            raise RuntimeError(f"sipp exited with {process.returncode} before listening")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return  # taken: sipp has it
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"sipp is not listening on UDP {port} after 10 s")
