@@ -7,7 +7,8 @@ Two ways to get the Asterisk, both behind the same interface (:class:`AsteriskPb
   host's loopback. Every start writes a fresh ``/etc/asterisk`` into the root: the shared files
   of ``docker/asterisk/etc/``, an ``asterisk.conf`` built from the Debian sample, a
   ``manager.conf`` with user ``adapter``, a random secret and a free port, the project's
-  dialplan under ``twiml/`` and the test callers under ``local/``.
+  dialplan under ``twiml/``, the test callers under ``local/`` and, as ``pjsip.conf``, the
+  PJSIP trunk of ``dialplan/asterisk/pjsip_twiml.conf`` on a free UDP port (``sip_address``).
 * :class:`ComposeAsterisk`: the ``asterisk`` service of ``docker/compose.yml`` on hosts with a
   Docker engine (``TWIML_TEST_PBX=compose``).
 

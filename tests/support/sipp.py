@@ -19,6 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "DTMF_EVENTS",
+    "FROM",
     "PAYLOAD_TYPES",
     "Dtmf",
     "Sipp",
@@ -30,7 +31,7 @@ __all__ = [
     "write_rtp_pcap",
 ]
 
-FROM = "+15551230009"
+FROM = "+15551230009"  # the From user of every scenario here (Twilio's From)
 PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 TELEPHONE_EVENT_PT = 101
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
