@@ -7,7 +7,8 @@ Two ways to get the Asterisk, both behind the same interface (:class:`AsteriskPb
   host's loopback. Every start writes a fresh ``/etc/asterisk`` into the root: the shared files
   of ``docker/asterisk/etc/``, an ``asterisk.conf`` built from the Debian sample, a
   ``manager.conf`` with user ``adapter``, a random secret and a free port, the project's
-  dialplan under ``twiml/`` and the test callers under ``local/``.
+  dialplan under ``twiml/``, the test callers under ``local/`` and, as ``pjsip.conf``, the
+  PJSIP trunk of ``dialplan/asterisk/pjsip_twiml.conf`` on a free UDP port (``sip_address``).
 * :class:`ComposeAsterisk`: the ``asterisk`` service of ``docker/compose.yml`` on hosts with a
   Docker engine (``TWIML_TEST_PBX=compose``).
 
@@ -80,6 +81,7 @@ __all__ = [
     "HEARD_CLOSED_VARIABLE",
     "LIMITED_AMI_USERNAME",
     "LIMITED_AMI_WRITE",
+    "PJSIP_EXAMPLE",
     "SPOOL_DIR",
     "TEST_SOUNDS_DIR",
     "AmiEventLog",
@@ -97,6 +99,7 @@ __all__ = [
     "provision_root",
     "render_asterisk_conf",
     "render_manager_conf",
+    "render_pjsip_conf",
     "render_test_callers",
     "wait_heard_closed",
 ]
@@ -104,6 +107,9 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_ETC = REPO_ROOT / "docker" / "asterisk" / "etc"
 DIALPLAN_DIR = REPO_ROOT / "dialplan" / "asterisk"
+# The shipped PJSIP trunk example; the lab's pjsip.conf is this file with only the port changed.
+PJSIP_EXAMPLE = DIALPLAN_DIR / "pjsip_twiml.conf"
+PJSIP_EXAMPLE_BIND = "bind = 127.0.0.1:5060"
 PROVISION_SCRIPT = REPO_ROOT / "docker" / "provision-asterisk.sh"
 
 AMI_USERNAME = "adapter"
@@ -387,6 +393,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def render_pjsip_conf(example: str, port: int) -> str:
+    """The lab's pjsip.conf: the shipped trunk example with its transport on `port`."""
+    if example.count(PJSIP_EXAMPLE_BIND) != 1:
+        raise ValueError(f"the PJSIP example has no single {PJSIP_EXAMPLE_BIND!r} line")
+    return example.replace(PJSIP_EXAMPLE_BIND, f"bind = 127.0.0.1:{port}")
+
+
 def _channel_count(cli_output: str) -> int:
     match = re.search(r"(\d+) active channels?", cli_output)
     if match is None:
@@ -434,6 +453,7 @@ class AsteriskLab(_CliHangup):
         self.dialplan_dir = dialplan_dir
         self.lock_timeout = lock_timeout
         self._ami_port: int | None = None
+        self._sip_port: int | None = None
         self._ami_secret = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._console: IO[bytes] | None = None
@@ -462,6 +482,13 @@ class AsteriskLab(_CliHangup):
     @property
     def ami_secret(self) -> str:
         return self._ami_secret
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        """Where the PJSIP trunk (dialplan/asterisk/pjsip_twiml.conf) listens, UDP."""
+        if self._sip_port is None:
+            raise RuntimeError("the Asterisk lab is not started")
+        return "127.0.0.1", self._sip_port
 
     @property
     def spool_dir(self) -> str:
@@ -516,6 +543,7 @@ class AsteriskLab(_CliHangup):
         try:
             self._stop_leftover()
             self._ami_port = _free_port()
+            self._sip_port = _free_udp_port()
             self._ami_secret = secrets.token_hex(16)
             self._write_config()
             generate_test_sounds(self.local_path(TEST_SOUNDS_DIR))
@@ -624,6 +652,8 @@ class AsteriskLab(_CliHangup):
         (etc / "manager.conf").write_text(manager)
         (etc / "manager.conf").chmod(0o600)
         shutil.copytree(self.dialplan_dir, etc / "twiml")
+        pjsip = render_pjsip_conf(PJSIP_EXAMPLE.read_text(), self.sip_address[1])
+        (etc / "pjsip.conf").write_text(pjsip)
         (etc / "local").mkdir()
         (etc / "local" / "twiml-test-callers.conf").write_text(render_test_callers())
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from asterisk_lab import (
+    PJSIP_EXAMPLE,
     SPOOL_DIR,
     TEST_SOUNDS_DIR,
     AmiEventLog,
@@ -24,6 +25,7 @@ from asterisk_lab import (
     decode_agi_env,
     generate_test_sounds,
     originate,
+    render_pjsip_conf,
     wait_heard_closed,
 )
 
@@ -215,3 +217,12 @@ async def test_hangup_all_leaves_no_channel(
     await asyncio.to_thread(asterisk_lab.hangup_all)
     assert "0 active channels" in asterisk_lab.cli("core show channels count")
     await ami_events.wait_for("Hangup", is_hangup_of(uniqueid))
+
+
+def test_the_labs_pjsip_conf_is_the_shipped_example_on_another_port() -> None:
+    example = PJSIP_EXAMPLE.read_text()
+    rendered = render_pjsip_conf(example, 47001)
+    assert rendered == example.replace("bind = 127.0.0.1:5060", "bind = 127.0.0.1:47001")
+    assert "context = twiml" in rendered and "dtmf_mode = rfc4733" in rendered
+    with pytest.raises(ValueError):
+        render_pjsip_conf(example.replace("bind = 127.0.0.1:5060", "bind = 0.0.0.0"), 47001)

@@ -99,7 +99,8 @@ __all__ = [
 ANSWER = "ANSWER"
 HANGUP = "HANGUP"
 # <Reject>: Hangup() with the Q.850 cause; chan_pjsip answers an unanswered INVITE with the
-# SIP status of that cause (17 USER_BUSY → 486 Busy Here, 21 CALL_REJECTED → 603 Decline).
+# SIP status of that cause: 17 USER_BUSY → 486 Busy Here, 21 CALL_REJECTED → 403 Forbidden
+# (measured, tests/sip/test_sip_asterisk.py; chan_pjsip maps no cause to 603 Decline).
 REJECT_BUSY = "EXEC Hangup 17"
 REJECT_DECLINED = "EXEC Hangup 21"
 SAMPLE_RATE = 8000  # RECORD FILE ... wav writes 8 kHz 16-bit mono
