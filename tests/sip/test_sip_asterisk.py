@@ -124,16 +124,15 @@ async def test_caller_bye_mid_record(
 
 @pytest.mark.parametrize(("reason", "status", "call_status"), [
     ("busy", 486, "busy"),
-    ("rejected", 403, "no-answer"),  # chan_pjsip's status for cause 21, not 603 Decline
+    ("rejected", 603, "no-answer"),
 ])
 async def test_reject_answers_the_invite_with_its_sip_status(
     asterisk_lab: AsteriskPbx, adapter: Adapter, app: TwimlApp, tmp_path: Path,
     reason: str, status: int, call_status: str
 ) -> None:
-    """<Reject> as the first verb: chan_pjsip answers the INVITE with the SIP status of the
-    hang-up cause, never a 200: 17 USER_BUSY gives 486 Busy Here; 21 CALL_REJECTED gives
-    403 Forbidden (with ``Reason: Q.850;cause=21``; chan_pjsip maps no cause to 603, which
-    FreeSWITCH sends). The call ends as Twilio reports a rejected call (busy, or no-answer)."""
+    """<Reject> as the first verb: the trunk gets Twilio's SIP status, never a 200: 486 Busy
+    Here for busy, 603 Decline for rejected (PJSIPHangup: chan_pjsip would turn cause 21 into
+    403 Forbidden). The call ends as Twilio reports a rejected call (busy, or no-answer)."""
     response = VoiceResponse()
     response.reject(reason=reason)
     app.answer("/voice", response)

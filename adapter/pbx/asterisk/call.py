@@ -274,6 +274,5 @@ class AsteriskCall:
         if self._hung_up.is_set():
             return
         with contextlib.suppress(CallGone):
-            await self._ami.agi(self.channel,
-                                mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED)
+            await self._ami.agi(self.channel, mapping.reject(self.channel, busy=busy))
         self.mark_gone()

@@ -90,6 +90,7 @@ __all__ = [
     "record_file",
     "record_result",
     "redirect",
+    "reject",
     "send_dtmf",
     "stop_mixmonitor",
     "stream_file",
@@ -99,10 +100,21 @@ __all__ = [
 ANSWER = "ANSWER"
 HANGUP = "HANGUP"
 # <Reject>: Hangup() with the Q.850 cause; chan_pjsip answers an unanswered INVITE with the
-# SIP status of that cause: 17 USER_BUSY → 486 Busy Here, 21 CALL_REJECTED → 403 Forbidden
-# (measured, tests/sip/test_sip_asterisk.py; chan_pjsip maps no cause to 603 Decline).
+# SIP status of that cause: 17 USER_BUSY → 486 Busy Here, but 21 CALL_REJECTED → 403 Forbidden
+# (measured, tests/sip/test_sip_asterisk.py: chan_pjsip maps no cause to 603 Decline). So a
+# PJSIP channel is rejected with chan_pjsip's PJSIPHangup and the SIP status itself, as Twilio
+# answers (486 Busy Here, 603 Decline); any other channel (Local, IAX2...) with the cause.
 REJECT_BUSY = "EXEC Hangup 17"
 REJECT_DECLINED = "EXEC Hangup 21"
+PJSIP_REJECT_BUSY = "EXEC PJSIPHangup 486"
+PJSIP_REJECT_DECLINED = "EXEC PJSIPHangup 603"
+
+
+def reject(channel: str, *, busy: bool) -> str:
+    """The AGI command that ends unanswered `channel` as `<Reject reason>` asks."""
+    if channel.startswith("PJSIP/"):
+        return PJSIP_REJECT_BUSY if busy else PJSIP_REJECT_DECLINED
+    return REJECT_BUSY if busy else REJECT_DECLINED
 SAMPLE_RATE = 8000  # RECORD FILE ... wav writes 8 kHz 16-bit mono
 KEPT_SILENCE = 1  # seconds of the silence that ended a RECORD FILE it leaves in the file
 MAX_RECORD_SECONDS = 4 * 3600
