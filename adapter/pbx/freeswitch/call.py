@@ -207,6 +207,22 @@ class FreeSwitchCall:
         if failure:
             raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
 
+    async def play_until_key(self, path: Path) -> str | None:
+        target = self._spool.to_pbx(path)
+        await self._set_terminators(mapping.GATHER_KEYS)
+        done = await self._execute(mapping.playback, target, root=self._spool.pbx)
+        self._raise_if_gone()
+        failure = replies.playback_failure(done)
+        if failure:
+            raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
+        return replies.key_pressed(done)
+
+    async def wait_for_key(self, seconds: int) -> str | None:
+        await self._set_terminators(mapping.GATHER_KEYS)
+        done = await self._execute(mapping.silence, seconds)
+        self._raise_if_gone()
+        return replies.key_pressed(done)
+
     async def send_digits(self, digits: str) -> None:
         await self._execute(mapping.send_dtmf, digits)
         self._raise_if_gone()
