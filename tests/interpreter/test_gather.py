@@ -1,0 +1,109 @@
+"""`<Gather input="dtmf">` on a real Asterisk 22 and a real FreeSWITCH 1.10.12: the same TwiML
+(the twilio SDK's `VoiceResponse`), the same caller pressing the same keys at the same times,
+the same signed action requests (checked with `RequestValidator`).
+
+The rigs are tests/support/pbx_rigs.py's; a `Keys` caller presses its keys at given times from
+the start of the call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pbx_rigs
+from pbx_rigs import Keys, Rig, finished
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import ReceivedRequest, TwimlApp
+
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
+
+PROMPT = "Please enter your account number, then press the pound key."
+
+
+def menu(app: TwimlApp, *, say: str = PROMPT, loop: int = 1, **gather: Any) -> None:
+    """/voice: a <Gather> with a <Say>, then a <Redirect> to /next (no input); the action /g
+    redirects to /after, so the test sees its TwiML run."""
+    response = VoiceResponse()
+    response.gather(**gather).say(say, loop=loop)
+    response.redirect("/next")
+    app.answer("/voice", response)
+    after = VoiceResponse()
+    after.redirect("/after")
+    app.answer("/g", after)
+    app.answer("/after", VoiceResponse())
+    app.answer("/next", VoiceResponse())
+
+
+def signed(request: ReceivedRequest) -> ReceivedRequest:
+    assert request.signature_valid, request
+    return request
+
+
+async def test_digits_until_the_finish_key(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", finish_on_key="#", timeout=5)
+    await rig.call_pressing(Keys(lead_s=1, digits="12#"))
+    done = signed(await app.next_request("/g"))
+    signed(await app.next_request("/after"))  # the action's TwiML ran
+    await finished(rig)
+    assert done.params["Digits"] == "12" and done.params["CallStatus"] == "in-progress"
+    assert done.method == "POST"
+    assert app.received("/next") == []  # nothing after <Gather> ran
+
+
+async def test_num_digits_ends_it_and_get_is_honoured(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", method="GET", num_digits=3)
+    await rig.call_pressing(Keys(lead_s=1, digits="4567"))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.method == "GET" and done.params["Digits"] == "456"
+    assert app.received("/next") == []
+
+
+async def test_no_input_runs_the_next_verb(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", timeout=2)
+    loop = asyncio.get_running_loop()
+    await rig.call_pressing(Keys(lead_s=1, digits=""))
+    started = loop.time()
+    signed(await app.next_request("/next"))
+    waited = loop.time() - started
+    await finished(rig)
+    assert app.received("/g") == []
+    assert 2 <= waited <= 12, waited  # the prompt (about 4 s), then the 2 s timeout
+
+
+async def test_action_on_empty_result(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", timeout=2, action_on_empty_result=True)
+    await rig.call_pressing(Keys(lead_s=1, digits=""))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.params["Digits"] == ""
+    assert app.received("/next") == []
+
+
+async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
+    """Barge-in: a prompt of about 40 s (a <Say> looped 10 times), a key at 2 s: the action
+    comes long before the prompt could have ended."""
+    menu(app, action="/g", num_digits=1, loop=10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rig.call_pressing(Keys(lead_s=2, digits="5"))
+    done = signed(await app.next_request("/g"))
+    took = loop.time() - started
+    await finished(rig)
+    assert done.params["Digits"] == "5"
+    assert took < 10, took
+
+
+async def test_pause_timeout_between_keys_and_no_finish_key(rig: Rig, app: TwimlApp) -> None:
+    """A nested <Pause> waits for the first key; `timeout` runs again after each key (2 s
+    between the keys, under the 4 s timeout); finishOnKey="" makes # a digit; and with no
+    action the current document's URL is requested."""
+    response = VoiceResponse()
+    response.gather(timeout=4, finish_on_key="").pause(length=5)
+    response.hangup()
+    app.answer("/voice", response)
+    await rig.call_pressing(Keys(lead_s=2, digits="1WW#"))
+    await finished(rig)
+    first, again = app.received("/voice")  # the second <Gather> got no key: <Hangup>
+    assert "Digits" not in first.params
+    assert signed(again).params["Digits"] == "1#"
