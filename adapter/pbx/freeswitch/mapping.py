@@ -163,8 +163,8 @@ def set_playback_terminators(uuid: str, finish_on_key: str, *, event_uuid: str) 
 
 def silence(uuid: str, seconds: int, *, event_uuid: str) -> str:
     """`seconds` of silence that the ``playback_terminators`` keys end."""
-    ms = esl_int(seconds * 1000, low=1000, high=MAX_RECORD_SECONDS * 1000, field="timeout")
-    return execute(uuid, "playback", f"silence_stream://{ms}", event_uuid=event_uuid)
+    esl_int(seconds, low=1, high=MAX_RECORD_SECONDS, field="timeout")
+    return execute(uuid, "playback", f"silence_stream://{seconds * 1000}", event_uuid=event_uuid)
 
 
 def send_dtmf(uuid: str, digits: str, *, event_uuid: str) -> str:
