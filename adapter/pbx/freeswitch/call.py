@@ -199,23 +199,21 @@ class FreeSwitchCall:
         self._raise_if_gone()
 
     async def play(self, path: Path) -> None:
-        target = self._spool.to_pbx(path)
-        await self._set_terminators("")
-        done = await self._execute(mapping.playback, target, root=self._spool.pbx)
-        self._raise_if_gone()
-        failure = replies.playback_failure(done)
-        if failure:
-            raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
+        await self._playback(path, "")
 
     async def play_until_key(self, path: Path) -> str | None:
+        return replies.key_pressed(await self._playback(path, mapping.GATHER_KEYS))
+
+    async def _playback(self, path: Path, terminators: str) -> EslEvent:
+        """``playback`` of a spool WAV that the `terminators` keys stop; its completion."""
         target = self._spool.to_pbx(path)
-        await self._set_terminators(mapping.GATHER_KEYS)
+        await self._set_terminators(terminators)
         done = await self._execute(mapping.playback, target, root=self._spool.pbx)
         self._raise_if_gone()
         failure = replies.playback_failure(done)
         if failure:
             raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
-        return replies.key_pressed(done)
+        return done
 
     async def wait_for_key(self, seconds: int) -> str | None:
         await self._set_terminators(mapping.GATHER_KEYS)
