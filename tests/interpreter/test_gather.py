@@ -8,9 +8,12 @@ the start of the call."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pbx_rigs
+from aiohttp import web
+from audio_checks import write_tone
 from pbx_rigs import Keys, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -91,6 +94,26 @@ async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
     took = loop.time() - started
     await finished(rig)
     assert done.params["Digits"] == "5"
+    assert took < 10, took
+
+
+async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
+    """Barge-in on a <Play> of a 20 s WAV, a key at 2 s; the <Say> after it never plays."""
+    audio = write_tone(tmp_path / "long.wav", 1000, 20.0).read_bytes()
+    app.raw_routes["/long.wav"] = lambda _r: web.Response(body=audio, content_type="audio/wav")
+    response = VoiceResponse()
+    gather = response.gather(action="/g", num_digits=1)
+    gather.play("/long.wav")
+    gather.say(PROMPT)
+    app.answer("/voice", response)
+    app.answer("/g", VoiceResponse())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rig.call_pressing(Keys(lead_s=2, digits="*"))
+    done = signed(await app.next_request("/g"))
+    took = loop.time() - started
+    await finished(rig)
+    assert done.params["Digits"] == "*"
     assert took < 10, took
 
 
