@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pbx_rigs
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from aiohttp import web
 from audio_checks import write_tone
 from pbx_rigs import Keys, Rig, finished
+from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
@@ -130,3 +132,20 @@ async def test_pause_timeout_between_keys_and_no_finish_key(rig: Rig, app: Twiml
     first, again = app.received("/voice")  # the second <Gather> got no key: <Hangup>
     assert "Digits" not in first.params
     assert signed(again).params["Digits"] == "1#"
+
+
+async def test_a_rest_redirect_cuts_a_gather(rig: Rig, app: TwimlApp) -> None:
+    """REST ``Twiml`` on a live call during <Gather> (its prompt, then its wait): the new TwiML
+    runs at once; no action request."""
+    menu(app, action="/g", loop=10, timeout=30)
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=60))
+    voice = await app.next_request("/voice")
+    await asyncio.sleep(2)  # two seconds into the prompt (not a synchronisation)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = rig.adapter.config.http.public_base_url
+    await asyncio.to_thread(lambda: client.calls(voice.params["CallSid"]).update(
+        twiml="<Response><Redirect method='GET'>/last</Redirect></Response>"))
+    last = signed(await app.next_request("/last", within=10))
+    await finished(rig)
+    assert last.params["CallStatus"] == "in-progress"
+    assert app.received("/g") == [] and app.received("/next") == []

@@ -159,7 +159,9 @@ async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> Async
                                                   app.url("/voice"))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
-    async with freeswitch_under_test(lab, tmp_path, app.url("/voice")) as (adapter, fs):
+    # With the REST API served, as the Asterisk rig's adapter (a suite may redirect a call).
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice"),
+                                     serve_http=True) as (adapter, fs):
         yield FreeSwitchRig(adapter, fs)
 
 
