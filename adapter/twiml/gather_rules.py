@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from adapter.twiml import codes
+from adapter.twiml.attributes import parse_integer
 from adapter.twiml.element import Element, source_line, unsupported
 from adapter.twiml.findings import finding
 from adapter.twiml.prompt_rules import pause_verb, play_verb, say_verb
@@ -67,8 +68,10 @@ def gather_verb(el: Element) -> Gather | Unsupported:
         GATHER_DEFAULT_FINISH_ON_KEY,
         f"is not one of 0-9, # and * (or empty); using {GATHER_DEFAULT_FINISH_ON_KEY}",
     )
-    num_digits: int | None = el.integer("numDigits", codes.GATHER_INVALID_NUM_DIGITS, 0,
-                                        minimum=1) or None
+    num_digits = el.value(
+        "numDigits", lambda raw: parse_integer(raw, minimum=1), codes.GATHER_INVALID_NUM_DIGITS,
+        None, "is not a whole number of at least 1; using no limit",
+    )
     action_on_empty_result = el.boolean(
         "actionOnEmptyResult", codes.GATHER_INVALID_ACTION_ON_EMPTY_RESULT, False
     )

@@ -84,6 +84,7 @@ def test_invalid_values_get_twilio_s_warning_and_the_default(
     gather, findings = gather_with(attribute, value)
     assert getattr(gather, field) == fallback
     assert [(f.code, f.fatal, f.attribute) for f in findings] == [(code, False, attribute)]
+    assert "using" in findings[0].message and "using 0" not in findings[0].message
 
 
 def test_invalid_action_on_empty_result_is_twilio_s_error_13338() -> None:
