@@ -35,6 +35,7 @@ __all__ = [
     "GATHER_INVALID_NUM_DIGITS",
     "GATHER_INVALID_SPEECH_TIMEOUT",
     "GATHER_INVALID_TIMEOUT",
+    "GATHER_SAY_INVALID_LOOP",
     "INVALID_CONTENT_TYPE",
     "INVALID_URL_FORMAT",
     "PAUSE_INVALID_LENGTH",
@@ -97,6 +98,7 @@ DICTIONARY: Mapping[int, tuple[str, Level]] = {
     13313: ("Gather: Invalid timeout value", "WARNING"),
     13314: ("Gather: Invalid numDigits value", "WARNING"),
     13320: ("Gather: Invalid nested verb", "WARNING"),
+    13322: ("Gather->Say: Invalid loop value", "WARNING"),
     13327: ("Gather: Invalid speechTimeout value", "WARNING"),
     13338: ("Gather: Invalid actionOnEmptyResult value", "ERROR"),
     # <Play>
@@ -156,6 +158,7 @@ GATHER_INVALID_METHOD = _code(13312)
 GATHER_INVALID_TIMEOUT = _code(13313)
 GATHER_INVALID_NUM_DIGITS = _code(13314)
 GATHER_INVALID_NESTED_VERB = _code(13320)
+GATHER_SAY_INVALID_LOOP = _code(13322)
 GATHER_INVALID_SPEECH_TIMEOUT = _code(13327)
 GATHER_INVALID_ACTION_ON_EMPTY_RESULT = _code(13338)
 

@@ -40,7 +40,7 @@ GATHER_IGNORED_ATTRIBUTES = (
     "maxSpeechTime",
 )
 _NESTED: Mapping[str, Callable[[Element], Say | Play | Pause | None]] = {
-    "Say": say_verb,
+    "Say": lambda el: say_verb(el, codes.GATHER_SAY_INVALID_LOOP),
     "Play": play_verb,
     "Pause": pause_verb,
 }
