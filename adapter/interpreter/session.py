@@ -22,12 +22,13 @@ from adapter.callbacks.owed_requests import forget_record_action
 from adapter.config import NumberRoute
 from adapter.db.store import CallRow
 from adapter.errors import TwilioError
-from adapter.interpreter import dial
+from adapter.interpreter import dial, gather
 from adapter.interpreter.answering import answers_before
 from adapter.interpreter.call_recording import CallRecorder
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.outbound import SOURCE_OUTBOUND, OutboundCall, send_call_status
 from adapter.interpreter.params import CallInfo
+from adapter.interpreter.prompting import prompt_file, repeats
 from adapter.interpreter.record import RecordVerbRunner
 from adapter.pbx.base import CallGone, CallInterrupted, IncomingCall
 from adapter.sids import CALL, new_sid
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ERROR_PROMPT = "We are sorry, an application error has occurred. Goodbye."
-LOOP_FOREVER = 1000  # Twilio: loop="0" repeats until the call ends; we stop after 1000 plays
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,7 @@ class CallSession:
             twiml.StartRecording: self._start_recording,
             twiml.StopRecording: self._stop_recording,
             Dial: self._dial,
+            twiml.Gather: self._gather,
             twiml.Unsupported: self._unsupported,
         }
 
@@ -246,29 +247,32 @@ class CallSession:
 
     async def _say(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, twiml.Say)
-        if not verb.text.strip():
-            return None
-        prompt = await self.ctx.prompts.say(verb.text, voice=verb.voice, language=verb.language)
-        for _ in range(verb.loop or LOOP_FOREVER):
-            await self._pbx(self.call.play(prompt))
+        await self._play_prompt(verb, url)
         return None
 
     async def _play(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, twiml.Play)
         if verb.digits:
             await self._pbx(self.call.send_digits(verb.digits))
-        if not verb.url:
-            return None
-        media_url = urljoin(url, verb.url)
-        try:
-            prompt = await self.ctx.prompts.play(media_url)
-        except TwilioError as exc:
-            # Twilio logs the failed fetch and goes on with the next verb.
-            log.warning("call %s: warning %d: %s", self.call_sid, exc.code, exc.message)
-            return None
-        for _ in range(verb.loop or LOOP_FOREVER):
-            await self._pbx(self.call.play(prompt))
+        await self._play_prompt(verb, url)
         return None
+
+    async def _play_prompt(self, verb: twiml.Say | twiml.Play, url: str) -> None:
+        prompt = await prompt_file(self.ctx, verb, url, self.call_sid)
+        if prompt is None:
+            return
+        for _ in range(repeats(verb.loop)):
+            await self._pbx(self.call.play(prompt))
+
+    async def _gather(self, verb: Verb, url: str) -> Outcome:
+        """Twilio: with input (or actionOnEmptyResult) the action is requested with ``Digits``
+        and its TwiML runs; without, the next verb runs."""
+        assert isinstance(verb, twiml.Gather)
+        digits = await gather.collect_digits(self.ctx, self.call, verb, url, send=self._pbx,
+                                             call_sid=self.call_sid)
+        if not digits and not verb.action_on_empty_result:
+            return None
+        return Fetch(urljoin(url, verb.action or ""), verb.method, [("Digits", digits)])
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, twiml.Pause)

@@ -221,6 +221,14 @@ class CallControl(Protocol):
 
     async def pause(self, seconds: int) -> None: ...
 
+    async def play_until_key(self, path: Path) -> str | None:
+        """Play a WAV file from the shared spool; the caller's first DTMF key (0-9, ``*``,
+        ``#``) stops it (`<Gather>`'s barge-in). Returns that key, or None if it played to its
+        end."""
+
+    async def wait_for_key(self, seconds: int) -> str | None:
+        """Wait at most `seconds` for the caller's next DTMF key; returns it, or None."""
+
     async def record(self, request: RecordRequest) -> RecordResult: ...
 
     async def hangup(self) -> None: ...

@@ -28,6 +28,14 @@ __all__ = [
     "DIAL_SIP_INVALID_URI",
     "DICTIONARY",
     "DOCUMENT_PARSE_FAILURE",
+    "GATHER_INVALID_ACTION_ON_EMPTY_RESULT",
+    "GATHER_INVALID_FINISH_ON_KEY",
+    "GATHER_INVALID_METHOD",
+    "GATHER_INVALID_NESTED_VERB",
+    "GATHER_INVALID_NUM_DIGITS",
+    "GATHER_INVALID_SPEECH_TIMEOUT",
+    "GATHER_INVALID_TIMEOUT",
+    "GATHER_SAY_INVALID_LOOP",
     "INVALID_CONTENT_TYPE",
     "INVALID_URL_FORMAT",
     "PAUSE_INVALID_LENGTH",
@@ -84,6 +92,15 @@ DICTIONARY: Mapping[int, tuple[str, Level]] = {
     # Callback URLs (Twilio lists these next to the <Dial> codes; the titles are generic).
     13256: ("Invalid recordingStatusCallback URL", "WARNING"),
     13257: ("Invalid transcribeCallback URL", "ERROR"),
+    # <Gather>
+    13310: ("Gather: Invalid finishOnKey value", "WARNING"),
+    13312: ("Gather: Invalid method value", "WARNING"),
+    13313: ("Gather: Invalid timeout value", "WARNING"),
+    13314: ("Gather: Invalid numDigits value", "WARNING"),
+    13320: ("Gather: Invalid nested verb", "WARNING"),
+    13322: ("Gather->Say: Invalid loop value", "WARNING"),
+    13327: ("Gather: Invalid speechTimeout value", "WARNING"),
+    13338: ("Gather: Invalid actionOnEmptyResult value", "ERROR"),
     # <Play>
     13410: ("Play: Invalid loop value", "WARNING"),
     13430: ("Play: Invalid DTMF String", "WARNING"),
@@ -135,6 +152,15 @@ INVALID_CONTENT_TYPE = _code(12300)
 
 RECORDING_STATUS_CALLBACK_URL_INVALID = _code(13256)
 TRANSCRIBE_CALLBACK_URL_INVALID = _code(13257)
+
+GATHER_INVALID_FINISH_ON_KEY = _code(13310)
+GATHER_INVALID_METHOD = _code(13312)
+GATHER_INVALID_TIMEOUT = _code(13313)
+GATHER_INVALID_NUM_DIGITS = _code(13314)
+GATHER_INVALID_NESTED_VERB = _code(13320)
+GATHER_SAY_INVALID_LOOP = _code(13322)
+GATHER_INVALID_SPEECH_TIMEOUT = _code(13327)
+GATHER_INVALID_ACTION_ON_EMPTY_RESULT = _code(13338)
 
 PLAY_INVALID_LOOP = _code(13410)
 PLAY_INVALID_DIGITS = _code(13430)

@@ -9,6 +9,7 @@ from lxml import etree
 
 from adapter.twiml import codes
 from adapter.twiml.attributes import parse_dtmf
+from adapter.twiml.codes import TwilioCode
 from adapter.twiml.element import Element
 from adapter.twiml.verbs import Pause, Play, Say
 
@@ -42,11 +43,12 @@ def say_too_long(text: str) -> str | None:
     return None
 
 
-def say_verb(el: Element) -> Say | None:
-    """``<Say>``; skipped when there is no text to say."""
+def say_verb(el: Element, loop_code: TwilioCode = codes.SAY_INVALID_LOOP) -> Say | None:
+    """``<Say>``; skipped when there is no text to say. `loop_code`: Twilio's code for a bad
+    `loop` here (inside ``<Gather>`` it has its own, 13322)."""
     voice = el.take("voice")
     language = el.take("language")
-    loop = el.integer("loop", codes.SAY_INVALID_LOOP, SAY_DEFAULT_LOOP)
+    loop = el.integer("loop", loop_code, SAY_DEFAULT_LOOP)
     el.report_unknown_attributes()
     text = _ssml_text(el.element, el).strip()
     if not text:

@@ -6,8 +6,9 @@ default (or the element is skipped) and the document goes on. An ERROR-level fin
 for the whole document, which `adapter.twiml.parse` enforces before any verb runs.
 
 Each verb family has its own module of rules: `recording_rules` (``<Record>``, ``<Start>``,
-``<Stop>``), `dial_rules`, `prompt_rules` (``<Say>``, ``<Play>``, ``<Pause>``) and `flow_rules`
-(``<Hangup>``, ``<Reject>``, ``<Redirect>``), all reading attributes through `element.Element`.
+``<Stop>``), `dial_rules`, `prompt_rules` (``<Say>``, ``<Play>``, ``<Pause>``), `gather_rules`
+and `flow_rules` (``<Hangup>``, ``<Reject>``, ``<Redirect>``), all reading attributes through
+`element.Element`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from adapter.twiml.dial_rules import dial_verb
 from adapter.twiml.element import Element, source_line, unsupported
 from adapter.twiml.findings import Finding, finding
 from adapter.twiml.flow_rules import hangup_verb, redirect_verb, reject_verb
+from adapter.twiml.gather_rules import gather_verb
 from adapter.twiml.prompt_rules import pause_verb, play_verb, say_verb
 from adapter.twiml.recording_rules import record_verb, start_or_stop_verbs
 from adapter.twiml.verbs import Verb
@@ -37,6 +39,7 @@ _ONE_VERB: Mapping[str, Callable[[Element], Verb | None]] = {
     "Redirect": redirect_verb,
     "Reject": reject_verb,
     "Dial": dial_verb,
+    "Gather": gather_verb,
 }
 # ... and for the verbs that hold several nouns, each becoming a verb.
 _SEVERAL_VERBS: Mapping[str, Callable[[Element], list[Verb]]] = {
@@ -50,7 +53,6 @@ UNSUPPORTED_VERBS = frozenset(
         "Connect",
         "Echo",
         "Enqueue",
-        "Gather",
         "Leave",
         "Message",
         "Pay",

@@ -12,8 +12,8 @@ from typing import TypeAlias
 from adapter.twiml.findings import Finding
 
 __all__ = [
-    "Dial", "DialTarget", "Document", "Hangup", "Pause", "Play", "Record", "Redirect", "Reject",
-    "Say", "StartRecording", "StopRecording", "Unsupported", "Verb",
+    "Dial", "DialTarget", "Document", "Gather", "Hangup", "Pause", "Play", "Record", "Redirect",
+    "Reject", "Say", "StartRecording", "StopRecording", "Unsupported", "Verb",
 ]
 
 
@@ -133,6 +133,22 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class Gather:
+    """``<Gather input="dtmf">``: play `prompts` in order (the first key stops them), then
+    collect keys until `num_digits` (None: no limit), `finish_on_key` (not part of the digits;
+    ``""``: none) or `timeout` seconds without a key. `action` None means "request the current
+    document URL"; with no key the next verb runs, unless `action_on_empty_result`."""
+
+    prompts: tuple[Say | Play | Pause, ...]
+    action: str | None
+    method: str
+    timeout: int
+    finish_on_key: str
+    num_digits: int | None
+    action_on_empty_result: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A Twilio verb this adapter parses but does not implement; attributes in document order;
     `line`: where it stands in the document."""
@@ -158,6 +174,7 @@ Verb: TypeAlias = (
     | StartRecording
     | StopRecording
     | Dial
+    | Gather
     | Unsupported
 )
 

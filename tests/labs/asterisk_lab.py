@@ -28,6 +28,8 @@ speak_silence   LEAD_S of silence, speech (6.1 s), SILENCE_S of       LEAD_S (1)
 speak_dtmf      LEAD_S of silence, speech, sends DIGITS, SILENCE_S    LEAD_S (1), DIGITS (#),
                 of silence, hangs up                                  SILENCE_S (10)
 speak_hangup    LEAD_S of silence, speech, hangs up at once           LEAD_S (1)
+keys            LEAD_S of silence, sends DIGITS (``w`` 0.5 s, ``W``     LEAD_S (1), DIGITS (#),
+                1 s of pause), SILENCE_S of silence, hangs up         SILENCE_S (10)
 silent          SILENCE_S of silence, hangs up                        SILENCE_S (10)
 speak_loop      speech over and over; hangs up after DURATION_S       DURATION_S (30)
 tone440         440 Hz tone without a gap; hangs up after DURATION_S  DURATION_S (30)
@@ -143,6 +145,7 @@ class CallerScript(StrEnum):
     SPEAK_SILENCE = "speak_silence"
     SPEAK_DTMF = "speak_dtmf"
     SPEAK_HANGUP = "speak_hangup"
+    KEYS = "keys"
     SILENT = "silent"
     SPEAK_LOOP = "speak_loop"
     TONE440 = "tone440"
@@ -287,6 +290,12 @@ exten => {CallerScript.SPEAK_DTMF},1,{start}
 exten => {CallerScript.SPEAK_HANGUP},1,{start}
  same => n,{silence("LEAD_S")}
  same => n,{speech}
+ same => n,Hangup()
+
+exten => {CallerScript.KEYS},1,{start}
+ same => n,{silence("LEAD_S")}
+ same => n,SendDTMF(${{DIGITS}})
+ same => n,{silence("SILENCE_S")}
  same => n,Hangup()
 
 exten => {CallerScript.SILENT},1,{start}

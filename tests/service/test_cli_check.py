@@ -83,13 +83,14 @@ async def test_url_is_fetched_with_its_content_type(served: str) -> None:
 
 
 def test_a_verb_not_supported_yet_fails_the_check_with_its_line(tmp_path: Path) -> None:
-    """A document whose call would reach <Gather> (not supported yet) fails at run time with
-    the error prompt: the check fails on it too, with 12200 and the line."""
+    """A document whose call would reach <Gather input="speech"> (not supported yet) fails at
+    run time with the error prompt: the check fails on it too, with 12200 and the line."""
     path = tmp_path / "ivr.xml"
-    path.write_text('<Response>\n<Say>Press one</Say>\n<Gather numDigits="1"/>\n</Response>')
+    path.write_text('<Response>\n<Say>Press one</Say>\n<Gather input="speech"/>\n</Response>')
     proc = check(str(path))
     assert proc.returncode == 1, proc.stdout
-    assert f"{path}: line 3: <Gather>: 12200 <Gather> is not supported" in proc.stdout
+    assert (f'{path}: line 3: <Gather input="speech">: 12200 <Gather input="speech"> is not '
+            "supported") in proc.stdout
     assert "OK" not in proc.stdout
 
 

@@ -37,11 +37,39 @@ class Caller:
     digit: str = "#"
 
 
+@dataclass(frozen=True)
+class Keys:
+    """Stays silent for `lead_s` seconds, presses `digits` as SendDTMF does (each key about
+    0.35 s; ``w`` waits 0.5 s, ``W`` 1 s; none: stays silent), stays silent for `silence_s`
+    seconds, hangs up."""
+
+    lead_s: int = 1
+    digits: str = ""
+    silence_s: int = 20
+
+    def schedule(self) -> tuple[list[tuple[float, str]], float]:
+        """When each key is pressed (seconds after the call starts) and when it hangs up."""
+        at, presses = float(self.lead_s), []
+        for digit in self.digits:
+            if digit in "wW":
+                at += 0.5 if digit == "w" else 1.0
+            else:
+                presses.append((at, digit))
+                at += KEY_SECONDS
+        return presses, at + self.silence_s
+
+
+KEY_SECONDS = 0.35  # Asterisk's SendDTMF: 100 ms of tone, 250 ms between keys
+
+
 class Rig(Protocol):
     adapter: Adapter
     speech_seconds: float
 
     async def call(self, caller: Caller) -> None: ...
+
+    async def call_pressing(self, keys: Keys) -> None:
+        """A call whose caller presses keys at given times (`<Gather>`)."""
 
 
 @dataclass
@@ -63,6 +91,16 @@ class AsteriskRig:
         await originate(self.ami, script, TO, from_number=FROM, caller_name="Shared",
                         variables=variables)
 
+    async def call_pressing(self, keys: Keys) -> None:
+        variables = {"LEAD_S": str(keys.lead_s), "SILENCE_S": str(keys.silence_s)}
+        script = CallerScript.SILENT
+        if keys.digits.strip("wW"):
+            script, variables["DIGITS"] = CallerScript.KEYS, keys.digits
+        else:
+            variables["SILENCE_S"] = str(keys.lead_s + keys.silence_s)
+        await originate(self.ami, script, TO, from_number=FROM, caller_name="Shared",
+                        variables=variables)
+
 
 @dataclass
 class FreeSwitchRig:
@@ -80,6 +118,27 @@ class FreeSwitchRig:
         address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
         call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
         call.plan_record(plan)
+
+    async def call_pressing(self, keys: Keys) -> None:
+        address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        presses, hangup_at = keys.schedule()
+
+        async def caller() -> None:
+            # The caller's script, in real time from its start (its behaviour, not a wait for
+            # an event).
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for at, digit in presses:
+                await asyncio.sleep(max(0.0, start + at - loop.time()))
+                if call.hung_up:
+                    return
+                call.press(digit)
+            await asyncio.sleep(max(0.0, start + hangup_at - loop.time()))
+            if not call.hung_up:
+                call.caller_hangup()
+
+        self.fs.spawn(caller())
 
 
 @pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
@@ -100,7 +159,9 @@ async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> Async
                                                   app.url("/voice"))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
-    async with freeswitch_under_test(lab, tmp_path, app.url("/voice")) as (adapter, fs):
+    # With the REST API served, as the Asterisk rig's adapter (a suite may redirect a call).
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice"),
+                                     serve_http=True) as (adapter, fs):
         yield FreeSwitchRig(adapter, fs)
 
 

@@ -192,14 +192,15 @@ def test_say_with_ssml_is_flattened_to_its_text() -> None:
 
 def test_known_twilio_verbs_not_implemented_parse_to_unsupported() -> None:
     response = VoiceResponse()
-    gather = response.gather(action="/g", num_digits=1)
-    gather.say("Press one")
+    gather = response.gather(input="speech", action="/g")
+    gather.say("Say one")
     dial = response.dial(timeout=10)
     dial.conference("room")
     response.say("after")
     document = parse(response)
     assert document.verbs == (
-        Unsupported(name="Gather", attributes=(("action", "/g"), ("numDigits", "1"))),
+        Unsupported(name='Gather input="speech"',
+                    attributes=(("action", "/g"), ("input", "speech"))),
         Unsupported(name="Dial/Conference", attributes=(("timeout", "10"),)),
         Say(text="after", voice=None, language=None, loop=1),
     )
@@ -340,7 +341,7 @@ def test_body_of_exactly_64_kb_is_parsed() -> None:
 
 def test_deep_nesting_is_12100() -> None:
     depth = MAX_DEPTH + 1  # Response plus MAX_DEPTH nested elements
-    body = "<Response>" + "<Gather>" * (depth - 1) + "</Gather>" * (depth - 1) + "</Response>"
+    body = "<Response>" + "<Connect>" * (depth - 1) + "</Connect>" * (depth - 1) + "</Response>"
     error = error_of(body.encode())
     assert error.code == 12100
     assert "nested" in error.message
@@ -348,9 +349,9 @@ def test_deep_nesting_is_12100() -> None:
 
 def test_nesting_at_the_limit_is_accepted() -> None:
     inner = MAX_DEPTH - 1
-    body = "<Response>" + "<Gather>" * inner + "</Gather>" * inner + "</Response>"
+    body = "<Response>" + "<Connect>" * inner + "</Connect>" * inner + "</Response>"
     (verb,) = parse(body).verbs
-    assert verb == Unsupported(name="Gather", attributes=())
+    assert verb == Unsupported(name="Connect", attributes=())
 
 
 def test_very_deep_nesting_stops_in_the_parser() -> None:

@@ -147,6 +147,13 @@ class AsteriskCall:
     async def pause(self, seconds: int) -> None:
         await self._run(mapping.wait(seconds))
 
+    async def play_until_key(self, path: Path) -> str | None:
+        return mapping.key_pressed(await self._run(mapping.stream_file_until_key(
+            self._spool.to_pbx(path), root=self._spool.pbx)))
+
+    async def wait_for_key(self, seconds: int) -> str | None:
+        return mapping.key_pressed(await self._run(mapping.wait_for_digit(seconds)))
+
     async def record(self, request: base.RecordRequest) -> base.RecordResult:
         request.path.parent.mkdir(parents=True, exist_ok=True)  # RECORD FILE makes no folders
         command = mapping.record_file(

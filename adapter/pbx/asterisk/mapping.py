@@ -4,6 +4,11 @@
 - play (`<Say>`, `<Play>`): ``STREAM FILE <file without .wav> ""``
 - send_digits (`<Play digits>`): ``EXEC SendDTMF <digits>``
 - pause (`<Pause>`): ``EXEC Wait <seconds>``
+- play_until_key (`<Gather>`'s `<Say>`, `<Play>`): ``STREAM FILE <file> "0123456789*#"``; the
+  reply's ``result`` is the ASCII code of the key that stopped it (0: played to its end)
+- wait_for_key (`<Gather>`'s `<Pause>` and its ``timeout``): ``WAIT FOR DIGIT <ms>``; ``result``
+  the key's ASCII code (0: none came). AsyncAGI reads and drops the frames that arrive between
+  two commands, so a key pressed in that gap (a few ms) is lost.
 - record (`<Record>`):
   ``RECORD FILE <file> wav "<finishOnKey>" <maxLength ms> [BEEP] [s=<timeout>]``
 - dial (`<Dial>`): ``EXEC Dial <target>&<target>,<timeout>,o(<callerId>)S(<timeLimit>)``, each
@@ -81,9 +86,11 @@ from adapter.pbx.base import RecordEnd, RecordResult
 
 __all__ = [
     "ANSWER",
+    "GATHER_KEYS",
     "HANGUP",
     "getvar",
     "hangup_channel",
+    "key_pressed",
     "mixmonitor",
     "mute_mixmonitor",
     "originate",
@@ -94,7 +101,9 @@ __all__ = [
     "send_dtmf",
     "stop_mixmonitor",
     "stream_file",
+    "stream_file_until_key",
     "wait",
+    "wait_for_digit",
 ]
 
 ANSWER = "ANSWER"
@@ -118,6 +127,7 @@ def reject(channel: str, *, busy: bool) -> str:
 SAMPLE_RATE = 8000  # RECORD FILE ... wav writes 8 kHz 16-bit mono
 KEPT_SILENCE = 1  # seconds of the silence that ended a RECORD FILE it leaves in the file
 MAX_RECORD_SECONDS = 4 * 3600
+GATHER_KEYS = "0123456789*#"  # the keys that stop a <Gather> prompt
 
 
 def _without_wav(path: PurePosixPath) -> PurePosixPath:
@@ -126,6 +136,24 @@ def _without_wav(path: PurePosixPath) -> PurePosixPath:
 
 def stream_file(path: PurePosixPath, *, root: PurePosixPath) -> str:
     return f'STREAM FILE {agi_path(_without_wav(path), root=root)} ""'
+
+
+def stream_file_until_key(path: PurePosixPath, *, root: PurePosixPath) -> str:
+    return f"STREAM FILE {agi_path(_without_wav(path), root=root)} {agi_digits(GATHER_KEYS)}"
+
+
+def wait_for_digit(seconds: int) -> str:
+    ms = agi_int(seconds, low=1, high=MAX_RECORD_SECONDS, field="timeout")
+    return f"WAIT FOR DIGIT {ms}000"
+
+
+def key_pressed(reply: AgiReply) -> str | None:
+    """The key a STREAM FILE with escape digits or a WAIT FOR DIGIT reply names, or None
+    (``result=0``: none; ``-1``: it failed)."""
+    if not reply.ok or reply.result is None or reply.result <= 0:
+        return None
+    key = chr(reply.result)
+    return key if key in GATHER_KEYS else None
 
 
 def send_dtmf(digits: str) -> str:

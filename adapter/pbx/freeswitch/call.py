@@ -199,13 +199,27 @@ class FreeSwitchCall:
         self._raise_if_gone()
 
     async def play(self, path: Path) -> None:
+        await self._playback(path, "")
+
+    async def play_until_key(self, path: Path) -> str | None:
+        return replies.key_pressed(await self._playback(path, mapping.GATHER_KEYS))
+
+    async def _playback(self, path: Path, terminators: str) -> EslEvent:
+        """``playback`` of a spool WAV that the `terminators` keys stop; its completion."""
         target = self._spool.to_pbx(path)
-        await self._set_terminators("")
+        await self._set_terminators(terminators)
         done = await self._execute(mapping.playback, target, root=self._spool.pbx)
         self._raise_if_gone()
         failure = replies.playback_failure(done)
         if failure:
             raise PbxError(f"{self.uuid}: playback of {target} failed: {failure}")
+        return done
+
+    async def wait_for_key(self, seconds: int) -> str | None:
+        await self._set_terminators(mapping.GATHER_KEYS)
+        done = await self._execute(mapping.silence, seconds)
+        self._raise_if_gone()
+        return replies.key_pressed(done)
 
     async def send_digits(self, digits: str) -> None:
         await self._execute(mapping.send_dtmf, digits)

@@ -21,6 +21,11 @@ an originate's outcome) is in `replies`.
 |                    | ``playback <absolute wav>``                                         |
 | `<Play digits>`    | ``send_dtmf <digits>`` (towards the caller; ``w`` = 0.5 s)          |
 | `<Pause length>`   | ``sleep <length in ms>``                                            |
+| `<Gather>` prompt  | ``set playback_terminators=0123456789*#`` (when not already), then  |
+| (play_until_key)   | ``playback <absolute wav>``; the key: `replies.key_pressed`         |
+| `<Gather>` wait    | the same terminators and ``playback silence_stream://<ms>``         |
+| (wait_for_key)     | (``sleep`` ignores keys); keys pressed between two applications are |
+|                    | queued on the channel and end the next playback at once             |
 | `<Record>`         | with playBeep: ``set playback_terminators=none`` (when not already) |
 |                    | and ``playback <spool>/freeswitch/beep.wav``; then                  |
 |                    | ``set playback_terminators=<finishOnKey, or none>`` and             |
@@ -110,40 +115,13 @@ from adapter.pbx.freeswitch.escape import (
 )
 
 __all__ = [
-    "BACKGROUND_JOB",
-    "BEEP_FILE",
-    "CALL_RECORDING_VARIABLES",
-    "CALL_SID_VARIABLE",
-    "FILTER_HEADERS",
-    "MAX_RECORD_SECONDS",
-    "ORIGINATE_EVENTS",
-    "OUTBOUND_CONTEXT",
-    "PROGRESS_EVENTS",
-    "SESSION_SETUP",
-    "SILENCE_THRESHOLD",
-    "answer",
-    "bridge",
-    "bridge_arg",
-    "cancel_originate",
-    "dial_setup",
-    "dial_target",
-    "event_filter",
-    "event_filter_delete",
-    "event_unsubscribe",
-    "execute",
-    "hangup",
-    "originate",
-    "playback",
-    "record",
-    "send_dtmf",
-    "set_playback_terminators",
-    "sleep",
-    "uuid_break",
-    "uuid_exists",
-    "uuid_kill",
-    "uuid_record_mask",
-    "uuid_record_start",
-    "uuid_record_stop",
+    "BACKGROUND_JOB", "BEEP_FILE", "CALL_RECORDING_VARIABLES", "CALL_SID_VARIABLE",
+    "FILTER_HEADERS", "GATHER_KEYS", "MAX_RECORD_SECONDS", "ORIGINATE_EVENTS",
+    "OUTBOUND_CONTEXT", "PROGRESS_EVENTS", "SESSION_SETUP", "SILENCE_THRESHOLD", "answer",
+    "bridge", "bridge_arg", "cancel_originate", "dial_setup", "dial_target", "event_filter",
+    "event_filter_delete", "event_unsubscribe", "execute", "hangup", "originate", "playback",
+    "record", "send_dtmf", "set_playback_terminators", "silence", "sleep", "uuid_break",
+    "uuid_exists", "uuid_kill", "uuid_record_mask", "uuid_record_start", "uuid_record_stop",
 ]
 
 SESSION_SETUP: tuple[str, ...] = ("myevents plain", "linger",
@@ -151,6 +129,7 @@ SESSION_SETUP: tuple[str, ...] = ("myevents plain", "linger",
 # Energy threshold of the record application's silence detection (the lab's value).
 SILENCE_THRESHOLD = 200
 MAX_RECORD_SECONDS = 4 * 3600
+GATHER_KEYS = "0123456789*#"  # the keys that stop a <Gather> prompt
 # The beep before <Record>, relative to the spool root; written by the driver at start.
 BEEP_FILE = PurePosixPath("freeswitch/beep.wav")
 
@@ -180,6 +159,12 @@ def set_playback_terminators(uuid: str, finish_on_key: str, *, event_uuid: str) 
     """``playback_terminators`` for the next ``record`` (``""`` = no key: ``none``)."""
     value = esl_terminators(finish_on_key)
     return execute(uuid, "set", f"playback_terminators={value}", event_uuid=event_uuid)
+
+
+def silence(uuid: str, seconds: int, *, event_uuid: str) -> str:
+    """`seconds` of silence that the ``playback_terminators`` keys end."""
+    esl_int(seconds, low=1, high=MAX_RECORD_SECONDS, field="timeout")
+    return execute(uuid, "playback", f"silence_stream://{seconds * 1000}", event_uuid=event_uuid)
 
 
 def send_dtmf(uuid: str, digits: str, *, event_uuid: str) -> str:

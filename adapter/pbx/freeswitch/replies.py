@@ -1,6 +1,9 @@
 """FreeSWITCH's events and replies → the adapter's results, in one readable place (the commands
 that lead to them are in `mapping`).
 
+The key that ended a `<Gather>` prompt or wait (`key_pressed`): the completion's
+``variable_playback_terminator_used``.
+
 How a ``record`` ended (`record_result`). Read only from the RECORD_STOP whose ``Unique-ID`` and
 ``Record-File-Path`` are ours, and the CHANNEL_EXECUTE_COMPLETE with our ``Application-UUID``.
 The ``record_*`` channel variables persist, so RECORD_START, other applications' completions
@@ -70,6 +73,7 @@ __all__ = [
     "dial_result",
     "dial_status",
     "hung_up_in",
+    "key_pressed",
     "originate_result",
     "playback_failure",
     "record_result",
@@ -86,6 +90,12 @@ def playback_failure(completion: EslEvent) -> str | None:
     """The playback application's failure (``FILE NOT FOUND``, ``PLAYBACK ERROR``), if any."""
     response = completion.get("Application-Response")
     return response if response in _PLAYBACK_FAILURES else None
+
+
+def key_pressed(completion: EslEvent) -> str | None:
+    """The key that ended a ``playback`` (`<Gather>`): ``playback_terminator_used``, which
+    FreeSWITCH empties at the start of each playback; None when it played to its end."""
+    return completion.variable("playback_terminator_used") or None
 
 
 def hung_up_in(event: EslEvent) -> bool:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from panoramisk.actions import Action
 
 from adapter.pbx.asterisk import mapping
+from adapter.pbx.asterisk.agi import parse_agi_reply
 from adapter.pbx.asterisk.escape import (
     MAX_AMI_LINE_BYTES,
     UnsafeValue,
@@ -125,6 +126,38 @@ def test_stream_file_has_exactly_its_four_arguments(path: PurePosixPath) -> None
     assert (verb, file_, digits) == ("STREAM", "FILE", "")
     assert_inside_root(target)
     assert not any(ch in target for ch in SEPARATORS)
+
+
+@settings(max_examples=300)
+@given(path=spool_paths())
+def test_stream_file_until_key_has_the_gather_keys_as_escape_digits(path: PurePosixPath) -> None:
+    try:
+        command = mapping.stream_file_until_key(path, root=ROOT)
+    except UnsafeValue:
+        return
+    assert_one_clean_line(command)
+    verb, file_, target, digits = agi_args(command)
+    assert (verb, file_, digits) == ("STREAM", "FILE", "0123456789*#")
+    assert_inside_root(target)
+
+
+@given(seconds=st.integers(-(2**70), 2**70) | st.booleans())
+def test_wait_for_digit_is_milliseconds_only(seconds: int) -> None:
+    try:
+        command = mapping.wait_for_digit(seconds)
+    except UnsafeValue:
+        return
+    assert agi_args(command) == ["WAIT", "FOR", "DIGIT", f"{int(seconds)}000"]
+    assert not isinstance(seconds, bool) and seconds >= 1
+
+
+@pytest.mark.parametrize(("reply", "key"), [
+    ("200 result=53 endpos=1234", "5"), ("200 result=35", "#"), ("200 result=42", "*"),
+    ("200 result=0 endpos=8000", None), ("200 result=0", None), ("200 result=-1", None),
+    ("200 result=65", None), ("510 Invalid or unknown command", None),
+])
+def test_key_pressed_from_stream_file_and_wait_for_digit(reply: str, key: str | None) -> None:
+    assert mapping.key_pressed(parse_agi_reply(reply)) == key
 
 
 @settings(max_examples=300)

@@ -58,6 +58,10 @@ def test_other_operations() -> None:
         UUID, 3, event_uuid=APP)
     assert "execute-app-arg: playback_terminators=none\n" in mapping.set_playback_terminators(
         UUID, "", event_uuid=APP)
+    assert "execute-app-name: playback\nexecute-app-arg: silence_stream://5000\n" in (
+        mapping.silence(UUID, 5, event_uuid=APP))
+    assert "execute-app-arg: playback_terminators=0123456789*#\n" in (
+        mapping.set_playback_terminators(UUID, mapping.GATHER_KEYS, event_uuid=APP))
     assert mapping.hangup(UUID) == (
         f"sendmsg {UUID}\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING"
     )
@@ -128,6 +132,9 @@ def test_header_value_refused(value: str) -> None:
 def test_invalid_pause_and_max_length() -> None:
     with pytest.raises(UnsafeValue):
         mapping.sleep(UUID, -1, event_uuid=APP)
+    for seconds in (0, -1, True, 10**9):
+        with pytest.raises(UnsafeValue):
+            mapping.silence(UUID, seconds, event_uuid=APP)
     with pytest.raises(UnsafeValue):
         mapping.record(UUID, ROOT / "r.wav", root=ROOT, max_length=0, silence_timeout=0,
                        event_uuid=APP)
@@ -244,6 +251,17 @@ def test_playback_failure() -> None:
         ("Application", "playback"), ("Application-Response", "FILE NOT FOUND")])
     assert replies.playback_failure(played) is None
     assert replies.playback_failure(missing) == "FILE NOT FOUND"
+
+
+def test_key_that_ended_a_playback() -> None:
+    channel = recording()
+    played = fs_event(channel, "CHANNEL_EXECUTE_COMPLETE", T0, [
+        ("Application", "playback"), ("Application-Response", "FILE PLAYED")])
+    channel.set_var("playback_terminator_used", "7")
+    cut = fs_event(channel, "CHANNEL_EXECUTE_COMPLETE", T0, [
+        ("Application", "playback"), ("Application-Response", "FILE PLAYED")])
+    assert replies.key_pressed(played) is None
+    assert replies.key_pressed(cut) == "7"
 
 
 def test_dial_endpoints_and_caller_ids_are_whitelisted() -> None:

@@ -1,0 +1,151 @@
+"""`<Gather input="dtmf">` on a real Asterisk 22 and a real FreeSWITCH 1.10.12: the same TwiML
+(the twilio SDK's `VoiceResponse`), the same caller pressing the same keys at the same times,
+the same signed action requests (checked with `RequestValidator`).
+
+The rigs are tests/support/pbx_rigs.py's; a `Keys` caller presses its keys at given times from
+the start of the call."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pbx_rigs
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from aiohttp import web
+from audio_checks import write_tone
+from pbx_rigs import Keys, Rig, finished
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import ReceivedRequest, TwimlApp
+
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
+
+PROMPT = "Please enter your account number, then press the pound key."
+
+
+def menu(app: TwimlApp, *, say: str = PROMPT, loop: int = 1, **gather: Any) -> None:
+    """/voice: a <Gather> with a <Say>, then a <Redirect> to /next (no input); the action /g
+    redirects to /after, so the test sees its TwiML run."""
+    response = VoiceResponse()
+    response.gather(**gather).say(say, loop=loop)
+    response.redirect("/next")
+    app.answer("/voice", response)
+    after = VoiceResponse()
+    after.redirect("/after")
+    app.answer("/g", after)
+    app.answer("/after", VoiceResponse())
+    app.answer("/next", VoiceResponse())
+
+
+def signed(request: ReceivedRequest) -> ReceivedRequest:
+    assert request.signature_valid, request
+    return request
+
+
+async def test_digits_until_the_finish_key(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", finish_on_key="#", timeout=5)
+    await rig.call_pressing(Keys(lead_s=1, digits="12#"))
+    done = signed(await app.next_request("/g"))
+    signed(await app.next_request("/after"))  # the action's TwiML ran
+    await finished(rig)
+    assert done.params["Digits"] == "12" and done.params["CallStatus"] == "in-progress"
+    assert done.method == "POST"
+    assert app.received("/next") == []  # nothing after <Gather> ran
+
+
+async def test_num_digits_ends_it_and_get_is_honoured(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", method="GET", num_digits=3)
+    await rig.call_pressing(Keys(lead_s=1, digits="4567"))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.method == "GET" and done.params["Digits"] == "456"
+    assert app.received("/next") == []
+
+
+async def test_no_input_runs_the_next_verb(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", timeout=2)
+    loop = asyncio.get_running_loop()
+    await rig.call_pressing(Keys(lead_s=1, digits=""))
+    started = loop.time()
+    signed(await app.next_request("/next"))
+    waited = loop.time() - started
+    await finished(rig)
+    assert app.received("/g") == []
+    assert 2 <= waited <= 12, waited  # the prompt (about 4 s), then the 2 s timeout
+
+
+async def test_action_on_empty_result(rig: Rig, app: TwimlApp) -> None:
+    menu(app, action="/g", timeout=2, action_on_empty_result=True)
+    await rig.call_pressing(Keys(lead_s=1, digits=""))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.params["Digits"] == ""
+    assert app.received("/next") == []
+
+
+async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
+    """Barge-in: a prompt of about 40 s (a <Say> looped 10 times), a key at 2 s: the action
+    comes long before the prompt could have ended."""
+    menu(app, action="/g", num_digits=1, loop=10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rig.call_pressing(Keys(lead_s=2, digits="5"))
+    done = signed(await app.next_request("/g"))
+    took = loop.time() - started
+    await finished(rig)
+    assert done.params["Digits"] == "5"
+    assert took < 10, took
+
+
+async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
+    """Barge-in on a <Play> of a 20 s WAV, a key at 2 s; the <Say> after it never plays."""
+    audio = write_tone(tmp_path / "long.wav", 1000, 20.0).read_bytes()
+    app.raw_routes["/long.wav"] = lambda _r: web.Response(body=audio, content_type="audio/wav")
+    response = VoiceResponse()
+    gather = response.gather(action="/g", num_digits=1)
+    gather.play("/long.wav")
+    gather.say(PROMPT)
+    app.answer("/voice", response)
+    app.answer("/g", VoiceResponse())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rig.call_pressing(Keys(lead_s=2, digits="*"))
+    done = signed(await app.next_request("/g"))
+    took = loop.time() - started
+    await finished(rig)
+    assert done.params["Digits"] == "*"
+    assert took < 10, took
+
+
+async def test_pause_timeout_between_keys_and_no_finish_key(rig: Rig, app: TwimlApp) -> None:
+    """A nested <Pause> waits for the first key; `timeout` runs again after each key (2 s
+    between the keys, under the 4 s timeout); finishOnKey="" makes # a digit; and with no
+    action the current document's URL is requested."""
+    response = VoiceResponse()
+    response.gather(timeout=4, finish_on_key="").pause(length=5)
+    response.hangup()
+    app.answer("/voice", response)
+    await rig.call_pressing(Keys(lead_s=2, digits="1WW#"))
+    await finished(rig)
+    first, again = app.received("/voice")  # the second <Gather> got no key: <Hangup>
+    assert "Digits" not in first.params
+    assert signed(again).params["Digits"] == "1#"
+
+
+async def test_a_rest_redirect_cuts_a_gather(rig: Rig, app: TwimlApp) -> None:
+    """REST ``Twiml`` on a live call during <Gather> (its prompt, then its wait): the new TwiML
+    runs at once; no action request."""
+    menu(app, action="/g", loop=10, timeout=30)
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=60))
+    voice = await app.next_request("/voice")
+    await asyncio.sleep(2)  # two seconds into the prompt (not a synchronisation)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = rig.adapter.config.http.public_base_url
+    await asyncio.to_thread(lambda: client.calls(voice.params["CallSid"]).update(
+        twiml="<Response><Redirect method='GET'>/last</Redirect></Response>"))
+    last = signed(await app.next_request("/last", within=10))
+    await finished(rig)
+    assert last.params["CallStatus"] == "in-progress"
+    assert app.received("/g") == [] and app.received("/next") == []
