@@ -13,19 +13,18 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "PREFIX", "Metrics"]
+__all__ = ["PREFIX", "Metrics"]
 
 PREFIX = "twiml_adapter_"
-CONTENT_TYPE = CONTENT_TYPE_LATEST  # what `Metrics.render` is
 
 # Seconds: webhooks (a web app's answer) and post-processing (a WAV trimmed or copied).
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
@@ -103,3 +102,9 @@ class Metrics:
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and content type for a scrape whose ``Accept`` header is `accept`
+        (prometheus_client's negotiation: its text format, or OpenMetrics when asked for)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type

@@ -33,7 +33,7 @@ from adapter.http.health import HealthChecks
 from adapter.http.limits import RequestSizeLimit
 from adapter.http.openapi import openapi_document
 from adapter.http.resources import recording_json
-from adapter.metrics import CONTENT_TYPE, Metrics
+from adapter.metrics import Metrics
 from adapter.recordings import layout, transcode
 
 if TYPE_CHECKING:
@@ -94,8 +94,9 @@ def build_app(config: Config, store: Store, metrics: Metrics,
     async def openapi_route(_request: Request) -> Response:
         return JSONResponse(openapi_document())
 
-    async def metrics_route(_request: Request) -> Response:
-        return Response(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+    async def metrics_route(request: Request) -> Response:
+        body, content_type = metrics.exposition(request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
