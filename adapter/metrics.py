@@ -54,6 +54,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._counters = _NamedCounters()
         self.registry.register(self._counters)
+        self._gauges: dict[str, Gauge] = {}
         self.webhook_seconds = Histogram(
             PREFIX + "webhook_seconds",
             "Time of one webhook request (redirects included), by kind (twiml: a TwiML fetch; "
@@ -83,11 +84,11 @@ class Metrics:
     def gauge(self, name: str, read: Callable[[], float]) -> None:
         """``twiml_adapter_<name>``, `read()` when scraped; a second call for a name replaces
         the first's `read`."""
-        full = PREFIX + name
-        existing = self.registry._names_to_collectors.get(full)
-        if existing is not None:
-            self.registry.unregister(existing)
-        Gauge(full, name.replace("_", " "), registry=self.registry).set_function(read)
+        gauge = self._gauges.get(name)
+        if gauge is None:
+            gauge = Gauge(PREFIX + name, name.replace("_", " "), registry=self.registry)
+            self._gauges[name] = gauge
+        gauge.set_function(read)
 
     def time_webhook(self, kind: str, outcome: str, seconds: float) -> None:
         self.webhook_seconds.labels(kind=kind, outcome=outcome).observe(seconds)
