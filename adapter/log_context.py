@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -20,23 +20,22 @@ _recording_sid: ContextVar[str | None] = ContextVar("recording_sid", default=Non
 
 
 @contextmanager
-def call(call_sid: str) -> Iterator[None]:
+def _bound(variable: ContextVar[str | None], value: str) -> Iterator[None]:
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+def call(call_sid: str) -> AbstractContextManager[None]:
     """Inside: log lines carry this CallSid."""
-    token = _call_sid.set(call_sid)
-    try:
-        yield
-    finally:
-        _call_sid.reset(token)
+    return _bound(_call_sid, call_sid)
 
 
-@contextmanager
-def recording(recording_sid: str) -> Iterator[None]:
+def recording(recording_sid: str) -> AbstractContextManager[None]:
     """Inside: log lines carry this RecordingSid."""
-    token = _recording_sid.set(recording_sid)
-    try:
-        yield
-    finally:
-        _recording_sid.reset(token)
+    return _bound(_recording_sid, recording_sid)
 
 
 class ContextFilter(logging.Filter):
