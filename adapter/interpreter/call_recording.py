@@ -108,9 +108,11 @@ class CallRecorder:
         recording = ActiveRecording(row, spec, [handle])
         self.active[sid] = recording
         self.ctx.metrics.recordings_active.labels(kind="call").inc()
-        log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)", self.info.call_sid,
-                 sid, f" ({spec.name})" if spec.name else "", spec.track, channels)
-        await self._callback(recording, "in-progress")
+        with log_context.recording(sid):
+            log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)",
+                     self.info.call_sid, sid, f" ({spec.name})" if spec.name else "",
+                     spec.track, channels)
+            await self._callback(recording, "in-progress")
         return sid
 
     def _segment_request(self, sid: str, spec: StartRecording, index: int) -> CallRecordingRequest:
