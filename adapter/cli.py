@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import traceback
 import urllib.error
@@ -16,7 +15,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapter import __version__
+from adapter import __version__, log_context
 from adapter.callbacks.cli import add_callbacks_command, run_callbacks_command
 from adapter.errors import ConfigError
 
@@ -54,10 +53,7 @@ def _serve(config_path: Path | None, *, debug: bool = False) -> int:
     except ConfigError as exc:
         print(f"twiml-adapter: config error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_context.configure(config.log_level, config.log_format)
     from adapter.service import Adapter
 
     try:

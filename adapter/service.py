@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter import log_context
 from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.owed_requests import note_call_status
 from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config
 from adapter.db.store import CallRow, Store
 from adapter.http import build_app
+from adapter.http.health import HealthChecks
 from adapter.interpreter import CallSession, SessionContext
 from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.metrics import Metrics
@@ -80,22 +82,24 @@ class Adapter:
             raise DatabaseUnreachable(config.database_url, exc) from exc
         egress = config.webhooks.egress_policy()
         webhooks = WebhookClient(account_sid=config.account_sid, auth_token=config.auth_token,
-                                 egress=egress)
+                                 egress=egress, metrics=self.metrics, kind="twiml")
         await webhooks.start()
         # Callbacks get their own client: a slow callback receiver must never hold up the
         # TwiML fetches of live calls.
         self._callback_client = WebhookClient(
-            account_sid=config.account_sid, auth_token=config.auth_token, egress=egress
+            account_sid=config.account_sid, auth_token=config.auth_token, egress=egress,
+            metrics=self.metrics, kind="callback",
         )
         await self._callback_client.start()
         outbox = Outbox(store, self._callback_client, node_id=self.node_id, metrics=self.metrics)
         await outbox.start()
         prompts = PromptCache(layout.prompts_dir(spool), default_voice=config.tts_voice,
                               egress=egress)
-        self.ctx = SessionContext(config, store, outbox, webhooks, prompts)
+        self.ctx = SessionContext(config, store, outbox, webhooks, prompts, metrics=self.metrics)
         self.driver = make_driver(config)
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
+        self.metrics.gauge("pbx_connected", lambda: float(driver.connected))
         try:
             await driver.start(self._on_call)
         except BaseException:
@@ -107,7 +111,8 @@ class Adapter:
         self._sweeps = self._tasks.spawn(
             sweep_forever(store, outbox, config, node_id=self.node_id), "recording-sweep")
         if serve_http:
-            health = {"pbx": driver.name}
+            health = HealthChecks(driver, store, {"data_dir": config.data_dir,
+                                                  "spool_dir": config.spool_dir_local})
             app = build_app(config, store, self.metrics, health, self.sessions, self)
             self._server = uvicorn.Server(uvicorn.Config(
                 app, host=config.http.listen_host, port=config.http.listen_port,
@@ -214,7 +219,8 @@ class Adapter:
         self.sessions[session.call_sid] = session
         self.metrics.inc("calls")
         try:
-            await session.run()
+            with log_context.call(session.call_sid):
+                await session.run()
         finally:
             self.sessions.pop(session.call_sid, None)
             self.finished.put_nowait(session.call_sid)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -55,6 +56,7 @@ from adapter.callbacks.webhook_results import (
     WebhookResponse,
     error_for,
 )
+from adapter.metrics import Metrics
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -145,9 +147,12 @@ class WebhookClient:
         ssl_context: ssl.SSLContext | None = None,
         egress: EgressPolicy | None = None,
         resolver: AbstractResolver | None = None,
+        metrics: Metrics | None = None,
+        kind: str = "twiml",
     ) -> None:
         """`egress`: the networks requests may reach (default `EgressPolicy()`); `resolver`:
-        the DNS resolver whose answers it checks (default aiohttp's own)."""
+        the DNS resolver whose answers it checks (default aiohttp's own); `metrics`: where each
+        request's time goes (``webhook_seconds``, labelled `kind`: twiml or callback)."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.account_sid = account_sid
@@ -165,6 +170,8 @@ class WebhookClient:
         self._inner_resolver = resolver
         self._resolver: GuardedResolver | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._metrics = metrics
+        self._kind = kind
 
     async def start(self) -> None:
         if self._session is not None:
@@ -212,6 +219,18 @@ class WebhookClient:
 
         Returns the 2xx response; raises WebhookError otherwise (see the module docstring).
         """
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            response = await self._request(url, method, params, idempotency_token)
+            outcome = "ok"
+            return response
+        finally:
+            if self._metrics is not None:
+                self._metrics.time_webhook(self._kind, outcome, time.monotonic() - started)
+
+    async def _request(self, url: str, method: str, params: Sequence[tuple[str, str]],
+                       idempotency_token: str | None) -> WebhookResponse:
         method = method.upper()
         if method not in ("GET", "POST"):
             raise ValueError(f"unsupported webhook method {method!r}")

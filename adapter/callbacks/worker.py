@@ -278,3 +278,5 @@ class OutboxWorker:
                         "result (%s) was recorded", row.id, label)
         if self._metrics is not None:
             self._metrics.inc("callbacks", label)
+            if label != "retrying":  # how many attempts it took to reach its outcome
+                self._metrics.callback_attempts.labels(outcome=label).observe(attempt)

@@ -70,6 +70,9 @@ def build_config(values: Mapping[str, Any], numbers: Any) -> Config:
     level = values.get("log.level", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log.level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log_format = values.get("log.format", "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError("log.format", f"must be text or json, got {log_format!r}")
 
     return Config(
         account_sid=account_sid,
@@ -83,6 +86,7 @@ def build_config(values: Mapping[str, Any], numbers: Any) -> Config:
         numbers=_numbers(numbers),
         tts_voice=values.get("tts.voice", "en-us"),
         log_level=level,
+        log_format=log_format,
         webhooks=_webhooks(values),
     )
 

@@ -40,7 +40,7 @@ SCHEMA: Mapping[str, Mapping[str, type]] = {
         "spool_dir": str, "spool_dir_local": str, "dial_number": str, "dial_sip": str,
     },
     "tts": {"voice": str},
-    "log": {"level": str},
+    "log": {"level": str, "format": str},
     "webhooks": {"allow_networks": list, "deny_networks": list},
 }
 SECRET_KEYS = ("account.auth_token", "asterisk.secret", "freeswitch.esl_password")

@@ -94,6 +94,7 @@ class Config:
     tts_voice: str
     log_level: str
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    log_format: str = "text"  # "text" | "json" (adapter/log_context.py)
 
     @property
     def spool_dir_local(self) -> Path:

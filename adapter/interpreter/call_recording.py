@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
+from adapter import log_context
 from adapter.callbacks.events import recording_event
 from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
@@ -106,9 +107,12 @@ class CallRecorder:
         await self.ctx.store.add_recording(row)
         recording = ActiveRecording(row, spec, [handle])
         self.active[sid] = recording
-        log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)", self.info.call_sid,
-                 sid, f" ({spec.name})" if spec.name else "", spec.track, channels)
-        await self._callback(recording, "in-progress")
+        self.ctx.metrics.recordings_active.labels(kind="call").inc()
+        with log_context.recording(sid):
+            log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)",
+                     self.info.call_sid, sid, f" ({spec.name})" if spec.name else "",
+                     spec.track, channels)
+            await self._callback(recording, "in-progress")
         return sid
 
     def _segment_request(self, sid: str, spec: StartRecording, index: int) -> CallRecordingRequest:
@@ -132,6 +136,7 @@ class CallRecorder:
     async def stop_sid(self, sid: str) -> None:
         """Stop a running or paused recording; it is processed and reported in the background."""
         recording = self.active.pop(sid)
+        self.ctx.metrics.recordings_active.labels(kind="call").dec()
         segment = recording.running_segment
         if segment is not None:
             try:
@@ -168,6 +173,7 @@ class CallRecorder:
     def call_ended(self) -> None:
         """The call is over: every running recording ends with it."""
         for recording in list(self.active.values()):
+            self.ctx.metrics.recordings_active.labels(kind="call").dec()
             self._finish_in_background(recording, closed=False)
         self.active.clear()
 
@@ -179,6 +185,10 @@ class CallRecorder:
         self._finishing.spawn(self._finish(recording, closed=closed), f"finish-{recording.sid}")
 
     async def _finish(self, recording: ActiveRecording, *, closed: bool) -> None:
+        with log_context.recording(recording.sid):
+            await self._finish_recording(recording, closed=closed)
+
+    async def _finish_recording(self, recording: ActiveRecording, *, closed: bool) -> None:
         try:
             if not closed:
                 segment = recording.running_segment
@@ -192,10 +202,11 @@ class CallRecorder:
                 return
             target = layout.media_file(self.ctx.config.data_dir, recording.sid)
             async with self.ctx.postprocess_slots:
-                result = await asyncio.to_thread(
-                    finalise, recording.segments, target, recording.row.channels,
-                    trim=recording.spec.trim == "trim-silence",
-                )
+                with self.ctx.metrics.time_postprocess("call"):
+                    result = await asyncio.to_thread(
+                        finalise, recording.segments, target, recording.row.channels,
+                        trim=recording.spec.trim == "trim-silence",
+                    )
             if result is None:
                 await self._absent(recording, SILENT_ERROR_CODE)
                 return

@@ -9,6 +9,7 @@ from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.webhook_client import WebhookClient
 from adapter.config import Config
 from adapter.db.store import Store
+from adapter.metrics import Metrics
 from adapter.prompts import PromptCache
 
 __all__ = ["SessionContext"]
@@ -24,3 +25,5 @@ class SessionContext:
     # Audio post-processing runs in threads, one job at a time: on a 2-core box that leaves a core
     # for the event loop and the PBX (docs/recordings-media.md).
     postprocess_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    # The service's metrics (post-processing time, active recordings; adapter/metrics.py).
+    metrics: Metrics = field(default_factory=Metrics)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
+from adapter import log_context
 from adapter.callbacks.events import recording_event
 from adapter.callbacks.owed_requests import forget_record_action, note_record_action
 from adapter.db.store import RecordingRow
@@ -98,8 +99,12 @@ class RecordVerbRunner:
         self.document_url = ""
 
     async def run(self, verb: Record, document_url: str) -> RecordOutcome:
-        self.document_url = document_url
         sid = new_sid(RECORDING)
+        with log_context.recording(sid), self.ctx.metrics.recording("record"):
+            return await self._run(verb, document_url, sid)
+
+    async def _run(self, verb: Record, document_url: str, sid: str) -> RecordOutcome:
+        self.document_url = document_url
         started = datetime.now(UTC)
         spool_file = layout.record_verb_file(self.ctx.config.spool_dir_local,
                                              self.info.call_sid, sid)
@@ -195,8 +200,9 @@ class RecordVerbRunner:
         segments = [CallRecordingHandle.of_tracks("", spool_file, None)] if exists else []
         try:
             async with self.ctx.postprocess_slots:
-                info = await asyncio.to_thread(finalise, segments, target, 1, trim=trim,
-                                               pad=pad)
+                with self.ctx.metrics.time_postprocess("record"):
+                    info = await asyncio.to_thread(finalise, segments, target, 1, trim=trim,
+                                                   pad=pad)
         except (OSError, media.MediaError) as exc:
             # Disk full, unwritable folder, unreadable file: the recording is absent (12400).
             log.error("<Record> %s could not be stored: %s", sid, exc)

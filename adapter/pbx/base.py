@@ -304,6 +304,11 @@ class PbxDriver(Protocol):
 
     name: str
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection to the PBX is up (logged in) right now: ``/health`` and the
+        ``pbx_connected`` gauge."""
+
     async def start(self, on_call: CallHandler) -> None:
         """Connect to the PBX; from then on every new call is passed to `on_call` in a task."""
 

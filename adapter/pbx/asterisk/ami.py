@@ -175,6 +175,13 @@ class AmiClient:
         self._manager.closed = True
         self._manager.close()
 
+    @property
+    def connected(self) -> bool:
+        """Logged in on a connection that is up (panoramisk's own state)."""
+        manager = self._manager
+        return (not manager.closed and self._logged_in.is_set()
+                and bool(getattr(manager, "_connected", False)) and bool(manager.authenticated))
+
     async def close(self) -> None:
         self._stop_manager()
         for _channel, waiter in list(self._agi_waiters.values()):

@@ -100,6 +100,10 @@ class AsteriskDriver:
         await self.ami.close()
 
     @property
+    def connected(self) -> bool:
+        return self.ami.connected
+
+    @property
     def active_calls(self) -> int:
         return len(self._calls)
 

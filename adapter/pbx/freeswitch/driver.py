@@ -77,6 +77,10 @@ class FreeSwitchDriver:
         return len(self._calls)
 
     @property
+    def connected(self) -> bool:
+        return self._inbound.up
+
+    @property
     def inbound_up(self) -> bool:
         """Whether the inbound (api) connection is up right now."""
         return self._inbound.up
