@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+# The test support code and the Asterisk lab, as pytest sees them (setup.cfg: pythonpath).
+sys.path[:0] = [str(REPO / "tests" / "support"), str(REPO / "tests" / "labs")]
 
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter  # noqa: E402
 from asterisk_lab import (  # noqa: E402
