@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
+import pbx_rigs
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, adapter_config, running_adapter
 from asterisk_lab import CALLEE_NO_ANSWER, CALLEE_TONE1000, CallerScript, originate
@@ -136,14 +137,7 @@ class FreeSwitchRig:
                                                        within=ACTIVITY_TIMEOUT))
 
 
-@pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
-                        pytest.param("freeswitch", marks=pytest.mark.freeswitch)])
-def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
-    """Which PBX; for Asterisk also the lab and the test side's AMI, for FreeSWITCH the real
-    FreeSWITCH (each requested only then, so either half runs without the other PBX)."""
-    if request.param == "asterisk":
-        return "asterisk", request.getfixturevalue("asterisk_lab"), request.getfixturevalue("ami")
-    return "freeswitch", request.getfixturevalue("freeswitch_real"), None
+pbx = pbx_rigs.pbx  # which PBX: the shared suites' fixture
 
 
 @pytest.fixture
