@@ -11,6 +11,7 @@ channel's spectrum in the final file shows whose audio it holds. Calls take real
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -112,14 +113,18 @@ async def test_start_recording_trim_on_freeswitch(
     response.play("/tone1000.wav")
     response.pause(length=1)
     response.append(stop_recording("r"))
+    started = time.monotonic()
     await run_call(rig, app, response, tmp_path)
+    call_took = time.monotonic() - started
     (completed,) = statuses(app)
     info = media.wav_info(media_file(adapter, completed.params["RecordingSid"]))
     if trim == "trim-silence":
         assert info.duration == pytest.approx(2.0, abs=0.15), info.duration
         assert completed.params["RecordingDuration"] == "2"
     else:
-        assert 3.9 <= info.duration <= 5.0, info.duration
+        # The silence on both sides is kept; how long the verbs between Start and Stop took
+        # depends on the machine's load, but the file never outlasts the call.
+        assert 3.9 <= info.duration <= call_took, (info.duration, call_took)
         assert int(completed.params["RecordingDuration"]) >= 4
 
 
