@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pbx_rigs
 from adapter_harness import ACCOUNT_SID, media_file
-from asterisk_lab import CALLEE_BUSY, CALLEE_RINGS_2S
+from asterisk_lab import CALLEE_BUSY, CALLEE_LONG, CALLEE_RINGS_2S
 from audio_checks import tones_440_1000
 from dial_calls import kind_of, run_call
-from pbx_rigs import Rig
+from pbx_rigs import Keys, Rig, finished
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
@@ -23,6 +23,8 @@ pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
 # Rings 2 s, answers, sends 1000 Hz for 3 s and hangs up (Asterisk's lab, FreeSWITCH's lab.xml).
 RINGS_2S = {"asterisk": CALLEE_RINGS_2S, "freeswitch": "2008"}
 BUSY = {"asterisk": CALLEE_BUSY, "freeswitch": "2001"}
+# Answers and talks (1000 Hz) far longer than the test's call: 60 s, or until hung up.
+TALKS_ON = {"asterisk": CALLEE_LONG, "freeswitch": "2004"}
 RING_SECONDS = 2.0
 
 
@@ -113,3 +115,29 @@ async def test_no_answer_no_recording_from_answer(rig: Rig, app: TwimlApp) -> No
     rows = await rig.adapter.ctx.store.list_recordings(  # type: ignore[union-attr]
         ACCOUNT_SID, call_sid=call_sid)
     assert rows == []
+
+
+async def test_the_callers_hang_up_ends_the_recording_with_the_dial(
+        rig: Rig, app: TwimlApp) -> None:
+    """The caller hangs up 6 s into the call while the callee talks on: the recording ends
+    there, is completed and reported, and the action request (made after the hang-up, as
+    Twilio does) still carries it."""
+    response = VoiceResponse()
+    response.dial(TALKS_ON[kind_of(rig)], action="/dialed", timeout=10,
+                  record="record-from-answer-dual", recording_status_callback="/dial-rec")
+    app.answer("/voice", response)
+    app.answer("/dialed", VoiceResponse())
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=5))
+    call_sid = await finished(rig)
+    dialed = await app.next_request("/dialed", within=30)
+    completed = await app.next_request("/dial-rec", within=30)
+    assert dialed.params["CallSid"] == completed.params["CallSid"] == call_sid
+    assert dialed.params["CallStatus"] == "completed"
+    assert dialed.params["DialCallStatus"] == "completed"
+    assert completed.params["RecordingStatus"] == "completed"
+    assert dialed.params["RecordingSid"] == completed.params["RecordingSid"]
+    # Cut at the caller's hang-up (its script ends 6 s after it began; 1 s of slack for a
+    # loaded machine), far before the callee's end (60 s, or never).
+    seconds = wav_seconds(rig, completed.params["RecordingSid"])
+    assert 2.0 <= seconds <= 7.0, seconds
+    assert abs(int(completed.params["RecordingDuration"]) - seconds) <= 0.5
