@@ -7,12 +7,15 @@ RecordingDuration. The rigs are the shared suites' (tests/support/pbx_rigs.py)."
 
 from __future__ import annotations
 
+import asyncio
+
 import pbx_rigs
-from adapter_harness import ACCOUNT_SID, media_file
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, media_file
 from asterisk_lab import CALLEE_BUSY, CALLEE_LONG, CALLEE_RINGS_2S
 from audio_checks import tones_440_1000
 from dial_calls import kind_of, run_call
 from pbx_rigs import Keys, Rig, finished
+from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
@@ -99,6 +102,13 @@ async def test_dual_puts_the_caller_on_channel_1_and_the_callee_on_2(
     assert caller_440 > 20 * caller_1000
     assert callee_1000 > 20 * callee_440
     assert dialed.params["RecordingSid"] == completed.params["RecordingSid"]
+    # The REST API shows it as Twilio would: the parent call's, source DialVerb, 2 channels.
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = rig.adapter.config.http.public_base_url  # type: ignore[union-attr]
+    resource = await asyncio.to_thread(
+        client.recordings(completed.params["RecordingSid"]).fetch)
+    assert (resource.call_sid, resource.source, resource.channels, resource.status) == (
+        completed.params["CallSid"], "DialVerb", 2, "completed")
 
 
 async def test_no_answer_no_recording_from_answer(rig: Rig, app: TwimlApp) -> None:
