@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pbx_rigs
+import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, media_file
 from asterisk_lab import CALLEE_BUSY, CALLEE_LONG, CALLEE_RINGS_2S
 from audio_checks import tones_440_1000
@@ -83,11 +84,11 @@ async def test_record_from_ringing_is_longer_by_the_ring_time(rig: Rig, app: Twi
     assert 2.3 <= lengths["record-from-answer"] <= 4.0, lengths
 
 
+@pytest.mark.parametrize("record", ["record-from-answer-dual", "record-from-ringing-dual"])
 async def test_dual_puts_the_caller_on_channel_1_and_the_callee_on_2(
-        rig: Rig, app: TwimlApp) -> None:
+        rig: Rig, app: TwimlApp, record: str) -> None:
     _, dialed, callbacks = await dial_recorded(
-        rig, app, "record-from-answer-dual",
-        recording_status_callback_event="in-progress completed")
+        rig, app, record, recording_status_callback_event="in-progress completed")
     assert [c.params["RecordingStatus"] for c in callbacks] == ["in-progress", "completed"]
     assert all(c.signature_valid for c in callbacks)
     in_progress, completed = callbacks
@@ -97,10 +98,16 @@ async def test_dual_puts_the_caller_on_channel_1_and_the_callee_on_2(
     assert completed.params["RecordingSource"] == "DialVerb"
     wav = media_file(rig.adapter, completed.params["RecordingSid"])  # type: ignore[arg-type]
     assert media.wav_info(wav).channels == 2
-    caller_440, caller_1000 = tones_440_1000(wav, 0, start=0.5, length=1.5)
-    callee_440, callee_1000 = tones_440_1000(wav, 1, start=0.5, length=1.5)
+    answered_at = RING_SECONDS if record == "record-from-ringing-dual" else 0.0
+    caller_440, caller_1000 = tones_440_1000(wav, 0, start=answered_at + 0.5, length=1.5)
+    callee_440, callee_1000 = tones_440_1000(wav, 1, start=answered_at + 0.5, length=1.5)
     assert caller_440 > 20 * caller_1000
     assert callee_1000 > 20 * callee_440
+    if answered_at:
+        # While it rang: the caller on channel 1 already, nothing from the callee yet.
+        ringing_440, _ = tones_440_1000(wav, 0, start=0.2, length=1.2)
+        _, ringing_1000 = tones_440_1000(wav, 1, start=0.2, length=1.2)
+        assert ringing_440 > 1000 * max(ringing_1000, 1.0), (ringing_440, ringing_1000)
     assert dialed.params["RecordingSid"] == completed.params["RecordingSid"]
     # The REST API shows it as Twilio would: the parent call's, source DialVerb, 2 channels.
     client = Client(ACCOUNT_SID, AUTH_TOKEN)
