@@ -15,7 +15,7 @@ from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, media_file
 from asterisk_lab import CALLEE_BUSY, CALLEE_LONG, CALLEE_RINGS_2S
 from audio_checks import tones_440_1000
 from dial_calls import kind_of, run_call
-from pbx_rigs import Keys, Rig, finished
+from pbx_rigs import FreeSwitchRig, Keys, Rig, finished
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -158,3 +158,32 @@ async def test_the_callers_hang_up_ends_the_recording_with_the_dial(
     seconds = wav_seconds(rig, completed.params["RecordingSid"])
     assert 2.0 <= seconds <= 7.0, seconds
     assert abs(int(completed.params["RecordingDuration"]) - seconds) <= 0.5
+
+
+async def test_record_from_ringing_with_answer_on_bridge(rig: Rig, app: TwimlApp) -> None:
+    """With answerOnBridge the caller is not answered while the callee rings; the recording
+    from the ringing still starts before the bridge and holds the ringing, and the call is
+    answered by the bridge (FreeSWITCH: ``uuid_record`` pre-answers the caller's leg, 183
+    early media, as Twilio sends 180/183 before the bridge; its answer comes with the
+    callee's)."""
+    call_sid, dialed, callbacks = await dial_recorded(
+        rig, app, "record-from-ringing", answer_on_bridge="true")
+    assert dialed.params["DialCallStatus"] == "completed"
+    assert dialed.params["DialBridged"] == "true"
+    (completed,) = callbacks
+    assert completed.params["RecordingStatus"] == "completed"
+    assert completed.params["CallSid"] == call_sid
+    seconds = wav_seconds(rig, completed.params["RecordingSid"])
+    assert seconds >= RING_SECONDS + 2.3, seconds  # the ringing, then the callee's 3 s
+    wav = media_file(rig.adapter, completed.params["RecordingSid"])  # type: ignore[arg-type]
+    _, callee = tones_440_1000(wav, 0, start=seconds - 2.0, length=1.0)
+    assert callee > 0
+    if isinstance(rig, FreeSwitchRig):
+        await rig.fs.sync()
+        (recorded,) = rig.fs.seen(lambda e: e.name == "RECORD_START")
+        answers = rig.fs.seen(lambda e: e.name == "CHANNEL_ANSWER")
+        caller_answer = min(int(e.get("Event-Date-Timestamp")) for e in answers
+                            if e.unique_id == recorded.unique_id)
+        callee_answer = min(int(e.get("Event-Date-Timestamp")) for e in answers
+                            if e.get("Caller-Destination-Number") == RINGS_2S["freeswitch"])
+        assert caller_answer >= callee_answer
