@@ -109,8 +109,8 @@ class CallRecorder:
         self.active[sid] = recording
         self.ctx.metrics.recordings_active.labels(kind="call").inc()
         with log_context.recording(sid):
-            log.info("call %s: <Start><Recording> %s%s: track %s, %d channel(s)",
-                     self.info.call_sid, sid, f" ({spec.name})" if spec.name else "",
+            log.info("call %s: %s recording %s%s: track %s, %d channel(s)",
+                     self.info.call_sid, source, sid, f" ({spec.name})" if spec.name else "",
                      spec.track, channels)
             await self._callback(recording, "in-progress")
         return sid
@@ -135,6 +135,16 @@ class CallRecorder:
 
     async def stop_sid(self, sid: str) -> None:
         """Stop a running or paused recording; it is processed and reported in the background."""
+        self._finish_in_background(await self._stop(sid), closed=True)
+
+    async def stop_and_finish(self, sid: str) -> int | None:
+        """Stop a recording and wait until it is processed and reported (`<Dial record>`,
+        whose action request carries it): its RecordingDuration, or None when it is absent."""
+        recording = await self._stop(sid)
+        return await self._finishing.spawn(self._finish(recording, closed=True),
+                                           f"finish-{recording.sid}")
+
+    async def _stop(self, sid: str) -> ActiveRecording:
         recording = self.active.pop(sid)
         self.ctx.metrics.recordings_active.labels(kind="call").dec()
         segment = recording.running_segment
@@ -143,7 +153,7 @@ class CallRecorder:
                 await self.call.stop_call_recording(segment)
             except PbxError as exc:
                 log.error("call %s: stopping %s: %s", self.info.call_sid, recording.sid, exc)
-        self._finish_in_background(recording, closed=True)
+        return recording
 
     async def pause(self, sid: str, behavior: str) -> None:
         """REST ``Status=paused``: `silence` keeps the time running (muted), `skip` leaves the
@@ -184,11 +194,13 @@ class CallRecorder:
     def _finish_in_background(self, recording: ActiveRecording, *, closed: bool) -> None:
         self._finishing.spawn(self._finish(recording, closed=closed), f"finish-{recording.sid}")
 
-    async def _finish(self, recording: ActiveRecording, *, closed: bool) -> None:
+    async def _finish(self, recording: ActiveRecording, *, closed: bool) -> int | None:
         with log_context.recording(recording.sid):
-            await self._finish_recording(recording, closed=closed)
+            return await self._finish_recording(recording, closed=closed)
 
-    async def _finish_recording(self, recording: ActiveRecording, *, closed: bool) -> None:
+    async def _finish_recording(self, recording: ActiveRecording, *,
+                                closed: bool) -> int | None:
+        """Make the final file and report it: its duration, or None when it is absent."""
         try:
             if not closed:
                 segment = recording.running_segment
@@ -199,7 +211,7 @@ class CallRecorder:
                 log.error("call %s: %s: the PBX did not close the files within %.0f s",
                           self.info.call_sid, recording.sid, CLOSE_WAIT_SECONDS)
                 await self._absent(recording, UNAVAILABLE_ERROR_CODE)
-                return
+                return None
             target = layout.media_file(self.ctx.config.data_dir, recording.sid)
             async with self.ctx.postprocess_slots:
                 with self.ctx.metrics.time_postprocess("call"):
@@ -209,7 +221,7 @@ class CallRecorder:
                     )
             if result is None:
                 await self._absent(recording, SILENT_ERROR_CODE)
-                return
+                return None
             duration = recording_duration(result.duration)
             await self.ctx.store.update_recording(
                 recording.sid, status="completed", duration=duration,
@@ -218,10 +230,12 @@ class CallRecorder:
             log.info("call %s: recording %s completed, %d s", self.info.call_sid,
                      recording.sid, duration)
             await self._callback(recording, "completed", duration=duration)
+            return duration
         except Exception:
             log.exception("call %s: recording %s: post-processing failed", self.info.call_sid,
                           recording.sid)
             await self._absent(recording, UNAVAILABLE_ERROR_CODE)
+            return None
 
     async def _absent(self, recording: ActiveRecording, code: int) -> None:
         await self.ctx.store.update_recording(recording.sid, status="absent", error_code=code,

@@ -315,13 +315,16 @@ class CallSession:
         # when the callee answers (Asterisk's Dial, FreeSWITCH's bridge), as on Twilio.
         child_sid = await dial.add_child_call(self.ctx, self.info, verb)
         request = dial.dial_request(verb, self.call_sid)
-        async with dial.marking_answered(self.ctx, child_sid, request.answered):
+        async with (dial.recording_dial(self.recorder, verb, url, request.answered) as recording,
+                    dial.marking_answered(self.ctx, child_sid, request.answered)):
             result = await self._pbx(self.call.dial(request))
         if result.bridged:
             self.answered = True
             self.info.status = "in-progress"
         await dial.end_child_call(self.ctx, self.info, child_sid, result)
         params = dial.action_params(result, child_sid)
+        if recording.sid is not None:
+            params += recording.action_params(self.ctx.config.recording_url(recording.sid))
         if self.call.hung_up.is_set():
             self.info.status = "completed"
         if verb.action is None:

@@ -2,9 +2,10 @@
 duration as Twilio counts it, and the parameters of its status callback.
 
 One builder for every recording status callback, whoever queues it: `<Record>`
-(`adapter.interpreter.record`), `<Start><Recording>` and the REST API's recordings
-(`adapter.interpreter.call_recording`), and recovery after a crash (`adapter.recovery`). Built
-from the recording's row, so recovery sends exactly what the live call would have sent.
+(`adapter.interpreter.record`), `<Start><Recording>`, `<Dial record>` and the REST API's
+recordings (`adapter.interpreter.call_recording`), and recovery after a crash
+(`adapter.recovery`). Built from the recording's row, so recovery sends exactly what the live
+call would have sent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from adapter.db.store import RecordingRow
 from adapter.interpreter.params import rfc2822
 
 __all__ = [
+    "DIAL_VERB",
     "RECORD_VERB",
     "SILENT_ERROR_CODE",
     "START_CALL_RECORDING_API",
@@ -28,6 +30,7 @@ __all__ = [
 RECORD_VERB: Final = "RecordVerb"
 START_CALL_RECORDING_TWIML: Final = "StartCallRecordingTwiML"
 START_CALL_RECORDING_API: Final = "StartCallRecordingAPI"
+DIAL_VERB: Final = "DialVerb"
 
 # ErrorCode of an `absent` recording. 16102: "Voice Recording: Unavailable because recording is
 # silent" (Twilio's error dictionary): no audio, or silence only. 12400, Twilio's "Internal

@@ -10,12 +10,19 @@ from adapter.addresses import CALLER_ID, PHONE_NUMBER, SIP_URI_SCHEME_OPTIONAL
 from adapter.twiml import codes
 from adapter.twiml.attributes import parse_dtmf
 from adapter.twiml.element import Element, has_text, shown, unsupported
-from adapter.twiml.recording_rules import RECORD_DEFAULT_METHOD
-from adapter.twiml.verbs import Dial, DialTarget, Unsupported
+from adapter.twiml.recording_rules import (
+    RECORD_DEFAULT_METHOD,
+    RECORD_TRIM_VALUES,
+    RECORDING_DEFAULT_TRACK,
+    RECORDING_TRACKS,
+    status_callback_attributes,
+)
+from adapter.twiml.verbs import Dial, DialTarget, StartRecording, Unsupported
 
 __all__ = [
     "DIAL_DEFAULT_TIMEOUT",
     "DIAL_DEFAULT_TIME_LIMIT",
+    "DIAL_DEFAULT_TRIM",
     "DIAL_MAX_TIMEOUT",
     "DIAL_MIN_TIMEOUT",
     "DIAL_RECORD_VALUES",
@@ -31,14 +38,17 @@ DIAL_RECORD_VALUES = frozenset({
     "do-not-record", "record-from-answer", "record-from-ringing",
     "record-from-answer-dual", "record-from-ringing-dual", "true", "false",
 })
+# record="true" / "false", the older spellings, as the values they stand for.
+_RECORD_ALIASES = {"true": "record-from-answer", "false": "do-not-record"}
+# <Dial trim>: unlike <Record> and <Recording>, a <Dial> recording keeps its silence by default.
+DIAL_DEFAULT_TRIM = "do-not-trim"
 # <Dial> nouns this adapter does not implement yet: the whole <Dial> is Unsupported.
 DIAL_UNSUPPORTED_NOUNS = frozenset(
     {"Client", "Conference", "Queue", "Application", "WhatsApp", "Sim"}
 )
 # Valid Twilio attributes this adapter does not act on (documented in twiml-support.md).
-_DIAL_IGNORED = ("ringTone", "recordingStatusCallback", "recordingStatusCallbackMethod",
-                 "recordingStatusCallbackEvent", "recordingTrack", "trim", "sequential",
-                 "referUrl", "referMethod", "callReason", "recordingConfigurationId")
+_DIAL_IGNORED = ("ringTone", "sequential", "referUrl", "referMethod", "callReason",
+                 "recordingConfigurationId")
 _NOUN_IGNORED = ("url", "method", "statusCallback", "statusCallbackMethod",
                  "statusCallbackEvent", "byoc", "machineDetection", "machineDetectionTimeout",
                  "amdStatusCallback", "amdStatusCallbackMethod", "username", "password")
@@ -70,6 +80,8 @@ def dial_verb(el: Element) -> Dial | Unsupported | None:
     hangup_on_star = el.boolean("hangupOnStar", codes.DIAL_INVALID_HANGUP_ON_STAR, False)
     answer_on_bridge = el.boolean("answerOnBridge", codes.DIAL_INVALID_ANSWER_ON_BRIDGE, False)
     record = el.choice("record", DIAL_RECORD_VALUES, "do-not-record", codes.DIAL_INVALID_RECORD)
+    record = _RECORD_ALIASES.get(record, record)
+    recording = _dial_recording(el, record)
     for ignored in _DIAL_IGNORED:
         el.take(ignored)
     el.report_unknown_attributes()
@@ -95,8 +107,21 @@ def dial_verb(el: Element) -> Dial | Unsupported | None:
     return Dial(
         targets=tuple(targets), action=action, method=method, timeout=timeout,
         caller_id=caller_id, time_limit=time_limit, hangup_on_star=hangup_on_star,
-        answer_on_bridge=answer_on_bridge, record=record,
+        answer_on_bridge=answer_on_bridge, record=record, recording=recording,
     )
+
+
+def _dial_recording(el: Element, record: str) -> StartRecording | None:
+    """``<Dial record>``'s recording, as a background recording of the parent call: mono, or
+    dual (the caller on channel 1, the dialed party on channel 2), with its own status
+    callback, track and trim. The attributes are checked even when nothing is recorded."""
+    callback = status_callback_attributes(el)
+    track = el.choice("recordingTrack", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK)
+    trim = el.choice("trim", RECORD_TRIM_VALUES, DIAL_DEFAULT_TRIM)
+    if record == "do-not-record":
+        return None
+    return StartRecording(name=None, **callback, trim=trim, track=track,
+                          channels="dual" if record.endswith("-dual") else "mono")
 
 
 def _dial_noun(noun: Element) -> list[DialTarget]:

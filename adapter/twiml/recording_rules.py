@@ -32,6 +32,7 @@ __all__ = [
     "START_NOUNS",
     "record_verb",
     "start_or_stop_verbs",
+    "status_callback_attributes",
 ]
 
 RECORD_DEFAULT_METHOD = "POST"
@@ -88,7 +89,7 @@ def record_verb(el: Element) -> Record:
 
     play_beep = el.boolean("playBeep", codes.RECORD_INVALID_PLAY_BEEP, True)
     trim = _record_trim(el)
-    status_callback = _status_callback(el)
+    status_callback = status_callback_attributes(el)
     transcribe_callback = el.url("transcribeCallback", codes.TRANSCRIBE_CALLBACK_URL_INVALID)
 
     # Valid Twilio attributes this adapter does not act on (documented in twiml-support.md).
@@ -126,18 +127,19 @@ def _record_trim(el: Element) -> str:
     return RECORD_INVALID_TRIM_FALLBACK
 
 
-class _StatusCallback(TypedDict):
-    """Where and how the recording's status callback goes (<Record> and <Recording> alike)."""
+class StatusCallback(TypedDict):
+    """Where and how the recording's status callback goes (<Record>, <Recording> and
+    <Dial record> alike)."""
 
     recording_status_callback: str | None
     recording_status_callback_method: str
     recording_status_callback_event: frozenset[str]
 
 
-def _status_callback(el: Element) -> _StatusCallback:
+def status_callback_attributes(el: Element) -> StatusCallback:
     """``recordingStatusCallback``, its method (Twilio documents no verb-specific code for a
     bad one: a 12200 warning) and its events (13621, fatal), read in that order."""
-    return _StatusCallback(
+    return StatusCallback(
         recording_status_callback=el.url(
             "recordingStatusCallback", codes.RECORDING_STATUS_CALLBACK_URL_INVALID
         ),
@@ -158,7 +160,7 @@ def _recording_noun(el: Element) -> StartRecording:
     """``<Start><Recording>``: a background recording of the call."""
     verb = StartRecording(
         name=el.take("name"),
-        **_status_callback(el),
+        **status_callback_attributes(el),
         trim=el.choice("trim", RECORD_TRIM_VALUES, RECORD_DEFAULT_TRIM),
         track=el.choice("track", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK),
         channels=el.choice("channels", RECORDING_CHANNELS, RECORDING_DEFAULT_CHANNELS),

@@ -129,7 +129,14 @@ class Dial:
     time_limit: int
     hangup_on_star: bool
     answer_on_bridge: bool
-    record: str
+    record: str  # do-not-record, record-from-answer, record-from-ringing, or either -dual
+    # How the dial is recorded (channels, track, trim, status callback); None: not recorded.
+    recording: StartRecording | None = None
+
+    @property
+    def records_from_ringing(self) -> bool:
+        """The recording starts as the targets ring, not when one answers."""
+        return self.record.startswith("record-from-ringing")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,17 +10,11 @@ import asyncio
 
 import pbx_rigs
 import pytest
-from adapter_harness import ACCOUNT_SID, call_reported, media_file
-from asterisk_lab import (
-    CALLEE_BUSY,
-    CALLEE_NO_ANSWER,
-    CALLEE_TONE1000,
-    CALLEES_CONTEXT,
-    CallerScript,
-    originate,
-)
+from adapter_harness import ACCOUNT_SID, media_file
+from asterisk_lab import CALLEE_BUSY, CALLEE_NO_ANSWER, CALLEE_TONE1000, CALLEES_CONTEXT
 from audio_checks import channel_samples, tone_power
-from pbx_rigs import TO, AsteriskRig, Caller, FreeSwitchRig, Rig, finished
+from dial_calls import kind_of, run_call
+from pbx_rigs import AsteriskRig, Caller, FreeSwitchRig, Rig, finished
 from twilio.twiml.voice_response import Start, VoiceResponse
 from twiml_app import TwimlApp
 
@@ -36,26 +30,6 @@ UNANSWERED = {"busy": {"asterisk": CALLEE_BUSY, "freeswitch": "2001"},
               "no-answer": {"asterisk": CALLEE_NO_ANSWER, "freeswitch": "2002"}}
 SIP_URI = {"asterisk": f"sip:{CALLEE_TONE1000}@{CALLEES_CONTEXT}",
            "freeswitch": "sip:2000@callees.example.com"}
-
-
-def kind_of(rig: Rig) -> str:
-    return "asterisk" if isinstance(rig, AsteriskRig) else "freeswitch"
-
-
-async def run_call(rig: Rig, app: TwimlApp, response: VoiceResponse) -> str:
-    """Places a call from a caller that sends 440 Hz (Asterisk's TONE440 test caller, lab.xml's
-    ``speak_99999``) to `response`; waits until it ended and every callback went out."""
-    app.answer("/voice", response)
-    if isinstance(rig, AsteriskRig):
-        await originate(rig.ami, CallerScript.TONE440, TO, from_number="+15551230004",
-                        caller_name="Dial Caller", variables={"DURATION_S": "40"})
-        return await call_reported(rig.adapter, within=90)
-    assert isinstance(rig, FreeSwitchRig)
-    address = rig.adapter.driver.outbound_address  # type: ignore[union-attr]
-    assert address is not None
-    rig.fs.place_call(address, to=TO, from_="+15551230003", caller_name="Tone.Caller",
-                      extension="speak_99999")
-    return await call_reported(rig.adapter)
 
 
 async def child_of(rig: Rig, parent: str, status: str, within: float = 15.0) -> CallRow:

@@ -78,6 +78,7 @@ __all__ = [
     "CALLEE_BUSY",
     "CALLEE_LONG",
     "CALLEE_NO_ANSWER",
+    "CALLEE_RINGS_2S",
     "CALLEE_TONE1000",
     "CALLERS_CONTEXT",
     "HEARD_CLOSED_VARIABLE",
@@ -131,6 +132,7 @@ CALLEE_TONE1000 = "2000"
 CALLEE_BUSY = "2001"
 CALLEE_NO_ANSWER = "2002"
 CALLEE_LONG = "2003"
+CALLEE_RINGS_2S = "2008"
 HEARD_CLOSED_VARIABLE = "TWIML_TEST_HEARD_CLOSED"
 SPEECH_TEXT = (
     "Hello, this is a test caller speaking. "
@@ -314,7 +316,8 @@ exten => {CallerScript.TONE440},1,{start}
 
 ; The parties a <Dial> reaches (adapter setting asterisk.dial_number =
 ; Local/{{number}}@{CALLEES_CONTEXT}): 2000 answers and plays 1000 Hz for 4 s, then hangs up;
-; 2001 is busy; 2002 rings and never answers; 2003 answers and plays 1000 Hz for 60 s.
+; 2001 is busy; 2002 rings and never answers; 2003 answers and plays 1000 Hz for 60 s; 2008
+; rings 2 s, answers, plays 1000 Hz for 3 s and hangs up.
 [{CALLEES_CONTEXT}]
 exten => {CALLEE_TONE1000},1,Answer()
  same => n,Set(TIMEOUT(absolute)=4)
@@ -331,6 +334,13 @@ exten => {CALLEE_NO_ANSWER},1,Ringing()
 
 exten => {CALLEE_LONG},1,Answer()
  same => n,Set(TIMEOUT(absolute)=60)
+ same => n(top),Playback({sounds_dir}/tone1000-20s)
+ same => n,Goto(top)
+
+exten => {CALLEE_RINGS_2S},1,Ringing()
+ same => n,Wait(2)
+ same => n,Answer()
+ same => n,Set(TIMEOUT(absolute)=3)
  same => n(top),Playback({sounds_dir}/tone1000-20s)
  same => n,Goto(top)
 """

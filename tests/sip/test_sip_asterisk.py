@@ -12,11 +12,17 @@ from pathlib import Path
 import pytest
 from adapter_harness import adapter_config, call_reported, media_file, running_adapter
 from asterisk_lab import AsteriskLab, AsteriskPbx
-from audio_checks import channel_samples, tones_440_1000, write_tone
+from sip_audio import (
+    TO,
+    assert_caller_tone,
+    assert_dual_caller_callee,
+    call_through_to_a_sipp_callee,
+    silence,
+    tone440,
+)
 from sipp import (
     Dtmf,
     answered_uac,
-    answering_uas,
     free_udp_port,
     rejected_uac,
     start_sipp,
@@ -25,40 +31,16 @@ from sipp import (
 from twilio.twiml.voice_response import Dial, VoiceResponse
 from twiml_app import TwimlApp, start_recording
 
-from adapter.recordings import media
 from adapter.service import Adapter
 
 pytestmark = pytest.mark.asterisk
 
-TO = "+15557650000"
 FROM = "+15551230009"  # the From user of tests/support/sipp.py's scenarios
 
 
 def sip_address(lab: AsteriskPbx) -> tuple[str, int]:
     assert isinstance(lab, AsteriskLab), "the SIP tests need the chroot lab's PJSIP trunk"
     return lab.sip_address
-
-
-def silence(seconds: float) -> list[int]:
-    return [0] * int(8000 * seconds)
-
-
-def tone(tmp_path: Path, hz: int, seconds: float) -> list[int]:
-    """Audio from a known WAV (`hz`, 8 kHz mono 16-bit), as samples."""
-    return channel_samples(write_tone(tmp_path / f"tone-{hz}.wav", hz, seconds), 0)
-
-
-def tone440(tmp_path: Path, seconds: float) -> list[int]:
-    """The caller's audio: 440 Hz."""
-    return tone(tmp_path, 440, seconds)
-
-
-def assert_caller_tone(wav: Path) -> None:
-    """The recording holds the caller's 440 Hz, loud, and not some other tone."""
-    assert media.wav_is_final(wav)
-    p440, p1000 = tones_440_1000(wav, 0)
-    assert p440 > 20 * p1000
-    assert p440 > 1e6, p440  # a full-scale-ish sine, not line noise
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
@@ -162,29 +144,47 @@ async def test_start_recording_dual_on_a_dialled_sip_party(
     response.append(dial)
     app.answer("/voice", response)
     app.answer("/dialed", VoiceResponse())
-    callee_pcap = write_rtp_pcap(tmp_path / "callee.pcap", [tone(tmp_path, 1000, 8.0)], "PCMU")
-    caller_pcap = write_rtp_pcap(tmp_path / "caller.pcap", [tone440(tmp_path, 8.0)], "PCMU")
     config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"),
                             TWIML_ADAPTER_ASTERISK_DIAL_SIP="PJSIP/trunk/{uri}")
     async with running_adapter(config) as adapter:
-        callee = await start_sipp(answering_uas(callee_pcap, "PCMU"), tmp_path, call=None,
-                                  sip_port=callee_port, name="uas")
-        caller = await start_sipp(answered_uac(caller_pcap, "PCMU", hang_up_after_ms=6000),
-                                  tmp_path, call=(TO, sip_address(asterisk_lab)))
-        voice = await app.next_request("/voice", within=15)
-        returncode, output = await caller.result()
-        assert returncode == 0, output
-        returncode, output = await callee.result()
-        assert returncode == 0, output  # answered, then the BYE Asterisk sent it
-        assert await call_reported(adapter) == voice.params["CallSid"]
+        await call_through_to_a_sipp_callee(adapter, app, tmp_path,
+                                            trunk=sip_address(asterisk_lab),
+                                            callee_port=callee_port)
         (dialed,) = app.received("/dialed")
         assert dialed.params["DialCallStatus"] == "completed"  # the sipp callee answered
         (completed,) = app.received("/rec")
         assert completed.params["RecordingStatus"] == "completed"
         assert completed.params["RecordingChannels"] == "2"
-        wav = media_file(adapter, completed.params["RecordingSid"])
-        assert media.wav_is_final(wav)
-        caller_440, caller_1000 = tones_440_1000(wav, 0, start=2.0, length=2.0)
-        callee_440, callee_1000 = tones_440_1000(wav, 1, start=2.0, length=2.0)
-        assert caller_440 > 20 * caller_1000 and caller_440 > 1e6
-        assert callee_1000 > 20 * callee_440 and callee_1000 > 1e6
+        assert_dual_caller_callee(media_file(adapter, completed.params["RecordingSid"]),
+                                  start=2.0)
+
+
+async def test_dial_record_dual_on_a_dialled_sip_party(
+    asterisk_lab: AsteriskPbx, ami: object, app: TwimlApp, tmp_path: Path
+) -> None:
+    """<Dial record="record-from-answer-dual"> to a sipp UAS through the PJSIP trunk: a
+    recording of the parent call (RecordingSource DialVerb), the caller's 440 Hz on channel 1,
+    the callee's 1000 Hz on channel 2; the action request carries it."""
+    callee_port = free_udp_port()
+    response = VoiceResponse()
+    dial = Dial(action="/dialed", record="record-from-answer-dual",
+                recording_status_callback="/rec")
+    dial.sip(f"sip:callee@127.0.0.1:{callee_port}")
+    response.append(dial)
+    app.answer("/voice", response)
+    app.answer("/dialed", VoiceResponse())
+    config = adapter_config(asterisk_lab, tmp_path / "data", app.url("/voice"),
+                            TWIML_ADAPTER_ASTERISK_DIAL_SIP="PJSIP/trunk/{uri}")
+    async with running_adapter(config) as adapter:
+        call_sid = await call_through_to_a_sipp_callee(
+            adapter, app, tmp_path, trunk=sip_address(asterisk_lab), callee_port=callee_port)
+        (completed,) = app.received("/rec")
+        assert completed.signature_valid
+        assert completed.params["CallSid"] == call_sid
+        assert completed.params["RecordingSource"] == "DialVerb"
+        assert completed.params["RecordingChannels"] == "2"
+        (dialed,) = app.received("/dialed")
+        assert dialed.params["DialCallStatus"] == "completed"
+        assert dialed.params["RecordingSid"] == completed.params["RecordingSid"]
+        assert_dual_caller_callee(media_file(adapter, completed.params["RecordingSid"]),
+                                  start=1.0)

@@ -103,3 +103,52 @@ def test_dial_bad_values() -> None:
     assert 13215 in codes("<Response><Dial><Say>hi</Say>100</Dial></Response>")
     # Nothing left to call: the verb is skipped, with a warning.
     assert parse("<Response><Dial><Sip>not a uri</Sip></Dial></Response>") == ()
+
+
+def test_dial_record_is_a_recording_of_the_parent_call() -> None:
+    response = VoiceResponse()
+    response.dial("+15551230000", record="record-from-ringing-dual",
+                  recording_status_callback="/dial-rec", recording_status_callback_method="GET",
+                  recording_status_callback_event="in-progress completed absent",
+                  trim="trim-silence", recording_track="inbound")
+    (verb,) = parse(response)
+    assert isinstance(verb, Dial)
+    assert verb.record == "record-from-ringing-dual" and verb.records_from_ringing
+    assert verb.recording == StartRecording(
+        name=None, recording_status_callback="/dial-rec", recording_status_callback_method="GET",
+        recording_status_callback_event=frozenset({"in-progress", "completed", "absent"}),
+        trim="trim-silence", track="inbound", channels="dual")
+
+
+def test_dial_record_defaults_mono_from_answer_untrimmed() -> None:
+    response = VoiceResponse()
+    response.dial("+15551230000", record="record-from-answer")
+    (verb,) = parse(response)
+    assert isinstance(verb, Dial)
+    assert not verb.records_from_ringing
+    assert verb.recording == StartRecording(
+        name=None, recording_status_callback=None, recording_status_callback_method="POST",
+        recording_status_callback_event=frozenset({"completed"}), trim="do-not-trim",
+        track="both", channels="mono")
+    # The older spellings: "true" records from the answer, "false" not at all.
+    (aliased,) = parse('<Response><Dial record="true">+15551230000</Dial></Response>')
+    assert isinstance(aliased, Dial) and aliased.record == "record-from-answer"
+    (off,) = parse('<Response><Dial record="false">+15551230000</Dial></Response>')
+    assert isinstance(off, Dial) and off.record == "do-not-record" and off.recording is None
+
+
+def test_dial_record_bad_values() -> None:
+    # 13217 (a warning): not recorded, the call is dialed.
+    text = '<Response><Dial record="always">+15551230000</Dial></Response>'
+    assert codes(text) == [13217]
+    (verb,) = parse(text)
+    assert isinstance(verb, Dial) and verb.recording is None
+    assert 13256 in codes('<Response><Dial record="record-from-answer" '
+                          'recordingStatusCallback="ftp://x/y">100</Dial></Response>')
+    # A bad recordingStatusCallbackEvent is Twilio's 13621, fatal.
+    findings = check_document(b'<Response><Dial record="record-from-answer" '
+                              b'recordingStatusCallbackEvent="done">100</Dial></Response>',
+                              "text/xml")
+    assert [(f.code, f.fatal) for f in findings] == [(13621, True)]
+    assert codes('<Response><Dial trim="cut" recordingTrack="left">100</Dial></Response>') == [
+        12200, 12200]
