@@ -132,7 +132,7 @@ class RecordVerbRunner:
         await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
                                  verb.method)
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
-        if verb.transcribe or verb.transcribe_callback:  # transcribeCallback implies it
+        if verb.transcribe:  # a transcribeCallback alone no longer implies it (Twilio's docs)
             await self._open_transcription(verb, row, document_url)
         await self._status_callback(verb, row, "in-progress")
 

@@ -3,10 +3,11 @@ is final, off the call's path, then the transcribeCallback through the durable o
 
 A job's steps, each written down before the next (the row's `job` column):
 
-1. ``transcribe``: wait for the recording. Absent, failed or deleted: no transcription (the row
-   goes). Outside Twilio's 2-120 s: warning 13617 and no transcription (the row goes). Otherwise
-   the engine (`TranscriptionPool`), and the row becomes ``completed`` with its text, or
-   ``failed`` (`TranscriptionUnavailable`: engine missing, server down).
+1. ``transcribe``: wait for the recording. Absent or failed: no transcription (the row goes);
+   deleted first: warning 13618, the same. Outside Twilio's 2-120 s: warning 13617 and no
+   transcription (the row goes). Otherwise the engine (`TranscriptionPool`), and the row
+   becomes ``completed`` with its text, or ``failed`` (`TranscriptionUnavailable`: engine
+   missing, server down).
 2. ``callback``: the transcribeCallback is queued (event id `transcription_event`, so a
    repeated step queues nothing).
 3. ``done``.
@@ -42,7 +43,10 @@ from adapter.transcription.callback import TRANSCRIBE_CALLBACK_METHOD, transcrib
 from adapter.transcription.engine import TranscriptionUnavailable
 from adapter.transcription.pool import TranscriptionPool
 
-__all__ = ["MAX_SECONDS", "MIN_SECONDS", "OUT_OF_RANGE_WARNING", "TranscriptionJobs"]
+__all__ = [
+    "MAX_SECONDS", "MIN_SECONDS", "NOT_AVAILABLE_WARNING", "OUT_OF_RANGE_WARNING",
+    "TranscriptionJobs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 MIN_SECONDS: Final = 2
 MAX_SECONDS: Final = 120
 OUT_OF_RANGE_WARNING: Final = 13617
+# 13618 "Recording not available for transcription": deleted before it was transcribed.
+NOT_AVAILABLE_WARNING: Final = 13618
 _NOT_TO_BE: Final = frozenset({"absent", "failed", "deleted"})
 
 
@@ -126,8 +132,13 @@ class TranscriptionJobs:
             recording = await self.store.get_recording(row.account_sid, row.recording_sid,
                                                        include_soft_deleted=True)
             if recording is None or recording.status in _NOT_TO_BE:
-                log.info("transcription %s: recording %s is %s; no transcription", sid,
-                         row.recording_sid, recording.status if recording else "gone")
+                status = recording.status if recording else "gone"
+                if status in ("deleted", "gone"):
+                    log.warning("transcription %s: warning %d: recording %s was deleted first",
+                                sid, NOT_AVAILABLE_WARNING, row.recording_sid)
+                else:
+                    log.info("transcription %s: recording %s is %s; no transcription", sid,
+                             row.recording_sid, status)
                 await remove_transcription(self.store, sid)
                 return
             if recording.status != "completed" or recording.media_path is None:

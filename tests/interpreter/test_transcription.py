@@ -7,7 +7,7 @@ Twilio's rules, each shown here: a transcription is made for a recording of 2 to
 reported to transcribeCallback (POST) with its text; a failed engine sends
 ``TranscriptionStatus=failed``; a recording outside 2-120 s gets warning 13617 and no
 transcription; an absent recording none; maxLength over 120 with transcribe is warning 13615
-(the document runs on)."""
+(the document runs on); a transcribeCallback without transcribe="true" transcribes nothing."""
 
 from __future__ import annotations
 
@@ -169,3 +169,15 @@ async def test_max_length_over_120_is_13615_and_the_call_goes_on(
     # The recording is within 2-120 s: it is transcribed all the same.
     assert callback.params["TranscriptionStatus"] == "completed"
     assert corpus_wer([(SENTENCES[0], callback.params["TranscriptionText"])]) <= MAX_WER
+
+
+async def test_a_transcribe_callback_alone_transcribes_nothing(rig: Rig, app: TwimlApp) -> None:
+    """Twilio's <Record> page: transcribeCallback no longer implies transcribe="true"."""
+    record_transcribed(app, transcribe=False)
+    await rig.call_playing(spoken(rig, "one", SENTENCES[0]))
+    await app.next_request("/after")
+    await finished(rig)
+    assert rig.adapter.transcriptions is not None
+    await rig.adapter.transcriptions.wait()
+    assert app.received("/transcribed") == []
+    assert await asyncio.to_thread(lambda: sdk(rig).transcriptions.list()) == []
