@@ -43,14 +43,14 @@ class TranscriptionRow:
     recording_sid: str
     call_sid: str
     status: TranscriptionStatus
-    transcription_text: str | None = None
-    duration: int | None = None
-    job: Job = "transcribe"
     node_id: str
-    callback_url: str | None = None
-    error: str | None = None
     date_created: datetime
     date_updated: datetime
+    job: Job = "transcribe"
+    callback_url: str | None = None  # absolute; None: no transcribeCallback
+    transcription_text: str | None = None
+    duration: int | None = None
+    error: str | None = None  # why it failed
 
 
 _FIELDS: Final = frozenset(f.name for f in dataclasses.fields(TranscriptionRow)) - {"sid"}
