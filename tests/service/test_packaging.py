@@ -225,3 +225,29 @@ def test_install_script_passes_shellcheck() -> None:
         pytest.skip("shellcheck is not installed")
     result = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+MDWE_PROBE = """
+import ctypes, subprocess, sys
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1  # what MemoryDenyWriteExecute=yes enforces
+assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0
+import gevent, lxml.etree, asyncpg, greenswitch, aiohttp, uvicorn, sqlalchemy.ext.asyncio
+import adapter.service, adapter.cli
+from adapter.twiml import parse_document
+parse_document(b"<Response><Say>hi</Say><Record/></Response>", "text/xml")
+assert gevent.spawn(lambda: 7).get() == 7
+mp3 = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                      "-i", "sine=duration=0.2", "-f", "mp3", "-"], capture_output=True)
+assert mp3.returncode == 0 and mp3.stdout, mp3.stderr
+print("mdwe ok")
+"""
+
+
+def test_adapter_runs_with_memory_deny_write_execute() -> None:
+    """The unit's MemoryDenyWriteExecute=yes: the kernel's own switch (PR_SET_MDWE, Linux 6.3+,
+    inherited by ffmpeg) set before the adapter's imports, a TwiML parse, a greenlet and an MP3
+    encode."""
+    result = subprocess.run([sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mdwe ok"
