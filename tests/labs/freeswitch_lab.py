@@ -594,15 +594,17 @@ class RealFreeSwitch:
 
 @contextlib.asynccontextmanager
 async def freeswitch_under_test(
-    stack: FreeSwitchStack, tmp_path: Path, voice_url: str, *, serve_http: bool = False
+    stack: FreeSwitchStack, tmp_path: Path, voice_url: str, *, serve_http: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[Adapter, RealFreeSwitch]]:
     """The adapter (``pbx.type = "freeswitch"``) and the real FreeSWITCH it runs against
     (`stack`: tests/labs/freeswitch_local.py or the compose service), with the test's own ESL
-    connection to place calls and watch events."""
+    connection to place calls and watch events. `environ`: more TWIML_ADAPTER_* settings."""
     fs = RealFreeSwitch(stack)
     await fs.start()
     try:
-        config = load_config(None, environ=stack.adapter_environ(tmp_path / "data", voice_url))
+        config = load_config(None, environ={
+            **stack.adapter_environ(tmp_path / "data", voice_url), **(environ or {})})
         adapter = Adapter(config)
         await adapter.start(serve_http=serve_http)
         try:
