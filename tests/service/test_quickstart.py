@@ -1,10 +1,11 @@
-"""The quick starts (docs/quickstart-asterisk.md): the document's code blocks are exactly the
-steps of packaging/quickstart/asterisk.sh, and the script, run as root as a new admin would,
-ends with a recorded SIP call on the test lab's real Asterisk 22: the dialplan and trunk
-installed, the AMI user added, install.sh's user and setgid spool, a venv of this checkout, the
-config from the sample, the adapter started as the systemd unit starts it (its user, groups and
-umask, checked in /proc), sipp's call through pjsip_twiml.conf's trunk, the recording fetched
-over the REST API and its signed callback received by the app.
+"""The quick starts (docs/quickstart-asterisk.md, docs/quickstart-freeswitch.md): each document's
+code blocks are exactly the steps of its script (packaging/quickstart/asterisk.sh,
+freeswitch.sh), and each script, run as root as a new admin would, ends with a recorded SIP call
+on a real PBX (the test lab's Asterisk 22; a FreeSWITCH 1.10.12 of this test's own): the
+dialplan (and for Asterisk the trunk and the AMI user) installed, install.sh's user and setgid
+spool, a venv of this checkout, the config from the sample, the adapter started as the systemd
+unit starts it (its user, groups and umask, checked in /proc), sipp's call through the PBX's
+trunk, the recording fetched over the REST API and its signed callback received by the app.
 
 The lab's Asterisk runs in a chroot under /root (0700), out of the adapter user's reach: the
 spool is a folder under /tmp bind-mounted onto the chroot's /var/spool/asterisk/twiml, which is
@@ -25,6 +26,7 @@ import tempfile
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
@@ -33,9 +35,12 @@ from sipp import answered_uac, free_udp_port
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import TwimlApp
 
+if TYPE_CHECKING:
+    from freeswitch_lab import FreeSwitchStack
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "packaging" / "quickstart" / "asterisk.sh"
-DOC = REPO / "docs" / "quickstart-asterisk.md"
+QUICKSTART = REPO / "packaging" / "quickstart"
+PBXS = ["asterisk", "freeswitch"]
 CALLER = REPO / "packaging" / "quickstart" / "caller.xml"
 UNIT = REPO / "packaging" / "twiml-adapter.service"
 
@@ -53,10 +58,11 @@ def doc_blocks(text: str) -> list[str]:
                                                       flags=re.M | re.S)]
 
 
-def test_the_document_shows_exactly_the_scripts_commands() -> None:
-    steps = script_steps(SCRIPT.read_text())
+@pytest.mark.parametrize("pbx", PBXS)
+def test_the_document_shows_exactly_the_scripts_commands(pbx: str) -> None:
+    steps = script_steps((QUICKSTART / f"{pbx}.sh").read_text())
     assert len(steps) == 8
-    assert doc_blocks(DOC.read_text()) == steps
+    assert doc_blocks((REPO / "docs" / f"quickstart-{pbx}.md").read_text()) == steps
 
 
 def test_the_caller_is_the_sip_suites_answered_caller() -> None:
@@ -67,10 +73,11 @@ def test_the_caller_is_the_sip_suites_answered_caller() -> None:
     assert CALLER.read_text(encoding="ascii") == expected
 
 
-def test_the_script_starts_the_adapter_as_the_unit_does() -> None:
+@pytest.mark.parametrize("pbx", PBXS)
+def test_the_script_starts_the_adapter_as_the_unit_does(pbx: str) -> None:
     unit = UNIT.read_text()
     (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, flags=re.M)
-    script = SCRIPT.read_text()
+    script = (QUICKSTART / f"{pbx}.sh").read_text()
     assert "UMask=0007" in unit and "(umask 0007 && exec setpriv" in script
     assert "User=twiml-adapter" in unit and "--reuid=twiml-adapter --regid=twiml-adapter" in script
     assert exec_start == ("/opt/twiml-adapter/venv/bin/twiml-adapter serve "
@@ -83,14 +90,16 @@ def test_the_script_starts_the_adapter_as_the_unit_does() -> None:
 @pytest.fixture
 def machine() -> Iterator[Path]:
     """A folder for the admin's paths (reachable by other users), and the host users the quick
-    start needs: ``asterisk`` (Debian's Asterisk has it; the chroot lab's is not on the host) and
+    start needs: ``asterisk`` and ``freeswitch`` (Debian's Asterisk package and a FreeSWITCH
+    install have them; the test PBXs run as root and have none on the host) and
     ``twiml-adapter`` (install.sh creates it). Users created here are removed afterwards."""
     if os.geteuid() != 0:
         pytest.skip("the quick start runs as root (CI does)")
-    created = [name for name in ("asterisk", "twiml-adapter") if not _user_exists(name)]
-    if "asterisk" in created:
+    created = [name for name in ("asterisk", "freeswitch", "twiml-adapter")
+               if not _user_exists(name)]
+    for name in set(created) - {"twiml-adapter"}:
         subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", "asterisk"], check=True)
+                        "--shell", "/usr/sbin/nologin", name], check=True)
     base = Path(tempfile.mkdtemp(prefix="twiml-quickstart-"))
     base.chmod(0o755)
     try:
@@ -148,35 +157,36 @@ def _proc_status(pid: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
-async def test_the_quickstart_ends_with_a_recorded_call(
-    asterisk_lab: AsteriskPbx, app: TwimlApp, machine: Path, bound_spool: Path
-) -> None:
-    assert isinstance(asterisk_lab, AsteriskLab)
+def voicemail(app: TwimlApp) -> None:
+    """The admin's first app: a greeting and a <Record> with its status callback."""
     response = VoiceResponse()
     response.say("Please leave a message after the beep.")
     response.record(recording_status_callback="/status", timeout=3, max_length=20,
                     action="/done")
     app.answer("/voice", response)
     app.answer("/done", VoiceResponse())
-    http = f"127.0.0.1:{free_udp_port()}"
-    data = machine / "data"
-    environ = {
+
+
+def common_environ(app: TwimlApp, machine: Path) -> dict[str, str]:
+    return {
         **os.environ,
-        "ASTERISK_ETC": str(asterisk_lab.local_path("/etc/asterisk")),
-        "ASTERISK_RX": f"chroot {asterisk_lab.root} /usr/sbin/asterisk -rx",
-        "AMI_PORT": str(asterisk_lab.ami_port),
-        "SPOOL": str(bound_spool),
         "ACCOUNT_SID": ACCOUNT_SID, "AUTH_TOKEN": AUTH_TOKEN,
-        "VOICE_URL": app.url("/voice"), "HTTP_LISTEN": http,
-        "SIP_TRUNK": "{}:{}".format(*asterisk_lab.sip_address),
+        "VOICE_URL": app.url("/voice"), "HTTP_LISTEN": f"127.0.0.1:{free_udp_port()}",
         "PREFIX": str(machine / "opt"), "TWIML_ETC": str(machine / "etc"),
-        "TWIML_DATA": str(data),
+        "TWIML_DATA": str(machine / "data"),
         "SIPP_PORT": str(free_udp_port()), "SIPP_MEDIA_PORT": str(free_udp_port()),
         "DEBIAN_FRONTEND": "noninteractive",
     }
+
+
+async def run_quickstart(pbx: str, environ: dict[str, str], app: TwimlApp, machine: Path,
+                         spool: Path) -> None:
+    """Runs the script; then checks the adapter's process, the recording and its callback."""
+    data = machine / "data"
     process = await asyncio.create_subprocess_exec(
-        "bash", str(SCRIPT), cwd=REPO, env=environ, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        "bash", str(QUICKSTART / f"{pbx}.sh"), cwd=REPO, env=environ,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
     try:
         output, _ = await asyncio.wait_for(process.communicate(), 900)
         text = output.decode(errors="replace")
@@ -186,10 +196,10 @@ async def test_the_quickstart_ends_with_a_recorded_call(
 
         pid = int((data / "adapter.pid").read_text())
         status = _proc_status(pid)
-        adapter_user, asterisk_group = pwd.getpwnam("twiml-adapter"), grp.getgrnam("asterisk")
+        adapter_user, pbx_group = pwd.getpwnam("twiml-adapter"), grp.getgrnam(pbx)
         assert status["Uid"].split()[0] == str(adapter_user.pw_uid)
         assert status["Umask"] == "0007"
-        assert str(asterisk_group.gr_gid) in status["Groups"].split()
+        assert str(pbx_group.gr_gid) in status["Groups"].split()
 
         voice = app.received("/voice")[0]
         assert voice.signature_valid and voice.params["To"] == "15557650000"
@@ -201,10 +211,56 @@ async def test_the_quickstart_ends_with_a_recorded_call(
         assert f"/Recordings/{sid}.wav" in text
         with wave.open(str(data / "first-call.wav")) as recording:
             assert recording.getnframes() / recording.getframerate() >= 1.0
-        (call_folder,) = (bound_spool / "recordings").iterdir()
-        assert call_folder.stat().st_gid == asterisk_group.gr_gid
+        (call_folder,) = (spool / "recordings").iterdir()
+        assert call_folder.stat().st_gid == pbx_group.gr_gid
         assert call_folder.stat().st_mode & 0o2070 == 0o2070  # setgid, group rwx
         config = machine / "etc" / "adapter.toml"
         assert config.stat().st_mode & 0o777 == 0o600
     finally:
         _stop(data / "adapter.pid")
+
+
+async def test_the_asterisk_quickstart_ends_with_a_recorded_call(
+    asterisk_lab: AsteriskPbx, app: TwimlApp, machine: Path, bound_spool: Path
+) -> None:
+    assert isinstance(asterisk_lab, AsteriskLab)
+    voicemail(app)
+    environ = {
+        **common_environ(app, machine),
+        "ASTERISK_ETC": str(asterisk_lab.local_path("/etc/asterisk")),
+        "ASTERISK_RX": f"chroot {asterisk_lab.root} /usr/sbin/asterisk -rx",
+        "AMI_PORT": str(asterisk_lab.ami_port),
+        "SPOOL": str(bound_spool),
+        "SIP_TRUNK": "{}:{}".format(*asterisk_lab.sip_address),
+    }
+    await run_quickstart("asterisk", environ, app, machine, bound_spool)
+
+
+@pytest.fixture
+def own_freeswitch(machine: Path) -> Iterator[tuple[Any, FreeSwitchStack]]:
+    """A FreeSWITCH of this test's own (the session's keeps its configuration and spool in
+    pytest's 0700 folder): the build of docker/provision-freeswitch.sh with our shipped
+    configuration, whose Sofia profile "trunk" sends calls into the context twiml."""
+    from freeswitch_local import LocalFreeSwitch
+
+    switch = LocalFreeSwitch.for_session(machine / "freeswitch")
+    with switch as stack:
+        yield switch, stack
+
+
+async def test_the_freeswitch_quickstart_ends_with_a_recorded_call(
+    app: TwimlApp, machine: Path, own_freeswitch: tuple[Any, FreeSwitchStack]
+) -> None:
+    switch, stack = own_freeswitch
+    voicemail(app)
+    environ = {
+        **common_environ(app, machine),
+        "FS_CONF": str(switch.conf),
+        "ESL_PORT": str(stack.esl_port), "ESL_PASSWORD": stack.esl_password,
+        "FS_CLI": f"{switch.root}/bin/fs_cli -H 127.0.0.1 -P {stack.esl_port} "
+                  f"-p {stack.esl_password} -x",
+        "ADAPTER_SOCKET": "{}:{}".format(*stack.socket_address),
+        "SPOOL": str(machine / "spool"),
+        "SIP_TRUNK": "{}:{}".format(*stack.sip_address),
+    }
+    await run_quickstart("freeswitch", environ, app, machine, machine / "spool")
