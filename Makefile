@@ -7,6 +7,8 @@
 #   make lint    ruff and mypy only
 #   make fuzz    the atheris fuzz targets (TwiML parser, AMI and ESL frames), FUZZ_SECONDS each
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
+#   make quickstart-check   as root: the quick starts' scripts end to end on both real PBXs, the
+#                systemd unit (systemd-analyze), install.sh and the docker/ files (also in `make test`)
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
 # FreeSWITCH is built from the tarballs in $(FREESWITCH_SOURCES) (../shared/pbx-sources beside
@@ -23,7 +25,7 @@ ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cac
 
 FREESWITCH_SOURCES ?= $(or $(TWIML_FREESWITCH_SOURCES),$(abspath $(CURDIR)/../shared/pbx-sources))
 
-.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz
+.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz quickstart-check
 
 setup: apt-packages venv asterisk-root freeswitch-build
 
@@ -60,6 +62,11 @@ test: setup
 	$(VENV)/bin/ruff check adapter tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# docs/quickstart-*.md run as a new admin would (packaging/quickstart/*.sh): about 2 minutes.
+quickstart-check: setup
+	$(VENV)/bin/pytest -q tests/service/test_quickstart.py tests/service/test_packaging.py \
+	  tests/service/test_docker_files.py
 
 lint: venv
 	$(VENV)/bin/ruff check adapter tests

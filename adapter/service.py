@@ -76,6 +76,7 @@ class Adapter:
         started = datetime.now(UTC)
         self.node_id = node_identity(config.data_dir)
         check_writable(config.data_dir, "storage.data_dir")
+        check_writable(config.media_dir, "storage.media_dir")
         spool = config.spool_dir_local
         check_writable(layout.spool_recordings(spool), f"{config.pbx}.spool_dir_local")
         if serve_http:  # bound first: a port in use is found before anything is started
@@ -123,6 +124,7 @@ class Adapter:
                           "transcription-resume")
         if serve_http:
             health = HealthChecks(driver, store, {"data_dir": config.data_dir,
+                                                  "media_dir": config.media_dir,
                                                   "spool_dir": config.spool_dir_local})
             app = build_app(config, store, self.metrics, health, self.sessions, self)
             self._server = uvicorn.Server(uvicorn.Config(

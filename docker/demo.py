@@ -31,6 +31,10 @@ from asterisk_lab import (  # noqa: E402
 from twilio.twiml.voice_response import VoiceResponse  # noqa: E402
 from twiml_app import TwimlApp  # noqa: E402
 
+from adapter.config import Config  # noqa: E402
+from adapter.db.store import RecordingRow  # noqa: E402
+from adapter.recordings import layout  # noqa: E402
+
 
 def voicemail_app(app: TwimlApp) -> None:
     greeting = VoiceResponse()
@@ -44,6 +48,18 @@ def voicemail_app(app: TwimlApp) -> None:
     thanks.say("Thank you. Your message was recorded. Goodbye.")
     thanks.hangup()
     app.answer("/voicemail/done", thanks)
+
+
+def recording_lines(config: Config, row: RecordingRow) -> list[str]:
+    """What the demo says of a recording: where its file stays, and that its URL is served only
+    while the demo's adapter runs."""
+    where = layout.media_file(config.media_dir, row.sid) if row.media_path else None
+    return [
+        f"recording {row.sid}: {row.status}, {row.duration} s",
+        f"  file: {where}  (kept after the demo)",
+        f"  url:  {config.recording_url(row.sid)}  (Basic auth {ACCOUNT_SID}:<token>; served only"
+        " while the demo runs: the adapter stops with it)",
+    ]
 
 
 async def main() -> int:
@@ -81,10 +97,7 @@ async def main() -> int:
                 ACCOUNT_SID, call_sid=call_sid
             )
             for row in recordings:
-                where = config.data_dir / row.media_path if row.media_path else None
-                print(f"\nrecording {row.sid}: {row.status}, {row.duration} s")
-                print(f"  file: {where}")
-                print(f"  url:  {config.recording_url(row.sid)}  (Basic auth {ACCOUNT_SID}:<token>)")
+                print("\n" + "\n".join(recording_lines(config, row)))
         await app.stop()
     ok = bool(recordings) and all(r.signature_valid for r in app.requests)
     return 0 if ok else 1

@@ -23,6 +23,7 @@ from adapter.config.sections import (
     WebhooksConfig,
 )
 from adapter.errors import ConfigError
+from adapter.recordings.layout import default_media_dir
 
 __all__ = ["PBX_DEFAULTS", "build_config"]
 
@@ -56,6 +57,9 @@ def build_config(values: Mapping[str, Any], numbers: Any) -> Config:
     data_dir = Path(values.get("storage.data_dir", "/var/lib/twiml-adapter"))
     if not data_dir.is_absolute():
         raise ConfigError("storage.data_dir", f"must be an absolute path, got {str(data_dir)!r}")
+    media_dir = Path(values.get("storage.media_dir") or default_media_dir(data_dir))
+    if not media_dir.is_absolute():
+        raise ConfigError("storage.media_dir", f"must be an absolute path, got {str(media_dir)!r}")
     database_url = values.get("storage.database_url") or f"sqlite+aiosqlite:///{data_dir}/adapter.db"
     if not re.match(r"(sqlite\+aiosqlite|postgresql\+asyncpg)://", database_url):
         raise ConfigError(
@@ -80,6 +84,7 @@ def build_config(values: Mapping[str, Any], numbers: Any) -> Config:
         auth_token=auth_token,
         http=http,
         data_dir=data_dir,
+        media_dir=media_dir,
         database_url=database_url,
         pbx=pbx,
         asterisk=asterisk,

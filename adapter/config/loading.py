@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SCHEMA: Mapping[str, Mapping[str, type]] = {
     "account": {"sid": str, "auth_token": str},
     "http": {"listen": str, "public_base_url": str, "public_media": bool},
-    "storage": {"data_dir": str, "database_url": str},
+    "storage": {"data_dir": str, "media_dir": str, "database_url": str},
     "asterisk": {
         "host": str, "port": int, "username": str, "secret": str,
         "spool_dir": str, "spool_dir_local": str, "dial_number": str, "dial_sip": str,

@@ -105,6 +105,7 @@ class Config:
     auth_token: str = field(repr=False)
     http: HttpConfig
     data_dir: Path
+    media_dir: Path  # the published recordings; shared by every node (docs/scaling.md)
     database_url: str
     pbx: str  # "asterisk" | "freeswitch"
     asterisk: AsteriskConfig | None

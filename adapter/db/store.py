@@ -78,8 +78,10 @@ class CallRow:
 class RecordingRow:
     """A recording as Twilio's Recording resource describes it, plus where its media is.
 
-    `duration` is whole seconds (as Twilio reports it), None until known. `media_path` is relative
-    to the data directory; `pbx_file` is the path as the PBX wrote it.
+    `duration` is whole seconds (as Twilio reports it), None until known. `media_path` is set once
+    the media is final: the file's name in the media folder (``recordings/RE….wav`` under the data
+    folder in rows written before ``storage.media_dir``); the file is always found by its SID
+    (`adapter.recordings.layout.media_file`); `pbx_file` is the path as the PBX wrote it.
     `status_callback_events` is space separated, e.g. ``"in-progress completed absent"``.
     """
 

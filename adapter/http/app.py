@@ -71,7 +71,7 @@ def build_app(config: Config, store: Store, metrics: Metrics,
             return JSONResponse(recording_json(config.http.public_base_url, row))
         if row.status != "completed" or not row.media_path:
             return _not_found(request)
-        wav = config.data_dir / row.media_path
+        wav = layout.media_file(config.media_dir, row.sid)  # not the node that made it
         if ext == "wav":
             metrics.inc("media_requests", "wav")
             return FileResponse(wav, media_type="audio/x-wav")

@@ -162,7 +162,7 @@ class RecordingsApi:
             raise bad_request(f"Recording {sid} is still {row.status}; stop it before deleting it")
         await ctx.store.delete_recording(ctx.account_sid, sid)
         if row.media_path:
-            wav = ctx.config.data_dir / row.media_path
+            wav = layout.media_file(ctx.config.media_dir, row.sid)
             for path in (wav, layout.mp3_file(wav)):
                 path.unlink(missing_ok=True)
         return Response(status_code=204)

@@ -212,7 +212,7 @@ class CallRecorder:
                           self.info.call_sid, recording.sid, CLOSE_WAIT_SECONDS)
                 await self._absent(recording, UNAVAILABLE_ERROR_CODE)
                 return None
-            target = layout.media_file(self.ctx.config.data_dir, recording.sid)
+            target = layout.media_file(self.ctx.config.media_dir, recording.sid)
             async with self.ctx.postprocess_slots:
                 with self.ctx.metrics.time_postprocess("call"):
                     result = await asyncio.to_thread(
@@ -225,7 +225,7 @@ class CallRecorder:
             duration = recording_duration(result.duration)
             await self.ctx.store.update_recording(
                 recording.sid, status="completed", duration=duration,
-                media_path=str(target.relative_to(self.ctx.config.data_dir)),
+                media_path=target.name,
             )
             log.info("call %s: recording %s completed, %d s", self.info.call_sid,
                      recording.sid, duration)

@@ -183,7 +183,7 @@ class RecordVerbRunner:
         assert final.path is not None
         await self.ctx.store.update_recording(
             sid, status="completed", duration=duration, date_updated=now,
-            media_path=str(final.path.relative_to(self.ctx.config.data_dir)),
+            media_path=final.path.name,
         )
         await self._status_callback(verb, row, "completed", duration=duration)
         if interrupted:
@@ -211,7 +211,7 @@ class RecordVerbRunner:
         appended to a copy; `adapter.recordings.finalise`); bounded, off the event loop."""
         if failed:
             return _Final(None, 0.0, empty=True)
-        target = layout.media_file(self.ctx.config.data_dir, sid)
+        target = layout.media_file(self.ctx.config.media_dir, sid)
         # No file: the PBX recorded nothing (an empty recording, not a failure).
         exists = await asyncio.to_thread(spool_file.exists)
         segments = [CallRecordingHandle.of_tracks("", spool_file, None)] if exists else []

@@ -11,9 +11,15 @@ it; the drivers map it to the PBX's own view). Each call gets a folder of its ow
 where a call recording's `key` is its RecordingSid for the first segment and ``<sid>s1``,
 ``<sid>s2``... for the segments after a pause with PauseBehavior=skip (`segment_key`).
 
-The **media** a recording is published as lives in the data folder (`Config.data_dir`)::
+The **media** a recording is published as lives in the media folder (`Config.media_dir`,
+``storage.media_dir``; by default `default_media_dir`, ``<data>/recordings``)::
 
-    <data>/recordings/<RecordingSid>.wav   (and .mp3, made on the first request for it)
+    <media>/<RecordingSid>.wav   (and .mp3, made on the first request for it)
+
+Its path depends on nothing but the folder and the RecordingSid, so any node that mounts the same
+media folder serves, and deletes, a recording another node made (docs/scaling.md). Every file is
+written to a temporary name in the same folder and renamed into place
+(`adapter.recordings.media.atomic_file`): a reader on any node sees the whole file or none.
 
 Audio the PBX plays (``<Say>`` renderings, ``<Play>`` downloads) is cached in
 ``<spool>/prompts`` (`prompts_dir`).
@@ -31,7 +37,7 @@ from typing import Literal
 __all__ = [
     "Track",
     "call_spool",
-    "media_dir",
+    "default_media_dir",
     "media_file",
     "mp3_file",
     "prompts_dir",
@@ -87,14 +93,14 @@ def stereo_file(directory: Path, key: str) -> Path:
     return directory / f"{key}-stereo.wav"
 
 
-def media_dir(data_dir: Path) -> Path:
-    """The folder of the published recordings."""
+def default_media_dir(data_dir: Path) -> Path:
+    """The folder of the published recordings when ``storage.media_dir`` is not set."""
     return data_dir / _FOLDER
 
 
-def media_file(data_dir: Path, recording_sid: str) -> Path:
-    """The final WAV a recording is published as."""
-    return media_dir(data_dir) / f"{recording_sid}.wav"
+def media_file(media_dir: Path, recording_sid: str) -> Path:
+    """The final WAV a recording is published as, in the media folder `media_dir`."""
+    return media_dir / f"{recording_sid}.wav"
 
 
 def mp3_file(wav: Path) -> Path:

@@ -118,7 +118,7 @@ async def finish_recording(
 ) -> RecordingRow:
     """Make the recording final from what the PBX left; returns the updated row."""
     spool = config.spool_dir_local
-    target = layout.media_file(config.data_dir, recording.sid)
+    target = layout.media_file(config.media_dir, recording.sid)
     segments = await asyncio.to_thread(pbx_segments, recording, spool)
     duration: float | None = None
     code = UNAVAILABLE_ERROR_CODE
@@ -152,7 +152,7 @@ async def finish_recording(
     else:
         await store.update_recording(
             recording.sid, status="completed", duration=recording_duration(duration),
-            media_path=str(target.relative_to(config.data_dir)), date_updated=now,
+            media_path=target.name, date_updated=now,
         )
         log.info("recovery: recording %s of call %s completed, %.1f s", recording.sid,
                  recording.call_sid, duration)

@@ -40,7 +40,7 @@ from twiml_app import ReceivedRequest, TwimlApp
 
 from adapter.db.schema import outbox_table
 from adapter.db.store import RecordingRow, Store
-from adapter.recordings import media, silence
+from adapter.recordings import layout, media, silence
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,6 +48,11 @@ TO_START = "+15557651000"  # <Start><Recording> and a long <Pause>
 TO_RECORD = "+15557652000"  # <Record>
 FROM = "+15551230009"
 EVENTS = "in-progress completed absent"
+
+
+def published(tmp_path: Path, sid: str) -> Path:
+    """The published WAV of recording `sid` of the adapter in ``tmp_path/data``."""
+    return layout.media_file(layout.default_media_dir(tmp_path / "data"), sid)
 
 
 def environ(pbx: AsteriskPbx, data_dir: Path, voice_url: str, database_url: str, *,
@@ -143,7 +148,7 @@ async def test_kill_9_mid_recording_loses_nothing(
     rows = await recordings(db_url)
     for sid in (rec_a.sid, rec_b.sid):
         assert rows[sid].status == "completed" and rows[sid].media_path
-        wav = tmp_path / "data" / str(rows[sid].media_path)
+        wav = published(tmp_path, rows[sid].sid)
         assert media.wav_is_final(wav) and not silence.is_silent(wav)
     # A: 3 s of silence, then the 6.1 s speech; trimmed as <Recording> is by default
     # (trim-silence, as the live call would have done): the speech. B: speech until the hang-up.

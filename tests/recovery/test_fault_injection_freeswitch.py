@@ -44,7 +44,7 @@ from adapter.db.store import CallRow, Store
 from adapter.pbx.base import PathMap
 from adapter.pbx.freeswitch import FreeSwitchDriver, FreeSwitchSettings
 from adapter.pbx.freeswitch.protocol import EslEvent
-from adapter.recordings import media
+from adapter.recordings import layout, media
 
 TO_START = "+15557651000"  # <Start><Recording> (dual) and a long <Play>
 TO_RECORD = "+15557652000"  # <Record maxLength>
@@ -61,6 +61,11 @@ TALK_S = 3  # call B's caller speaks (440 Hz) for 3 s, then digital silence, and
 PAUSE_S = 8  # call C's <Pause>
 DOWN_S = 3  # how long the adapter stays down during the REST call
 ALONE_WITHIN = PLAY_S + MAX_S + 20  # FreeSWITCH ends the three calls by itself within this
+
+
+def published(tmp_path: Path, sid: str) -> Path:
+    """The published WAV of recording `sid` of the adapter in ``tmp_path/data``."""
+    return layout.media_file(layout.default_media_dir(tmp_path / "data"), sid)
 
 
 @pytest.fixture
@@ -248,8 +253,8 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
     rows = await recordings(db_url)
     for sid in (rec_a.sid, rec_b.sid):
         assert rows[sid].status == "completed" and rows[sid].media_path
-    wav_a = tmp_path / "data" / str(rows[rec_a.sid].media_path)
-    wav_b = tmp_path / "data" / str(rows[rec_b.sid].media_path)
+    wav_a = published(tmp_path, rows[rec_a.sid].sid)
+    wav_b = published(tmp_path, rows[rec_b.sid].sid)
     info_a = media.wav_info(wav_a)
     assert info_a.channels == 2 and media.wav_is_final(wav_a)
     # A: from the <Start> to the hang-up after the prompt (as FreeSWITCH timed it).
@@ -375,7 +380,7 @@ async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(
     assert "still up after the restart; hung up" in adapter.log_text()
     rec = (await recordings(database_url))[rec.sid]
     assert rec.status == "completed" and rec.track == "inbound" and rec.channels == 1
-    wav = tmp_path / "data" / str(rec.media_path)
+    wav = published(tmp_path, rec.sid)
     info = media.wav_info(wav)
     # From the <Start> to the uuid_kill (the restart's time), not the 10 minutes asked for.
     (started,) = fs.seen(call_recording_start(leg))
@@ -488,7 +493,7 @@ async def test_kill_9_during_an_outbound_rest_call_on_freeswitch(
     # The callee's 1000 Hz, from the answer to the uuid_kill, as FreeSWITCH timed it.
     (started,) = fs.seen(call_recording_start(leg))
     (stopped,) = fs.seen(on_leg(leg, "RECORD_STOP"))
-    wav = tmp_path / "data" / str(row.media_path)
+    wav = published(tmp_path, row.sid)
     duration = media.wav_info(wav).duration
     assert duration == pytest.approx(seconds(stopped) - seconds(started), abs=0.6)
     assert duration > DOWN_S

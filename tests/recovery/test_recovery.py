@@ -61,8 +61,7 @@ async def test_call_recording_left_running_is_completed_and_reported(
 
     assert report.calls == (call.sid,) and report.completed == (rec.sid,)
     row = await get(store, rec.sid)
-    assert (row.status, row.duration, row.media_path) == ("completed", 3,
-                                                           f"recordings/{rec.sid}.wav")
+    assert (row.status, row.duration, row.media_path) == ("completed", 3, f"{rec.sid}.wav")
     final = media.wav_info(config.data_dir / "recordings" / f"{rec.sid}.wav")
     assert (final.channels, round(final.duration, 1)) == (2, 3.0)  # dual: caller on channel 1
     assert not any(folder.iterdir())  # the PBX's files are gone

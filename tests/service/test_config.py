@@ -94,12 +94,23 @@ def test_environment_alone_is_enough() -> None:
         (lambda t: t.replace("https://app.example.com/voice", "ftp://x"), "numbers[0].voice_url"),
         (lambda t: t.replace('data_dir = "/tmp/adapter-data"', 'data_dir = "rel"'),
          "storage.data_dir"),
+        (lambda t: t.replace('data_dir = "/tmp/adapter-data"',
+                             'data_dir = "/tmp/adapter-data"\nmedia_dir = "media"'),
+         "storage.media_dir"),
     ],
 )
 def test_each_mistake_names_its_key(tmp_path: Path, edit, key: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, edit(GOOD)), environ={})
     assert info.value.key == key
+
+
+def test_media_dir_defaults_to_the_data_folders_recordings(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), environ={}).media_dir == Path(
+        "/tmp/adapter-data/recordings")
+    shared = load_config(write(tmp_path, GOOD),
+                         environ={"TWIML_ADAPTER_STORAGE_MEDIA_DIR": "/mnt/media"})
+    assert shared.media_dir == Path("/mnt/media")
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from asterisk_lab import CALLEES_CONTEXT, AsteriskPbx
 from twiml_app import TwimlApp
 
 from adapter.config import Config, load_config
+from adapter.recordings import layout
 from adapter.service import Adapter
 
 __all__ = [
@@ -81,7 +82,7 @@ def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: st
 
 def media_file(adapter: Adapter, sid: str) -> Path:
     """Where the adapter keeps recording `sid`'s final WAV."""
-    return adapter.config.data_dir / "recordings" / f"{sid}.wav"
+    return layout.media_file(adapter.config.media_dir, sid)
 
 
 async def call_reported(adapter: Adapter, within: float = 60) -> str:

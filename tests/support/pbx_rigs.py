@@ -11,8 +11,9 @@ loopback caller leg). A suite takes the `pbx` and `rig` fixtures with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -190,15 +191,24 @@ def pbx(request: pytest.FixtureRequest) -> tuple[str, Any, Any]:
 
 @pytest.fixture
 async def rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_rig(pbx, app, tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_rig(pbx: tuple[str, Any, Any], app: TwimlApp, tmp_path: Path,
+                      environ: Mapping[str, str] | None = None) -> AsyncIterator[Rig]:
+    """The rig of `pbx` (the fixture's value), its adapter in ``tmp_path/data``, every number
+    routed to ``app``'s ``/voice``; `environ`: more TWIML_ADAPTER_* settings."""
     kind, lab, ami = pbx
     if kind == "asterisk":
-        async with running_adapter(adapter_config(lab, tmp_path / "data",
-                                                  app.url("/voice"))) as adapter:
+        async with running_adapter(adapter_config(lab, tmp_path / "data", app.url("/voice"),
+                                                  **(environ or {}))) as adapter:
             yield AsteriskRig(adapter, ami)
         return
     # With the REST API served, as the Asterisk rig's adapter (a suite may redirect a call).
-    async with freeswitch_under_test(lab, tmp_path, app.url("/voice"),
-                                     serve_http=True) as (adapter, fs):
+    async with freeswitch_under_test(lab, tmp_path, app.url("/voice"), serve_http=True,
+                                     environ=environ) as (adapter, fs):
         yield FreeSwitchRig(adapter, fs)
 
 

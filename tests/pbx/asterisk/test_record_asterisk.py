@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN, media_file
 from asterisk_lab import AmiEventLog, AsteriskPbx, CallerScript, originate, wait_heard_closed
 from audio_checks import trailing_silence
 from twilio.twiml.voice_response import VoiceResponse
@@ -84,7 +84,7 @@ async def test_voicemail_is_recorded_and_reported(
 
     def on_status(request: ReceivedRequest) -> str:
         # Checked while the callback is being received: the media must already be final.
-        wav = adapter.config.data_dir / "recordings" / f"{request.params['RecordingSid']}.wav"
+        wav = media_file(adapter, request.params["RecordingSid"])
         final_when_reported.append(media.wav_is_final(wav))
         return ""
 
@@ -172,7 +172,7 @@ async def test_trim_silence_shortens_and_do_not_trim_keeps(
         await finished(adapter)
         row = await adapter.ctx.store.get_recording(ACCOUNT_SID, action.params["RecordingSid"])  # type: ignore[union-attr]
         assert row is not None and row.media_path
-        durations[trim] = media.wav_info(adapter.config.data_dir / row.media_path).duration
+        durations[trim] = media.wav_info(media_file(adapter, row.sid)).duration
     # do-not-trim keeps the 3 s the caller stayed silent before speaking (and the 5 s of
     # silence that ended it); trim-silence keeps only the speech.
     assert durations["do-not-trim"] >= 3 + SPEECH_SECONDS
@@ -195,7 +195,7 @@ async def record_until_silence(adapter: Adapter, app: TwimlApp, ami: Any, *, tri
     assert status.params["RecordingDuration"] == action.params["RecordingDuration"]
     row = await adapter.ctx.store.get_recording(ACCOUNT_SID, action.params["RecordingSid"])  # type: ignore[union-attr]
     assert row is not None and row.media_path
-    return adapter.config.data_dir / row.media_path, int(action.params["RecordingDuration"])
+    return media_file(adapter, row.sid), int(action.params["RecordingDuration"])
 
 
 @pytest.mark.parametrize("silence_s", [3, 5])
