@@ -37,6 +37,7 @@ from adapter.db.transcriptions import (
     remove_transcription,
     update_transcription,
 )
+from adapter.recordings import layout
 from adapter.sids import TRANSCRIPTION, new_sid
 from adapter.tasks import TaskSet
 from adapter.transcription.callback import TRANSCRIBE_CALLBACK_METHOD, transcribe_callback_params
@@ -150,8 +151,8 @@ class TranscriptionJobs:
                             recording.sid, duration, MIN_SECONDS, MAX_SECONDS)
                 await remove_transcription(self.store, sid)
                 return
-            row = await self._transcribe(row, self.config.data_dir / recording.media_path,
-                                         duration)
+            row = await self._transcribe(
+                row, layout.media_file(self.config.media_dir, recording.sid), duration)
         if row.job == "callback" and row.status != "in-progress":
             await self._callback(row)
 
