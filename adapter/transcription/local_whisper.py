@@ -15,6 +15,7 @@ Transcriptions run in the engine's own threads, at most `workers` at once, each 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib
 import importlib.util
 import logging
@@ -56,11 +57,33 @@ def model_source(model: str) -> str:
     return str(package.get_model_path())
 
 
+# prctl(2): PR_GET_MDWE (Linux 6.3+) reads the flags that systemd's MemoryDenyWriteExecute=yes
+# sets; PR_MDWE_REFUSE_EXEC_GAIN is the one that stops CTranslate2's oneDNN from running the code
+# it generates ("could not create a primitive" on every transcription).
+_PR_GET_MDWE: Final = 66
+_PR_MDWE_REFUSE_EXEC_GAIN: Final = 1
+_DROP_IN: Final = "packaging/local-transcription.conf"
+
+
+def executable_memory_refused() -> bool:
+    """Whether this process may not make memory executable (PR_SET_MDWE, which systemd's
+    MemoryDenyWriteExecute=yes sets on kernels that have it). False when it cannot be told."""
+    try:
+        flags = ctypes.CDLL(None, use_errno=True).prctl(_PR_GET_MDWE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        return False
+    return flags > 0 and bool(flags & _PR_MDWE_REFUSE_EXEC_GAIN)
+
+
 def local_engine_problem(model: str) -> str | None:
     """Why the local engine cannot run with `model` (a sentence for the start-up log), or None."""
     if importlib.util.find_spec("faster_whisper") is None:
         return ("faster-whisper is not installed (pip install "
                 "'twiml-pbx-adapter[transcription]')")
+    if executable_memory_refused():
+        return ("this process may not map executable memory (systemd MemoryDenyWriteExecute=yes),"
+                " which CTranslate2 needs: install the drop-in " + _DROP_IN + " or use the"
+                " openai engine")
     try:
         source = model_source(model)
     except TranscriptionUnavailable as exc:

@@ -243,6 +243,49 @@ print("mdwe ok")
 """
 
 
+LOCAL_TRANSCRIPTION_PROBE = """
+import asyncio, ctypes, subprocess, sys
+from pathlib import Path
+from adapter.transcription.local_whisper import LocalWhisperEngine, local_engine_problem
+from adapter.transcription.engine import TranscriptionUnavailable
+if sys.argv[1] == "mdwe":
+    assert ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) == 0
+wav = Path(sys.argv[2])
+subprocess.run(["espeak-ng", "-w", str(wav), "Please call me back tomorrow."], check=True)
+print("problem:", local_engine_problem(""))
+async def main():
+    engine = LocalWhisperEngine()
+    try:
+        print("text:", (await engine.transcribe(wav)).text)
+    except TranscriptionUnavailable as exc:
+        print("failed:", exc)
+    await engine.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mdwe", ["mdwe", "plain"])
+def test_local_transcription_needs_the_drop_in(mdwe: str, tmp_path: Path) -> None:
+    """Why packaging/local-transcription.conf exists: under MemoryDenyWriteExecute (PR_SET_MDWE)
+    CTranslate2 cannot run the code it generates, and the adapter says so at start (the
+    problem line names the drop-in); without it the same model transcribes. The drop-in relaxes
+    that one setting and nothing else."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOCAL_TRANSCRIPTION_PROBE, mdwe, str(tmp_path / "s.wav")],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    if mdwe == "mdwe":
+        assert "local-transcription.conf" in lines["problem"]
+        assert "failed" in lines
+    else:
+        assert lines["problem"] == "None"
+        assert "call me back tomorrow" in lines["text"].lower()
+    drop_in = [line for line in (REPO / "packaging/local-transcription.conf").read_text()
+               .splitlines() if line and not line.startswith("#")]
+    assert drop_in == ["[Service]", "MemoryDenyWriteExecute=no"]
+
+
 def test_adapter_runs_with_memory_deny_write_execute() -> None:
     """The unit's MemoryDenyWriteExecute=yes: the kernel's own switch (PR_SET_MDWE, Linux 6.3+,
     inherited by ffmpeg) set before the adapter's imports, a TwiML parse, a greenlet and an MP3
