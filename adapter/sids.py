@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 
-__all__ = ["CALL", "RECORDING", "is_sid", "new_sid"]
+__all__ = ["CALL", "RECORDING", "TRANSCRIPTION", "is_sid", "new_sid"]
 
 CALL = "CA"
 RECORDING = "RE"
+TRANSCRIPTION = "TR"
 ACCOUNT = "AC"
 
 _SID_RE = re.compile(r"[A-Z]{2}[0-9a-f]{32}")

@@ -12,6 +12,7 @@ __all__ = [
     "record_action_event",
     "recording_event",
     "recording_event_status",
+    "transcription_event",
 ]
 
 
@@ -23,6 +24,11 @@ def recording_event(recording_sid: str, status: str) -> str:
 def record_action_event(recording_sid: str) -> str:
     """The action request of a `<Record>` made after the call ended (fire-and-forget)."""
     return f"{recording_sid}:action"
+
+
+def transcription_event(transcription_sid: str) -> str:
+    """A `<Record>`'s transcribeCallback (completed or failed: one per transcription)."""
+    return f"{transcription_sid}:transcription"
 
 
 def call_status_event(call_sid: str, event: str) -> str:

@@ -6,7 +6,8 @@ of tables with the same keys as ``[[numbers]]``. Environment variables win over 
 (``webhooks.allow_networks``) is comma-separated there. See docs/configuration.md for every key.
 
 A file holding a secret (``account.auth_token``, ``asterisk.secret``,
-``freeswitch.esl_password``) that group or others may read or write gets one WARNING at load.
+``freeswitch.esl_password``, ``transcription.api_key``) that group or others may read or write
+gets one WARNING at load.
 
 Modules: `sections` (the typed sections), `loading` (file and environment, `load_config`),
 `environment` (how a key is spelled there), `building` (the checks and defaults).
@@ -20,6 +21,7 @@ from adapter.config.sections import (
     HttpConfig,
     NumberRoute,
     PbxConfig,
+    TranscriptionConfig,
     WebhooksConfig,
 )
 
@@ -30,6 +32,7 @@ __all__ = [
     "HttpConfig",
     "NumberRoute",
     "PbxConfig",
+    "TranscriptionConfig",
     "WebhooksConfig",
     "load_config",
 ]

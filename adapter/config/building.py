@@ -19,6 +19,7 @@ from adapter.config.sections import (
     FreeSwitchConfig,
     HttpConfig,
     NumberRoute,
+    TranscriptionConfig,
     WebhooksConfig,
 )
 from adapter.errors import ConfigError
@@ -88,6 +89,7 @@ def build_config(values: Mapping[str, Any], numbers: Any) -> Config:
         log_level=level,
         log_format=log_format,
         webhooks=_webhooks(values),
+        transcription=_transcription(values),
     )
 
 
@@ -118,6 +120,27 @@ def _webhooks(values: Mapping[str, Any]) -> WebhooksConfig:
     return WebhooksConfig(
         allow_networks=_cidrs(values, "webhooks.allow_networks", PRIVATE_AND_LOOPBACK),
         deny_networks=_cidrs(values, "webhooks.deny_networks", ()),
+    )
+
+
+def _transcription(values: Mapping[str, Any]) -> TranscriptionConfig:
+    """``[transcription]``: the engine and its settings (docs/transcription.md)."""
+    engine = values.get("transcription.engine", "local")
+    if engine not in ("local", "openai"):
+        raise ConfigError("transcription.engine", f"must be local or openai, got {engine!r}")
+    url = values.get("transcription.url", "")
+    if engine == "openai":
+        url = _http_url("transcription.url", _required(values, "transcription.url"))
+    limits = {}
+    for key, default, top in (("workers", 1, 16), ("cpu_threads", 1, 64), ("timeout", 60, 3600)):
+        number = values.get(f"transcription.{key}", default)
+        if not 1 <= number <= top:
+            raise ConfigError(f"transcription.{key}", f"must be 1-{top}, got {number}")
+        limits[key] = int(number)
+    return TranscriptionConfig(
+        engine=engine, model=values.get("transcription.model", ""), url=url.rstrip("/"),
+        api_key=values.get("transcription.api_key", ""), workers=limits["workers"],
+        cpu_threads=limits["cpu_threads"], timeout=float(limits["timeout"]),
     )
 
 

@@ -41,9 +41,14 @@ SCHEMA: Mapping[str, Mapping[str, type]] = {
     },
     "tts": {"voice": str},
     "log": {"level": str, "format": str},
+    "transcription": {
+        "engine": str, "model": str, "url": str, "api_key": str, "workers": int,
+        "cpu_threads": int, "timeout": int,
+    },
     "webhooks": {"allow_networks": list, "deny_networks": list},
 }
-SECRET_KEYS = ("account.auth_token", "asterisk.secret", "freeswitch.esl_password")
+SECRET_KEYS = ("account.auth_token", "asterisk.secret", "freeswitch.esl_password",
+               "transcription.api_key")
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:

@@ -12,7 +12,7 @@ from adapter.callbacks.egress import PRIVATE_AND_LOOPBACK, EgressPolicy, IPNetwo
 
 __all__ = [
     "AsteriskConfig", "Config", "FreeSwitchConfig", "HttpConfig", "NumberRoute", "PbxConfig",
-    "WebhooksConfig",
+    "TranscriptionConfig", "WebhooksConfig",
 ]
 
 
@@ -78,6 +78,25 @@ class WebhooksConfig:
         return EgressPolicy(allow=self.allow_networks, deny=self.deny_networks)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptionConfig:
+    """``[transcription]``: which engine transcribes `<Record transcribe>` (docs/transcription.md).
+
+    ``local``: faster-whisper in this process, `model` a CTranslate2 model folder or a model
+    name already in the local cache ("" is the packaged ``tiny.en``), `cpu_threads` per worker.
+    ``openai``: a server the site runs that speaks OpenAI's ``/v1/audio/transcriptions``, at
+    `url`, with `model` and the optional `api_key`, each request bounded by `timeout` seconds.
+    At most `workers` transcriptions run at once, whatever the engine."""
+
+    engine: str = "local"  # "local" | "openai"
+    model: str = ""
+    url: str = ""
+    api_key: str = field(default="", repr=False)
+    workers: int = 1
+    cpu_threads: int = 1
+    timeout: float = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; exactly one of `asterisk` and `freeswitch` is set, per `pbx`."""
@@ -95,6 +114,7 @@ class Config:
     log_level: str
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     log_format: str = "text"  # "text" | "json" (adapter/log_context.py)
+    transcription: TranscriptionConfig = field(default_factory=TranscriptionConfig)
 
     @property
     def spool_dir_local(self) -> Path:
@@ -114,7 +134,12 @@ class Config:
         return None
 
     def recording_url(self, recording_sid: str) -> str:
-        return (
-            f"{self.http.public_base_url}/2010-04-01/Accounts/{self.account_sid}"
-            f"/Recordings/{recording_sid}"
-        )
+        return f"{self.account_url()}/Recordings/{recording_sid}"
+
+    def transcription_url(self, transcription_sid: str) -> str:
+        """The TranscriptionUrl of a transcription (Twilio's: under the account)."""
+        return f"{self.account_url()}/Transcriptions/{transcription_sid}"
+
+    def account_url(self) -> str:
+        """The REST API's URL of the configured account."""
+        return f"{self.http.public_base_url}/2010-04-01/Accounts/{self.account_sid}"

@@ -2,9 +2,10 @@
 
 ``calls`` and ``recordings`` (the Twilio resources, `adapter.db.store`), ``outbox`` (durable
 status callbacks, `adapter.callbacks.outbox`), ``owed_requests`` (what a killed call still owes
-its app, `adapter.callbacks.owed_requests`) and ``call_owners`` (which node runs a call, for
-`adapter.recovery`). `adapter.db.migrations` creates them, and adds the columns newer releases
-added to an older database.
+its app, `adapter.callbacks.owed_requests`), ``transcriptions`` (Twilio's Transcription resource,
+each row also the durable job that makes it, `adapter.db.transcriptions`) and ``call_owners``
+(which node runs a call, for `adapter.recovery`). `adapter.db.migrations` creates them, and adds
+the columns newer releases added to an older database.
 
 Datetimes go in as timezone-aware values, are stored as UTC and come back aware (UTC):
 `UTCDateTime`.
@@ -36,6 +37,7 @@ __all__ = [
     "outbox_table",
     "owed_requests_table",
     "recordings_table",
+    "transcriptions_table",
 ]
 
 
@@ -116,6 +118,26 @@ recordings_table = _resource_table(
     Column("trim", String(16)),
     Index("ix_recordings_account_created", "account_sid", "date_created"),
     Index("ix_recordings_call", "call_sid"),
+)
+
+transcriptions_table = _resource_table(
+    "transcriptions",
+    Column("recording_sid", String(34), nullable=False),
+    Column("call_sid", String(34), nullable=False),
+    Column("status", String(16), nullable=False),  # in-progress | completed | failed
+    Column("transcription_text", Text),
+    Column("duration", Integer),
+    # The job: "transcribe" (the text is owed), "callback" (the transcribeCallback is owed),
+    # "done"; `node_id` is the node that owes it (a restarted node finishes its own).
+    Column("job", String(16), nullable=False),
+    Column("node_id", String(128), nullable=False),
+    Column("callback_url", Text),  # absolute; NULL: no transcribeCallback
+    Column("error", Text),
+    Column("date_created", UTCDateTime(), nullable=False),
+    Column("date_updated", UTCDateTime(), nullable=False),
+    Index("ix_transcriptions_account_created", "account_sid", "date_created"),
+    Index("ix_transcriptions_recording", "recording_sid"),
+    Index("ix_transcriptions_job", "job", "node_id"),
 )
 
 outbox_table = Table(

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from adapter.db.migrations import upgrade_schema
-from adapter.db.schema import calls_table, recordings_table
+from adapter.db.schema import calls_table, recordings_table, transcriptions_table
 from adapter.errors import AdapterError
 
 __all__ = [
@@ -294,8 +294,9 @@ class Store:
         return [CallRow(**row) for row in rows]
 
     async def delete_recording(self, account_sid: str, sid: str) -> bool:
-        """Soft-delete: status becomes ``deleted``. False when there was nothing to delete
-        (unknown, another account's, or already deleted)."""
+        """Soft-delete: status becomes ``deleted``, and its transcriptions are deleted (as on
+        Twilio). False when there was nothing to delete (unknown, another account's, or already
+        deleted)."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(recordings_table)
@@ -306,4 +307,7 @@ class Store:
                 )
                 .values(status="deleted", date_updated=self._clock())
             )
+            if result.rowcount:
+                await conn.execute(delete(transcriptions_table).where(
+                    transcriptions_table.c.recording_sid == sid))
         return bool(result.rowcount)

@@ -11,11 +11,15 @@
   ``Twiml``: run new TwiML now (what is running is cut short) |
 | ``GET, POST /Calls/{CallSid}/Recordings.json`` | list, start a recording on a live call |
 | ``GET, POST, DELETE /Calls/{CallSid}/Recordings/{Sid}.json`` | fetch; pause/resume/stop; delete |
+| ``GET /Transcriptions.json``, ``GET /Recordings/{Sid}/Transcriptions.json`` | list |
+| ``GET, DELETE [/Recordings/{Sid}]/Transcriptions/{Sid}[.json or .txt]`` | fetch (``.txt``: the
+  text alone), delete |
 
 Media (``GET /Recordings/{Sid}`` ``.wav``/``.mp3``/``.json``) is served by `adapter.http.app`.
 Every request needs HTTP Basic auth (account SID : auth token); errors are Twilio's JSON body.
-The handlers are in `recordings_api` and `calls_api`, over `api_context` (what they share) and
-`params` (reading a request); this module holds the route table and the guard around each.
+The handlers are in `recordings_api`, `transcriptions_api` and `calls_api`, over `api_context`
+(what they share) and `params` (reading a request); this module holds the route table and the
+guard around each.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from adapter.http.calls_api import CallsApi, OutboundCalls
 from adapter.http.errors import ApiError, not_found, twilio_error
 from adapter.http.recordings_api import RecordingsApi
 from adapter.http.resources import API
+from adapter.http.transcriptions_api import TranscriptionsApi
 
 if TYPE_CHECKING:
     from adapter.interpreter.session import CallSession
@@ -51,6 +56,7 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
     ctx = ApiContext(config, store, live_calls)
     recordings = RecordingsApi(ctx)
     calls = CallsApi(ctx, outbound_calls)
+    transcriptions = TranscriptionsApi(ctx)
 
     def guarded(handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -79,6 +85,15 @@ def api_routes(config: Config, store: Store, live_calls: Mapping[str, CallSessio
         (f"{account}/Calls/{{call}}/Recordings/{{sid}}", "POST", guarded(recordings.update)),
         (f"{account}/Calls/{{call}}/Recordings/{{sid}}", "DELETE",
          guarded(recordings.delete_for_call)),
+        (f"{account}/Transcriptions.json", "GET", guarded(transcriptions.list)),
+        (f"{account}/Transcriptions/{{sid}}", "GET", guarded(transcriptions.fetch)),
+        (f"{account}/Transcriptions/{{sid}}", "DELETE", guarded(transcriptions.delete)),
+        (f"{account}/Recordings/{{recording}}/Transcriptions.json", "GET",
+         guarded(transcriptions.list)),
+        (f"{account}/Recordings/{{recording}}/Transcriptions/{{sid}}", "GET",
+         guarded(transcriptions.fetch)),
+        (f"{account}/Recordings/{{recording}}/Transcriptions/{{sid}}", "DELETE",
+         guarded(transcriptions.delete)),
         (f"{account}/Calls/{{call}}", "GET", guarded(calls.fetch)),
         (f"{account}/Calls/{{call}}", "POST", guarded(calls.update)),
     ]

@@ -9,7 +9,8 @@ from typing import Any
 
 __all__ = ["openapi_document"]
 
-_SID = {"CA": r"^CA[0-9a-f]{32}$", "RE": r"^RE[0-9a-f]{32}$", "AC": r"^AC[0-9a-f]{32}$"}
+_SID = {"CA": r"^CA[0-9a-f]{32}$", "RE": r"^RE[0-9a-f]{32}$", "AC": r"^AC[0-9a-f]{32}$",
+        "TR": r"^TR[0-9a-f]{32}$"}
 _NULLABLE_STR = {"type": "string", "nullable": True}
 
 
@@ -73,6 +74,33 @@ def _page_schema(key: str, item: str) -> dict[str, Any]:
             }}
 
 
+_TRANSCRIPTION = {
+    "type": "object", "required": ["sid", "account_sid", "recording_sid", "status", "uri"],
+    "properties": {
+        "sid": {"type": "string", "pattern": _SID["TR"]}, "account_sid": {"type": "string"},
+        "recording_sid": {"type": "string"}, "status": _enum("in-progress", "completed", "failed"),
+        "transcription_text": _NULLABLE_STR, "duration": _NULLABLE_STR,
+        "type": {"type": "string"}, "uri": {"type": "string"}, "date_created": _NULLABLE_STR}}
+
+
+def _transcription_paths(under: str, params: list[dict[str, Any]], name: str
+                         ) -> dict[str, Any]:
+    """List, fetch (JSON or text) and delete of the Transcriptions under `under`."""
+    sid = _path_param("Sid", r"^TR[0-9a-f]{32}(\.(json|txt))?$")
+    return {
+        f"{under}/Transcriptions.json": {"get": {
+            "operationId": f"list{name}Transcriptions", "parameters": [*params, *_PAGING],
+            "responses": {"200": _json(_ref("TranscriptionPage"), "A page"), **_ERRORS}}},
+        f"{under}/Transcriptions/{{Sid}}": {
+            "get": {"operationId": f"fetch{name}Transcription", "parameters": [*params, sid],
+                    "responses": {"200": {"description": "JSON, or the text (.txt)", "content": {
+                        "application/json": {"schema": _ref("Transcription")},
+                        "text/plain": {}}}, **_ERRORS}},
+            "delete": {"operationId": f"delete{name}Transcription", "parameters": [*params, sid],
+                       "responses": {"204": {"description": "Deleted"}, **_ERRORS}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     account = "/2010-04-01/Accounts/{AccountSid}"
     acc = _path_param("AccountSid", _SID["AC"])
@@ -117,6 +145,8 @@ def openapi_document() -> dict[str, Any]:
                              "duration": _NULLABLE_STR, "uri": {"type": "string"}}},
                 "RecordingPage": _page_schema("recordings", "Recording"),
                 "CallPage": _page_schema("calls", "Call"),
+                "Transcription": _TRANSCRIPTION,
+                "TranscriptionPage": _page_schema("transcriptions", "Transcription"),
             },
         },
         "security": security,
@@ -174,5 +204,8 @@ def openapi_document() -> dict[str, Any]:
                          "responses": {"200": _json(_ref("Recording"), "Updated"), **_ERRORS}},
                 "delete": {"operationId": "deleteCallRecording", "parameters": [acc, call, rec],
                            "responses": {"204": {"description": "Deleted"}, **_ERRORS}}},
+            **_transcription_paths(account, [acc], ""),
+            **_transcription_paths(f"{account}/Recordings/{{RecordingSid}}",
+                                   [acc, _path_param("RecordingSid", _SID["RE"])], "Recording"),
         },
     }

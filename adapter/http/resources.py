@@ -1,4 +1,5 @@
-"""Twilio's JSON shapes for the Recording and Call resources, and the paging envelope."""
+"""Twilio's JSON shapes for the Recording, Transcription and Call resources, and the paging
+envelope."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.db.store import CallRow, RecordingRow
+from adapter.db.transcriptions import TranscriptionRow
 
-__all__ = ["API", "call_json", "page_json", "recording_json", "rfc2822"]
+__all__ = ["API", "call_json", "page_json", "recording_json", "rfc2822", "transcription_json"]
 
 API = "/2010-04-01"
 
@@ -50,6 +52,25 @@ def recording_json(public_base_url: str, row: RecordingRow, *, call_scoped: bool
             "add_on_results": f"{account}/Recordings/{row.sid}/AddOnResults.json",
             "transcriptions": f"{account}/Recordings/{row.sid}/Transcriptions.json",
         },
+    }
+
+
+def transcription_json(row: TranscriptionRow) -> dict[str, Any]:
+    """The Transcription resource (its `uri` is the account-level one, as on Twilio)."""
+    return {
+        "account_sid": row.account_sid,
+        "api_version": "2010-04-01",
+        "date_created": rfc2822(row.date_created),
+        "date_updated": rfc2822(row.date_updated),
+        "duration": str(row.duration) if row.duration is not None else None,
+        "price": None,
+        "price_unit": "USD",
+        "recording_sid": row.recording_sid,
+        "sid": row.sid,
+        "status": row.status,
+        "transcription_text": row.transcription_text,
+        "type": "fast",
+        "uri": f"{API}/Accounts/{row.account_sid}/Transcriptions/{row.sid}.json",
     }
 
 

@@ -11,6 +11,7 @@ from adapter.config import Config
 from adapter.db.store import Store
 from adapter.metrics import Metrics
 from adapter.prompts import PromptCache
+from adapter.transcription.jobs import TranscriptionJobs
 
 __all__ = ["SessionContext"]
 
@@ -27,3 +28,5 @@ class SessionContext:
     postprocess_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     # The service's metrics (post-processing time, active recordings; adapter/metrics.py).
     metrics: Metrics = field(default_factory=Metrics)
+    # `<Record transcribe>` jobs (adapter/transcription/jobs.py); None: not transcribed.
+    transcriptions: TranscriptionJobs | None = None

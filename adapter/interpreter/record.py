@@ -97,11 +97,18 @@ class RecordVerbRunner:
         self.call = call
         self.info = info
         self.document_url = ""
+        self.transcription_sid: str | None = None
 
     async def run(self, verb: Record, document_url: str) -> RecordOutcome:
         sid = new_sid(RECORDING)
         with log_context.recording(sid), self.ctx.metrics.recording("record"):
-            return await self._run(verb, document_url, sid)
+            try:
+                return await self._run(verb, document_url, sid)
+            finally:
+                # The recording is final (or never will be): its transcription job runs now,
+                # off the call's path; one still waiting for a recording is resumed later.
+                if self.transcription_sid is not None and self.ctx.transcriptions is not None:
+                    self.ctx.transcriptions.submit(self.transcription_sid)
 
     async def _run(self, verb: Record, document_url: str, sid: str) -> RecordOutcome:
         self.document_url = document_url
@@ -125,9 +132,8 @@ class RecordVerbRunner:
         await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
                                  verb.method)
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
-        if verb.transcribe or verb.transcribe_callback:
-            log.warning("call %s: <Record transcribe> is not supported yet: %s is recorded "
-                        "without a transcription", self.info.call_sid, sid)
+        if verb.transcribe:  # a transcribeCallback alone no longer implies it (Twilio's docs)
+            await self._open_transcription(verb, row, document_url)
         await self._status_callback(verb, row, "in-progress")
 
         interrupted = False
@@ -187,6 +193,17 @@ class RecordVerbRunner:
                   else "hangup" if result.end is RecordEnd.HANGUP else None)
         params = record_action_params(self.ctx.config.recording_url(sid), sid, duration, digits)
         return RecordOutcome(sid, "completed", duration, params, action_url)
+
+    async def _open_transcription(self, verb: Record, row: RecordingRow,
+                                  document_url: str) -> None:
+        """Write the transcription down as owed (`adapter.transcription.jobs`)."""
+        if self.ctx.transcriptions is None:
+            log.warning("call %s: <Record transcribe>: transcription is not running; %s is "
+                        "recorded without one", self.info.call_sid, row.sid)
+            return
+        callback = (urljoin(document_url, verb.transcribe_callback)
+                    if verb.transcribe_callback else None)
+        self.transcription_sid = await self.ctx.transcriptions.open(row, callback)
 
     async def _finalise(self, sid: str, spool_file: Path, *, trim: bool, failed: bool,
                         pad: int) -> _Final:

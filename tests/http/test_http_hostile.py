@@ -68,7 +68,7 @@ def requests(app: Any, methods: tuple[str, ...] = ("GET", "POST", "DELETE")
     for route in app.routes:
         assert isinstance(route, Route)
         path = route.path.replace("{account}", ACCOUNT_SID).replace("{call}", "CA" + "1" * 32)
-        path = path.replace("{sid}", "RE" + "2" * 32)
+        path = path.replace("{sid}", "RE" + "2" * 32).replace("{recording}", "RE" + "3" * 32)
         assert "{" not in path, f"unknown path parameter in {route.path}: extend requests()"
         out += [(method, path) for method in sorted(route.methods or ()) if method in methods]
     return out

@@ -28,6 +28,9 @@ speak_silence   LEAD_S of silence, speech (6.1 s), SILENCE_S of       LEAD_S (1)
 speak_dtmf      LEAD_S of silence, speech, sends DIGITS, SILENCE_S    LEAD_S (1), DIGITS (#),
                 of silence, hangs up                                  SILENCE_S (10)
 speak_hangup    LEAD_S of silence, speech, hangs up at once           LEAD_S (1)
+speak_file      LEAD_S of silence, plays FILE (a sound path without   FILE, LEAD_S (1),
+                its extension), sends DIGITS, SILENCE_S of silence,   DIGITS (#), SILENCE_S (10)
+                hangs up
 keys            LEAD_S of silence, sends DIGITS (``w`` 0.5 s, ``W``     LEAD_S (1), DIGITS (#),
                 1 s of pause), SILENCE_S of silence, hangs up         SILENCE_S (10)
 silent          SILENCE_S of silence, hangs up                        SILENCE_S (10)
@@ -147,6 +150,7 @@ class CallerScript(StrEnum):
     SPEAK_SILENCE = "speak_silence"
     SPEAK_DTMF = "speak_dtmf"
     SPEAK_HANGUP = "speak_hangup"
+    SPEAK_FILE = "speak_file"
     KEYS = "keys"
     SILENT = "silent"
     SPEAK_LOOP = "speak_loop"
@@ -292,6 +296,13 @@ exten => {CallerScript.SPEAK_DTMF},1,{start}
 exten => {CallerScript.SPEAK_HANGUP},1,{start}
  same => n,{silence("LEAD_S")}
  same => n,{speech}
+ same => n,Hangup()
+
+exten => {CallerScript.SPEAK_FILE},1,{start}
+ same => n,{silence("LEAD_S")}
+ same => n,Playback(${{FILE}})
+ same => n,SendDTMF(${{DIGITS}})
+ same => n,{silence("SILENCE_S")}
  same => n,Hangup()
 
 exten => {CallerScript.KEYS},1,{start}

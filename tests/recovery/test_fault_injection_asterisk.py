@@ -33,6 +33,7 @@ from fault_lab import (
     recorded_rest_call,
     wait_all_delivered,
 )
+from speech import MAX_WER, SENTENCES, corpus_wer, speak
 from sqlalchemy import select
 from twilio.twiml.voice_response import Start, VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
@@ -159,6 +160,49 @@ async def test_kill_9_mid_recording_loses_nothing(
     assert action.params["Digits"] == "hangup" and action.params["CallStatus"] == "completed"
     assert action.params["RecordingDuration"] == str(rows[rec_b.sid].duration)
     tally.check(receiver, f"kill -9 mid-recording, {db_url.split(':')[0]}")
+
+
+async def test_kill_9_mid_record_transcribe_is_transcribed_after_the_restart(
+    asterisk_lab: AsteriskPbx, ami: Any, ami_events: AmiEventLog, app: TwimlApp,
+    receiver: CallbackReceiver, sqlite_url: str, tmp_path: Path,
+) -> None:
+    """The adapter is killed while a `<Record transcribe>` records espeak-ng speech; the
+    caller finishes speaking and presses # while no adapter runs. After the restart the
+    recording is final, its transcription is made by the restarted adapter and the
+    transcribeCallback (signed) carries the speech."""
+    voices = asterisk_lab.spool_dir_local / "voices"
+    speak(" ".join(SENTENCES[:2]), voices / "two.wav", lead_s=0.5)
+    (voices / "two.wav").chmod(0o644)
+    voices.chmod(0o755)
+    app.answer("/voice", record(receiver.url("/rec"), timeout=0, max_length=60,
+                                finish_on_key="#", transcribe=True,
+                                transcribe_callback=receiver.url("/transcribed")))
+    env = environ(asterisk_lab, tmp_path / "data", app.url("/voice"), sqlite_url)
+    async with adapter_process(env, tmp_path / "adapter.log") as adapter:
+        await originate(ami, CallerScript.SPEAK_FILE, TO_RECORD, from_number=FROM,
+                        caller_name="T", variables={"FILE": f"{asterisk_lab.spool_dir}/voices/two",
+                                                    "LEAD_S": "2", "SILENCE_S": "20"})
+        await receiver.wait_for(lambda rs: any(r.path == "/rec" for r in rs), within=20)
+        await wait_all_delivered(sqlite_url, 1)
+        await adapter.kill()
+        # The caller speaks on and presses # (ending RECORD FILE) with no adapter running.
+        await ami_events.wait_for("DTMFEnd", lambda e: e.get("Digit") == "#", within=30)
+        await adapter.start()
+        await receiver.wait_for(lambda rs: any(r.path == "/transcribed" for r in rs),
+                                within=120)
+
+    (callback,) = [r for r in receiver.requests if r.path == "/transcribed"]
+    assert callback.signature_valid
+    (row,) = (await recordings(sqlite_url)).values()
+    assert row.status == "completed"
+    assert [r.params["RecordingStatus"] for r in receiver.requests if r.path == "/rec"] == [
+        "in-progress", "completed"]
+    assert callback.params["RecordingSid"] == row.sid
+    assert callback.params["TranscriptionStatus"] == "completed"
+    text = callback.params["TranscriptionText"]
+    wer = corpus_wer([(" ".join(SENTENCES[:2]), text)])
+    print(f"\nafter kill -9: WER {wer:.0%}: {text!r}")
+    assert wer <= MAX_WER
 
 
 async def test_kill_9_during_an_outbound_rest_call(

@@ -26,7 +26,7 @@ import pytest
 from adapter_harness import ACCOUNT_SID
 from aiohttp import web
 from audio_checks import tones_440_1000, write_tone
-from esl_server.plans import RecordPlan
+from esl_server.plans import Key, RecordPlan
 from fault_checks import (
     adapter_process,
     both_reported,
@@ -36,6 +36,7 @@ from fault_checks import (
 )
 from fault_lab import CallbackReceiver, Tally, recorded_rest_call, wait_all_delivered
 from freeswitch_lab import FreeSwitchStack, RealCall, RealFreeSwitch
+from speech import MAX_WER, SENTENCES, corpus_wer, speak
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp, start_recording
 
@@ -282,6 +283,51 @@ async def test_kill_9_mid_recording_loses_nothing_on_freeswitch(
 
 
 # --- a channel still up at the restart --------------------------------------------------------
+
+
+async def test_kill_9_mid_record_transcribe_is_transcribed_after_the_restart_on_freeswitch(
+    freeswitch_real: FreeSwitchStack, fs: RealFreeSwitch, app: TwimlApp,
+    receiver: CallbackReceiver, tmp_path: Path,
+) -> None:
+    """The adapter is killed while a `<Record transcribe>` records espeak-ng speech (lab.xml
+    play_file); FreeSWITCH's ``record`` runs on alone until the caller's #, then the dialplan
+    hangs up. After the restart the recording is final, the restarted adapter transcribes it and
+    the transcribeCallback (signed) carries the speech."""
+    stack = freeswitch_real
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'adapter.db'}"
+    voice = stack.spool_local / "voices" / f"two-{tmp_path.name}.wav"
+    talk = speak(" ".join(SENTENCES[:2]), voice, lead_s=0.5)
+    response = VoiceResponse()
+    response.record(
+        recording_status_callback=receiver.url("/rec"), recording_status_callback_event=EVENTS,
+        play_beep=False, timeout=0, max_length=60, finish_on_key="#", transcribe=True,
+        transcribe_callback=receiver.url("/transcribed"))
+    app.answer("/voice", response)
+    env = environ(stack, tmp_path, app.url("/voice"), database_url)
+    async with adapter_process(env, tmp_path / "adapter.log") as adapter:
+        call = fs.place_call(stack.socket_address, to=TO_RECORD, from_=FROM, voice=voice)
+        call.plan_record(RecordPlan(talk_s=talk, keys=(Key(talk + 0.5, "#"),)))
+        leg = await fs.adapter_leg(call, within=20)
+        await receiver.wait_for(lambda rs: any(r.path == "/rec" for r in rs), within=20)
+        await wait_all_delivered(database_url, 1)
+        await adapter.kill()
+        # FreeSWITCH alone: the record ends on the caller's #, then the dialplan hangs up.
+        await fs.wait_event(on_leg(leg, "CHANNEL_HANGUP_COMPLETE"), within=60)
+        await adapter.start()
+        await receiver.wait_for(lambda rs: any(r.path == "/transcribed" for r in rs),
+                                within=120)
+
+    (callback,) = [r for r in receiver.requests if r.path == "/transcribed"]
+    assert callback.signature_valid
+    (row,) = (await recordings(database_url)).values()
+    assert row.status == "completed" and callback.params["RecordingSid"] == row.sid
+    assert [r.params["RecordingStatus"] for r in receiver.requests if r.path == "/rec"] == [
+        "in-progress", "completed"]
+    assert callback.params["TranscriptionStatus"] == "completed"
+    text = callback.params["TranscriptionText"]
+    wer = corpus_wer([(" ".join(SENTENCES[:2]), text)])
+    print(f"\nafter kill -9 (FreeSWITCH): WER {wer:.0%}: {text!r}")
+    assert wer <= MAX_WER
 
 
 async def test_channel_still_up_at_restart_is_hung_up_with_uuid_kill(

@@ -143,3 +143,31 @@ def test_freeswitch_needs_only_its_own_section() -> None:
                                    "TWIML_ADAPTER_ACCOUNT_SID": SID,
                                    "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": "x" * 32})
     assert info.value.key == "pbx.type"
+
+
+def test_transcription_section(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, GOOD), environ={}).transcription
+    assert (default.engine, default.model, default.workers, default.cpu_threads) == (
+        "local", "", 1, 1)
+    config = load_config(write(tmp_path, GOOD + """
+[transcription]
+engine = "openai"
+url = "http://10.0.0.5:8000/"
+model = "large-v3"
+workers = 2
+timeout = 30
+"""), environ={"TWIML_ADAPTER_TRANSCRIPTION_API_KEY": "sk-site"}).transcription
+    assert (config.engine, config.url, config.model, config.workers, config.timeout) == (
+        "openai", "http://10.0.0.5:8000", "large-v3", 2, 30.0)
+    assert config.api_key == "sk-site" and "sk-site" not in repr(config)
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ('engine = "cloud"', "transcription.engine"),
+    ('engine = "openai"', "transcription.url"),
+    ("workers = 0", "transcription.workers"),
+])
+def test_transcription_mistakes_name_their_key(tmp_path: Path, section: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, GOOD + f"\n[transcription]\n{section}\n"), environ={})
+    assert caught.value.key == key

@@ -11,6 +11,7 @@ loopback caller leg). A suite takes the `pbx` and `rig` fixtures with
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,23 @@ class Rig(Protocol):
     async def call_pressing(self, keys: Keys) -> None:
         """A call whose caller presses keys at given times (`<Gather>`)."""
 
+    async def call_playing(self, wav: Path, *, digit: str = "#") -> None:
+        """A call whose caller plays `wav` (a WAV in `voices(rig)`) as its voice, once the
+        adapter records, then presses `digit` and stays silent until the adapter hangs up."""
+
+
+def voices(rig: Rig) -> Path:
+    """Where a test puts the WAVs a caller plays (in the spool both sides see)."""
+    folder = rig.adapter.config.spool_dir_local / "voices"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    return folder
+
+
+def wav_seconds(wav: Path) -> float:
+    with wave.open(str(wav)) as reader:
+        return reader.getnframes() / reader.getframerate()
+
 
 @dataclass
 class AsteriskRig:
@@ -100,6 +118,18 @@ class AsteriskRig:
             variables["SILENCE_S"] = str(keys.lead_s + keys.silence_s)
         await originate(self.ami, script, TO, from_number=FROM, caller_name="Shared",
                         variables=variables)
+
+
+    async def call_playing(self, wav: Path, *, digit: str = "#") -> None:
+        settings = self.adapter.config.asterisk
+        assert settings is not None
+        await asyncio.to_thread(wav.chmod, 0o644)  # Asterisk reads it
+        inside = wav.relative_to(settings.spool_dir_local).with_suffix("")
+        # Two seconds before it speaks: the adapter answers, fetches its TwiML, starts recording.
+        await originate(self.ami, CallerScript.SPEAK_FILE, TO, from_number=FROM,
+                        caller_name="Shared", variables={
+                            "FILE": str(settings.spool_dir / inside), "LEAD_S": "2",
+                            "DIGITS": digit, "SILENCE_S": "15"})
 
 
 @dataclass
@@ -139,6 +169,13 @@ class FreeSwitchRig:
                 call.caller_hangup()
 
         self.fs.spawn(caller())
+
+    async def call_playing(self, wav: Path, *, digit: str = "#") -> None:
+        address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared", voice=wav)
+        talk = wav_seconds(wav)
+        # lab.xml's play_file, from the recording's start; the key once the file is played.
+        call.plan_record(RecordPlan(talk_s=talk, keys=(Key(talk + 0.5, digit),)))
 
 
 @pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),
