@@ -1,0 +1,138 @@
+"""`<Gather input="speech">` and ``"dtmf speech"`` on a real Asterisk 22 and a real FreeSWITCH
+1.10.12: the same TwiML (the twilio SDK's `VoiceResponse`), the same espeak-ng caller, the same
+signed action requests (checked with `RequestValidator`), recognised by the packaged tiny.en.
+
+The caller's voice (`call_playing`) starts with seconds of silence, so the adapter's prompt has
+ended and it is listening when the speech comes; a `Keys` caller presses keys at given times
+from the start of the call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pbx_rigs
+import pytest
+from pbx_rigs import Keys, Rig, finished, voices
+from speech import MAX_WER, SENTENCES, speak, word_error_rate
+from transcription_server import transcription_server
+from twilio.twiml.voice_response import VoiceResponse
+from twiml_app import ReceivedRequest, TwimlApp
+
+from adapter.transcription import TranscriptionPool
+from adapter.transcription.openai_compatible import OpenAiCompatibleEngine
+
+pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
+
+PROMPT = "Please tell us why you are calling."
+LEAD_S = 4.0  # silence before the caller speaks: the prompt plays meanwhile
+
+
+def speech_menu(app: TwimlApp, *, prompt: str | None = PROMPT, **gather: object) -> None:
+    """/voice: a <Gather> (with a <Say> prompt), then a <Redirect> to /next (no input); the
+    action /g redirects to /after, so the test sees its TwiML run."""
+    response = VoiceResponse()
+    verb = response.gather(**gather)
+    if prompt:
+        verb.say(prompt)
+    response.redirect("/next")
+    app.answer("/voice", response)
+    after = VoiceResponse()
+    after.redirect("/after")
+    app.answer("/g", after)
+    app.answer("/after", VoiceResponse())
+    app.answer("/next", VoiceResponse())
+
+
+def signed(request: ReceivedRequest) -> ReceivedRequest:
+    assert request.signature_valid, request
+    return request
+
+
+async def say_sentence(rig: Rig, text: str, name: str) -> None:
+    wav = voices(rig) / f"{name}.wav"
+    await asyncio.to_thread(speak, text, wav, lead_s=LEAD_S)
+    await rig.call_speaking(wav)
+
+
+async def test_speech_result_and_confidence(rig: Rig, app: TwimlApp) -> None:
+    speech_menu(app, input="speech", action="/g", speech_timeout="auto", timeout=10)
+    sentence = SENTENCES[0]
+    await say_sentence(rig, sentence, "cancel")
+    done = signed(await app.next_request("/g", within=120))
+    signed(await app.next_request("/after"))  # the action's TwiML ran
+    await finished(rig)
+    heard = done.params["SpeechResult"]
+    wer = word_error_rate(sentence, heard)
+    print(f"\nsaid {sentence!r}\nheard {heard!r}: WER {wer:.0%}, "
+          f"Confidence {done.params['Confidence']}")
+    assert wer <= MAX_WER, (heard, wer)
+    assert 0.0 < float(done.params["Confidence"]) <= 1.0
+    assert "Digits" not in done.params
+    assert done.method == "POST" and done.params["CallStatus"] == "in-progress"
+    assert app.received("/next") == []
+
+
+async def test_dtmf_speech_a_key_in_the_prompt_wins(rig: Rig, app: TwimlApp) -> None:
+    """``dtmf speech``: the key cuts the prompt (looped 10 times) and the input is Digits."""
+    response = VoiceResponse()
+    response.gather(input="dtmf speech", action="/g", num_digits=1).say(PROMPT, loop=10)
+    response.redirect("/next")
+    app.answer("/voice", response)
+    app.answer("/g", VoiceResponse())
+    app.answer("/next", VoiceResponse())
+    await rig.call_pressing(Keys(lead_s=2, digits="7"))
+    done = signed(await app.next_request("/g", within=60))
+    await finished(rig)
+    assert done.params["Digits"] == "7"
+    assert "SpeechResult" not in done.params and "Confidence" not in done.params
+    assert app.received("/next") == []
+
+
+async def test_dtmf_speech_keys_instead_of_speaking(rig: Rig, app: TwimlApp) -> None:
+    """No prompt: the adapter is listening for speech when the keys come; the first ends the
+    listening, the second is collected as with input="dtmf"."""
+    speech_menu(app, prompt=None, input="dtmf speech", action="/g", num_digits=2, timeout=8)
+    await rig.call_pressing(Keys(lead_s=3, digits="4W2"))
+    done = signed(await app.next_request("/g", within=60))
+    await finished(rig)
+    assert done.params["Digits"] == "42"
+    assert "SpeechResult" not in done.params
+    assert app.received("/next") == []
+
+
+async def test_silence_runs_the_next_verb(rig: Rig, app: TwimlApp) -> None:
+    speech_menu(app, prompt=None, input="speech", action="/g", timeout=3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=30))
+    signed(await app.next_request("/next", within=60))
+    waited = loop.time() - started
+    await finished(rig)
+    assert app.received("/g") == []
+    assert waited >= 3, waited  # at least the timeout without speech
+
+
+async def test_action_on_empty_result_without_speech(rig: Rig, app: TwimlApp) -> None:
+    speech_menu(app, prompt=None, input="speech", action="/g", timeout=2,
+                action_on_empty_result=True)
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=30))
+    done = signed(await app.next_request("/g", within=60))
+    await finished(rig)
+    assert "SpeechResult" not in done.params and "Digits" not in done.params
+    assert app.received("/next") == []
+
+
+async def test_a_failing_engine_is_logged_and_runs_the_next_verb(
+        rig: Rig, app: TwimlApp, caplog: pytest.LogCaptureFixture) -> None:
+    transcriptions = rig.adapter.transcriptions
+    assert transcriptions is not None
+    async with transcription_server(broken=True) as server:
+        transcriptions.pool = TranscriptionPool(OpenAiCompatibleEngine(server.url, "tiny.en"))
+        speech_menu(app, input="speech", action="/g", speech_timeout="auto", timeout=10)
+        with caplog.at_level(logging.ERROR, logger="adapter.interpreter.speech"):
+            await say_sentence(rig, SENTENCES[1], "broken")
+            signed(await app.next_request("/next", within=120))
+    await finished(rig)
+    assert app.received("/g") == []
+    assert any("speech recognition failed" in r.getMessage() for r in caplog.records)
