@@ -117,20 +117,21 @@ async def hear(ctx: SessionContext, call: CallControl, verb: twiml.Gather, path:
 
 async def _listen(call: CallControl, verb: twiml.Gather, path: Path, *, send: Send,
                   keys: str) -> str | bool:
-    """Record until an utterance with voice (True), a key (that key), or `timeout` seconds
-    without voice, a hang-up or a failed recording (False)."""
+    """Record until an utterance with voice (True; a key that ended it is dropped: the caller
+    spoke first), a key before any voice (that key), or `timeout` seconds without voice, a
+    hang-up or a failed recording (False)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + verb.timeout
     request = UtteranceRequest(path, silence=silence_seconds(verb),
                                max_length=verb.max_speech_time, keys=keys)
     while True:
         result = await send(call.record_utterance(request))
-        if result.end is RecordEnd.FINISH_KEY and result.digit:
-            return str(result.digit)
         if result.end in (RecordEnd.HANGUP, RecordEnd.ERROR):
             return False
         if await asyncio.to_thread(has_voice, path):
-            return True
+            return True  # spoken first: a key after the speech does not replace it
+        if result.end is RecordEnd.FINISH_KEY and result.digit:
+            return str(result.digit)
         if loop.time() >= deadline:
             return False
 

@@ -136,3 +136,32 @@ async def test_a_failing_engine_is_logged_and_runs_the_next_verb(
     await finished(rig)
     assert app.received("/g") == []
     assert any("speech recognition failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_dtmf_speech_speaking_gives_speech_even_with_a_key_after_it(
+        rig: Rig, app: TwimlApp) -> None:
+    """``dtmf speech`` and the caller speaks first: SpeechResult (on Asterisk the test caller
+    presses # right after its speech; the speech came first and wins)."""
+    speech_menu(app, input="dtmf speech", action="/g", speech_timeout="1", timeout=10)
+    sentence = SENTENCES[0]
+    await say_sentence(rig, sentence, "callback")
+    done = signed(await app.next_request("/g", within=120))
+    await finished(rig)
+    heard = done.params["SpeechResult"]
+    wer = word_error_rate(sentence, heard)
+    print(f"\nsaid {sentence!r}\nheard {heard!r}: WER {wer:.0%}")
+    assert wer <= MAX_WER, (heard, wer)
+    assert "Digits" not in done.params
+
+
+async def test_a_language_the_engine_lacks_is_not_recognised(
+        rig: Rig, app: TwimlApp, caplog: pytest.LogCaptureFixture) -> None:
+    """language="fr-FR": the English engine does not guess; a warning, and the next verb."""
+    speech_menu(app, input="speech", action="/g", speech_timeout="auto", timeout=10,
+                language="fr-FR")
+    with caplog.at_level(logging.WARNING, logger="adapter.interpreter.speech"):
+        await say_sentence(rig, SENTENCES[2], "french")
+        signed(await app.next_request("/next", within=120))
+    await finished(rig)
+    assert app.received("/g") == []
+    assert any("fr-FR" in r.getMessage() for r in caplog.records)
