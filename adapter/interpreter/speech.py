@@ -36,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 from adapter import twiml
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.profanity import mask_profanity
-from adapter.pbx.base import CallControl, RecordEnd, UtteranceRequest
+from adapter.pbx.base import CallControl, CallGone, RecordEnd, UtteranceRequest
 from adapter.transcription.engine import TranscriptionUnavailable
 
 __all__ = ["AUTO_SILENCE", "Heard", "Send", "has_voice", "hear", "silence_seconds"]
@@ -104,7 +104,7 @@ async def hear(ctx: SessionContext, call: CallControl, verb: twiml.Gather, path:
                send: Send, call_sid: str, keys: str) -> Heard | None:
     """Listen (a key of `keys` wins) and recognise; None: no input (or none recognised)."""
     try:
-        voiced = await _listen(call, verb, path, send=send, keys=keys)
+        voiced = await _listen(call, verb, path, send=send, keys=keys, call_sid=call_sid)
         if isinstance(voiced, str):
             return Heard(key=voiced)
         if not voiced:
@@ -116,7 +116,7 @@ async def hear(ctx: SessionContext, call: CallControl, verb: twiml.Gather, path:
 
 
 async def _listen(call: CallControl, verb: twiml.Gather, path: Path, *, send: Send,
-                  keys: str) -> str | bool:
+                  keys: str, call_sid: str) -> str | bool:
     """Record until an utterance with voice (True; a key that ended it is dropped: the caller
     spoke first), a key before any voice (that key), or `timeout` seconds without voice, a
     hang-up or a failed recording (False)."""
@@ -126,7 +126,11 @@ async def _listen(call: CallControl, verb: twiml.Gather, path: Path, *, send: Se
                                max_length=verb.max_speech_time, keys=keys)
     while True:
         result = await send(call.record_utterance(request))
-        if result.end in (RecordEnd.HANGUP, RecordEnd.ERROR):
+        if result.end is RecordEnd.HANGUP:  # as a hang-up during keys: no action request
+            raise CallGone(f"the caller hung up during <Gather> speech ({result.detail})")
+        if result.end is RecordEnd.ERROR:
+            log.error("call %s: <Gather> speech: the PBX could not record: %s; no speech input",
+                      call_sid, result.detail)
             return False
         if await asyncio.to_thread(has_voice, path):
             return True  # spoken first: a key after the speech does not replace it

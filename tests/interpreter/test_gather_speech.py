@@ -13,12 +13,15 @@ import logging
 
 import pbx_rigs
 import pytest
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from pbx_rigs import Keys, Rig, finished, voices
 from speech import MAX_WER, SENTENCES, speak, word_error_rate
 from transcription_server import transcription_server
+from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 from twiml_app import ReceivedRequest, TwimlApp
 
+from adapter.recordings import layout
 from adapter.transcription import TranscriptionPool
 from adapter.transcription.openai_compatible import OpenAiCompatibleEngine
 
@@ -165,3 +168,30 @@ async def test_a_language_the_engine_lacks_is_not_recognised(
     await finished(rig)
     assert app.received("/g") == []
     assert any("fr-FR" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_rest_redirect_cuts_the_listening(rig: Rig, app: TwimlApp) -> None:
+    """REST ``Twiml`` while the adapter listens for speech: the new TwiML runs at once, no
+    action request, and no utterance file is left in the spool."""
+    speech_menu(app, prompt=None, input="speech", action="/g", timeout=30, speech_timeout="5")
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=60))
+    voice = await app.next_request("/voice")
+    await asyncio.sleep(2)  # two seconds into the listening (not a synchronisation)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN)
+    client.api.base_url = rig.adapter.config.http.public_base_url
+    await asyncio.to_thread(lambda: client.calls(voice.params["CallSid"]).update(
+        twiml="<Response><Redirect method='GET'>/last</Redirect></Response>"))
+    last = signed(await app.next_request("/last", within=10))
+    await finished(rig)
+    assert last.params["CallStatus"] == "in-progress"
+    assert app.received("/g") == [] and app.received("/next") == []
+    folder = layout.call_spool(rig.adapter.config.spool_dir_local, voice.params["CallSid"])
+    assert list(folder.glob("utterance-*")) == []
+
+
+async def test_a_hang_up_while_listening_requests_nothing(rig: Rig, app: TwimlApp) -> None:
+    speech_menu(app, prompt=None, input="speech", action="/g", timeout=30,
+                action_on_empty_result=True)
+    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=2))
+    await finished(rig)
+    assert app.received("/g") == [] and app.received("/next") == []
