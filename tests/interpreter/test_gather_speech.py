@@ -104,16 +104,20 @@ async def test_dtmf_speech_keys_instead_of_speaking(rig: Rig, app: TwimlApp) -> 
     assert app.received("/next") == []
 
 
-async def test_silence_runs_the_next_verb(rig: Rig, app: TwimlApp) -> None:
+async def test_silence_runs_the_next_verb(rig: Rig, app: TwimlApp,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """No voice in the utterances: the engine is never asked; after `timeout` the next verb."""
     speech_menu(app, prompt=None, input="speech", action="/g", timeout=3)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=30))
-    signed(await app.next_request("/next", within=60))
+    with caplog.at_level(logging.INFO, logger="adapter.transcription.pool"):
+        await rig.call_pressing(Keys(lead_s=1, digits="", silence_s=30))
+        signed(await app.next_request("/next", within=60))
     waited = loop.time() - started
     await finished(rig)
     assert app.received("/g") == []
     assert waited >= 3, waited  # at least the timeout without speech
+    assert [r for r in caplog.records if r.name == "adapter.transcription.pool"] == []
 
 
 async def test_action_on_empty_result_without_speech(rig: Rig, app: TwimlApp) -> None:

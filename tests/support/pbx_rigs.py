@@ -161,7 +161,11 @@ class FreeSwitchRig:
 
     async def call_pressing(self, keys: Keys) -> None:
         address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
-        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        # Digital silence from the start (lab.xml's quiet), as a phone sends while its user
+        # listens: a speech <Gather> must hear no voice in it.
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared",
+                                  extension="quiet")
+        call.quiet_after_plans = False  # and it stays quiet through any record
         presses, hangup_at = keys.schedule()
 
         async def caller() -> None:
