@@ -266,13 +266,13 @@ class CallSession:
 
     async def _gather(self, verb: Verb, url: str) -> Outcome:
         """Twilio: with input (or actionOnEmptyResult) the action is requested with ``Digits``
-        and its TwiML runs; without, the next verb runs."""
+        or ``SpeechResult`` and ``Confidence``, and its TwiML runs; without, the next verb."""
         assert isinstance(verb, twiml.Gather)
-        digits = await gather.collect_digits(self.ctx, self.call, verb, url, send=self._pbx,
-                                             call_sid=self.call_sid)
-        if not digits and not verb.action_on_empty_result:
+        params = await gather.gather_input(self.ctx, self.call, verb, url, send=self._pbx,
+                                           call_sid=self.call_sid)
+        if params is None:
             return None
-        return Fetch(urljoin(url, verb.action or ""), verb.method, [("Digits", digits)])
+        return Fetch(urljoin(url, verb.action or ""), verb.method, params)
 
     async def _pause(self, verb: Verb, url: str) -> Outcome:
         assert isinstance(verb, twiml.Pause)

@@ -37,6 +37,7 @@ __all__ = [
     "RecordEnd",
     "RecordRequest",
     "RecordResult",
+    "UtteranceRequest",
 ]
 
 
@@ -97,6 +98,25 @@ class RecordResult:
     digit: str | None = None
     detail: str = ""
     cut_silence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceRequest:
+    """What the caller says for `<Gather input="speech">`, recorded into `path` (a WAV in the
+    shared spool, no beep) until `silence` seconds of silence, one of `keys` (may be empty;
+    ``dtmf speech``: every key), or `max_length` seconds. The silence counts from the start
+    too: a silent caller ends it after `silence` seconds (the adapter listens again)."""
+
+    path: Path
+    silence: int
+    max_length: int
+    keys: str
+
+    def as_record(self) -> RecordRequest:
+        """The same as the PBX's record operation performs it (both PBXs' silence-ended
+        recording: Asterisk's RECORD FILE ``s=``, FreeSWITCH's ``record`` silence hits)."""
+        return RecordRequest(self.path, finish_on_key=self.keys, max_length=self.max_length,
+                             silence_timeout=self.silence, beep=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +250,10 @@ class CallControl(Protocol):
         """Wait at most `seconds` for the caller's next DTMF key; returns it, or None."""
 
     async def record(self, request: RecordRequest) -> RecordResult: ...
+
+    async def record_utterance(self, request: UtteranceRequest) -> RecordResult:
+        """Record one utterance (`UtteranceRequest`); ends SILENCE, FINISH_KEY (its `digit`),
+        MAX_LENGTH, HANGUP or ERROR."""
 
     async def hangup(self) -> None: ...
 

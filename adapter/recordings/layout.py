@@ -7,6 +7,8 @@ it; the drivers map it to the PBX's own view). Each call gets a folder of its ow
     <spool>/recordings/<CallSid>/<key>-inbound.wav             a call recording's track files
     <spool>/recordings/<CallSid>/<key>-outbound.wav              (Asterisk's MixMonitor)
     <spool>/recordings/<CallSid>/<key>-stereo.wav              its one stereo file (FreeSWITCH)
+    <spool>/recordings/<CallSid>/utterance-<n>.wav             a <Gather> speech utterance
+                                                                 (deleted once transcribed)
 
 where a call recording's `key` is its RecordingSid for the first segment and ``<sid>s1``,
 ``<sid>s2``... for the segments after a pause with PauseBehavior=skip (`segment_key`).
@@ -47,6 +49,7 @@ __all__ = [
     "spool_recordings",
     "stereo_file",
     "track_file",
+    "utterance_file",
 ]
 
 Track = Literal["inbound", "outbound"]
@@ -67,6 +70,12 @@ def call_spool(spool_dir: Path, call_sid: str) -> Path:
 def record_verb_file(spool_dir: Path, call_sid: str, recording_sid: str) -> Path:
     """The file the PBX writes a `<Record>` into."""
     return call_spool(spool_dir, call_sid) / f"{recording_sid}.wav"
+
+
+def utterance_file(spool_dir: Path, call_sid: str, key: str) -> Path:
+    """The file the PBX records a `<Gather input="speech">` utterance into (deleted once it is
+    transcribed); `key` tells the gathers of a call apart."""
+    return call_spool(spool_dir, call_sid) / f"utterance-{key}.wav"
 
 
 def segment_key(recording_sid: str, index: int) -> str:

@@ -30,6 +30,8 @@ __all__ = [
     "DOCUMENT_PARSE_FAILURE",
     "GATHER_INVALID_ACTION_ON_EMPTY_RESULT",
     "GATHER_INVALID_FINISH_ON_KEY",
+    "GATHER_INVALID_LANGUAGE",
+    "GATHER_INVALID_MAX_SPEECH_TIME",
     "GATHER_INVALID_METHOD",
     "GATHER_INVALID_NESTED_VERB",
     "GATHER_INVALID_NUM_DIGITS",
@@ -100,6 +102,8 @@ DICTIONARY: Mapping[int, tuple[str, Level]] = {
     13320: ("Gather: Invalid nested verb", "WARNING"),
     13322: ("Gather->Say: Invalid loop value", "WARNING"),
     13327: ("Gather: Invalid speechTimeout value", "WARNING"),
+    13328: ("Gather: Invalid maxSpeechTime value", "WARNING"),
+    13331: ("Gather: Invalid language value", "WARNING"),
     13338: ("Gather: Invalid actionOnEmptyResult value", "ERROR"),
     # <Play>
     13410: ("Play: Invalid loop value", "WARNING"),
@@ -160,6 +164,8 @@ GATHER_INVALID_NUM_DIGITS = _code(13314)
 GATHER_INVALID_NESTED_VERB = _code(13320)
 GATHER_SAY_INVALID_LOOP = _code(13322)
 GATHER_INVALID_SPEECH_TIMEOUT = _code(13327)
+GATHER_INVALID_MAX_SPEECH_TIME = _code(13328)
+GATHER_INVALID_LANGUAGE = _code(13331)
 GATHER_INVALID_ACTION_ON_EMPTY_RESULT = _code(13338)
 
 PLAY_INVALID_LOOP = _code(13410)

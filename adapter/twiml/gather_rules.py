@@ -1,24 +1,28 @@
 """Validation of ``<Gather>``: its attributes, and the ``<Say>``, ``<Play>``, ``<Pause>`` it plays.
 
-Only ``input="dtmf"`` (the default) runs; ``speech`` and ``dtmf speech`` parse to `Unsupported`
-(the call that reaches it gets error 12200 and the error prompt). The speech attributes are
-accepted and ignored (``speechTimeout`` is still checked: 13327).
+Every ``input`` Twilio documents runs (``dtmf``, ``speech``, ``dtmf speech``; another value is
+12200 and ``dtmf``). ``speechTimeout`` (13327), ``maxSpeechTime`` (13328), ``language`` (13331:
+not a language-REGION tag such as ``en-US``) and ``profanityFilter`` (12200) are checked; the
+recognizer tuning attributes (`GATHER_IGNORED_ATTRIBUTES`) are accepted and have no effect.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from adapter.twiml import codes
 from adapter.twiml.attributes import parse_integer
-from adapter.twiml.element import Element, source_line, unsupported
+from adapter.twiml.element import Element, source_line
 from adapter.twiml.findings import finding
 from adapter.twiml.prompt_rules import pause_verb, play_verb, say_verb
-from adapter.twiml.verbs import Gather, Pause, Play, Say, Unsupported
+from adapter.twiml.verbs import Gather, Pause, Play, Say
 
 __all__ = [
     "GATHER_DEFAULT_FINISH_ON_KEY",
     "GATHER_DEFAULT_INPUT",
+    "GATHER_DEFAULT_LANGUAGE",
+    "GATHER_DEFAULT_MAX_SPEECH_TIME",
     "GATHER_DEFAULT_METHOD",
     "GATHER_DEFAULT_TIMEOUT",
     "GATHER_IGNORED_ATTRIBUTES",
@@ -32,13 +36,15 @@ GATHER_DEFAULT_TIMEOUT = 5
 GATHER_DEFAULT_FINISH_ON_KEY = "#"
 GATHER_DEFAULT_INPUT = "dtmf"
 GATHER_INPUTS = frozenset({"dtmf", "speech", "dtmf speech"})
+GATHER_DEFAULT_LANGUAGE = "en-US"
+GATHER_DEFAULT_MAX_SPEECH_TIME = 60  # Twilio's maxSpeechTime default, in seconds
 GATHER_KEYS = frozenset("0123456789#*")  # 13310: finishOnKey is one of these, or ""
-# Twilio's <Gather> attributes for speech recognition (and old ones) that DTMF input ignores.
+# Twilio's <Gather> attributes that tune its recognizer (or are old): accepted, no effect here.
 GATHER_IGNORED_ATTRIBUTES = (
-    "language", "hints", "profanityFilter", "partialResultCallback",
-    "partialResultCallbackMethod", "speechModel", "enhanced", "bargeIn", "debug",
-    "maxSpeechTime",
+    "partialResultCallback", "partialResultCallbackMethod", "speechModel", "enhanced",
+    "bargeIn", "debug",
 )
+_LANGUAGE_RE = re.compile(r"[a-z]{2,3}-[A-Za-z0-9]{2,8}")
 _NESTED: Mapping[str, Callable[[Element], Say | Play | Pause | None]] = {
     "Say": lambda el: say_verb(el, codes.GATHER_SAY_INVALID_LOOP),
     "Play": play_verb,
@@ -54,11 +60,13 @@ def _speech_timeout(raw: str) -> str | None:
     return raw if raw == "auto" or (raw.isdigit() and int(raw) > 0) else None
 
 
-def gather_verb(el: Element) -> Gather | Unsupported:
+def _language(raw: str) -> str | None:
+    return raw if _LANGUAGE_RE.fullmatch(raw) else None
+
+
+def gather_verb(el: Element) -> Gather:
     """``<Gather>``: its attributes in the order Twilio documents them, then its prompts."""
     input_ = el.choice("input", GATHER_INPUTS, GATHER_DEFAULT_INPUT)
-    if input_ != "dtmf":
-        return unsupported(f'Gather input="{input_}"', el.element, el.element)
     action = el.url("action", codes.INVALID_URL_FORMAT)
     method = el.method("method", codes.GATHER_INVALID_METHOD, GATHER_DEFAULT_METHOD)
     timeout = el.integer("timeout", codes.GATHER_INVALID_TIMEOUT, GATHER_DEFAULT_TIMEOUT,
@@ -75,8 +83,16 @@ def gather_verb(el: Element) -> Gather | Unsupported:
     action_on_empty_result = el.boolean(
         "actionOnEmptyResult", codes.GATHER_INVALID_ACTION_ON_EMPTY_RESULT, False
     )
-    el.value("speechTimeout", _speech_timeout, codes.GATHER_INVALID_SPEECH_TIMEOUT, None,
-             "is not a positive whole number or auto; ignored")
+    speech_timeout = el.value("speechTimeout", _speech_timeout,
+                              codes.GATHER_INVALID_SPEECH_TIMEOUT, None,
+                              "is not a positive whole number or auto; using timeout")
+    max_speech_time = el.integer("maxSpeechTime", codes.GATHER_INVALID_MAX_SPEECH_TIME,
+                                 GATHER_DEFAULT_MAX_SPEECH_TIME, minimum=1)
+    language = el.value("language", _language, codes.GATHER_INVALID_LANGUAGE,
+                        GATHER_DEFAULT_LANGUAGE,
+                        f"is not a language tag such as en-US; using {GATHER_DEFAULT_LANGUAGE}")
+    profanity_filter = el.boolean("profanityFilter", codes.SCHEMA_VALIDATION_WARNING, True)
+    hints = el.take("hints") or ""
     for attribute in GATHER_IGNORED_ATTRIBUTES:
         el.take(attribute)
     el.report_unknown_attributes()
@@ -89,6 +105,12 @@ def gather_verb(el: Element) -> Gather | Unsupported:
         finish_on_key=finish_on_key,
         num_digits=num_digits,
         action_on_empty_result=action_on_empty_result,
+        input=input_,
+        speech_timeout=speech_timeout,
+        max_speech_time=max_speech_time,
+        language=language,
+        profanity_filter=profanity_filter,
+        hints=hints,
     )
 
 

@@ -141,10 +141,15 @@ class Dial:
 
 @dataclass(frozen=True, slots=True)
 class Gather:
-    """``<Gather input="dtmf">``: play `prompts` in order (the first key stops them), then
-    collect keys until `num_digits` (None: no limit), `finish_on_key` (not part of the digits;
-    ``""``: none) or `timeout` seconds without a key. `action` None means "request the current
-    document URL"; with no key the next verb runs, unless `action_on_empty_result`."""
+    """``<Gather>``: play `prompts` in order (the first key stops them), then collect keys until
+    `num_digits` (None: no limit), `finish_on_key` (not part of the digits; ``""``: none) or
+    `timeout` seconds without a key. `action` None means "request the current document URL";
+    with no input the next verb runs, unless `action_on_empty_result`.
+
+    `input` ``speech`` or ``dtmf speech``: the caller's utterance is transcribed; it ends after
+    `speech_timeout` seconds of silence (``"auto"``, or None: `timeout` is used), at most
+    `max_speech_time` seconds. `language` is the BCP-47 tag as written; `profanity_filter`
+    masks profane words; `hints` is kept as written (the engine takes no hints)."""
 
     prompts: tuple[Say | Play | Pause, ...]
     action: str | None
@@ -153,6 +158,12 @@ class Gather:
     finish_on_key: str
     num_digits: int | None
     action_on_empty_result: bool
+    input: str = "dtmf"
+    speech_timeout: str | None = None
+    max_speech_time: int = 60
+    language: str = "en-US"
+    profanity_filter: bool = True
+    hints: str = ""
 
 
 @dataclass(frozen=True, slots=True)

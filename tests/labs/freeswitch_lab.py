@@ -301,6 +301,9 @@ class RealCall:
         self.speaks_file = speaks_file  # its voice is a WAV (place_call's `voice`), not 440 Hz
         self.channel_uuid: str | None = None
         self.plans: deque[RecordPlan] = deque()
+        # False: a ``record`` with no plan queued leaves the caller as it is (still speaking its
+        # file), as the several short records of a speech <Gather> need; True: it goes quiet.
+        self.quiet_after_plans = True
         self.dtmf_received: list[str] = []  # digits the adapter sent to the caller
         self.problems: list[str] = []  # commands FreeSWITCH refused for this call
         self.originated: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -331,6 +334,8 @@ class RealCall:
 
     def record_started(self, channel_uuid: str) -> None:
         self.channel_uuid = channel_uuid
+        if not self.plans and not self.quiet_after_plans:
+            return
         plan = self.plans.popleft() if self.plans else RecordPlan()
         self.fs.spawn(self._act(plan, channel_uuid))
 

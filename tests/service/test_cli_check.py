@@ -83,15 +83,24 @@ async def test_url_is_fetched_with_its_content_type(served: str) -> None:
 
 
 def test_a_verb_not_supported_yet_fails_the_check_with_its_line(tmp_path: Path) -> None:
-    """A document whose call would reach <Gather input="speech"> (not supported yet) fails at
-    run time with the error prompt: the check fails on it too, with 12200 and the line."""
+    """A document whose call would reach <Connect> (not supported yet) fails at run time with
+    the error prompt: the check fails on it too, with 12200 and the line."""
     path = tmp_path / "ivr.xml"
-    path.write_text('<Response>\n<Say>Press one</Say>\n<Gather input="speech"/>\n</Response>')
+    path.write_text('<Response>\n<Say>Press one</Say>\n<Connect action="/c"/>\n</Response>')
     proc = check(str(path))
     assert proc.returncode == 1, proc.stdout
-    assert (f'{path}: line 3: <Gather input="speech">: 12200 <Gather input="speech"> is not '
-            "supported") in proc.stdout
+    assert f"{path}: line 3: <Connect>: 12200 <Connect> is not supported" in proc.stdout
     assert "OK" not in proc.stdout
+
+
+def test_a_speech_gather_passes_the_check(tmp_path: Path) -> None:
+    """<Gather input="speech"> and "dtmf speech" run (issue 14): the check says OK."""
+    path = tmp_path / "speech.xml"
+    path.write_text('<Response><Gather input="speech" speechTimeout="auto"/>'
+                    '<Gather input="dtmf speech"/></Response>')
+    proc = check(str(path))
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.strip() == f"{path}: OK"
 
 
 def test_a_verb_after_the_end_of_the_call_does_not_fail_the_check(tmp_path: Path) -> None:

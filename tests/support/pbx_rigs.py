@@ -77,6 +77,11 @@ class Rig(Protocol):
         """A call whose caller plays `wav` (a WAV in `voices(rig)`) as its voice, once the
         adapter records, then presses `digit` and stays silent until the adapter hangs up."""
 
+    async def call_speaking(self, wav: Path) -> None:
+        """A call whose caller speaks `wav` from the adapter's first recording on, however
+        many recordings the adapter makes meanwhile (a speech `<Gather>` makes several), then
+        stays silent until the adapter hangs up."""
+
 
 def voices(rig: Rig) -> Path:
     """Where a test puts the WAVs a caller plays (in the spool both sides see)."""
@@ -132,6 +137,11 @@ class AsteriskRig:
                             "FILE": str(settings.spool_dir / inside), "LEAD_S": "2",
                             "DIGITS": digit, "SILENCE_S": "15"})
 
+    async def call_speaking(self, wav: Path) -> None:
+        # speak_file plays on whatever the adapter does; its key after the file changes nothing
+        # for input="speech" (no key ends that recording).
+        await self.call_playing(wav)
+
 
 @dataclass
 class FreeSwitchRig:
@@ -152,7 +162,11 @@ class FreeSwitchRig:
 
     async def call_pressing(self, keys: Keys) -> None:
         address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
-        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared")
+        # Digital silence from the start (lab.xml's quiet), as a phone sends while its user
+        # listens: a speech <Gather> must hear no voice in it.
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared",
+                                  extension="quiet")
+        call.quiet_after_plans = False  # and it stays quiet through any record
         presses, hangup_at = keys.schedule()
 
         async def caller() -> None:
@@ -177,6 +191,12 @@ class FreeSwitchRig:
         talk = wav_seconds(wav)
         # lab.xml's play_file, from the recording's start; the key once the file is played.
         call.plan_record(RecordPlan(talk_s=talk, keys=(Key(talk + 0.5, digit),)))
+
+    async def call_speaking(self, wav: Path) -> None:
+        address = self.adapter.driver.outbound_address  # type: ignore[union-attr]
+        call = self.fs.place_call(address, to=TO, from_=FROM, caller_name="Shared", voice=wav)
+        call.quiet_after_plans = False  # the next records leave it speaking
+        call.plan_record(RecordPlan(talk_s=wav_seconds(wav)))
 
 
 @pytest.fixture(params=[pytest.param("asterisk", marks=pytest.mark.asterisk),

@@ -1,5 +1,5 @@
 """`<Gather>` validation: its attributes and defaults, Twilio's codes for bad values, what may
-be nested, and ``input="speech"`` reported as not supported yet."""
+be nested, and the speech attributes of ``input="speech"`` / ``"dtmf speech"``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from adapter.twiml import (
     Play,
     Say,
     TwimlError,
-    Unsupported,
     check_document,
     parse_document,
     unsupported_reached,
@@ -98,21 +97,69 @@ def test_invalid_action_url_is_11100() -> None:
     assert [(f.code, f.fatal) for f in findings] == [(11100, True)]
 
 
-def test_speech_attributes_are_accepted_and_ignored() -> None:
+def test_the_sdk_s_speech_gather_with_every_speech_attribute() -> None:
     response = VoiceResponse()
-    response.gather(language="fr-FR", hints="yes, no", speech_timeout="auto",
-                    profanity_filter=False, partial_result_callback="/partial",
-                    partial_result_callback_method="GET", speech_model="phone_call",
-                    enhanced=True, barge_in=True, num_digits=1)
+    gather = response.gather(input="dtmf speech", action="/heard", language="en-GB",
+                             hints="yes, no", speech_timeout="auto", profanity_filter=False,
+                             partial_result_callback="/partial",
+                             partial_result_callback_method="GET", speech_model="phone_call",
+                             enhanced=True, barge_in=True, max_speech_time=30, num_digits=1)
+    gather.say("Say yes or press one")
     document = parse(response)
     assert document.findings == ()
-    (gather,) = document.verbs
-    assert isinstance(gather, Gather) and gather.num_digits == 1
+    (gather_verb,) = document.verbs
+    assert gather_verb == Gather(
+        prompts=(Say(text="Say yes or press one", voice=None, language=None, loop=1),),
+        action="/heard", method="POST", timeout=5, finish_on_key="#", num_digits=1,
+        action_on_empty_result=False, input="dtmf speech", speech_timeout="auto",
+        max_speech_time=30, language="en-GB", profanity_filter=False, hints="yes, no")
 
 
-def test_invalid_speech_timeout_is_13327_and_ignored() -> None:
-    _, findings = gather_with("speechTimeout", "-1")
-    assert [(f.code, f.fatal) for f in findings] == [(13327, False)]
+def test_speech_defaults() -> None:
+    response = VoiceResponse()
+    response.gather(input="speech")
+    (gather,) = parse(response).verbs
+    assert isinstance(gather, Gather)
+    assert (gather.input, gather.speech_timeout, gather.max_speech_time, gather.language,
+            gather.profanity_filter, gather.hints) == ("speech", None, 60, "en-US", True, "")
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1.5", "soon", ""])
+def test_invalid_speech_timeout_is_13327_and_timeout_is_used(value: str) -> None:
+    gather, findings = gather_with("speechTimeout", value)
+    assert [(f.code, f.fatal, f.attribute) for f in findings] == [
+        (13327, False, "speechTimeout")]
+    assert gather.speech_timeout is None
+
+
+@pytest.mark.parametrize("value", ["auto", "1", "10"])
+def test_valid_speech_timeouts(value: str) -> None:
+    gather, findings = gather_with("speechTimeout", value)
+    assert findings == () and gather.speech_timeout == value
+
+
+def test_invalid_max_speech_time_is_13328_and_60() -> None:
+    gather, findings = gather_with("maxSpeechTime", "0")
+    assert [(f.code, f.fatal) for f in findings] == [(13328, False)]
+    assert gather.max_speech_time == 60
+
+
+@pytest.mark.parametrize("value", ["en", "english", "en_US", "EN-US"])
+def test_malformed_language_is_13331_and_en_us(value: str) -> None:
+    gather, findings = gather_with("language", value)
+    assert [(f.code, f.fatal, f.attribute) for f in findings] == [(13331, False, "language")]
+    assert gather.language == "en-US"
+
+
+def test_another_language_tag_is_accepted() -> None:
+    gather, findings = gather_with("language", "fr-FR")
+    assert findings == () and gather.language == "fr-FR"
+
+
+def test_invalid_profanity_filter_is_12200_and_true() -> None:
+    gather, findings = gather_with("profanityFilter", "maybe")
+    assert [(f.code, f.attribute) for f in findings] == [(12200, "profanityFilter")]
+    assert gather.profanity_filter is True
 
 
 def test_unknown_attribute_is_12200() -> None:
@@ -136,13 +183,12 @@ def test_nested_prompts_get_twilio_s_codes() -> None:
 
 
 @pytest.mark.parametrize("input_", ["speech", "dtmf speech"])
-def test_speech_input_is_reported_as_not_supported_yet(input_: str) -> None:
+def test_speech_inputs_run(input_: str) -> None:
     response = VoiceResponse()
     response.gather(input=input_, action="/heard")
     (verb,) = parse(response).verbs
-    assert isinstance(verb, Unsupported)
-    assert verb.why == f'<Gather input="{input_}"> is not supported by twiml-pbx-adapter yet'
-    assert [f.code for f in unsupported_reached((verb,))] == [12200]
+    assert isinstance(verb, Gather) and verb.input == input_
+    assert not unsupported_reached((verb,))
 
 
 def test_unknown_input_is_12200_and_dtmf() -> None:

@@ -173,6 +173,9 @@ class AsteriskCall:
             self.mark_gone()
         return result
 
+    async def record_utterance(self, request: base.UtteranceRequest) -> base.RecordResult:
+        return await self.record(request.as_record())  # mapping: see mapping.py
+
     async def start_call_recording(
             self, request: base.CallRecordingRequest) -> base.CallRecordingHandle:
         if self._hung_up.is_set():

@@ -11,6 +11,9 @@
   two commands, so a key pressed in that gap (a few ms) is lost.
 - record (`<Record>`):
   ``RECORD FILE <file> wav "<finishOnKey>" <maxLength ms> [BEEP] [s=<timeout>]``
+- record_utterance (`<Gather input="speech">`): the same without BEEP, ``s=<speech silence>``,
+  escape digits ``""`` (speech) or ``"0123456789*#"`` (dtmf speech); s= counts the silence
+  from the start too, so a silent caller ends it after that many seconds
 - dial (`<Dial>`): ``EXEC Dial <target>&<target>,<timeout>,o(<callerId>)S(<timeLimit>)``, each
   target made from the configured template (``asterisk.dial_number``, ``asterisk.dial_sip``);
   how it ended comes from the ``DialEnd`` events (``DialStatus``) and the time of the answer.

@@ -267,6 +267,9 @@ class FreeSwitchCall:
         log.debug("call %s: record %s -> %s", self.uuid, target, result)
         return result
 
+    async def record_utterance(self, request: base.UtteranceRequest) -> base.RecordResult:
+        return await self.record(request.as_record())  # mapping: see mapping.py
+
     async def hangup(self) -> None:
         if self._hung_up.is_set():
             return

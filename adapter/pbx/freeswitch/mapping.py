@@ -30,6 +30,8 @@ an originate's outcome) is in `replies`.
 |                    | and ``playback <spool>/freeswitch/beep.wav``; then                  |
 |                    | ``set playback_terminators=<finishOnKey, or none>`` and             |
 |                    | ``record <absolute wav> <maxLength> [200 <timeout>]``               |
+| `<Gather>` speech  | as `<Record>` without the beep: terminators none (speech) or all    |
+| (record_utterance) | keys (dtmf speech), ``record <wav> <maxSpeechTime> 200 <silence>``  |
 | `<Hangup>`, end    | ``sendmsg <uuid>`` / ``call-command: hangup`` /                     |
 |                    | ``hangup-cause: NORMAL_CLEARING`` (no application)                  |
 | end the call now   | ``api uuid_kill <uuid> NORMAL_CLEARING`` on the inbound connection  |

@@ -9,7 +9,7 @@ tabs split, double quotes group, a backslash escapes the next character).
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -25,6 +25,7 @@ from adapter.pbx.asterisk.escape import (
     ami_header_value,
     dial_string,
 )
+from adapter.pbx.base import UtteranceRequest
 
 ROOT = PurePosixPath("/var/spool/asterisk/twiml")
 SEPARATORS = ",|&"
@@ -329,3 +330,17 @@ def test_command_line_limit_is_asterisks() -> None:
     for value in ("a" * 1014, "é" * 507):
         with pytest.raises(UnsafeValue):
             ami_header_value(value, field="Command")
+
+
+@pytest.mark.parametrize(("keys", "escape"), [("", '""'), ("#*0123456789", '"#*0123456789"')])
+def test_an_utterance_is_a_record_file_without_beep_ended_by_silence(keys: str,
+                                                                     escape: str) -> None:
+    """`<Gather input="speech">` (`CallControl.record_utterance`): the same RECORD FILE as a
+    `<Record>`, no BEEP, ``s=`` the speech silence, escape digits only for ``dtmf speech``."""
+    request = UtteranceRequest(Path("/spool/recordings/CA1/utterance-1.wav"), silence=1,
+                               max_length=60, keys=keys).as_record()
+    command = mapping.record_file(ROOT / "recordings/CA1/utterance-1.wav", root=ROOT,
+                                  finish_on_key=request.finish_on_key,
+                                  max_length=request.max_length,
+                                  silence_timeout=request.silence_timeout, beep=request.beep)
+    assert command == (f"RECORD FILE {ROOT}/recordings/CA1/utterance-1 wav {escape} 60000 s=1")

@@ -31,7 +31,7 @@ from freeswitch_driver_rig import (
 )
 from freeswitch_lab import FreeSwitchStack
 
-from adapter.pbx.base import CallGone, PbxError, RecordEnd, RecordResult
+from adapter.pbx.base import CallGone, PbxError, RecordEnd, RecordResult, UtteranceRequest
 from adapter.pbx.freeswitch import FreeSwitchDriver
 from adapter.pbx.freeswitch.beep import BEEP_SECONDS
 from adapter.pbx.freeswitch.mapping import BEEP_FILE
@@ -180,6 +180,34 @@ async def test_record_ended_by_silence(rig: DriverRig) -> None:
     assert result.end is RecordEnd.SILENCE
     # The record application keeps the silence that ended it (no rewind, unlike Asterisk).
     assert wav_seconds(rig.request().path) == pytest.approx(3.0, abs=0.3)
+
+
+async def test_record_utterance_ends_on_silence_and_no_key_ends_it(rig: DriverRig) -> None:
+    """`<Gather input="speech">`: no beep, no terminators (a key does not end it), the silence
+    that ends it, maxSpeechTime as the limit."""
+    call = await rig.call()
+    call.caller.plan_record(RecordPlan(talk_s=2.0, keys=(Key(1.0, "5"),)))
+    await call.control.answer()
+    path = rig.request().path.with_name("utterance-1.wav")
+    result = await call.control.record_utterance(
+        UtteranceRequest(path, silence=1, max_length=60, keys=""))
+    assert result.end is RecordEnd.SILENCE
+    assert wav_seconds(path) == pytest.approx(3.0, abs=0.4)  # 2 s of talk, then 1 s
+    assert await rig.apps(call.uuid, completed=True) == [
+        ("answer", ""),
+        ("set", "playback_terminators=none"),
+        ("record", f"{rig.driver.settings.spool.to_pbx(path)} 60 200 1"),
+    ]
+
+
+async def test_record_utterance_ends_on_any_key_for_dtmf_speech(rig: DriverRig) -> None:
+    call = await rig.call()
+    call.caller.plan_record(RecordPlan(talk_s=3.0, keys=(Key(1.0, "7"),)))
+    await call.control.answer()
+    path = rig.request().path.with_name("utterance-2.wav")
+    result = await call.control.record_utterance(
+        UtteranceRequest(path, silence=2, max_length=60, keys="0123456789*#"))
+    assert (result.end, result.digit) == (RecordEnd.FINISH_KEY, "7")
 
 
 async def test_record_ended_by_max_length_whole_seconds(rig: DriverRig) -> None:
