@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,14 +83,32 @@ def asterisk() -> Iterator[Any]:
         yield lab
 
 
+# The shipped switch.conf.xml allows 200 sessions and 100 new ones a second; N loopback calls
+# are 2N sessions, all at once.
+_FREESWITCH_LIMITS = {"max-sessions": "2000", "sessions-per-second": "2000"}
+
+
 @contextlib.contextmanager
 def freeswitch() -> Iterator[tuple[Any, int]]:
-    """The local FreeSWITCH 1.10.12 build of the tests, started for this run: its stack (where
-    it listens) and its pid."""
+    """The local FreeSWITCH 1.10.12 build of the tests, started for this run with room for
+    the benchmark's calls (`_FREESWITCH_LIMITS`; otherwise the shipped configuration): its
+    stack (where it listens) and its pid."""
     from freeswitch_local import LocalFreeSwitch
 
+    class BenchFreeSwitch(LocalFreeSwitch):
+        def write_configuration(self) -> None:
+            super().write_configuration()
+            switch = self.conf / "autoload_configs" / "switch.conf.xml"
+            text = switch.read_text(encoding="utf-8")
+            for name, value in _FREESWITCH_LIMITS.items():
+                text, count = re.subn(rf'(<param name="{name}" value=")[0-9]+"',
+                                      rf'\g<1>{value}"', text)
+                if count != 1:
+                    raise RuntimeError(f"{switch}: no single {name} to raise")
+            switch.write_text(text, encoding="utf-8")
+
     with tempfile.TemporaryDirectory(prefix="bench-freeswitch-") as base:
-        local = LocalFreeSwitch.for_session(Path(base))
+        local = BenchFreeSwitch.for_session(Path(base))
         with local as stack:
             assert local._process is not None
             yield stack, local._process.pid

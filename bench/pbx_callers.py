@@ -31,6 +31,7 @@ class AsteriskCallers:
         self.ami = ami
         self.arrived: dict[str, float] = {}  # adapter half's channel name → monotonic time
         self.recording: dict[str, float] = {}
+        self.refused: list[str] = []  # calls the PBX could not place (their Reason)
         tone = lab.local_path(f"{TEST_SOUNDS_DIR}/{_TONE_NAME}.wav")
         if not tone.exists():
             subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone),
@@ -51,7 +52,7 @@ class AsteriskCallers:
         }), timeout=60.0)
         messages = reply if isinstance(reply, list) else [reply]
         if messages[-1].get("Response") != "Success":
-            raise RuntimeError(f"Originate failed: {messages!r}")
+            self.refused.append(str(messages[-1].get("Reason", "")))  # counted as lost
 
     def start_delays(self) -> list[float]:
         """Seconds from the adapter getting each call to its first recording's start."""
@@ -67,6 +68,7 @@ class FreeSwitchCallers:
         self.fs = fs
         self.address = address
         self.placed: list[Any] = []
+        self.refused: list[str] = []  # calls the PBX could not place (its -ERR)
 
     async def place(self) -> None:
         call = self.fs.place_call(self.address, to=TO, from_=FROM, caller_name="Bench")
@@ -74,7 +76,11 @@ class FreeSwitchCallers:
         # its own script.
         call.record_started = lambda _channel_uuid: None
         self.placed.append(call)
-        await asyncio.wait_for(call.originated, 120)
+        try:
+            await asyncio.wait_for(call.originated, 120)
+        except Exception as exc:  # counted as lost
+            self.refused.append(str(exc))
+            return
         # The caller's script, in real time from its answer (its behaviour, not a wait).
         await asyncio.sleep(LEAD_S)
         await self.fs.api(f"uuid_transfer {call.uuid} speak_{int(TONE_S * 1000)} XML lab")

@@ -172,7 +172,10 @@ async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
                        missing, rss)
     finally:
         if fs is not None:
-            await fs.stop()
+            try:
+                await fs.stop()
+            except Exception as exc:  # calls it could not place: lost, in the verdict
+                print(f"FreeSWITCH: {exc}"[:300], file=sys.stderr)
         if ami is not None:
             ami.close()
             await asyncio.to_thread(pbx.hangup_all)
@@ -225,8 +228,10 @@ def rows_for(pbx_name: str, runs: list[LoadRun]) -> list[Row]:
 
 
 def measure(pbx_kinds: Sequence[str], sizes: Sequence[int], repeats: int,
-            profile_dir: Path | None = None) -> list[Row]:
-    """Run every size `repeats` times, interleaved, on each PBX in turn; the rows."""
+            profile_dir: Path | None = None,
+            report: Callable[[list[Row]], None] | None = None) -> list[Row]:
+    """Run every size `repeats` times, interleaved, on each PBX in turn; the rows (also
+    handed to `report`, one PBX at a time, as they are measured)."""
     rows: list[Row] = []
     for kind in pbx_kinds:
         results: dict[int, list[LoadRun]] = {size: [] for size in sizes}
@@ -245,8 +250,10 @@ def measure(pbx_kinds: Sequence[str], sizes: Sequence[int], repeats: int,
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(scratch)
         name = "Asterisk 22" if kind == "asterisk" else "FreeSWITCH 1.10.12"
-        for size in sizes:
-            rows += rows_for(name, results[size])
+        measured = [row for size in sizes for row in rows_for(name, results[size])]
+        if report is not None:
+            report(measured)
+        rows += measured
     return rows
 
 
@@ -267,9 +274,8 @@ if __name__ == "__main__":
     if args.pbx or args.calls or args.profile:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        found = measure(args.pbx or ("asterisk", "freeswitch"), args.calls or QUICK_SIZES,
-                        args.runs, args.profile)
+        measure(args.pbx or ("asterisk", "freeswitch"), args.calls or QUICK_SIZES, args.runs,
+                args.profile, report=lambda rows: print(*rows, sep="\n", flush=True))
     else:
-        found = run(quick=args.quick)
-    for row in found:
-        print(row)
+        for row in run(quick=args.quick):
+            print(row)
