@@ -23,34 +23,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.schema import outbox_table
 
-__all__ = ["claim", "count_open", "head_rows", "is_due", "release", "settle",
+__all__ = ["claim", "head_rows", "is_due", "release", "settle",
            "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
 
 
 async def head_rows(conn: AsyncConnection) -> list[RowMapping]:
-    """For every key with open rows, its oldest open row (the only one that may be sent)."""
+    """For every key with open rows, its oldest open row (the only one that may be sent), each
+    with ``open_count``: how many rows are ``pending`` or ``sending`` in all (one statement for
+    both, as the worker asks for both at every round)."""
     firsts = (
         select(outbox_table.c.key, func.min(outbox_table.c.id).label("first_id"))
         .where(outbox_table.c.state.in_(OPEN_STATES))
         .group_by(outbox_table.c.key)
         .subquery()
     )
+    every = outbox_table.alias("every_row")
+    open_count = (
+        select(func.count()).select_from(every).where(every.c.state.in_(OPEN_STATES))
+        .scalar_subquery().label("open_count")
+    )
     query = (
-        select(outbox_table)
+        select(outbox_table, open_count)
         .join(firsts, outbox_table.c.id == firsts.c.first_id)
         .order_by(outbox_table.c.next_attempt_at, outbox_table.c.id)
     )
     return list((await conn.execute(query)).mappings().all())
-
-
-async def count_open(conn: AsyncConnection) -> int:
-    """How many rows are ``pending`` or ``sending``."""
-    query = select(func.count()).select_from(outbox_table).where(
-        outbox_table.c.state.in_(OPEN_STATES)
-    )
-    return int((await conn.execute(query)).scalar_one())
 
 
 def is_due(head: RowMapping, now: datetime) -> bool:

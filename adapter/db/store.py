@@ -147,7 +147,10 @@ def _create_engine(url: str) -> AsyncEngine:
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every pooled connection would see its own empty database.
         return create_async_engine(url, poolclass=StaticPool)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # No reset on return: every use goes through a Connection, whose close already ends its
+    # transaction (commit in begin(), rollback otherwise); the pool's extra rollback cost one
+    # more trip to aiosqlite's thread per transaction (bench/real_pbx_load.py).
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
 

@@ -32,6 +32,7 @@ from adapter.interpreter.prompting import prompt_file, repeats
 from adapter.interpreter.record import RecordVerbRunner
 from adapter.pbx.base import CallGone, CallInterrupted, IncomingCall
 from adapter.sids import CALL, new_sid
+from adapter.tasks import TaskSet
 from adapter.twiml import Dial, Document, Verb, parse_document
 
 __all__ = ["END", "CallSession", "Fetch"]
@@ -96,6 +97,9 @@ class CallSession:
         self._leading = True  # no verb but <Redirect> has run yet (answering.answers_before)
         self.started = datetime.now(UTC)
         self.recorder = CallRecorder(ctx, self.call, self.info)
+        # Database writes that need not hold the call up (the answered status); `_finish`
+        # waits for them before the call's last write.
+        self._writes = TaskSet(f"call-writes-{self.info.call_sid}")
         self.document_url = ""
         self._pending_redirect: Fetch | Inline | None = None
         self._handlers: dict[type, Callable[[Verb, str], Awaitable[Outcome]]] = {
@@ -163,6 +167,7 @@ class CallSession:
             await self._finish()
 
     async def _finish(self) -> None:
+        await self._writes.wait()
         ended = datetime.now(UTC)
         self.info.status = self.final_status
         await self.ctx.store.update_call(
@@ -228,7 +233,11 @@ class CallSession:
             await self._pbx(self.call.answer())
             self.answered = True
             self.info.status = "in-progress"
-            await self.ctx.store.update_call(self.call_sid, status="in-progress")
+            # In the background: the verb after the answer (a <Start><Recording>) starts at
+            # once. Waiting for the database here let the caller's first words go unrecorded
+            # under load (bench/real_pbx_load.py: 100 concurrent calls).
+            self._writes.spawn(self.ctx.store.update_call(self.call_sid, status="in-progress"),
+                               "answered")
 
     async def _error_prompt(self) -> None:
         """Twilio's behaviour on a fatal application error: say so, then hang up."""

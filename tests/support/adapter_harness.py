@@ -23,6 +23,7 @@ __all__ = [
     "FS_SPOOL",
     "adapter",
     "adapter_config",
+    "adapter_environ",
     "app",
     "call_reported",
     "http_config",
@@ -60,8 +61,15 @@ def http_config(data_dir: Path, port: int, public_media: bool) -> Config:
 
 def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: str) -> Config:
     """A configuration built from environment variables only (the container way)."""
+    return load_config(None, environ=adapter_environ(pbx, data_dir, voice_url, **extra))
+
+
+def adapter_environ(pbx: AsteriskPbx, data_dir: Path, voice_url: str,
+                    **extra: str) -> dict[str, str]:
+    """The adapter's environment variables for this Asterisk (also for an adapter in its own
+    process: bench/real_pbx_load.py)."""
     port = _free_port()
-    environ = {
+    return {
         "TWIML_ADAPTER_ACCOUNT_SID": ACCOUNT_SID,
         "TWIML_ADAPTER_ACCOUNT_AUTH_TOKEN": AUTH_TOKEN,
         "TWIML_ADAPTER_HTTP_LISTEN": f"127.0.0.1:{port}",
@@ -77,7 +85,6 @@ def adapter_config(pbx: AsteriskPbx, data_dir: Path, voice_url: str, **extra: st
         "TWIML_ADAPTER_NUMBERS": f'[{{"number": "*", "voice_url": "{voice_url}"}}]',
         **extra,
     }
-    return load_config(None, environ=environ)
 
 
 def media_file(adapter: Adapter, sid: str) -> Path:
