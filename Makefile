@@ -6,6 +6,7 @@
 #   make lint    ruff and mypy only
 #   make fuzz    the atheris fuzz targets (TwiML parser, AMI and ESL frames), FUZZ_SECONDS each
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
+#   make bench   setup, then the benchmarks of issue #13 (bench/); rewrites docs/performance.md
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
 # FreeSWITCH is built from the tarballs in $(FREESWITCH_SOURCES) (../shared/pbx-sources beside
@@ -22,7 +23,7 @@ ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cac
 
 FREESWITCH_SOURCES ?= $(or $(TWIML_FREESWITCH_SOURCES),$(abspath $(CURDIR)/../shared/pbx-sources))
 
-.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz
+.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz bench
 
 setup: apt-packages venv asterisk-root freeswitch-build
 
@@ -84,3 +85,8 @@ fuzz: venv
 # <Record>; prints the webhooks received and where the recording is.
 demo: apt-packages venv asterisk-root
 	$(VENV)/bin/python docker/demo.py
+
+# The benchmarks (issue #13): every ratio measured against its limit in the same run; writes
+# docs/performance.md. About 10-15 minutes on the 2-core box. Real-PBX rows need the setup.
+bench: setup
+	TWIML_ASTERISK_ROOT="$(ASTERISK_ROOT)" $(VENV)/bin/python -m bench
