@@ -9,6 +9,7 @@
 #   make demo    a voicemail left through <Record> on a locally provisioned Asterisk
 #   make quickstart-check   as root: the quick starts' scripts end to end on both real PBXs, the
 #                systemd unit (systemd-analyze), install.sh and the docker/ files (also in `make test`)
+#   make bench   setup, then the benchmarks of issue #13 (bench/); rewrites docs/performance.md
 #
 # Needs root for the Asterisk root (mmdebstrap, chroot); apt-get runs through sudo otherwise.
 # FreeSWITCH is built from the tarballs in $(FREESWITCH_SOURCES) (../shared/pbx-sources beside
@@ -25,7 +26,7 @@ ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cac
 
 FREESWITCH_SOURCES ?= $(or $(TWIML_FREESWITCH_SOURCES),$(abspath $(CURDIR)/../shared/pbx-sources))
 
-.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz quickstart-check
+.PHONY: setup apt-packages venv asterisk-root freeswitch-build test lint demo fuzz quickstart-check bench
 
 setup: apt-packages venv asterisk-root freeswitch-build
 
@@ -92,3 +93,8 @@ fuzz: venv
 # <Record>; prints the webhooks received and where the recording is.
 demo: apt-packages venv asterisk-root
 	$(VENV)/bin/python docker/demo.py
+
+# The benchmarks (issue #13): every ratio measured against its limit in the same run; writes
+# docs/performance.md. About 10-15 minutes on the 2-core box. Real-PBX rows need the setup.
+bench: setup
+	TWIML_ASTERISK_ROOT="$(ASTERISK_ROOT)" $(VENV)/bin/python -m bench

@@ -23,33 +23,39 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.schema import outbox_table
 
-__all__ = ["claim", "head_rows", "is_due", "release", "settle",
+__all__ = ["claim", "count_open", "head_rows", "is_due", "release", "settle", "settle_many",
            "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
 
 
-async def head_rows(conn: AsyncConnection) -> list[RowMapping]:
-    """For every key with open rows, its oldest open row (the only one that may be sent), each
-    with ``open_count``: how many rows are ``pending`` or ``sending`` in all (one statement for
-    both, as the worker asks for both at every round)."""
+async def head_rows(conn: AsyncConnection, limit: int | None = None) -> list[RowMapping]:
+    """For every key with open rows, its oldest open row (the only one that may be sent),
+    soonest due first; only the first `limit` of them when given (a worker that can start
+    `free` more rows needs no more than ``free`` + its in-flight ones: reading every head
+    each round made a backlog of N rows cost O(N²))."""
     firsts = (
         select(outbox_table.c.key, func.min(outbox_table.c.id).label("first_id"))
         .where(outbox_table.c.state.in_(OPEN_STATES))
         .group_by(outbox_table.c.key)
         .subquery()
     )
-    every = outbox_table.alias("every_row")
-    open_count = (
-        select(func.count()).select_from(every).where(every.c.state.in_(OPEN_STATES))
-        .scalar_subquery().label("open_count")
-    )
     query = (
-        select(outbox_table, open_count)
+        select(outbox_table)
         .join(firsts, outbox_table.c.id == firsts.c.first_id)
         .order_by(outbox_table.c.next_attempt_at, outbox_table.c.id)
     )
+    if limit is not None:
+        query = query.limit(limit)
     return list((await conn.execute(query)).mappings().all())
+
+
+async def count_open(conn: AsyncConnection) -> int:
+    """How many rows are ``pending`` or ``sending``."""
+    query = select(func.count()).select_from(outbox_table).where(
+        outbox_table.c.state.in_(OPEN_STATES)
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 def is_due(head: RowMapping, now: datetime) -> bool:
@@ -80,22 +86,29 @@ async def claim(
         .with_for_update(skip_locked=True)
     )
     candidates = (await conn.execute(query)).mappings().all()
-    lease_until = now + timedelta(seconds=lease)
+    if not candidates:
+        return []
+    # One compare-and-set for all of them: a row another node changed since it was read no
+    # longer matches its own (state, attempts) and stays out of RETURNING.
+    matches = [and_(c.id == cand["id"], c.state == cand["state"],
+                    c.attempts == cand["attempts"]) for cand in candidates]
+    result = await conn.execute(
+        update(outbox_table)
+        .where(or_(*matches))
+        .values(state="sending", attempts=c.attempts + 1, claimed_by=node_id,
+                lease_until=now + timedelta(seconds=lease))
+        .returning(c.id)
+    )
+    won = {int(row_id) for row_id in result.scalars().all()}
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        result = await conn.execute(
-            update(outbox_table)
-            .where(c.id == candidate["id"], c.state == candidate["state"],
-                   c.attempts == candidate["attempts"])
-            .values(state="sending", attempts=c.attempts + 1, claimed_by=node_id,
-                    lease_until=lease_until)
-        )
-        if result.rowcount == 1:
-            if candidate["state"] == "sending":
-                log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
-                            "sending it again", candidate["id"], candidate["key"],
-                            candidate["claimed_by"] or "a stopped node")
-            claimed.append(row_from(candidate))
+        if candidate["id"] not in won:
+            continue
+        if candidate["state"] == "sending":
+            log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
+                        "sending it again", candidate["id"], candidate["key"],
+                        candidate["claimed_by"] or "a stopped node")
+        claimed.append(row_from(candidate))
     return claimed
 
 
@@ -127,12 +140,22 @@ async def release(engine: AsyncEngine, ids: Sequence[int], node_id: str) -> None
 async def settle(engine: AsyncEngine, row_id: int, node_id: str, values: dict[str, Any]) -> bool:
     """Write an attempt's result `values` to row `row_id` and end `node_id`'s claim. False when
     the claim was lost meanwhile (its lease ran out): nothing is written then."""
-    values = {**values, "claimed_by": None, "lease_until": None}
+    return (await settle_many(engine, [(row_id, values)], node_id))[0]
+
+
+async def settle_many(
+    engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any]]], node_id: str
+) -> list[bool]:
+    """`settle` for several rows in ONE transaction (one commit), in order; for each, whether
+    its result was written (False: the claim was lost meanwhile)."""
+    c = outbox_table.c
+    written: list[bool] = []
     async with engine.begin() as conn:
-        result = await conn.execute(
-            update(outbox_table)
-            .where(outbox_table.c.id == row_id, outbox_table.c.state == "sending",
-                   outbox_table.c.claimed_by == node_id)
-            .values(values)
-        )
-    return bool(result.rowcount)
+        for row_id, values in results:
+            result = await conn.execute(
+                update(outbox_table)
+                .where(c.id == row_id, c.state == "sending", c.claimed_by == node_id)
+                .values({**values, "claimed_by": None, "lease_until": None})
+            )
+            written.append(bool(result.rowcount))
+    return written

@@ -30,6 +30,7 @@ from adapter.callbacks.connection_overrides import (
 )
 from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
 from adapter.callbacks.rows import OutboxRow
+from adapter.callbacks.settling import GroupSettler
 from adapter.callbacks.webhook_client import WebhookClient, split_fragment
 from adapter.callbacks.webhook_results import CONNECTION_FAILURE
 from adapter.errors import TwilioError
@@ -39,6 +40,8 @@ from adapter.tasks import TaskSet
 __all__ = ["OutboxWorker", "WorkerSettings"]
 
 log = logging.getLogger(__name__)
+
+OPEN_COUNT_INTERVAL = 1.0  # seconds between counts of a backlog's open rows (a gauge)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +79,9 @@ class OutboxWorker:
         self._node_id = settings.node_id
         self._lease = settings.lease
         self._metrics = metrics
-        self.open_rows = 0  # pending or sending, as of the last round
+        self._settler = GroupSettler(engine, settings.node_id)
+        self.open_rows = 0  # pending or sending, as of the last count
+        self._counted_at: float | None = None  # loop time of that count
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._generation = 0  # bumped by every `notify`; guards `_idle` against a stale check
@@ -153,10 +158,10 @@ class OutboxWorker:
         free = self._settings.max_parallel - len(in_flight)
         now = self._clock()
         claimed: list[OutboxRow] = []
-        async with self._engine.begin() as conn:
-            heads = await lease.head_rows(conn)
-            # No key with an open row: none is open.
-            self.open_rows = int(heads[0]["open_count"]) if heads else 0
+        async with self._settler.writing, self._engine.begin() as conn:
+            heads = await lease.head_rows(conn, limit=max(free, 1) + len(in_flight))
+            if self._count_due(len(heads), free + len(in_flight)):
+                self.open_rows = await lease.count_open(conn)
             due = [h for h in heads if h["id"] not in in_flight and lease.is_due(h, now)]
             if due and free > 0:
                 claimed = await lease.claim(conn, [h["id"] for h in due], free, now,
@@ -182,6 +187,17 @@ class OutboxWorker:
         if not waiting:
             return None if self._in_flight else self._settings.poll_interval
         return max((min(waiting) - now).total_seconds(), 0.0)
+
+    def _count_due(self, heads: int, limit: int) -> bool:
+        """Whether this round counts the open rows (the ``callbacks_open`` gauge): when the
+        heads read show all there is, or at most every `OPEN_COUNT_INTERVAL` s under a
+        backlog (a count per round scanned the whole backlog per delivery)."""
+        now = asyncio.get_running_loop().time()
+        if heads < limit or self._counted_at is None \
+                or now - self._counted_at >= OPEN_COUNT_INTERVAL:
+            self._counted_at = now
+            return True
+        return False
 
     async def _deliver(self, row: OutboxRow) -> None:
         attempt = row.attempts + 1
@@ -274,7 +290,7 @@ class OutboxWorker:
             label = "retrying"
             log.info("outbox: callback %d (key %s) attempt %d failed (%s); next in %.0f s",
                      row.id, row.key, attempt, outcome.message, delay)
-        if not await lease.settle(self._engine, row.id, self._node_id, values):
+        if not await self._settler.settle(row.id, values):
             log.warning("outbox: callback %d: the claim was lost (lease ran out) before its "
                         "result (%s) was recorded", row.id, label)
         if self._metrics is not None:

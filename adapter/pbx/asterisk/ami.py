@@ -73,11 +73,40 @@ class _Manager(Manager):  # type: ignore[misc]
     comes back), and that ignores a connection attempt cancelled by our timeout."""
 
     closed = False
+    _wildcards: frozenset[str] = frozenset()  # registered patterns that need fnmatch, but '*'
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._scheduled: set[asyncio.Future[Any]] = set()  # coroutines callbacks returned
+        super().__init__(*args, **kwargs)
 
     def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:
             return None
         return super().connect(*args, **kwargs)
+
+    def dispatch(self, event: Any) -> Any:
+        """panoramisk's dispatch, the same callbacks in the same order, without a regular
+        expression per pattern and event where the pattern has no wildcard (``'*'``, which
+        matches every event, and panoramisk's own ``FullyBooted``): a string comparison."""
+        event.manager = self
+        name = event.get("event") or ""
+        matches = []
+        for pattern, regexp in self.patterns:
+            if pattern == "*" or pattern == name or (
+                    pattern in self._wildcards and regexp.match(name) is not None):
+                matches.append(pattern)
+                for callback in self.callbacks[pattern]:
+                    ret = callback(self, event)
+                    if asyncio.iscoroutine(ret) or isinstance(ret, asyncio.Future):
+                        task = asyncio.ensure_future(ret, loop=self.loop)
+                        self._scheduled.add(task)  # kept referenced until it is done
+                        task.add_done_callback(self._scheduled.discard)
+        return matches
+
+    def register_event(self, pattern: str, callback: Any = None) -> Any:
+        if pattern != "*" and any(c in pattern for c in "*?["):
+            self._wildcards = self._wildcards | {pattern}
+        return super().register_event(pattern, callback)
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if f.cancelled():

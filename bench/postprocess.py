@@ -1,0 +1,138 @@
+"""Row 6: post-processing a recording, the adapter against ffmpeg alone on the same file.
+
+- **trim-silence + mp3**: `adapter.recordings.finalise` (one mono track, ``trim-silence``) and
+  then `transcode.encode_mp3` (what the media URL's ``.mp3`` runs), against one ffmpeg encoding
+  the untrimmed file to mp3 with the same settings;
+- **dual-channel interleave**: `finalise` of Asterisk's two track files into the dual WAV,
+  against ffmpeg merging the same two files into a 2-channel WAV (``amerge``).
+
+Each job runs in its own child process, so its peak RSS is its own (getrusage); ffmpeg's peak
+(a grandchild) is reported beside it. The recordings are generated (sox): band-limited pink
+noise, amplitude-modulated like speech, with 3 s of silence at each end; 8 kHz, 16-bit mono,
+1 min, 1 h and 4 h (quick mode: 5 s and 20 s). The PBX files finalise removes are hard links.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.measure import ChildResult, in_child, runs_for
+from bench.rows import Ratio, Row
+
+TARGET_TIME_RATIO = 1.5
+TARGET_PEAK_MIB = 64.0
+FFMPEG = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+
+_TRIM_CHILD = """
+import asyncio, os, sys
+from pathlib import Path
+from adapter.pbx.base import CallRecordingHandle
+from adapter.recordings.finalise import finalise
+from adapter.recordings.transcode import encode_mp3
+src, work = Path(sys.argv[1]), Path(sys.argv[2])
+pbx = work / "pbx.wav"
+os.link(src, pbx)
+info = finalise([CallRecordingHandle.of_tracks("bench", pbx, None)], work / "RE.wav", 1,
+                trim=True)
+asyncio.run(encode_mp3(work / "RE.wav", work / "RE.mp3"))
+print(info.frames)
+"""
+
+_DUAL_CHILD = """
+import os, sys
+from pathlib import Path
+from adapter.pbx.base import CallRecordingHandle
+from adapter.recordings.finalise import finalise
+left, right, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+os.link(left, work / "in.wav"); os.link(right, work / "out.wav")
+info = finalise([CallRecordingHandle.of_tracks("bench", work / "in.wav", work / "out.wav")],
+                work / "RE.wav", 2, trim=False)
+print(info.frames)
+"""
+
+_FFMPEG_CHILD = """
+import subprocess, sys
+subprocess.run(sys.argv[1:], check=True)
+"""
+
+
+def _generate(path: Path, seconds: int, repeatable: bool) -> None:
+    """Speech-like noise (300–3400 Hz pink noise, 4 Hz and 0.25 Hz tremolo), 3 s of silence
+    at each end, `seconds` long in all (`repeatable`: sox's fixed seed)."""
+    subprocess.run(
+        ["sox", *(["-R"] if repeatable else []), "-n", "-r", "8000", "-b", "16", "-c", "1",
+         str(path), "synth", str(seconds - 6), "pinknoise", "sinc", "300-3400",
+         "tremolo", "4", "60", "tremolo", "0.25", "40", "vol", "0.3", "pad", "3", "3"],
+        check=True,
+    )
+
+
+def _clean(work: Path) -> None:
+    for p in work.iterdir():
+        p.unlink()
+
+
+def _one_length(label: str, seconds: int, runs: int, root: Path) -> list[Row]:
+    mono, other = root / f"{label}-in.wav", root / f"{label}-out.wav"
+    _generate(mono, seconds, True)
+    _generate(other, seconds, False)
+    work = root / "work"
+    work.mkdir(exist_ok=True)
+    ours_trim: list[ChildResult] = []
+    ff_trim: list[ChildResult] = []
+    ours_dual: list[ChildResult] = []
+    ff_dual: list[ChildResult] = []
+    for i in range(runs):
+        pairs = [
+            (ours_trim, lambda: in_child(_TRIM_CHILD, str(mono), str(work))),
+            (ff_trim, lambda: in_child(_FFMPEG_CHILD, *FFMPEG, "-i", f"file:{mono}", "-codec:a",
+                                       "libmp3lame", "-q:a", "4", "-f", "mp3",
+                                       f"file:{work / 'ff.mp3'}")),
+            (ours_dual, lambda: in_child(_DUAL_CHILD, str(mono), str(other), str(work))),
+            (ff_dual, lambda: in_child(_FFMPEG_CHILD, *FFMPEG, "-i", f"file:{mono}", "-i",
+                                       f"file:{other}", "-filter_complex",
+                                       "[0:a][1:a]amerge=inputs=2", "-codec:a", "pcm_s16le",
+                                       "-f", "wav", f"file:{work / 'ff.wav'}")),
+        ]
+        for out, job in pairs if i % 2 == 0 else reversed(pairs):
+            out.append(job())
+            _clean(work)
+    mono.unlink()
+    other.unlink()
+    rows = []
+    for what, ours, theirs, ff_what in (
+        ("trim-silence + mp3", ours_trim, ff_trim, "ffmpeg → mp3 (same file, untrimmed)"),
+        ("dual-channel interleave (two tracks → stereo WAV)", ours_dual, ff_dual,
+         "ffmpeg `amerge` → stereo WAV"),
+    ):
+        ratio = Ratio.of([a.seconds / b.seconds for a, b in zip(ours, theirs, strict=True)])
+        peak = max(r.peak_rss_mib for r in ours)
+        child = max(r.children_peak_rss_mib for r in ours)
+        secs = sorted(r.seconds for r in ours)[len(ours) // 2]
+        ff_secs = sorted(r.seconds for r in theirs)[len(theirs) // 2]
+        ff_peak = max(r.children_peak_rss_mib for r in theirs)
+        met = ratio.median <= TARGET_TIME_RATIO and peak <= TARGET_PEAK_MIB
+        rows.append(Row(
+            measured=f"{what}, {label} recording",
+            against=f"{ff_what}: {ff_secs:.2f} s, ffmpeg peak {ff_peak:.0f} MiB",
+            figure=f"{secs:.2f} s; adapter peak RSS {peak:.0f} MiB"
+                   + (f" (its ffmpeg {child:.0f} MiB)" if child else ""),
+            ratio=ratio,
+            target=f"time ≤ {TARGET_TIME_RATIO}× ffmpeg; peak ≤ {TARGET_PEAK_MIB:.0f} MiB, "
+                   "flat in length",
+            met=met,
+        ))
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    runs = runs_for(quick)
+    lengths = [("11 s", 11), ("20 s", 20)] if quick else [
+        ("1 min", 60), ("1 h", 3600), ("4 h", 4 * 3600)]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="twiml-bench-audio-") as tmp:
+        for label, seconds in lengths:
+            rows += _one_length(label, seconds, runs, Path(tmp))
+    return rows
