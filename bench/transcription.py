@@ -1,17 +1,102 @@
-"""Row 8: transcription, × real time and peak memory per engine, once `adapter.transcription`
-exists (issue 12, another branch). Until then it reports that nothing was measured."""
+"""Row 8: transcription, × real time, peak memory and word error rate per engine.
+
+Each engine runs in a child process of its own (peak RSS is the child's high-water mark, model
+included) on the same espeak-ng telephone sentences the tests use (tests/support/speech.py):
+
+- ``local``: faster-whisper with the packaged ``tiny.en`` in the adapter's process, as shipped;
+- ``openai``: the OpenAI-compatible client against a loopback server that speaks
+  ``/v1/audio/transcriptions`` (tests/support/transcription_server.py, backed by the same local
+  model), so the figure is the protocol's cost on top of the same model, not a bigger model.
+
+The model is loaded before timing starts (its load time is reported in the note). × real time is
+transcription seconds / audio seconds, the median over the sentences of each of `runs` rounds.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
-from bench.rows import Row
+from bench.rows import Ratio, Row
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_CHILD = r"""
+import asyncio, json, resource, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3] + "/tests/support")
+from speech import SENTENCES, speak, corpus_wer
+from adapter.transcription.local_whisper import LocalWhisperEngine
+from adapter.transcription.openai_compatible import OpenAiCompatibleEngine
+
+async def main(kind, runs):
+    tmp = Path(tempfile.mkdtemp())
+    files = [(text, tmp / f"s{i}.wav") for i, text in enumerate(SENTENCES)]
+    lengths = [speak(text, wav) for text, wav in files]
+    started = time.perf_counter()
+    if kind == "local":
+        engine = LocalWhisperEngine()
+        server = None
+    else:
+        from transcription_server import transcription_server
+        server = transcription_server()
+        state = await server.__aenter__()
+        engine = OpenAiCompatibleEngine(state.url, "tiny.en")
+    await engine.transcribe(files[0][1])  # the model loaded, connections made
+    load = time.perf_counter() - started
+    ratios, pairs = [], []
+    for _ in range(runs):
+        spent = 0.0
+        for (text, wav), length in zip(files, lengths):
+            t0 = time.perf_counter()
+            result = await engine.transcribe(wav)
+            spent += time.perf_counter() - t0
+            pairs.append((text, result.text))
+        ratios.append(spent / sum(lengths))
+    await engine.close()
+    if server is not None:
+        await server.__aexit__(None, None, None)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"ratios": ratios, "wer": corpus_wer(pairs), "load": load,
+                      "peak_mib": peak_kib / 1024, "audio": sum(lengths)}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def _measure(kind: str, runs: int) -> dict[str, float | list[float]]:
+    done = subprocess.run([sys.executable, "-c", _CHILD, kind, str(runs), str(REPO_ROOT)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"transcription bench ({kind}) failed: {done.stderr[-2000:]}")
+    result: dict[str, float | list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(quick: bool) -> list[Row]:
-    if importlib.util.find_spec("adapter.transcription") is None:
-        return [Row(measured="transcription, × real time and peak RSS per engine",
-                    against="real time", figure="not measured: no engine", ratio=None,
-                    target="", met=True,
-                    note="adapter.transcription is not on this checkout (issue 12)")]
-    raise NotImplementedError("adapter.transcription exists: write its benchmark here")
+    runs = 1 if quick else 5
+    rows = []
+    for kind, what in (("local", "faster-whisper tiny.en int8, 1 thread, in the adapter"),
+                       ("openai", "the OpenAI-compatible client, loopback server, same model")):
+        result = _measure(kind, runs)
+        ratios = result["ratios"]
+        assert isinstance(ratios, list)
+        ratio = Ratio.of(ratios)
+        peak, wer, load = float(result["peak_mib"]), float(result["wer"]), float(result["load"])  # type: ignore[arg-type]
+        rows.append(Row(
+            measured=f"transcription ({kind}): {what}",
+            against="real time (transcription seconds / audio seconds)",
+            figure=(f"{statistics.median(ratios):.2f}× real time, peak RSS {peak:.0f} MiB, "
+                    f"WER {wer:.0%} on the 5 test sentences"),
+            ratio=ratio, target="< 1.0 (faster than real time); WER ≤ 40 %",
+            met=ratio.median < 1.0 and wer <= 0.40,
+            note=f"model load and first request {load:.1f} s, not timed"))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(row)
