@@ -60,7 +60,7 @@ freeswitch-build: apt-packages
 	@$(SUDO) env TWIML_FREESWITCH_SOURCES="$(FREESWITCH_SOURCES)" docker/provision-freeswitch.sh
 
 test: setup
-	$(VENV)/bin/ruff check adapter tests
+	$(VENV)/bin/ruff check adapter tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
@@ -70,7 +70,7 @@ quickstart-check: setup
 	  tests/service/test_docker_files.py
 
 lint: venv
-	$(VENV)/bin/ruff check adapter tests
+	$(VENV)/bin/ruff check adapter tests bench
 	$(VENV)/bin/mypy
 
 # Coverage-guided fuzzing for longer than CI's few seconds (tests/fuzz/test_fuzz_targets.py). The

@@ -36,8 +36,9 @@ async def _ami(events: int) -> None:
                 action = headers.get("Action", "").lower()
                 reply = f"Response: Success\r\nActionID: {headers.get('ActionID', '')}\r\n"
                 if action == "login":
-                    reply += "Message: Authentication accepted\r\n\r\n" \
-                             "Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n"
+                    reply += ("Message: Authentication accepted\r\n\r\n"
+                              "Event: FullyBooted\r\nPrivilege: system,all\r\n"
+                              "Status: Fully Booted\r\n")
                 writer.write(reply.encode() + b"\r\n")
                 if action == "benchstart":
                     writer.write(stream)

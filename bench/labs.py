@@ -121,7 +121,7 @@ async def adapter_process(environ: dict[str, str], log: Path,
     ``/health`` says it is up; its pid. Stopped with SIGINT (a clean stop) at the end."""
     host, port = environ["TWIML_ADAPTER_HTTP_LISTEN"].rsplit(":", 1)
     with log.open("wb") as output:
-        child = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
+        child = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(profile or "")],
             env={**os.environ, **environ}, stdout=output, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
