@@ -20,7 +20,7 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-tester postgresql
+APT_PACKAGES := python3-venv mmdebstrap sox libsox-fmt-all espeak-ng ffmpeg sip-tester postgresql shellcheck
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 ASTERISK_ROOT ?= $(or $(TWIML_ASTERISK_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/twiml-pbx-adapter/asterisk-root)
 
