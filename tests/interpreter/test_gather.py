@@ -15,10 +15,11 @@ import pbx_rigs
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
 from aiohttp import web
 from audio_checks import write_tone
+from gather_menus import serve_menu, signed
 from pbx_rigs import Keys, Rig, finished
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
-from twiml_app import ReceivedRequest, TwimlApp
+from twiml_app import TwimlApp
 
 pbx, rig = pbx_rigs.pbx, pbx_rigs.rig  # the shared suites' fixtures
 
@@ -30,18 +31,7 @@ def menu(app: TwimlApp, *, say: str = PROMPT, loop: int = 1, **gather: Any) -> N
     redirects to /after, so the test sees its TwiML run."""
     response = VoiceResponse()
     response.gather(**gather).say(say, loop=loop)
-    response.redirect("/next")
-    app.answer("/voice", response)
-    after = VoiceResponse()
-    after.redirect("/after")
-    app.answer("/g", after)
-    app.answer("/after", VoiceResponse())
-    app.answer("/next", VoiceResponse())
-
-
-def signed(request: ReceivedRequest) -> ReceivedRequest:
-    assert request.signature_valid, request
-    return request
+    serve_menu(app, response)
 
 
 async def test_digits_until_the_finish_key(rig: Rig, app: TwimlApp) -> None:

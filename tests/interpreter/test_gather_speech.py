@@ -14,12 +14,13 @@ import logging
 import pbx_rigs
 import pytest
 from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from gather_menus import serve_menu, signed
 from pbx_rigs import Keys, Rig, finished, voices
 from speech import MAX_WER, SENTENCES, speak, word_error_rate
 from transcription_server import transcription_server
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
-from twiml_app import ReceivedRequest, TwimlApp
+from twiml_app import TwimlApp
 
 from adapter.recordings import layout
 from adapter.transcription import TranscriptionPool
@@ -38,18 +39,7 @@ def speech_menu(app: TwimlApp, *, prompt: str | None = PROMPT, **gather: object)
     verb = response.gather(**gather)
     if prompt:
         verb.say(prompt)
-    response.redirect("/next")
-    app.answer("/voice", response)
-    after = VoiceResponse()
-    after.redirect("/after")
-    app.answer("/g", after)
-    app.answer("/after", VoiceResponse())
-    app.answer("/next", VoiceResponse())
-
-
-def signed(request: ReceivedRequest) -> ReceivedRequest:
-    assert request.signature_valid, request
-    return request
+    serve_menu(app, response)
 
 
 async def say_sentence(rig: Rig, text: str, name: str) -> None:
