@@ -76,12 +76,12 @@ async def test_action_on_empty_result(rig: Rig, app: TwimlApp) -> None:
 
 
 async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
-    """Barge-in: a prompt of about 40 s (a <Say> looped 10 times), a key at 2 s: the action
+    """Barge-in: a prompt of about 40 s (a <Say> looped 10 times), a key 1 s into it: the action
     comes long before the prompt could have ended."""
     menu(app, action="/g", num_digits=1, loop=10)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await rig.call_pressing(Keys(lead_s=2, digits="5"))
+    await rig.call_pressing(Keys(lead_s=1, digits="5", on_prompt=True))
     done = signed(await app.next_request("/g"))
     took = loop.time() - started
     await finished(rig)
@@ -90,7 +90,7 @@ async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
 
 
 async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
-    """Barge-in on a <Play> of a 20 s WAV, a key at 2 s; the <Say> after it never plays."""
+    """Barge-in on a <Play> of a 20 s WAV, a key 1 s into it; the <Say> after it never plays."""
     audio = write_tone(tmp_path / "long.wav", 1000, 20.0).read_bytes()
     app.raw_routes["/long.wav"] = lambda _r: web.Response(body=audio, content_type="audio/wav")
     response = VoiceResponse()
@@ -101,7 +101,7 @@ async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path
     app.answer("/g", VoiceResponse())
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await rig.call_pressing(Keys(lead_s=2, digits="*"))
+    await rig.call_pressing(Keys(lead_s=1, digits="*", on_prompt=True))
     done = signed(await app.next_request("/g"))
     took = loop.time() - started
     await finished(rig)

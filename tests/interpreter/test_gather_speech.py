@@ -74,7 +74,7 @@ async def test_dtmf_speech_a_key_in_the_prompt_wins(rig: Rig, app: TwimlApp) -> 
     app.answer("/voice", response)
     app.answer("/g", VoiceResponse())
     app.answer("/next", VoiceResponse())
-    await rig.call_pressing(Keys(lead_s=2, digits="7"))
+    await rig.call_pressing(Keys(lead_s=1, digits="7", on_prompt=True))
     done = signed(await app.next_request("/g", within=60))
     await finished(rig)
     assert done.params["Digits"] == "7"

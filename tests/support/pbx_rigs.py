@@ -41,16 +41,24 @@ class Caller:
 
 @dataclass(frozen=True)
 class Keys:
-    """Stays silent for `lead_s` seconds, presses `digits` as SendDTMF does (each key about
-    0.35 s; ``w`` waits 0.5 s, ``W`` 1 s; none: stays silent), stays silent for `silence_s`
-    seconds, hangs up."""
+    """Once the adapter answers: stays silent for `lead_s` seconds, presses `digits` as
+    SendDTMF does (each key about 0.35 s; ``w`` waits 0.5 s, ``W`` 1 s; none: stays silent),
+    stays silent for `silence_s` seconds, hangs up.
+
+    `on_prompt`: the caller reacts to a prompt, so `lead_s` counts from when the adapter's
+    first prompt starts playing, not from the answer. On FreeSWITCH that is the B leg's
+    ``playback``, since a key pressed before it (e.g. while a `<Say>` is being synthesised on a
+    loaded machine) is lost (measured: `lead_s=0` from the answer fails there). On Asterisk the
+    caller script still counts from the answer, where the same key at `lead_s=0` is heard."""
 
     lead_s: int = 1
     digits: str = ""
     silence_s: int = 20
+    on_prompt: bool = False
 
     def schedule(self) -> tuple[list[tuple[float, str]], float]:
-        """When each key is pressed (seconds after the call starts) and when it hangs up."""
+        """When each key is pressed and when it hangs up, in seconds after the adapter
+        answered."""
         at, presses = float(self.lead_s), []
         for digit in self.digits:
             if digit in "wW":
@@ -62,6 +70,7 @@ class Keys:
 
 
 KEY_SECONDS = 0.35  # Asterisk's SendDTMF: 100 ms of tone, 250 ms between keys
+PROMPT_WITHIN = 60.0  # how long a `Keys(on_prompt=True)` caller waits for the prompt
 
 
 class Rig(Protocol):
@@ -170,8 +179,18 @@ class FreeSwitchRig:
         presses, hangup_at = keys.schedule()
 
         async def caller() -> None:
-            # The caller's script, in real time from its start (its behaviour, not a wait for
-            # an event).
+            # As on Asterisk (the caller script runs once the adapter answers), the caller's
+            # clock starts at the answer: the originate's result. A call the adapter ended
+            # unanswered has no keys to press.
+            try:
+                await call.originated
+                if keys.on_prompt:
+                    await self.fs.wait_event(lambda e: (
+                        e.name == "CHANNEL_EXECUTE" and e.get("Application") == "playback"
+                        and e.unique_id == call.channel_uuid), within=PROMPT_WITHIN)
+            except Exception:
+                return  # unanswered, or no prompt: the test's own wait fails
+            # Then the caller's script, in real time (its behaviour, not a wait for an event).
             loop = asyncio.get_running_loop()
             start = loop.time()
             for at, digit in presses:
