@@ -3,7 +3,7 @@
 the same signed action requests (checked with `RequestValidator`).
 
 The rigs are tests/support/pbx_rigs.py's; a `Keys` caller presses its keys at given times from
-the start of the call."""
+the adapter's answer (a barge-in caller: from when the prompt starts playing)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ signed action requests (checked with `RequestValidator`), recognised by the pack
 
 The caller's voice (`call_playing`) starts with seconds of silence, so the adapter's prompt has
 ended and it is listening when the speech comes; a `Keys` caller presses keys at given times
-from the start of the call."""
+from the adapter's answer (or from when the prompt starts playing)."""
 
 from __future__ import annotations
 
