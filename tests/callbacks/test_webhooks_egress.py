@@ -157,7 +157,9 @@ async def test_metadata_address_is_refused_before_connecting() -> None:
             error = await _refused(client, url)
             assert error.code == 11210, url
             assert "refused to contact" in error.message
-            assert time.monotonic() - started < 1.0  # no connection attempt, no timeout
+            # No connection attempt: one to a black-holed address would wait out the 5 s
+            # connect timeout; 3 s leaves a loaded machine room.
+            assert time.monotonic() - started < 3.0
 
 
 async def test_loopback_is_refused_unless_allowed(server: Server) -> None:

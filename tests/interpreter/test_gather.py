@@ -86,7 +86,7 @@ async def test_the_first_key_cuts_the_prompt(rig: Rig, app: TwimlApp) -> None:
     took = loop.time() - started
     await finished(rig)
     assert done.params["Digits"] == "5"
-    assert took < 10, took
+    assert took < 15, took  # unbarged, the prompt alone is 40 s
 
 
 async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path
     took = loop.time() - started
     await finished(rig)
     assert done.params["Digits"] == "*"
-    assert took < 10, took
+    assert took < 15, took  # unbarged: 20 s of WAV, the <Say>, then 5 s of timeout
 
 
 async def test_pause_timeout_between_keys_and_no_finish_key(rig: Rig, app: TwimlApp) -> None:

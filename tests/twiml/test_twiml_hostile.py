@@ -129,11 +129,11 @@ def test_doctype_in_encodings_the_byte_scan_cannot_read(encoding: str) -> None:
     else:
         body = f'<?xml version="1.0" encoding="{encoding}"?>{BILLION_LAUGHS}'.encode(encoding)
     assert b"<!DOCTYPE" not in body  # invisible to the byte scan...
-    started = time.monotonic()
+    started = time.thread_time()  # this thread's CPU: the machine's load cannot fail it
     with pytest.raises(TwimlError) as info:
         parse_document(body, XML)
-    assert info.value.code == 12100  # ...refused all the same, and quickly
-    assert time.monotonic() - started < 1.0
+    assert info.value.code == 12100  # ...refused all the same, and without expanding
+    assert time.thread_time() - started < 1.0  # expanding &h; would take far more
     assert "aaaaaaaaaa" not in _visible(body)
 
 
@@ -177,9 +177,11 @@ def test_a_megabyte_is_11750_for_every_text_type(content_type: str) -> None:
 )
 def test_worst_case_64_kb_documents_are_quick(body: bytes) -> None:
     assert len(body) <= MAX_BODY_BYTES
-    started = time.monotonic()
+    # A guard against super-linear work on hostile input (the speed itself is bench row 7):
+    # this thread's CPU time, so a loaded machine cannot fail it (wall time did, in CI).
+    started = time.thread_time()
     findings = check_document(body, XML)
-    assert time.monotonic() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert all(not f.fatal for f in findings)
 
 

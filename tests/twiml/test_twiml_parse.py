@@ -373,9 +373,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_quickly() -> None:
-    started = time.monotonic()
+    started = time.thread_time()  # this thread's CPU: the machine's load cannot fail it
     error = error_of(BILLION_LAUGHS)
-    assert time.monotonic() - started < 1.0
+    assert time.thread_time() - started < 1.0  # refused without expanding the entities
     assert error.code == 12100
     assert "DOCTYPE" in error.message
     assert "lollol" not in repr(error.findings)
