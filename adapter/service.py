@@ -29,7 +29,7 @@ from adapter.pbx.base import IncomingCall, OriginateRequest, PbxDriver, PbxError
 from adapter.pbx.factory import make_driver
 from adapter.prompts import PromptCache
 from adapter.recordings import layout
-from adapter.recovery.claims import claim_call
+from adapter.recovery.claims import claim_call, claim_insert
 from adapter.recovery.run import RecoveryReport
 from adapter.recovery.startup import recover_at_start, sweep_forever
 from adapter.startup_errors import (
@@ -227,8 +227,12 @@ class Adapter:
                           incoming.to)
                 await incoming.control.hangup()
                 return
-        session = CallSession(self.ctx, incoming, route, outbound=outbound)
-        await claim_call(self.ctx.store, session.call_sid, self.node_id)
+        if outbound is None:  # claimed in the transaction that adds the call's row
+            session = CallSession(self.ctx, incoming, route,
+                                  claim=lambda sid: claim_insert(sid, self.node_id))
+        else:
+            session = CallSession(self.ctx, incoming, route, outbound=outbound)
+            await claim_call(self.ctx.store, session.call_sid, self.node_id)
         self.sessions[session.call_sid] = session
         self.metrics.inc("calls")
         try:

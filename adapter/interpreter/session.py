@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urljoin
 
+from sqlalchemy import Executable
+
 from adapter import twiml
 from adapter.callbacks.events import record_action_event
 from adapter.callbacks.owed_requests import forget_record_action
@@ -69,9 +71,13 @@ Outcome = Fetch | Inline | _End | None
 
 class CallSession:
     def __init__(self, ctx: SessionContext, incoming: IncomingCall,
-                 route: NumberRoute | None, *, outbound: OutboundCall | None = None) -> None:
-        """An inbound call runs its number's `route`; an `outbound` (REST) call its Url/Twiml."""
+                 route: NumberRoute | None, *, outbound: OutboundCall | None = None,
+                 claim: Callable[[str], Executable] | None = None) -> None:
+        """An inbound call runs its number's `route`; an `outbound` (REST) call its Url/Twiml.
+        `claim`: the statement (of the CallSid) that records this node as the inbound call's
+        owner, written with the call's row (one transaction before the TwiML is fetched)."""
         self.ctx = ctx
+        self._claim = claim
         self.call = incoming.control
         self.incoming = incoming
         self.route = route
@@ -125,13 +131,14 @@ class CallSession:
         log.info("call %s: %s -> %s (%s)", self.call_sid, self.info.from_ or "anonymous",
                  self.info.to, self.incoming.pbx_call_id)
         if self.outbound is None:
+            claim = () if self._claim is None else (self._claim(self.call_sid),)
             await self.ctx.store.add_call(CallRow(
                 sid=self.call_sid, account_sid=self.info.account_sid, from_=self.info.from_,
                 to=self.info.to, direction=self.info.direction, status="ringing",
                 caller_name=self.info.caller_name, pbx=self.ctx.config.pbx,
                 pbx_channel=self.incoming.pbx_call_id, date_created=self.started,
                 date_updated=self.started, start_time=self.started,
-            ))
+            ), *claim)
         else:
             # Answered: the call row exists since the REST request.
             self.answered = True
