@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Insert, delete, insert, select
 
 from adapter.db.schema import owed_requests_table
 from adapter.db.store import Store
@@ -37,6 +37,7 @@ __all__ = [
     "note_call_status",
     "note_record_action",
     "owed_requests",
+    "record_action_insert",
 ]
 
 Kind = Literal["call-status", "record-action"]
@@ -55,12 +56,17 @@ class OwedRequest:
     data: dict[str, object]
 
 
+def _insert(call_sid: str, kind: Kind, ref: str, url: str, method: str,
+            data: dict[str, object]) -> Insert:
+    return insert(owed_requests_table).values(
+        call_sid=call_sid, kind=kind, ref=ref, url=url, method=method.upper(),
+        data=json.dumps(data), created_at=datetime.now(UTC))
+
+
 async def _note(store: Store, call_sid: str, kind: Kind, ref: str, url: str, method: str,
                 data: dict[str, object]) -> None:
     async with store.engine.begin() as conn:
-        await conn.execute(insert(owed_requests_table).values(
-            call_sid=call_sid, kind=kind, ref=ref, url=url, method=method.upper(),
-            data=json.dumps(data), created_at=datetime.now(UTC)))
+        await conn.execute(_insert(call_sid, kind, ref, url, method, data))
 
 
 async def note_call_status(store: Store, call_sid: str, url: str, method: str,
@@ -69,10 +75,17 @@ async def note_call_status(store: Store, call_sid: str, url: str, method: str,
     await _note(store, call_sid, "call-status", "", url, method, {"events": sorted(events)})
 
 
+def record_action_insert(call_sid: str, recording_sid: str, url: str, method: str) -> Insert:
+    """The statement that notes a started `<Record>`'s action request (absolute `url`) as
+    owed until made; run in the transaction that adds its recording (`Store.add_recording`)."""
+    return _insert(call_sid, "record-action", recording_sid, url, method, {})
+
+
 async def note_record_action(store: Store, call_sid: str, recording_sid: str, url: str,
                              method: str) -> None:
     """A `<Record>` started: its action request (absolute `url`) is owed until made."""
-    await _note(store, call_sid, "record-action", recording_sid, url, method, {})
+    async with store.engine.begin() as conn:
+        await conn.execute(record_action_insert(call_sid, recording_sid, url, method))
 
 
 async def forget_record_action(store: Store, recording_sid: str) -> None:

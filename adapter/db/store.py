@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import Table, delete, event, insert, select, update
+from sqlalchemy import Executable, Table, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -181,11 +181,11 @@ class Store:
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def add_call(self, call: CallRow) -> None:
+    async def add_call(self, call: CallRow, *also: Executable) -> None:
+        """Insert `call`; `also`: statements run in the same transaction (its owner's claim)."""
         values = dataclasses.asdict(call)
         _check_aware(values)
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(calls_table).values(values))
+        await self._insert(calls_table, values, also)
 
     async def update_call(self, sid: str, /, **fields: object) -> None:
         """Change `fields` of call `sid`; ``date_updated`` becomes now unless given.
@@ -204,12 +204,21 @@ class Store:
 
     # -- recordings -----------------------------------------------------------------------
 
-    async def add_recording(self, rec: RecordingRow) -> None:
+    async def add_recording(self, rec: RecordingRow, *also: Executable) -> None:
+        """Insert `rec`; `also`: statements run in the same transaction (what the start of
+        the recording owes, e.g. a `<Record>`'s action: one commit, not two)."""
         _check_recording_status(rec.status)
         values = dataclasses.asdict(rec)
         _check_aware(values)
+        await self._insert(recordings_table, values, also)
+
+    async def _insert(self, table: Table, values: dict[str, object],
+                      also: tuple[Executable, ...]) -> None:
+        """Insert one row of `table`, then run `also`, in one transaction."""
         async with self.engine.begin() as conn:
-            await conn.execute(insert(recordings_table).values(values))
+            await conn.execute(insert(table).values(values))
+            for statement in also:
+                await conn.execute(statement)
 
     async def update_recording(self, sid: str, /, **fields: object) -> None:
         """Change `fields` of recording `sid`; ``date_updated`` becomes now unless given.

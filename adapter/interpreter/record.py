@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 from adapter import log_context
 from adapter.callbacks.events import recording_event
-from adapter.callbacks.owed_requests import forget_record_action, note_record_action
+from adapter.callbacks.owed_requests import forget_record_action, record_action_insert
 from adapter.db.store import RecordingRow
 from adapter.interpreter.context import SessionContext
 from adapter.interpreter.params import CallInfo
@@ -128,9 +128,10 @@ class RecordVerbRunner:
             status_callback_events=" ".join(sorted(verb.recording_status_callback_event)),
             trim=verb.trim,
         )
-        await self.ctx.store.add_recording(row)
-        await note_record_action(self.ctx.store, self.info.call_sid, sid, action_url,
-                                 verb.method)
+        # Before the PBX records (a killed adapter's recovery finds both): the row and its
+        # owed action, in one transaction.
+        await self.ctx.store.add_recording(row, record_action_insert(
+            self.info.call_sid, sid, action_url, verb.method))
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
         if verb.transcribe:  # a transcribeCallback alone no longer implies it (Twilio's docs)
             await self._open_transcription(verb, row, document_url)
