@@ -305,6 +305,7 @@ async def _esl_c(events: int) -> float:
     feeder.kill()
     feeder.wait()
     await bridge.stop(listener.stop, within=10)
+    print(f"PEAK_PENDING {bridge.peak_pending}")  # the backpressure bound held (or not)
     return seconds
 
 
