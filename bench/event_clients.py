@@ -286,7 +286,7 @@ async def _esl_c(events: int) -> float:
             if call is not None:
                 call.on_closed()
 
-    listener = OutboundListener("127.0.0.1", 0, sink=Sink(), post=bridge.post,
+    listener = OutboundListener("127.0.0.1", 0, sink=Sink(), bridge=bridge,
                                 setup_timeout=60, command_timeout=60)
     _host, port = await bridge.start(listener.start, within=10)
     drain = asyncio.ensure_future(callbacks.drain())
@@ -305,6 +305,7 @@ async def _esl_c(events: int) -> float:
     feeder.kill()
     feeder.wait()
     await bridge.stop(listener.stop, within=10)
+    print(f"PEAK_PENDING {bridge.peak_pending}")  # the backpressure bound held (or not)
     return seconds
 
 

@@ -1,5 +1,7 @@
-"""Row 4 of issue 13: the adapter's RSS growth per concurrent active call, at 1,000 and 10,000
-simulated calls (quick: 100).
+"""Row 4 of issue 13: the adapter's RSS growth per concurrent active call, at 1,000 simulated
+calls (quick: 100). 10,000 is not in the report run (``--calls 10000`` runs it): the calls come
+up at about 17 per second on the shared 2-core box (1,000 in 58 s, measured under load), so
+10,000 would take about 10 minutes, far past this module's 100 s budget and the report's 15.
 
 The adapter runs in its own process (``twiml-adapter serve``, FreeSWITCH driver, SQLite), as
 bench/real_pbx_load.py starts it; the calls come from the ESL test server (bench/fake_pbx.py:
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from bench.fake_pbx import FROM, TO, adapter_environ, fake_freeswitch, outbound_
 from bench.labs import adapter_process, rss_kib
 from bench.rows import Ratio, Row
 
-FULL_SIZES, QUICK_SIZES = (1_000, 10_000), (100,)
+FULL_SIZES, QUICK_SIZES = (1_000,), (100,)
 FULL_RUNS, QUICK_RUNS = 1, 1
 WARM_UP = 20
 TARGET_KIB = 64.0
@@ -98,6 +101,8 @@ async def one_run(calls: int, work: Path) -> MemoryRun:
                 idle = rss_kib(pid)
                 active_calls = await _calls(fs, address, calls)
                 active = rss_kib(pid)
+                print(f"measured: {calls} calls, idle {idle} KiB, active {active} KiB, "
+                      f"{(active - idle) / calls:.1f} KiB per call", file=sys.stderr, flush=True)
                 await _hang_up(active_calls)
                 after = rss_kib(pid)
     finally:
@@ -133,7 +138,7 @@ def measure(sizes: Sequence[int], repeats: int) -> list[Row]:
 
 
 def run(quick: bool) -> list[Row]:
-    """Row 4: 1,000 and 10,000 calls (quick: 100)."""
+    """Row 4: 1,000 calls (quick: 100)."""
     return measure(*((QUICK_SIZES, QUICK_RUNS) if quick else (FULL_SIZES, FULL_RUNS)))
 
 

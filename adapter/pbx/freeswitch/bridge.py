@@ -7,8 +7,15 @@ thread with its own hub, and the two sides only meet here.
   ``loop.run_callback_threadsafe`` (gevent's thread-safe wake-up); the hub runs it in a new
   greenlet and the result (or exception) comes back to an asyncio future with
   ``call_soon_threadsafe``.
-- gevent → asyncio: `GeventBridge.post` schedules a callback on the asyncio loop with
-  ``call_soon_threadsafe``; callbacks run in the order they were posted.
+- gevent → asyncio: `GeventBridge.post` appends a callback to one FIFO that the asyncio loop
+  drains; callbacks (results of `call` included) run in the order they were posted. Only the
+  first post into an empty FIFO wakes the loop (``call_soon_threadsafe``): a burst of events
+  costs one wake-up, not one each.
+- backpressure: `GeventBridge.post_from_reader` (a socket's reading greenlet) first waits while
+  `max_pending` posts are not yet run, and goes on once the loop has run them down to half of
+  that. The reader then stops reading, so the kernel's socket buffer and FreeSWITCH hold a
+  burst, not this process's memory. Nothing is dropped or reordered, and no deadlock is
+  possible: the loop never waits for the gevent thread, it only runs what was posted.
 - start: the thread creates its hub, runs the setup function (connect, bind) and only then
   reports ready, with the setup's result or its exception (the ready handshake).
 - stop: a teardown function runs in the gevent thread, greenlets still running are killed (their
@@ -21,6 +28,7 @@ sockets, gevent's server) and quick bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 from collections.abc import Callable
@@ -37,6 +45,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Posts not yet run by the loop before a reading greenlet waits (`post_from_reader`): a
+# thousand parsed events are a few MiB, and far more than a loop iteration needs.
+MAX_PENDING = 1000
+# Posts run by one drain before the loop gets to its other work (the rest: next iteration).
+DRAIN_BATCH = 256
+
 
 class BridgeStopped(PbxError):
     """The gevent thread is not running (not started yet, or stopped)."""
@@ -45,8 +59,9 @@ class BridgeStopped(PbxError):
 class GeventBridge:
     """One thread with its own gevent hub, driven from asyncio."""
 
-    def __init__(self, name: str = "freeswitch-esl") -> None:
+    def __init__(self, name: str = "freeswitch-esl", *, max_pending: int = MAX_PENDING) -> None:
         self.name = name
+        self.max_pending = max_pending
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._hub: Any = None
@@ -55,6 +70,15 @@ class GeventBridge:
         self._stopped: Any = None  # gevent.event.Event, created in the gevent thread
         self._jobs: set[Any] = set()  # greenlets started by call()
         self._thread_done: asyncio.Future[None] | None = None
+        # The posts' FIFO, filled in the gevent thread, drained in the loop (under _posts_lock).
+        self._posts_lock = threading.Lock()
+        self._posted: collections.deque[tuple[Callable[..., object], tuple[Any, ...]]] = (
+            collections.deque())
+        self._drain_scheduled = False
+        self.pending = 0  # posted, not yet run
+        self.peak_pending = 0  # the most ever pending at once
+        self._room: Any = None  # gevent.event.Event: set when readers may post again
+        self._room_wanted = False  # a reader waits for it
 
     # --- lifecycle (asyncio side) -----------------------------------------------------------
 
@@ -120,14 +144,64 @@ class GeventBridge:
     # --- posts (gevent → asyncio) -----------------------------------------------------------
 
     def post(self, fn: Callable[..., object], *args: Any) -> None:
-        """From the gevent thread: run ``fn(*args)`` soon in the asyncio loop (in post order)."""
+        """From the gevent thread: run ``fn(*args)`` soon in the asyncio loop (in post order).
+        Never waits (see `post_from_reader`)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        with self._posts_lock:
+            self._posted.append((fn, args))
+            self.pending += 1
+            self.peak_pending = max(self.peak_pending, self.pending)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
         try:
-            loop.call_soon_threadsafe(self._run_posted, fn, args)
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop closed in between
             log.debug("%s: asyncio loop closed, dropping %r", self.name, fn)
+
+    def post_from_reader(self, fn: Callable[..., object], *args: Any) -> None:
+        """From a socket's reading greenlet: `post`, after waiting while `max_pending` posts
+        are not run yet (other greenlets run meanwhile; the socket is not read)."""
+        while True:
+            with self._posts_lock:
+                if self.pending < self.max_pending or self._room is None or not self._accepting:
+                    break
+                self._room.clear()
+                self._room_wanted = True
+            self._room.wait()
+        self.post(fn, *args)
+
+    def _drain(self) -> None:
+        """Asyncio loop: run the posts in order, at most `DRAIN_BATCH` per loop iteration."""
+        with self._posts_lock:
+            count = min(len(self._posted), DRAIN_BATCH)
+            batch = [self._posted.popleft() for _ in range(count)]
+            more = bool(self._posted)
+            self._drain_scheduled = more
+        for fn, args in batch:
+            self._run_posted(fn, args)
+        with self._posts_lock:
+            self.pending -= count
+            wake = self._room_wanted and self.pending <= self.max_pending // 2
+            if wake:
+                self._room_wanted = False
+        if wake:
+            self._open_room()
+        if more:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon(self._drain)
+
+    def _open_room(self) -> None:
+        """Let waiting readers post again (their gevent Event is set in the gevent thread)."""
+        hub, room = self._hub, self._room
+        if hub is not None and room is not None:
+            try:
+                hub.loop.run_callback_threadsafe(room.set)
+            except Exception:  # the hub is being destroyed: its readers are gone
+                log.debug("%s: gevent hub gone, readers not woken", self.name)
 
     @staticmethod
     def _run_posted(fn: Callable[..., object], args: tuple[Any, ...]) -> None:
@@ -142,6 +216,7 @@ class GeventBridge:
         hub = gevent.get_hub()  # this thread's own hub
         self._hub = hub
         self._stopped = gevent.event.Event()
+        self._room = gevent.event.Event()
         # An active watcher keeps the hub's loop alive while nothing else is pending, so work
         # handed over by run_callback_threadsafe always finds a running loop.
         keepalive = hub.loop.async_()
@@ -188,10 +263,7 @@ class GeventBridge:
             else:
                 future.set_result(result)
 
-        try:
-            loop.call_soon_threadsafe(settle)
-        except RuntimeError:
-            log.debug("%s: asyncio loop closed before a result could be delivered", self.name)
+        self.post(settle)  # behind the events posted before it (a reply after its events)
 
     def _spawn_job(
         self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
@@ -226,6 +298,7 @@ class GeventBridge:
         gevent.spawn(self._run_stop, teardown, timeout)
 
     def _run_stop(self, teardown: Callable[[], None] | None, timeout: float) -> None:
+        self._room.set()  # no reader waits for room any more (_accepting is False)
         try:
             if teardown is not None:
                 with gevent.Timeout(timeout, PbxError(f"{self.name}: stop took over {timeout} s")):

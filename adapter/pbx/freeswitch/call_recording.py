@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # How long stop_call_recording waits for RECORD_STOP after FreeSWITCH accepted the stop.
 STOP_WAIT = 10.0
 _NOT_RECORDING = "-ERR Cannot stop record session"
+# The headers of a recording's RECORD_STOP that are kept (`CallRecordings.final` logs them).
+_STOP_FIELDS = ("Event-Name", "Record-File-Path", "variable_record_ms",
+                "Record-Completion-Cause")
 
 Api = Callable[[str], Awaitable[str]]
 
@@ -57,7 +60,7 @@ class _Recording:
     stereo_file: Path  # the same file, as the adapter sees it
     stopped: asyncio.Future[EslEvent | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
-    started: EslEvent | None = None
+    started: bool = False  # its RECORD_START came
 
 
 class CallRecordings:
@@ -78,10 +81,13 @@ class CallRecordings:
         recording = self._by_path.get(event.get("Record-File-Path"))
         if recording is None:
             return  # a <Record>, or a recording someone else started
-        if event.name == "RECORD_START" and recording.started is None:
-            recording.started = event
+        if event.name == "RECORD_START":
+            recording.started = True
         elif event.name == "RECORD_STOP" and not recording.stopped.done():
-            recording.stopped.set_result(event)
+            # Only what `final` reads: the whole event (some 80 headers) would stay for the
+            # rest of the call (issue #13 row 4).
+            kept = {name: event.headers[name] for name in _STOP_FIELDS if name in event.headers}
+            recording.stopped.set_result(EslEvent(kept))
 
     def on_closed(self) -> None:
         """The call's socket closed: no RECORD_STOP will come any more."""

@@ -130,7 +130,7 @@ class FreeSwitchDriver:
         esl, status = connect_inbound(s, self._inbound.on_closed_handler)
         try:
             listener = OutboundListener(
-                s.listen_host, s.listen_port, sink=self, post=self._bridge.post,
+                s.listen_host, s.listen_port, sink=self, bridge=self._bridge,
                 setup_timeout=s.connect_timeout, command_timeout=s.command_timeout,
             )
             address = listener.start()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
@@ -71,7 +71,7 @@ class ParsedEvent(ESLEvent):  # type: ignore[misc]
 
     def __init__(self, event: EslEvent, data: str = "") -> None:
         self.event = event
-        self.headers: dict[str, str] = dict(event.headers)
+        self.headers: Mapping[str, str] = event.headers  # the same one (no decoded copy)
         self.data = data
 
     def parse_data(self, data: str) -> None:
@@ -296,15 +296,25 @@ class FramedInboundESL(_Framed, InboundESL):  # type: ignore[misc]
 class FramedOutboundSession(_Framed, OutboundSession):  # type: ignore[misc]
     """One call's outbound socket (FreeSWITCH connected to us), spoof-safe."""
 
+    sock_file: Any
+    session_data: Mapping[str, str] | None
+
     def __init__(self, client_address: tuple[str, int], sock: Any) -> None:
         self._init_framing()
         super().__init__(client_address, sock)
         # greenswitch's own outbound handlers (blocking helpers, expected events, failing
-        # commands on a linger notice) are not used by the adapter.
+        # commands on a linger notice) are not used by the adapter, nor are its buffered file
+        # on the socket and its event queue (our reader has its own): they would stay for the
+        # whole call (issue #13 row 4).
         self.event_handlers.clear()
+        self.sock_file.close()
+        self.sock_file = None
+        self._esl_event_queue = None
 
-    @property
-    def channel_data(self) -> EslEvent:
-        """The ``connect`` reply: the channel's data, decoded line by line."""
+    def keep_channel_data(self, names: Iterable[str]) -> EslEvent:
+        """The ``connect`` reply's headers `names` (decoded line by line), the only ones the
+        session keeps from then on: the reply carries some 190, held for the whole call."""
         data: Mapping[str, str] = self.session_data or {}
-        return EslEvent(dict(data))
+        kept = {name: data[name] for name in names if name in data}
+        self.session_data = kept
+        return EslEvent(kept)

@@ -185,7 +185,7 @@ class InboundApi:
     def event_handler(self, event: ParsedEvent) -> None:
         """For `connect_inbound` (gevent thread): hand a subscribed event to the asyncio side."""
         if self._on_event is not None:
-            self._bridge.post(self._on_event, event.event)
+            self._bridge.post_from_reader(self._on_event, event.event)
 
     @property
     def wanted(self) -> Watch:

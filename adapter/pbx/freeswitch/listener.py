@@ -9,7 +9,8 @@ call. For each one this module:
    the call can arrive before its owner exists;
 3. subscribes (`mapping.SESSION_SETUP`: ``myevents plain``, ``linger``,
    ``event plain RECORD_START RECORD_STOP``) and posts every event, in order and as parsed,
-   to `CallLink.on_event`;
+   to `CallLink.on_event` (`GeventBridge.post_from_reader`: while the loop is behind, the
+   call's socket is not read);
 4. tells the asyncio side the call is ready (`CallSink.call_ready`), then waits until
    FreeSWITCH closes the socket (after the lingering events) and reports `CallSink.call_closed`.
 
@@ -29,17 +30,28 @@ from gevent.server import StreamServer  # type: ignore[import-untyped]
 
 from adapter.pbx.base import CallGone, PbxError
 from adapter.pbx.freeswitch import mapping
+from adapter.pbx.freeswitch.bridge import GeventBridge
 from adapter.pbx.freeswitch.escape import esl_uuid
 from adapter.pbx.freeswitch.esl import FramedOutboundSession, NotConnectedError, ParsedEvent
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.startup_errors import ListenFailed
 
-__all__ = ["CallLink", "CallSink", "OutboundListener", "Post"]
+__all__ = ["CHANNEL_DATA_FIELDS", "CallLink", "CallSink", "OutboundListener"]
 
 log = logging.getLogger(__name__)
 
-Post = Callable[..., None]
-
+# The channel data (the ``connect`` reply's headers) the adapter reads: the listener (the
+# answer, the channel), `driver.incoming_from` (To, From, CallerName) and the check whether
+# it is an outbound call (`originate.Originations.outbound_call_sid`, `driver.call_ready`).
+# Nothing else of the ~190 headers is kept for the call.
+CHANNEL_DATA_FIELDS = (
+    "Reply-Text", "Unique-ID",
+    "Caller-Destination-Number", "Channel-Destination-Number",
+    "Caller-Caller-ID-Number", "Channel-Caller-ID-Number",
+    "Caller-Caller-ID-Name", "Channel-Caller-ID-Name",
+    "Caller-Context", "Channel-Context",
+    f"variable_{mapping.CALL_SID_VARIABLE}", "variable_origination_caller_id_number",
+)
 
 class CallSink(Protocol):
     """The asyncio side that owns calls; its methods run in the asyncio loop (posted)."""
@@ -101,13 +113,14 @@ class OutboundListener:
         port: int,
         *,
         sink: CallSink,
-        post: Post,
+        bridge: GeventBridge,
         setup_timeout: float,
         command_timeout: float,
     ) -> None:
         self._address = (host, port)
         self._sink = sink
-        self._post = post
+        self._bridge = bridge
+        self._post = bridge.post
         self._setup_timeout = setup_timeout
         self._command_timeout = command_timeout
         self._ids = itertools.count(1)
@@ -153,14 +166,15 @@ class OutboundListener:
             with gevent.Timeout(self._setup_timeout,
                                 PbxError(f"call setup took over {self._setup_timeout} s")):
                 session.connect()
-                data = session.channel_data
+                data = session.keep_channel_data(CHANNEL_DATA_FIELDS)
                 if not data.get("Reply-Text").startswith("+OK"):
                     raise PbxError(f"connect refused: {data.get('Reply-Text')!r}")
                 link.uuid = esl_uuid(data.unique_id)
                 self._post(self._sink.call_opened, link, data)
                 opened = True
                 session.on_closed = lambda: self._post(self._sink.call_closed, link.id)
-                session.on_event = lambda event: self._post(link.deliver, event)
+                session.on_event = lambda event: self._bridge.post_from_reader(link.deliver,
+                                                                               event)
                 for command in mapping.SESSION_SETUP:
                     reply = session.send(command)
                     if not str(reply.data).startswith("+OK"):

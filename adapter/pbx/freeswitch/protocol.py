@@ -25,9 +25,10 @@ across two reads is never damaged (FreeSWITCH sends bytes >= 0x80 unencoded).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import unquote
 
 from adapter.pbx.base import PbxError
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "EslEvent",
     "EslFrame",
+    "EslHeaders",
     "EslParser",
     "EslProtocolError",
     "parse_event_plain",
@@ -55,21 +57,57 @@ class EslProtocolError(PbxError):
     """The byte stream is not ESL (bad Content-Length, a frame over the size limits)."""
 
 
-def _decode_value(raw: str) -> str:
+def _finish_value(raw: str) -> str:
+    """A header line's text after its first ``:`` → the value: one leading space and the
+    line's trailing CRs dropped, then URL-decoded (as UTF-8)."""
+    if raw[:1] == " ":
+        raw = raw[1:]
+    if raw[-1:] == "\r":
+        raw = raw.rstrip("\r")
     return unquote(raw, encoding="utf-8", errors="replace") if "%" in raw else raw
 
 
-def parse_header_block(block: bytes) -> Mapping[str, str]:
-    """``Name: value`` lines → a read-only mapping; each value URL-decoded after the split."""
-    headers: dict[str, str] = {}
-    for line in block.decode("utf-8", errors="replace").split("\n"):
-        name, sep, value = line.rstrip("\r").partition(":")
-        if not sep or not name:
-            continue  # not a header line: FreeSWITCH never sends one, so ignore it
-        if value.startswith(" "):
-            value = value[1:]
-        headers.setdefault(name.strip(), _decode_value(value))
-    return MappingProxyType(headers)
+class EslHeaders(Mapping[str, str]):
+    """One header block, read-only; each value is finished (`_finish_value`: decoded) only
+    when it is read. The block was split into lines before anything was decoded, so what a
+    value decodes to can never become a header of its own (the spoofing in the module text).
+
+    An event carries 70-190 headers and the adapter reads a handful of them: decoding every
+    value of every event was most of the event path's cost (issue #13 row 1)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        self._raw = raw  # name → the line's text after its first ":", as received
+
+    def __getitem__(self, name: str) -> str:
+        return _finish_value(self._raw[name])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        raw = self._raw.get(name)
+        return default if raw is None else _finish_value(raw)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"EslHeaders({dict(self)!r})"
+
+
+def parse_header_block(block: bytes) -> EslHeaders:
+    """``Name: value`` lines → a read-only mapping; each value URL-decoded after the split
+    (when read). A line without ``:`` or with nothing before it is no header (FreeSWITCH never
+    sends one); a name that comes twice keeps its first value."""
+    lines = [line.partition(":") for line in block.decode("utf-8", errors="replace").split("\n")]
+    # Built from the last line to the first, so the first of two same names stays.
+    return EslHeaders({name.strip(): value for name, sep, value in reversed(lines)
+                       if sep and name})
 
 
 def _content_length(headers: Mapping[str, str]) -> int:
@@ -184,7 +222,7 @@ class EslParser:
                 return None
             if end - self._pos > self._max_header:
                 raise EslProtocolError(f"header block over {self._max_header} bytes")
-            headers = parse_header_block(bytes(buffer[self._pos : end]))
+            headers: Mapping[str, str] = parse_header_block(bytes(buffer[self._pos : end]))
             self._pos = end + 2
             length = _content_length(headers)
             if length > self._max_body:

@@ -169,6 +169,14 @@ async def test_stop_returns_only_once_record_stop_came(rig: DriverRig) -> None:
     _, stop = await record_events(rig, call.uuid, handle.pbx_id)
     for track in handle.files:
         assert media.wav_info(track).frames == int(stop.variable("record_samples") or -1)
+    # What the call keeps of its finished recording for the rest of the call: a few of the
+    # RECORD_STOP's headers, not all of them (issue #13 row 4, memory per call).
+    kept = call.control._recordings._by_id[handle.pbx_id]
+    kept_stop = kept.stopped.result()
+    assert len(stop.headers) > 50
+    assert len(kept_stop.headers) <= 4
+    assert kept_stop.variable("record_ms") == stop.variable("record_ms")
+    assert kept.started is True
 
 
 async def test_mute_writes_silence_and_keeps_the_time(rig: DriverRig) -> None:
