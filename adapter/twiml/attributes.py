@@ -9,12 +9,15 @@ case-insensitive.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 __all__ = [
     "DTMF_CHARACTERS",
     "FINISH_KEYS",
     "RECORDING_STATUS_EVENTS",
+    "fetchable_url",
+    "integer_parser",
     "is_fetchable_url",
     "parse_bool",
     "parse_dtmf",
@@ -29,6 +32,13 @@ FINISH_KEYS = frozenset("0123456789#*")
 DTMF_CHARACTERS = frozenset("0123456789ABCD*#wW")
 RECORDING_STATUS_EVENTS = frozenset({"in-progress", "completed", "absent"})
 _FETCHABLE_SCHEMES = frozenset({"http", "https"})
+# URLs that `urlsplit` reads as fetchable without a doubt, matched in one step: http(s) with a
+# host, or a relative URL without a colon (so no scheme) that is not "//host" (so no host to
+# check); only ASCII that urlsplit neither strips nor refuses (no brackets, tabs, line breaks).
+_URL_CHARACTER = r"[A-Za-z0-9._~%!$&'()*+,;=@/?#-]"
+_PLAIN_URL = re.compile(
+    rf"https?://[A-Za-z0-9._~%!$&'()*+,;=@:-](?:{_URL_CHARACTER}|:)*|(?!//){_URL_CHARACTER}*"
+)
 
 
 def parse_integer(value: str, minimum: int = 0, maximum: int = 999_999_999) -> int | None:
@@ -38,6 +48,20 @@ def parse_integer(value: str, minimum: int = 0, maximum: int = 999_999_999) -> i
         return None
     number = int(match.group(1))
     return number if minimum <= number <= maximum else None
+
+
+def integer_parser(
+    minimum: int = 0, maximum: int = 999_999_999
+) -> Callable[[str], int | None]:
+    """`parse_integer` for one range, with the common case (only ASCII digits) read directly."""
+
+    def parse(value: str) -> int | None:
+        if not (value.isdigit() and value.isascii() and len(value) <= 9):
+            return parse_integer(value, minimum, maximum)
+        number = int(value)
+        return number if minimum <= number <= maximum else None
+
+    return parse
 
 
 def parse_bool(value: str) -> bool | None:
@@ -74,12 +98,19 @@ def parse_events(value: str) -> frozenset[str] | None:
     return events
 
 
+def fetchable_url(value: str) -> str | None:
+    """`value` when `is_fetchable_url`, else None."""
+    return value if is_fetchable_url(value) else None
+
+
 def is_fetchable_url(value: str) -> bool:
     """True for a relative URL or an absolute http(s) URL with a host; False otherwise.
 
     Relative URLs are resolved by the interpreter against an http(s) document URL, so they can
     never name a local file; anything with another scheme (file:, ftp:, data:...) is refused.
     """
+    if _PLAIN_URL.fullmatch(value):
+        return True
     try:
         parts = urlsplit(value)
     except ValueError:

@@ -1,41 +1,37 @@
-"""One TwiML element under validation: the attribute rules every verb shares, and its findings.
+"""One TwiML element under validation: where its findings go, and the content checks verbs share.
 
-Each attribute is read once (`Element.take` and the typed readers built on it); what is still
-unread when the verb is done is reported as not allowed (12200) and ignored. A value that breaks
-a WARNING-level rule is replaced by its documented default; the finding says which.
+Its attributes are read by the verb's compiled `rule_table.RuleTable` (one pass); what the
+element holds besides them (text, nested elements) is checked here. Nothing is computed for an
+element that is fine: its line is looked up only when a finding is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TypeVar
-
 from lxml import etree
 
 from adapter.twiml import codes
-from adapter.twiml.attributes import is_fetchable_url, parse_bool, parse_integer, parse_method
+from adapter.twiml.attributes import is_fetchable_url
 from adapter.twiml.codes import TwilioCode
-from adapter.twiml.findings import Finding, finding
+from adapter.twiml.findings import Finding, finding, shown
 from adapter.twiml.verbs import Unsupported
 
 __all__ = ["Element", "has_text", "shown", "source_line", "unsupported"]
 
-T = TypeVar("T")
-
 
 class Element:
-    """One element being validated: its unread attributes and the findings made so far."""
+    """One element being validated (`node`, named `name`) and the findings made so far."""
 
-    def __init__(self, element: etree._Element, findings: list[Finding]) -> None:
-        self.element = element
-        self.name = str(element.tag)
-        self.line = source_line(element)
+    __slots__ = ("findings", "name", "node")
+
+    def __init__(self, node: etree._Element, findings: list[Finding], name: str) -> None:
+        self.node = node
+        self.name = name
         self.findings = findings
-        self._unread = {str(key): str(value) for key, value in element.attrib.items()}
 
-    def take(self, attribute: str) -> str | None:
-        """The raw value of `attribute` (case-sensitive), or None when absent."""
-        return self._unread.pop(attribute, None)
+    @property
+    def line(self) -> int | None:
+        """The line the element starts on, when known."""
+        return source_line(self.node)
 
     def report(self, code: TwilioCode, detail: str, attribute: str | None = None) -> None:
         """A finding about this element (or one of its attributes)."""
@@ -43,27 +39,28 @@ class Element:
             finding(code, detail, line=self.line, verb=self.name, attribute=attribute)
         )
 
-    def children(self) -> Iterator[etree._Element]:
+    def children(self) -> list[etree._Element]:
         """The nested elements, in document order (text and tails left out)."""
-        return (child for child in self.element if isinstance(child.tag, str))
+        node = self.node
+        if not len(node):
+            return []
+        return [child for child in node if isinstance(child.tag, str)]
 
     def nested(self, child: etree._Element) -> Element:
         """A nested element (a noun) to validate, reporting into the same findings."""
-        return Element(child, self.findings)
+        return Element(child, self.findings, str(child.tag))
 
     def has_text(self) -> bool:
         """True when the element holds text of its own (outside nested elements)."""
-        return has_text(self.element.text) or any(has_text(child.tail) for child in self.element)
-
-    def report_unknown_attributes(self) -> None:
-        """Twilio's 12200 for each attribute the verb does not have; the attribute is ignored."""
-        for attribute in self._unread:
-            self.report(
-                codes.SCHEMA_VALIDATION_WARNING,
-                f"attribute '{attribute}' is not allowed on <{self.name}>; ignored",
-                attribute,
-            )
-        self._unread.clear()
+        node = self.node
+        if has_text(node.text):
+            return True
+        if len(node):
+            for child in node:
+                tail = child.tail
+                if tail and not tail.isspace():
+                    return True
+        return False
 
     def report_nested(self, child: etree._Element) -> None:
         """12200 for an element that may not be nested here; it is ignored."""
@@ -81,93 +78,23 @@ class Element:
         if self.has_text():
             self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
 
-    def report_leftovers(self) -> None:
-        """12200 for what a verb without content has besides its attributes: the attributes it
-        does not have, then text and nested elements. All are ignored."""
-        self.report_unknown_attributes()
+    def report_content(self) -> None:
+        """12200 for what a verb without content holds: text, then nested elements. All are
+        ignored."""
         self.report_text()
-        for child in self.children():
-            self.report_nested(child)
-
-    def value(
-        self,
-        attribute: str,
-        parse: Callable[[str], T | None],
-        code: TwilioCode,
-        default: T,
-        problem: str,
-    ) -> T:
-        """The attribute as `parse` reads it; `default` when absent, or when `parse` refuses it
-        (then `code` is reported: the value quoted, followed by `problem`)."""
-        raw = self.take(attribute)
-        if raw is None:
-            return default
-        value = parse(raw)
-        if value is None:
-            self.report(code, f"{shown(raw)} {problem}", attribute)
-            return default
-        return value
-
-    def integer(
-        self,
-        attribute: str,
-        code: TwilioCode,
-        default: int,
-        minimum: int = 0,
-        maximum: int = 999_999_999,
-    ) -> int:
-        """A whole number from `minimum` to `maximum`."""
-        return self.value(
-            attribute,
-            lambda raw: parse_integer(raw, minimum, maximum),
-            code,
-            default,
-            f"is not a whole number from {minimum} to {maximum}; using {default}",
-        )
-
-    def boolean(self, attribute: str, code: TwilioCode, default: bool) -> bool:
-        """``true`` or ``false``, in any letter case."""
-        return self.value(
-            attribute, parse_bool, code, default,
-            f"is not true or false; using {str(default).lower()}",
-        )
-
-    def method(self, attribute: str, code: TwilioCode, default: str) -> str:
-        """``GET`` or ``POST``, in any letter case (upper-cased)."""
-        return self.value(
-            attribute, parse_method, code, default, f"is not GET or POST; using {default}"
-        )
-
-    def choice(
-        self,
-        attribute: str,
-        allowed: frozenset[str],
-        default: str,
-        code: TwilioCode = codes.SCHEMA_VALIDATION_WARNING,
-    ) -> str:
-        """One of `allowed` (case-sensitive, as Twilio's schema). Where Twilio documents no code
-        for another value, it is a 12200 warning and the default, as for other choices."""
-        return self.value(
-            attribute,
-            lambda raw: raw if raw in allowed else None,
-            code,
-            default,
-            f"is not one of {', '.join(sorted(allowed))}; using {default}",
-        )
-
-    def url(self, attribute: str, code: TwilioCode) -> str | None:
-        """The URL as written; None when absent, or when invalid under a WARNING code."""
-        raw = self.take(attribute)
-        if raw is None or is_fetchable_url(raw):
-            return raw
-        self.report(code, f"{shown(raw)} is not a relative or http(s) URL", attribute)
-        return None if not code.fatal else raw
+        if len(self.node):
+            for child in self.children():
+                self.report_nested(child)
 
     def text_url(self, *, required: bool) -> str | None:
         """The URL written as the element's text (surrounding whitespace removed), or None."""
-        for child in self.children():
-            self.report_nested(child)
-        text = "".join([self.element.text or "", *(child.tail or "" for child in self.element)])
+        node = self.node
+        if len(node):
+            for child in self.children():
+                self.report_nested(child)
+            text = "".join([node.text or "", *(child.tail or "" for child in node)])
+        else:
+            text = node.text or ""
         url = text.strip()
         if not url:
             if required:
@@ -194,11 +121,6 @@ def source_line(element: etree._Element) -> int | None:
     return line if isinstance(line, int) else None
 
 
-def shown(raw: str, limit: int = 60) -> str:
-    """`raw` quoted for a message, shortened when long."""
-    return repr(raw if len(raw) <= limit else raw[:limit] + "...")
-
-
 def has_text(text: str | None) -> bool:
     """True for text that is not only whitespace."""
-    return bool(text and text.strip())
+    return bool(text and not text.isspace())

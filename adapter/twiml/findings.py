@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from adapter.errors import TwilioError
 from adapter.twiml.codes import TwilioCode
 
-__all__ = ["Finding", "TwimlError", "finding"]
+__all__ = ["Finding", "TwimlError", "finding", "shown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,11 @@ def finding(
         verb=verb,
         attribute=attribute,
     )
+
+
+def shown(raw: str, limit: int = 60) -> str:
+    """`raw` quoted for a message, shortened when long."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "...")
 
 
 class TwimlError(TwilioError):

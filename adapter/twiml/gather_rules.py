@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 
 from adapter.twiml import codes
-from adapter.twiml.attributes import parse_integer
+from adapter.twiml import rule_table as rules
+from adapter.twiml.attributes import integer_parser
 from adapter.twiml.element import Element, source_line
 from adapter.twiml.findings import finding
-from adapter.twiml.prompt_rules import pause_verb, play_verb, say_verb
+from adapter.twiml.prompt_rules import SAY_IN_GATHER, pause_verb, play_verb, say_verb
+from adapter.twiml.rule_table import RuleTable
 from adapter.twiml.verbs import Gather, Pause, Play, Say
 
 __all__ = [
@@ -46,7 +48,7 @@ GATHER_IGNORED_ATTRIBUTES = (
 )
 _LANGUAGE_RE = re.compile(r"[a-z]{2,3}-[A-Za-z0-9]{2,8}")
 _NESTED: Mapping[str, Callable[[Element], Say | Play | Pause | None]] = {
-    "Say": lambda el: say_verb(el, codes.GATHER_SAY_INVALID_LOOP),
+    "Say": lambda el: say_verb(el, SAY_IN_GATHER),
     "Play": play_verb,
     "Pause": pause_verb,
 }
@@ -64,43 +66,40 @@ def _language(raw: str) -> str | None:
     return raw if _LANGUAGE_RE.fullmatch(raw) else None
 
 
+# <Gather>'s attributes in the order Twilio documents them.
+GATHER = RuleTable(
+    rules.choice("input", GATHER_INPUTS, GATHER_DEFAULT_INPUT),
+    rules.url("action", codes.INVALID_URL_FORMAT),
+    rules.method("method", codes.GATHER_INVALID_METHOD, GATHER_DEFAULT_METHOD),
+    rules.integer("timeout", codes.GATHER_INVALID_TIMEOUT, GATHER_DEFAULT_TIMEOUT, minimum=1),
+    rules.value("finishOnKey", _finish_key, codes.GATHER_INVALID_FINISH_ON_KEY,
+          GATHER_DEFAULT_FINISH_ON_KEY,
+          f"is not one of 0-9, # and * (or empty); using {GATHER_DEFAULT_FINISH_ON_KEY}"),
+    rules.value("numDigits", integer_parser(minimum=1), codes.GATHER_INVALID_NUM_DIGITS, None,
+          "is not a whole number of at least 1; using no limit"),
+    rules.boolean("actionOnEmptyResult", codes.GATHER_INVALID_ACTION_ON_EMPTY_RESULT, False),
+    rules.value("speechTimeout", _speech_timeout, codes.GATHER_INVALID_SPEECH_TIMEOUT, None,
+          "is not a positive whole number or auto; using timeout"),
+    rules.integer("maxSpeechTime", codes.GATHER_INVALID_MAX_SPEECH_TIME,
+            GATHER_DEFAULT_MAX_SPEECH_TIME, minimum=1),
+    rules.value("language", _language, codes.GATHER_INVALID_LANGUAGE, GATHER_DEFAULT_LANGUAGE,
+          f"is not a language tag such as en-US; using {GATHER_DEFAULT_LANGUAGE}"),
+    rules.boolean("profanityFilter", codes.SCHEMA_VALIDATION_WARNING, True),
+    rules.as_written("hints", ""),
+    *(rules.as_written(attribute) for attribute in GATHER_IGNORED_ATTRIBUTES),
+)
+
+
 def gather_verb(el: Element) -> Gather:
     """``<Gather>``: its attributes in the order Twilio documents them, then its prompts."""
-    input_ = el.choice("input", GATHER_INPUTS, GATHER_DEFAULT_INPUT)
-    action = el.url("action", codes.INVALID_URL_FORMAT)
-    method = el.method("method", codes.GATHER_INVALID_METHOD, GATHER_DEFAULT_METHOD)
-    timeout = el.integer("timeout", codes.GATHER_INVALID_TIMEOUT, GATHER_DEFAULT_TIMEOUT,
-                         minimum=1)
-    finish_on_key = el.value(
-        "finishOnKey", _finish_key, codes.GATHER_INVALID_FINISH_ON_KEY,
-        GATHER_DEFAULT_FINISH_ON_KEY,
-        f"is not one of 0-9, # and * (or empty); using {GATHER_DEFAULT_FINISH_ON_KEY}",
-    )
-    num_digits = el.value(
-        "numDigits", lambda raw: parse_integer(raw, minimum=1), codes.GATHER_INVALID_NUM_DIGITS,
-        None, "is not a whole number of at least 1; using no limit",
-    )
-    action_on_empty_result = el.boolean(
-        "actionOnEmptyResult", codes.GATHER_INVALID_ACTION_ON_EMPTY_RESULT, False
-    )
-    speech_timeout = el.value("speechTimeout", _speech_timeout,
-                              codes.GATHER_INVALID_SPEECH_TIMEOUT, None,
-                              "is not a positive whole number or auto; using timeout")
-    max_speech_time = el.integer("maxSpeechTime", codes.GATHER_INVALID_MAX_SPEECH_TIME,
-                                 GATHER_DEFAULT_MAX_SPEECH_TIME, minimum=1)
-    language = el.value("language", _language, codes.GATHER_INVALID_LANGUAGE,
-                        GATHER_DEFAULT_LANGUAGE,
-                        f"is not a language tag such as en-US; using {GATHER_DEFAULT_LANGUAGE}")
-    profanity_filter = el.boolean("profanityFilter", codes.SCHEMA_VALIDATION_WARNING, True)
-    hints = el.take("hints") or ""
-    for attribute in GATHER_IGNORED_ATTRIBUTES:
-        el.take(attribute)
-    el.report_unknown_attributes()
+    (input_, action, method_, timeout, finish_on_key, num_digits, action_on_empty_result,
+     speech_timeout, max_speech_time, language, profanity_filter, hints,
+     *_ignored) = GATHER.read(el)
     el.report_text()
     return Gather(
         prompts=_prompts(el),
         action=action,
-        method=method,
+        method=method_,
         timeout=timeout,
         finish_on_key=finish_on_key,
         num_digits=num_digits,

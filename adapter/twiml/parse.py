@@ -10,6 +10,8 @@ any verb can run: `parse_document` raises TwimlError when any finding is fatal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from itertools import islice
 
 from lxml import etree
 
@@ -20,10 +22,19 @@ from adapter.twiml.prompt_rules import SAY_DEFAULT_LOOP, say_too_long
 from adapter.twiml.validate import validate_tree
 from adapter.twiml.verbs import Document, Hangup, Play, Redirect, Reject, Say, Unsupported, Verb
 
-__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_document", "parse_document"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_DEPTH",
+    "REMEMBERED_BODY_BYTES",
+    "REMEMBERED_DOCUMENTS",
+    "check_document",
+    "parse_document",
+]
 
 MAX_BODY_BYTES = 65536  # "the response body is larger than 64 kB" -> 11750
 MAX_DEPTH = 32  # <Response> is depth 1; deeper documents are refused with 12100
+REMEMBERED_DOCUMENTS = 128  # valid documents parse_document keeps, the least recent dropped
+REMEMBERED_BODY_BYTES = 4096  # larger bodies are never remembered (at most 512 KiB of bodies)
 
 # One parser for every document: never resolves entities, never loads a DTD or anything over
 # the network, and drops comments and processing instructions. XInclude is never run.
@@ -45,15 +56,32 @@ _DOCTYPE_MARKERS = tuple(
 )
 
 
-def parse_document(body: bytes, content_type: str | None, *, url: str | None = None) -> Document:
+def parse_document(
+    body: bytes, content_type: str | None, *, url: str | None = None, remember: bool = True
+) -> Document:
     """The Document for a response body; raises TwimlError if any finding is fatal.
 
     `url` is the URL the body came from: an audio response becomes a single <Play> of it.
+    Apps mostly answer with the same few documents: the last `REMEMBERED_DOCUMENTS` valid ones
+    of at most `REMEMBERED_BODY_BYTES` are remembered (a Document is immutable, so they are
+    shared), unless `remember` is False. A refused document is never remembered: it is read
+    again each time.
     """
+    if remember and isinstance(body, bytes) and len(body) <= REMEMBERED_BODY_BYTES:
+        return _remembered_document(body, content_type, url)
+    return _document(body, content_type, url)
+
+
+def _document(body: bytes, content_type: str | None, url: str | None) -> Document:
     verbs, findings = _read(body, content_type, url)
-    if any(f.fatal for f in findings):
-        raise TwimlError(findings)
+    for f in findings:
+        if f.fatal:
+            raise TwimlError(findings)
     return Document(verbs=verbs, findings=tuple(findings))
+
+
+# lru_cache keeps only what returns: a TwimlError is raised again, read afresh, every time.
+_remembered_document = lru_cache(maxsize=REMEMBERED_DOCUMENTS)(_document)
 
 
 def check_document(body: bytes, content_type: str | None, url: str | None = None) -> list[Finding]:
@@ -140,8 +168,9 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
     """The root element of a safe, well-formed document, or the 12100 finding refusing it."""
     if not body.strip():
         return finding(codes.DOCUMENT_PARSE_FAILURE, "the body is empty")
-    if any(marker in body for marker in _DOCTYPE_MARKERS):
-        return _doctype_refused()
+    for marker in _DOCTYPE_MARKERS:
+        if marker in body:
+            return _doctype_refused()
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as error:
@@ -156,7 +185,7 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         return _doctype_refused()
-    depth = _depth(root)
+    depth = _depth(root) if _more_nodes_than(root, MAX_DEPTH) else 1
     if depth > MAX_DEPTH:
         return finding(
             codes.DOCUMENT_PARSE_FAILURE,
@@ -180,6 +209,12 @@ def _one_line(text: str) -> str:
     """libxml2's messages can hold line breaks (e.g. "detecting EBCDIC\n"); a finding is one
     line in logs and callbacks."""
     return " ".join(text.split())
+
+
+def _more_nodes_than(root: etree._Element, count: int) -> bool:
+    """True when the tree has more than `count` nodes: only then can it be deeper than that
+    (most documents are a handful of elements, counted without a walk in Python)."""
+    return next(islice(root.iter(), count, None), None) is not None
 
 
 def _depth(root: etree._Element) -> int:

@@ -6,11 +6,14 @@ A ``<Recording>`` noun becomes a `StartRecording` or `StopRecording` verb; the o
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from adapter.twiml import codes
-from adapter.twiml.attributes import parse_events, parse_finish_keys
-from adapter.twiml.element import Element, shown, unsupported
+from adapter.twiml import rule_table as rules
+from adapter.twiml.attributes import parse_bool, parse_events, parse_finish_keys
+from adapter.twiml.element import Element, unsupported
+from adapter.twiml.rule_table import Rule, RuleTable
 from adapter.twiml.verbs import Record, StartRecording, StopRecording, Verb
 
 __all__ = [
@@ -30,9 +33,10 @@ __all__ = [
     "RECORD_MIN_MAX_LENGTH",
     "RECORD_TRIM_VALUES",
     "START_NOUNS",
+    "STATUS_CALLBACK_RULES",
     "record_verb",
     "start_or_stop_verbs",
-    "status_callback_attributes",
+    "status_callback",
 ]
 
 RECORD_DEFAULT_METHOD = "POST"
@@ -55,78 +59,6 @@ RECORDING_DEFAULT_CHANNELS = "dual"
 START_NOUNS = frozenset({"Recording", "Stream", "Siprec", "Transcription", "ConversationRelay"})
 
 
-def record_verb(el: Element) -> Record:
-    """``<Record>``: every attribute checked in the order Twilio documents them."""
-    action = el.url("action", codes.INVALID_URL_FORMAT)
-    method = el.method("method", codes.RECORD_INVALID_METHOD, RECORD_DEFAULT_METHOD)
-    timeout = el.integer("timeout", codes.RECORD_INVALID_TIMEOUT, RECORD_DEFAULT_TIMEOUT)
-    finish_on_key = el.value(
-        "finishOnKey",
-        parse_finish_keys,
-        codes.RECORD_INVALID_FINISH_ON_KEY,
-        RECORD_DEFAULT_FINISH_ON_KEY,
-        f"has characters other than 0-9, # and *; using {RECORD_DEFAULT_FINISH_ON_KEY}",
-    )
-
-    transcribe = el.boolean("transcribe", codes.RECORD_INVALID_TRANSCRIBE, False)
-    default_max_length = (
-        RECORD_DEFAULT_MAX_LENGTH_TRANSCRIBED if transcribe else RECORD_DEFAULT_MAX_LENGTH
-    )
-    max_length = el.integer(
-        "maxLength",
-        codes.RECORD_INVALID_MAX_LENGTH,
-        default_max_length,
-        RECORD_MIN_MAX_LENGTH,
-        RECORD_MAX_LENGTH_LIMIT,
-    )
-    if transcribe and max_length > RECORD_MAX_TRANSCRIBED_LENGTH:
-        el.report(
-            codes.RECORD_MAX_LENGTH_TOO_HIGH_FOR_TRANSCRIPTION,
-            f"maxLength {max_length} is over {RECORD_MAX_TRANSCRIBED_LENGTH} s; "
-            "recordings that long are not transcribed",
-            "maxLength",
-        )
-
-    play_beep = el.boolean("playBeep", codes.RECORD_INVALID_PLAY_BEEP, True)
-    trim = _record_trim(el)
-    status_callback = status_callback_attributes(el)
-    transcribe_callback = el.url("transcribeCallback", codes.TRANSCRIBE_CALLBACK_URL_INVALID)
-
-    # Valid Twilio attributes this adapter does not act on (documented in twiml-support.md).
-    el.take("recordingTrack")
-    el.take("recordingConfigurationId")
-
-    el.report_leftovers()
-    return Record(
-        action=action,
-        method=method,
-        timeout=timeout,
-        finish_on_key=finish_on_key,
-        max_length=max_length,
-        play_beep=play_beep,
-        trim=trim,
-        **status_callback,
-        transcribe=transcribe,
-        transcribe_callback=transcribe_callback,
-    )
-
-
-def _record_trim(el: Element) -> str:
-    """``<Record trim>``: absent, trim-silence; another value, 13699 and no trim (Twilio's
-    "Defaults to no trim")."""
-    raw = el.take("trim")
-    if raw is None:
-        return RECORD_DEFAULT_TRIM
-    if raw in RECORD_TRIM_VALUES:
-        return raw
-    el.report(
-        codes.RECORD_INVALID_TRIM,
-        f"{shown(raw)} is not trim-silence or do-not-trim; using {RECORD_INVALID_TRIM_FALLBACK}",
-        "trim",
-    )
-    return RECORD_INVALID_TRIM_FALLBACK
-
-
 class StatusCallback(TypedDict):
     """Where and how the recording's status callback goes (<Record>, <Recording> and
     <Dial record> alike)."""
@@ -136,43 +68,110 @@ class StatusCallback(TypedDict):
     recording_status_callback_event: frozenset[str]
 
 
-def status_callback_attributes(el: Element) -> StatusCallback:
-    """``recordingStatusCallback``, its method (Twilio documents no verb-specific code for a
-    bad one: a 12200 warning) and its events (13621, fatal), read in that order."""
-    return StatusCallback(
-        recording_status_callback=el.url(
-            "recordingStatusCallback", codes.RECORDING_STATUS_CALLBACK_URL_INVALID
-        ),
-        recording_status_callback_method=el.method(
-            "recordingStatusCallbackMethod", codes.SCHEMA_VALIDATION_WARNING, RECORD_DEFAULT_METHOD
-        ),
-        recording_status_callback_event=el.value(
-            "recordingStatusCallbackEvent",
-            parse_events,
-            codes.RECORD_INVALID_STATUS_CALLBACK_EVENT,
-            RECORD_DEFAULT_EVENTS,
-            "is not a space-separated list of in-progress, completed and absent",
-        ),
+# ``recordingStatusCallback``, its method (Twilio documents no verb-specific code for a bad one:
+# a 12200 warning) and its events (13621, fatal), in that order, in every table that has them.
+STATUS_CALLBACK_RULES: tuple[Rule, ...] = (
+    rules.url("recordingStatusCallback", codes.RECORDING_STATUS_CALLBACK_URL_INVALID),
+    rules.method("recordingStatusCallbackMethod", codes.SCHEMA_VALIDATION_WARNING,
+           RECORD_DEFAULT_METHOD),
+    rules.value("recordingStatusCallbackEvent", parse_events,
+          codes.RECORD_INVALID_STATUS_CALLBACK_EVENT, RECORD_DEFAULT_EVENTS,
+          "is not a space-separated list of in-progress, completed and absent"),
+)
+
+
+def status_callback(values: Sequence[Any]) -> StatusCallback:
+    """The `STATUS_CALLBACK_RULES` values, read in that order."""
+    callback, method_, events = values
+    return StatusCallback(recording_status_callback=callback,
+                          recording_status_callback_method=method_,
+                          recording_status_callback_event=events)
+
+
+def _too_long_to_transcribe(max_length: int) -> tuple[int, codes.TwilioCode, str] | None:
+    if max_length <= RECORD_MAX_TRANSCRIBED_LENGTH:
+        return None
+    return (max_length, codes.RECORD_MAX_LENGTH_TOO_HIGH_FOR_TRANSCRIPTION,
+            f"maxLength {max_length} is over {RECORD_MAX_TRANSCRIBED_LENGTH} s; "
+            "recordings that long are not transcribed")
+
+
+def _record_table(transcribed: bool) -> RuleTable:
+    """``<Record>``'s attributes in the order Twilio documents them; a transcribed recording
+    has a shorter default maxLength, and a longer one is reported (13615) but kept."""
+    return RuleTable(
+        rules.url("action", codes.INVALID_URL_FORMAT),
+        rules.method("method", codes.RECORD_INVALID_METHOD, RECORD_DEFAULT_METHOD),
+        rules.integer("timeout", codes.RECORD_INVALID_TIMEOUT, RECORD_DEFAULT_TIMEOUT),
+        rules.value("finishOnKey", parse_finish_keys, codes.RECORD_INVALID_FINISH_ON_KEY,
+              RECORD_DEFAULT_FINISH_ON_KEY,
+              f"has characters other than 0-9, # and *; using {RECORD_DEFAULT_FINISH_ON_KEY}"),
+        rules.boolean("transcribe", codes.RECORD_INVALID_TRANSCRIBE, False),
+        rules.integer("maxLength", codes.RECORD_INVALID_MAX_LENGTH,
+                RECORD_DEFAULT_MAX_LENGTH_TRANSCRIBED if transcribed else RECORD_DEFAULT_MAX_LENGTH,
+                RECORD_MIN_MAX_LENGTH, RECORD_MAX_LENGTH_LIMIT,
+                check=_too_long_to_transcribe if transcribed else None),
+        rules.boolean("playBeep", codes.RECORD_INVALID_PLAY_BEEP, True),
+        # Absent, trim-silence; another value, 13699 and no trim (Twilio's "Defaults to no trim").
+        Rule("trim", {trim: trim for trim in RECORD_TRIM_VALUES}.get, codes.RECORD_INVALID_TRIM,
+             RECORD_DEFAULT_TRIM,
+             f"is not trim-silence or do-not-trim; using {RECORD_INVALID_TRIM_FALLBACK}",
+             fallback=RECORD_INVALID_TRIM_FALLBACK),
+        *STATUS_CALLBACK_RULES,
+        rules.url("transcribeCallback", codes.TRANSCRIBE_CALLBACK_URL_INVALID),
+        # Valid Twilio attributes this adapter does not act on (documented in twiml-support.md).
+        rules.as_written("recordingTrack"),
+        rules.as_written("recordingConfigurationId"),
+    )
+
+
+RECORD = _record_table(transcribed=False)
+RECORD_TRANSCRIBED = _record_table(transcribed=True)
+RECORDING = RuleTable(
+    rules.as_written("name"),
+    *STATUS_CALLBACK_RULES,
+    rules.choice("trim", RECORD_TRIM_VALUES, RECORD_DEFAULT_TRIM),
+    rules.choice("track", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK),
+    rules.choice("channels", RECORDING_CHANNELS, RECORDING_DEFAULT_CHANNELS),
+    rules.as_written("recordingConfigurationId"),
+)
+STOP_RECORDING = RuleTable(rules.as_written("name"))
+START_OR_STOP = RuleTable()
+
+
+def record_verb(el: Element) -> Record:
+    """``<Record>``: every attribute checked in the order Twilio documents them."""
+    transcribe_raw = el.node.get("transcribe")
+    transcribed = transcribe_raw is not None and parse_bool(transcribe_raw) is True
+    (action, method_, timeout, finish_on_key, transcribe, max_length, play_beep, trim,
+     *callback, transcribe_callback, _track, _configuration) = (
+        RECORD_TRANSCRIBED if transcribed else RECORD).read(el)
+    el.report_content()
+    return Record(
+        action=action,
+        method=method_,
+        timeout=timeout,
+        finish_on_key=finish_on_key,
+        max_length=max_length,
+        play_beep=play_beep,
+        trim=trim,
+        **status_callback(callback),
+        transcribe=transcribe,
+        transcribe_callback=transcribe_callback,
     )
 
 
 def _recording_noun(el: Element) -> StartRecording:
     """``<Start><Recording>``: a background recording of the call."""
-    verb = StartRecording(
-        name=el.take("name"),
-        **status_callback_attributes(el),
-        trim=el.choice("trim", RECORD_TRIM_VALUES, RECORD_DEFAULT_TRIM),
-        track=el.choice("track", RECORDING_TRACKS, RECORDING_DEFAULT_TRACK),
-        channels=el.choice("channels", RECORDING_CHANNELS, RECORDING_DEFAULT_CHANNELS),
-    )
-    el.take("recordingConfigurationId")
-    el.report_leftovers()
-    return verb
+    name, *callback, trim, track, channels, _configuration = RECORDING.read(el)
+    el.report_content()
+    return StartRecording(name=name, **status_callback(callback), trim=trim, track=track,
+                          channels=channels)
 
 
 def start_or_stop_verbs(el: Element) -> list[Verb]:
     """<Start>/<Stop>: each <Recording> noun becomes a verb, in order; other nouns Unsupported."""
-    el.report_unknown_attributes()
+    START_OR_STOP.read(el)
     el.report_text()
     verbs: list[Verb] = []
     for child in el.children():
@@ -181,8 +180,7 @@ def start_or_stop_verbs(el: Element) -> list[Verb]:
             if el.name == "Start":
                 verbs.append(_recording_noun(noun))
             else:
-                name = noun.take("name")
-                noun.report_unknown_attributes()
+                (name,) = STOP_RECORDING.read(noun)
                 verbs.append(StopRecording(name=name))
         elif noun.name in START_NOUNS:
             verbs.append(unsupported(f"{el.name}/{noun.name}", child, child))

@@ -8,7 +8,7 @@ for the whole document, which `adapter.twiml.parse` enforces before any verb run
 Each verb family has its own module of rules: `recording_rules` (``<Record>``, ``<Start>``,
 ``<Stop>``), `dial_rules`, `prompt_rules` (``<Say>``, ``<Play>``, ``<Pause>``), `gather_rules`
 and `flow_rules` (``<Hangup>``, ``<Reject>``, ``<Redirect>``), all reading attributes through
-`element.Element`.
+the element's compiled `rule_table.RuleTable`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from adapter.twiml.flow_rules import hangup_verb, redirect_verb, reject_verb
 from adapter.twiml.gather_rules import gather_verb
 from adapter.twiml.prompt_rules import pause_verb, play_verb, say_verb
 from adapter.twiml.recording_rules import record_verb, start_or_stop_verbs
+from adapter.twiml.rule_table import RuleTable
 from adapter.twiml.verbs import Verb
 
 __all__ = ["IMPLEMENTED_VERBS", "UNSUPPORTED_VERBS", "validate_tree"]
@@ -64,18 +65,17 @@ UNSUPPORTED_VERBS = frozenset(
 )
 
 
+RESPONSE = RuleTable()  # <Response> has no attributes
+
+
 def _verbs(el: Element) -> list[Verb]:
-    """The typed verbs for one child of <Response> (none when it is skipped; several for a
-    <Start> holding several nouns)."""
+    """The typed verbs for a child of <Response> that is not one of `_ONE_VERB` (none when it
+    is skipped; several for a <Start> holding several nouns)."""
     several = _SEVERAL_VERBS.get(el.name)
     if several is not None:
         return several(el)
-    one = _ONE_VERB.get(el.name)
-    if one is not None:
-        verb = one(el)
-        return [verb] if verb is not None else []
     if el.name in UNSUPPORTED_VERBS:
-        return [unsupported(el.name, el.element, el.element)]
+        return [unsupported(el.name, el.node, el.node)]
     el.report(
         codes.SCHEMA_VALIDATION_WARNING,
         f"<{el.name}> is not a TwiML verb (names are case-sensitive); skipped",
@@ -99,13 +99,21 @@ def validate_tree(root: etree._Element) -> tuple[tuple[Verb, ...], list[Finding]
             )
         )
         return (), findings
-    response = Element(root, findings)
-    response.report_unknown_attributes()
+    response = Element(root, findings, "Response")
+    RESPONSE.read(response)
     if response.has_text():
         response.report(
             codes.SCHEMA_VALIDATION_WARNING, "text directly inside <Response> is ignored"
         )
     verbs: list[Verb] = []
     for child in response.children():
-        verbs.extend(_verbs(response.nested(child)))
+        name = str(child.tag)
+        el = Element(child, findings, name)
+        one = _ONE_VERB.get(name)
+        if one is not None:
+            verb = one(el)
+            if verb is not None:
+                verbs.append(verb)
+        else:
+            verbs.extend(_verbs(el))
     return tuple(verbs), findings
