@@ -41,17 +41,22 @@ def finalise(
     removed in every case.
     """
     staged: list[Path] = []
+    # One segment kept as it is: a file made from it (tracks combined, channels taken) is
+    # written straight to `target`, not to a work file copied there afterwards.
+    direct = len(segments) == 1 and not trim and not pad
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         parts = [part for index, segment in enumerate(segments)
-                 if (part := _segment_audio(segment, channels, target, index, staged))]
+                 if (part := _segment_audio(segment, channels, target, index, staged, direct))]
         if not parts:
             return None
         joined = parts[0]
         if len(parts) > 1:
             joined = _staged(target, "joined", staged)
             tracks.concat_wavs(parts, joined)
-        if trim:
+        if joined == target:
+            info = media.wav_info(target)
+        elif trim:
             info = silence.trim_silence(joined, target)
         elif pad:
             info = padding.copy_wav_with_silence(joined, target, pad)
@@ -80,16 +85,20 @@ def _staged(target: Path, name: str, staged: list[Path]) -> Path:
 
 
 def _segment_audio(
-    segment: CallRecordingHandle, channels: int, target: Path, index: int, staged: list[Path]
+    segment: CallRecordingHandle, channels: int, target: Path, index: int, staged: list[Path],
+    direct: bool,
 ) -> Path | None:
     """The WAV holding `segment`'s audio as the final recording wants it: a PBX file as it is,
-    or a work file made from it; None when the PBX wrote nothing for it (discarded)."""
+    or a file made from it (`target` itself when `direct`, else a work file); None when the
+    PBX wrote nothing for it (discarded)."""
+    def work_file() -> Path:
+        return target if direct else _staged(target, str(index), staged)
+
     if segment.stereo_file is not None:
-        return _from_stereo(segment, segment.stereo_file, channels,
-                            lambda: _staged(target, str(index), staged))
+        return _from_stereo(segment, segment.stereo_file, channels, work_file)
     inbound, outbound = segment.inbound_file, segment.outbound_file
     if inbound is not None and outbound is not None:
-        part = _staged(target, str(index), staged)
+        part = work_file()
         combine = tracks.interleave_wavs if channels == 2 else tracks.mix_wavs
         combine(inbound, outbound, part)
         return part
