@@ -77,11 +77,18 @@ class ChildResult:
 
 def in_child(code: str, *args: str, timeout: float = 600) -> ChildResult:
     """Run ``python -c code args…`` in a new interpreter; report what it cost. The child
-    prints its own ``peak`` (its RUSAGE_SELF and RUSAGE_CHILDREN maxrss) on the last line."""
+    prints its own peak and its children's on the last line.
+
+    Its own peak is the kernel's high-water mark of its memory (``VmHWM``), not its
+    ``ru_maxrss``: Linux carries a process's maxrss across ``exec``, so a child spawned from
+    a large parent (``python -m bench``, about 80 MiB) would report the parent's size. Its
+    children's peak is RUSAGE_CHILDREN's maxrss (the largest one), at least the size of the
+    child that spawned them."""
     wrapper = (
         code + "\nimport resource as _r\n"
-        "print('PEAK', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss,"
-        " _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "with open('/proc/self/status') as _f:\n"
+        "    _hwm = next(l.split()[1] for l in _f if l.startswith('VmHWM:'))\n"
+        "print('PEAK', _hwm, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

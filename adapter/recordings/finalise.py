@@ -1,119 +1,93 @@
-"""The PBX's files of a recording → the final WAV it is published as. One finaliser for the live
-`<Record>`, the live `<Start><Recording>` and recovery after a crash alike.
+"""The PBX's files of a recording → the final WAV it is published as (what that WAV is made of:
+`adapter.recordings.assemble`), made where it costs the adapter least.
 
-A recording is one or more segments (`CallRecordingHandle`: more than one after pauses with
-PauseBehavior=skip), each as the PBX wrote it:
+A recording whose PBX files hold at least `WORKER_MIN_BYTES` is assembled in a worker process
+(`adapter.recordings.finalise_worker`): seconds of block copying then run on the other core
+instead of taking the event loop's GIL turns, and in a small interpreter of their own. A
+shorter one is assembled in the calling thread: a new interpreter's start-up (about 20 ms
+idle, 0.2 s on a loaded machine) would cost more than the job.
 
-- **track files** (Asterisk): one track as is; two tracks mixed for ``mono`` (1 channel), or
-  interleaved for ``dual`` (2 channels) with the caller on channel 1;
-- **one stereo file** (FreeSWITCH, caller on channel 1): ``dual`` is the file as it is,
-  ``mono`` its two channels mixed, a single track its one channel. A stereo file that does not
-  exist is a recording the PBX discarded without writing a frame (RECORD_DISCARDED): no audio.
-
-The segments are joined in order, then the whole is trimmed (``trim-silence``) or copied, with
-`pad` seconds of digital silence appended to a copy (``do-not-trim`` `<Record>`: the silence the
-PBX cut, `adapter.recordings.padding`). Empty or silent: no media, None. The PBX's files are
-removed either way: the media folder holds the only copy.
-
-Blocking CPU and disk work: callers run `finalise` with ``asyncio.to_thread``.
+Blocking CPU and disk work either way: callers run `finalise` with ``asyncio.to_thread``. The
+thread waits for the worker with the GIL released, and a cancelled caller's job still runs to
+its end (as a thread's would), so the PBX's files are always removed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from adapter.pbx.base import CallRecordingHandle
-from adapter.recordings import media, padding, silence, tracks
+import adapter
+from adapter.recordings import finalise_worker
+from adapter.recordings.assemble import Segment, assemble
+from adapter.recordings.media import AudioInfo, MediaError
 
-__all__ = ["finalise"]
+__all__ = ["WORKER_MIN_BYTES", "finalise"]
+
+WORKER_MIN_BYTES = 8 * 2**20
+"""PBX files of at least this many bytes in all (about 9 min of 8 kHz mono, 4.5 min of dual)
+are assembled in a worker process: the job is then a second or more, its start-up a few %."""
+
+_STDERR_LIMIT = 2000
 
 
 def finalise(
-    segments: Sequence[CallRecordingHandle], target: Path, channels: int, *, trim: bool,
-    pad: int = 0,
-) -> media.AudioInfo | None:
-    """The final WAV at `target` made from `segments` (see the module docstring); its shape, or
-    None when it holds no audio (then `target` does not exist).
+    segments: Sequence[Segment], target: Path, channels: int, *, trim: bool, pad: int = 0,
+) -> AudioInfo | None:
+    """The final WAV at `target` made from `segments` (`adapter.recordings.assemble.assemble`);
+    its shape, or None when it holds no audio (then `target` does not exist).
 
     `channels` is the recording's (2: dual). Raises `MediaError` / `OSError` when a file is
-    unusable or cannot be written; `target` does not exist then either. The PBX's files are
-    removed in every case.
+    unusable or cannot be written, or the worker process failed; `target` does not exist then
+    either. The PBX's files are removed in every case.
     """
-    staged: list[Path] = []
+    if _pbx_bytes(segments) < WORKER_MIN_BYTES:
+        return assemble(segments, target, channels, trim=trim, pad=pad)
+    return _in_worker(segments, target, channels, trim=trim, pad=pad)
+
+
+def _pbx_bytes(segments: Sequence[Segment]) -> int:
+    total = 0
+    for path in (f for s in segments for f in s.files):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue  # absent (discarded) or unreadable: the assembler says which
+    return total
+
+
+def _worker_command() -> list[str]:
+    """The worker's command line: this interpreter, no site (the worker needs only the
+    standard library and this package, found through PYTHONPATH)."""
+    return [sys.executable, "-S", "-m", "adapter.recordings.finalise_worker"]
+
+
+def _in_worker(
+    segments: Sequence[Segment], target: Path, channels: int, *, trim: bool, pad: int
+) -> AudioInfo | None:
+    job = finalise_worker.encode_job(segments, target, channels, trim=trim, pad=pad)
+    package_root = str(Path(adapter.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        parts = [part for index, segment in enumerate(segments)
-                 if (part := _segment_audio(segment, channels, target, index, staged))]
-        if not parts:
-            return None
-        joined = parts[0]
-        if len(parts) > 1:
-            joined = _staged(target, "joined", staged)
-            tracks.concat_wavs(parts, joined)
-        if trim:
-            info = silence.trim_silence(joined, target)
-        elif pad:
-            info = padding.copy_wav_with_silence(joined, target, pad)
-        else:
-            info = media.copy_wav(joined, target)
-        if info.frames == 0 or silence.is_silent(target):
-            target.unlink(missing_ok=True)
-            return None
-        return info
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
-        for segment in segments:
-            for path in segment.files:
-                path.unlink(missing_ok=True)
+        done = subprocess.run(_worker_command(), input=job, capture_output=True, env=env,
+                              check=False)
+    except OSError as exc:
+        _remove_all(segments, target)
+        raise MediaError(f"{target.stem}: cannot start the finaliser worker: {exc}") from exc
+    if done.returncode != 0:
+        # Killed or crashed mid-job: nothing it made is trusted, the PBX's files go as always.
+        _remove_all(segments, target)
+        message = done.stderr.decode("utf-8", errors="replace").strip()[-_STDERR_LIMIT:]
+        raise MediaError(f"{target.stem}: the finaliser worker exited with status "
+                         f"{done.returncode}: {message}")
+    return finalise_worker.decode_outcome(done.stdout)
 
 
-def _staged(target: Path, name: str, staged: list[Path]) -> Path:
-    """A work file beside `target`, removed when the finaliser is done."""
-    path = target.with_name(f".{target.stem}.{name}.staged.wav")
-    staged.append(path)
-    return path
-
-
-def _segment_audio(
-    segment: CallRecordingHandle, channels: int, target: Path, index: int, staged: list[Path]
-) -> Path | None:
-    """The WAV holding `segment`'s audio as the final recording wants it: a PBX file as it is,
-    or a work file made from it; None when the PBX wrote nothing for it (discarded)."""
-    if segment.stereo_file is not None:
-        return _from_stereo(segment, segment.stereo_file, channels,
-                            lambda: _staged(target, str(index), staged))
-    inbound, outbound = segment.inbound_file, segment.outbound_file
-    if inbound is not None and outbound is not None:
-        part = _staged(target, str(index), staged)
-        combine = tracks.interleave_wavs if channels == 2 else tracks.mix_wavs
-        combine(inbound, outbound, part)
-        return part
-    source = inbound or outbound
-    if source is None:
-        raise media.MediaError(f"{target.stem}: a segment without a file")
-    return source
-
-
-def _from_stereo(
-    segment: CallRecordingHandle, stereo: Path, channels: int, work_file: Callable[[], Path]
-) -> Path | None:
-    if not stereo.exists():
-        return None  # RECORD_DISCARDED: FreeSWITCH wrote no frame and removed the file
-    tracks.check_stereo(stereo)
-    if segment.inbound and segment.outbound:
-        if channels == 2:
-            return stereo
-        part = work_file()
-        tracks.mix_channels(stereo, part)
-        return part
-    if not (segment.inbound or segment.outbound):
-        raise media.MediaError(f"{stereo}: no track wanted from the stereo recording")
-    part = work_file()
-    tracks.take_channel(stereo, part, 1 if segment.inbound else 2)
-    return part
-
+def _remove_all(segments: Sequence[Segment], target: Path) -> None:
+    target.unlink(missing_ok=True)
+    for path in (f for s in segments for f in s.files):
+        path.unlink(missing_ok=True)

@@ -2,8 +2,13 @@
 silence (``trim="trim-silence"``).
 
 Memory is bounded regardless of the recording's length: silence detection looks at bounded
-windows at the head and the tail (pydub sees at most one window at a time), and the kept frames
-are copied in one-second blocks (`adapter.recordings.media`). Callers run these in a thread.
+windows at the head and the tail, and the kept frames are copied in one-second blocks
+(`adapter.recordings.media`). Callers run these in a thread.
+
+The scan is pydub's ``detect_leading_silence`` (the level of each `chunk_ms` chunk in dBFS,
+pydub's millisecond-to-frame arithmetic, its padding of a short last chunk) computed with
+`audioop` over the bytes of one window, so this module imports only the standard library and
+`adapter.recordings.media`: the trim is the one pydub made, without pydub's import and copies.
 """
 
 from __future__ import annotations
@@ -12,9 +17,6 @@ import audioop
 import math
 import wave
 from pathlib import Path
-
-from pydub import AudioSegment
-from pydub.silence import detect_leading_silence
 
 from adapter.recordings.media import (
     AudioInfo,
@@ -36,7 +38,7 @@ sides; it is also pydub's own default. Twilio does not document its threshold.
 """
 
 _WINDOW_MS = 30_000
-"""Longest stretch of audio handed to pydub at once (30 s: 469 KiB at 8 kHz 16-bit mono)."""
+"""Longest stretch of audio scanned at once (30 s: 469 KiB at 8 kHz 16-bit mono)."""
 
 
 def _silence_ceiling(threshold_dbfs: float, sample_width: int) -> float:
@@ -54,6 +56,34 @@ def _ms_to_frames(ms: int, sample_rate: int) -> int:
     return int(ms * sample_rate / 1000)  # pydub's own conversion, so chunk edges agree
 
 
+def _is_quiet(rms: int, full_scale: float, threshold_dbfs: float) -> bool:
+    """pydub's ``segment.dBFS < threshold`` for a chunk of RMS amplitude `rms` (its formula,
+    so a level on the threshold is decided as pydub decided it)."""
+    return rms == 0 or 20 * math.log(rms / full_scale, 10) < threshold_dbfs
+
+
+def _leading_silence_ms(
+    data: bytes, info: AudioInfo, threshold_dbfs: float, chunk_ms: int
+) -> int:
+    """pydub's ``detect_leading_silence(segment, threshold_dbfs, chunk_ms)`` of the signed
+    frames `data`: milliseconds of silent chunks at its start (its length when all are)."""
+    width, frame_width = info.sample_width, info.frame_width
+    per_ms = info.sample_rate / 1000.0
+    full_scale = 2 ** (8 * width) / 2
+    length_ms = round(1000 * ((len(data) // frame_width) / info.sample_rate))
+    trim_ms = 0
+    while trim_ms < length_ms:
+        start = int(trim_ms * per_ms) * frame_width
+        end = int(min(trim_ms + chunk_ms, length_ms) * per_ms) * frame_width
+        chunk = data[start:end]
+        if chunk and len(chunk) < end - start:
+            chunk += bytes(end - start - len(chunk))  # pydub pads a short last chunk with 0s
+        if not _is_quiet(audioop.rms(chunk, width), full_scale, threshold_dbfs):
+            break
+        trim_ms += chunk_ms
+    return min(trim_ms, length_ms)
+
+
 class _SilenceScanner:
     """Finds the first and last sound in a WAV, looking at one bounded window at a time."""
 
@@ -69,8 +99,8 @@ class _SilenceScanner:
         window_ms = math.ceil(_WINDOW_MS / chunk_ms) * chunk_ms
         self._window = max(1, _ms_to_frames(window_ms, info.sample_rate))
 
-    def _segment(self, start: int, count: int) -> AudioSegment | None:
-        """The window as a pydub segment, or None when even its peak is below the ceiling."""
+    def _window_data(self, start: int, count: int) -> bytes | None:
+        """The window's signed frames, or None when even its peak is below the ceiling."""
         data = _signed(
             read_frames(self._reader, self._path, self._info, start, count),
             self._info.sample_width,
@@ -78,15 +108,10 @@ class _SilenceScanner:
         # Every chunk's RMS is at most the window's peak: a quiet peak means a silent window.
         if audioop.max(data, self._info.sample_width) < self._ceiling:
             return None
-        return AudioSegment(
-            data=data,
-            sample_width=self._info.sample_width,
-            frame_rate=self._info.sample_rate,
-            channels=self._info.channels,
-        )
+        return data
 
-    def _leading_silence(self, segment: AudioSegment) -> int:
-        ms = int(detect_leading_silence(segment, self._threshold, self._chunk_ms))
+    def _leading_silence(self, data: bytes) -> int:
+        ms = _leading_silence_ms(data, self._info, self._threshold, self._chunk_ms)
         return _ms_to_frames(ms, self._info.sample_rate)
 
     def first_sound(self, start: int, stop: int) -> int | None:
@@ -94,9 +119,9 @@ class _SilenceScanner:
         pos = start
         while pos < stop:
             count = min(self._window, stop - pos)
-            segment = self._segment(pos, count)
-            if segment is not None:
-                silent = self._leading_silence(segment)
+            data = self._window_data(pos, count)
+            if data is not None:
+                silent = self._leading_silence(data)
                 if silent < count:
                     return pos + silent
             pos += count
@@ -107,9 +132,9 @@ class _SilenceScanner:
         pos = stop
         while pos > start:
             count = min(self._window, pos - start)
-            segment = self._segment(pos - count, count)
-            if segment is not None:
-                silent = self._leading_silence(segment.reverse())
+            data = self._window_data(pos - count, count)
+            if data is not None:
+                silent = self._leading_silence(audioop.reverse(data, self._info.sample_width))
                 if silent < count:
                     return pos - silent
             pos -= count

@@ -36,3 +36,18 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
         assert "Not measured: failed" not in body, body
         assert body.count("\n| ") >= 2, f"{name} gave no rows:\n{body}"  # header + a row
     assert "## Machine" in report
+
+
+def test_a_child_peak_is_its_own_not_its_parents() -> None:
+    """`in_child` reports the child's own memory: Linux hands a parent's maxrss on to a child
+    across exec, and a 200 MiB parent must not make a small child look 200 MiB."""
+    from bench.measure import in_child
+
+    small = in_child("pass").peak_rss_mib
+    ballast = bytearray(200 * 2**20)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    assert in_child("pass").peak_rss_mib < small + 50
+    grown = in_child("b = bytearray(100 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1")
+    assert grown.peak_rss_mib > small + 90
+    del ballast

@@ -142,3 +142,47 @@ def test_record_padding_and_trim(spool: Path, tmp_path: Path) -> None:
     assert padded is not None and padded.frames == 5 * RATE
     trimmed = finalise([recorded()], tmp_path / "trimmed.wav", 1, trim=True)
     assert trimmed is not None and trimmed.duration == pytest.approx(1.0, abs=0.02)
+
+
+def _no_copy(*_: object) -> media.AudioInfo:
+    raise AssertionError("the audio was copied a second time")
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_one_segment_of_two_tracks_is_written_straight_to_the_target(
+    spool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, channels: int
+) -> None:
+    """No work file and no second copy of the audio: the combined tracks are the target,
+    sample for sample what `interleave_wavs` / `mix_wavs` make of the two files."""
+    inbound = write_wav(layout.track_file(spool, "RE1", "inbound"), tone(440, 1.0))
+    outbound = write_wav(layout.track_file(spool, "RE1", "outbound"), tone(1000, 1.5))
+    combine = tracks.interleave_wavs if channels == 2 else tracks.mix_wavs
+    expected = combine(inbound, outbound, tmp_path / "expected.wav")
+    written: list[Path] = []
+    real_combine = combine
+
+    def spy(first: Path, second: Path, dst: Path) -> media.AudioInfo:
+        written.append(dst)
+        return real_combine(first, second, dst)
+
+    monkeypatch.setattr(tracks, "interleave_wavs" if channels == 2 else "mix_wavs", spy)
+    monkeypatch.setattr(media, "copy_wav", _no_copy)
+    target = tmp_path / "media" / "RE1.wav"
+    info = finalise([CallRecordingHandle.of_tracks("", inbound, outbound)], target, channels,
+                    trim=False)
+    assert written == [target]
+    assert info == expected
+    assert frames_of(target) == frames_of(tmp_path / "expected.wav")
+    assert not list(target.parent.glob(".*")) and not any(spool.iterdir())
+
+
+def test_silent_tracks_written_straight_to_the_target_are_no_recording(
+    spool: Path, tmp_path: Path
+) -> None:
+    inbound = write_wav(layout.track_file(spool, "RE1", "inbound"), [0] * RATE)
+    outbound = write_wav(layout.track_file(spool, "RE1", "outbound"), [0] * RATE)
+    target = tmp_path / "media" / "RE1.wav"
+    assert finalise([CallRecordingHandle.of_tracks("", inbound, outbound)], target, 2,
+                    trim=False) is None
+    assert not target.exists() and not any(spool.iterdir())
+    assert not list(target.parent.glob(".*"))
