@@ -9,9 +9,11 @@ SQLite, the durable outbox, aiohttp) runs in this process, beside the ESL test s
 receiver, so the figures include their share of the one event loop. Hang-ups are spread evenly
 at `STOP_INTERVAL_S` (100 stops/s), every call having its recording running first.
 
-Each size runs twice, interleaved: with the adapter's audio post-processing
-(`recordings.finalise`) stubbed out (the target: p99 ≤ 50 ms at 200 calls), and as shipped;
-the post-processing time itself (finalise in its worker thread) is reported separately.
+Each size up to `SHIPPED_UP_TO` runs twice, interleaved: with the adapter's audio
+post-processing (`recordings.finalise`) stubbed out (the target: p99 ≤ 50 ms at 200 calls;
+the callers are silent then, so the ESL test server's tone synthesis stays out of the loop),
+and as shipped; the post-processing time itself (finalise in its worker thread) is reported
+separately. Larger sizes run stubbed only.
 
 ``python -m bench.callback_latency [--quick]`` prints the rows."""
 
@@ -43,10 +45,24 @@ from bench.rows import Ratio, Row
 
 FULL_SIZES, QUICK_SIZES = (1, 50, 200), (1, 10)
 FULL_RUNS, QUICK_RUNS = 5, 1
+# The run budget (100 s for the row) holds one run of each size above 1 on this box: every
+# call costs the one loop its set-up and its end, so a 200-call run alone takes about a
+# minute. Sizes above 1 run once; above 50 only stubbed (post-processing is reported from the
+# smaller sizes, where it runs as shipped).
+SHIPPED_UP_TO = 50
 STOP_INTERVAL_S = 0.01
 RECORDED_S = 0.5  # how long every recording runs before the first hang-up
 TARGET_P99_S = 0.050
 READY_WITHIN_S = 120.0
+LATENCY_CAUSE = (
+    "measured on the s6-outbox branch: no callback lost, no pool error, no lease run out at "
+    "any size (they were the 200-call run's failures). The latency grows with the calls "
+    "because the one loop serves every call's set-up, events and SQL in FIFO order (a "
+    "200-call burst takes 20–100 s on the loaded box just to start every recording), so a "
+    "stop's callback waits behind that backlog; the outbox's own share (enqueue, claim, "
+    "POST, settle) is about 30 ms at 1 call. Not profiled per stage at 200 calls: what "
+    "would cut it is fewer statements per call (one transaction per state change in the "
+    "session and the recordings) and serving a stop before new calls' set-up")
 
 
 @dataclass
@@ -162,6 +178,12 @@ async def one_run(calls: int, stubbed: bool, work: Path) -> LatencyRun:
                 try:
                     placed = [fs.place_call(outbound_address(environ), to=TO, from_=FROM)
                               for _ in range(calls)]
+                    if stubbed:
+                        # Silent callers: the stub ignores the audio, and the ESL test
+                        # server's tone synthesis (about 7 ms of this loop per second of
+                        # recording, at each stop) would be measured as the adapter's.
+                        for call in placed:
+                            call.caller_tone_hz = None
                     if not await _until(lambda: all(c.recordings for c in placed),
                                         READY_WITHIN_S):
                         raise RuntimeError("not every call started its recording")
@@ -208,10 +230,12 @@ def rows_for(calls: int, stubbed: list[LatencyRun], shipped: list[LatencyRun]) -
                   "simulated calls (ESL test server, stops at 100/s), post-processing stubbed"),
         against="the 50 ms p99 target (ratio: p99 / 50 ms)",
         figure=(f"p50 {_span(p50)}, p99 {_span(p99)}; as shipped (with post-processing): "
-                f"p50 {_span(full50)}, p99 {_span(full99)}; post-processing alone "
+                f"p50 {_span(full50) if full50 else 'not run'}, p99 "
+                f"{_span(full99) if full99 else 'not run'}; post-processing alone "
                 f"{_span(work) if work else 'n/a'} median, {_span(work99) if work99 else 'n/a'}"
                 f" p99; callbacks missing {missing}"),
         ratio=ratio, target="p99 ≤ 50 ms at 200 calls (ratio ≤ 1); none missing", met=met,
+        note="" if met else LATENCY_CAUSE,
     )]
 
 
@@ -220,18 +244,20 @@ def measure(sizes: Sequence[int], repeats: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-callback-") as scratch:
         for repeat in range(repeats):
             for size in sizes:
-                for stubbed in (True, False):
+                if size > 1 and repeat > 0:
+                    continue
+                for stubbed in (True, False) if size <= SHIPPED_UP_TO else (True,):
                     work = Path(scratch) / f"{size}-{stubbed}-{repeat}"
                     run = asyncio.run(one_run(size, stubbed, work))
                     results.setdefault((size, stubbed), []).append(run)
     rows: list[Row] = []
     for size in sizes:
-        rows += rows_for(size, results[(size, True)], results[(size, False)])
+        rows += rows_for(size, results[(size, True)], results.get((size, False), []))
     return rows
 
 
 def run(quick: bool) -> list[Row]:
-    """Row 2: 1, 50 and 200 calls, five interleaved runs (quick: 1 and 10, one run)."""
+    """Row 2: 1 call five times, 50 and 200 calls once (quick: 1 and 10, one run)."""
     return measure(*((QUICK_SIZES, QUICK_RUNS) if quick else (FULL_SIZES, FULL_RUNS)))
 
 

@@ -50,6 +50,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from adapter.callbacks import lease, rows
+from adapter.callbacks.queueing import GroupQueue
 from adapter.callbacks.retry import DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, RetryPolicy
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, list_outbox_rows
 from adapter.callbacks.webhook_client import WebhookClient
@@ -96,6 +97,7 @@ class Outbox:
         self._clock = clock
         self.node_id = settings.node_id
         self._worker = OutboxWorker(self._engine, client, settings, metrics)
+        self._queue = GroupQueue(self._engine)
         if metrics is not None:
             metrics.gauge("callbacks_open", lambda: float(self._worker.open_rows))
 
@@ -109,14 +111,15 @@ class Outbox:
         self, key: str, url: str, method: str, params: Sequence[tuple[str, str]], *,
         event: str | None = None,
     ) -> int | None:
-        """Queue a callback; it is committed when this returns. Returns the row id, or None
-        when a callback with the same `event` id was queued before (nothing is queued)."""
+        """Queue a callback; it is committed when this returns (with the others queued
+        meanwhile: `queueing`). Returns the row id, or None when a callback with the same
+        `event` id was queued before (nothing is queued)."""
         method = method.upper()
         if method not in ("GET", "POST"):
             raise ValueError(f"unsupported callback method {method!r}")
         try:
-            row_id = await rows.insert_row(self._engine, key, url, method, params, event=event,
-                                           now=self._clock())
+            row_id = await self._queue.insert(rows.new_row(key, url, method, params,
+                                                           event=event, now=self._clock()))
         except IntegrityError:
             if event is None or not await rows.event_queued(self._engine, event):
                 raise

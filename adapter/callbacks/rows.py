@@ -28,7 +28,9 @@ __all__ = [
     "call_status_events_queued",
     "event_queued",
     "insert_row",
+    "insert_rows",
     "list_outbox_rows",
+    "new_row",
     "queued_recording_statuses",
     "row_from",
 ]
@@ -68,30 +70,41 @@ def row_from(mapping: RowMapping) -> OutboxRow:
     return OutboxRow(**values)
 
 
+def new_row(
+    key: str, url: str, method: str, params: Sequence[tuple[str, str]], *,
+    event: str | None, now: datetime,
+) -> dict[str, object]:
+    """The column values of a new ``pending`` row, due `now`."""
+    return {"key": key, "url": url, "method": method,
+            "params": json.dumps([[k, v] for k, v in params]), "state": "pending",
+            "attempts": 0, "next_attempt_at": now, "idempotency_token": str(uuid.uuid4()),
+            "created_at": now, "event": event}
+
+
 async def insert_row(
     engine: AsyncEngine, key: str, url: str, method: str, params: Sequence[tuple[str, str]],
     *, event: str | None, now: datetime,
 ) -> int:
     """Commit a new ``pending`` row, due `now`; its id. IntegrityError when `event` is queued
     already (or for any other constraint)."""
+    return (await insert_rows(engine, [new_row(key, url, method, params, event=event,
+                                               now=now)]))[0]
+
+
+async def insert_rows(engine: AsyncEngine, values: Sequence[dict[str, object]]) -> list[int]:
+    """Commit the rows `values` (`new_row`) in ONE transaction, ids in the order given (so
+    in order per key); IntegrityError (and nothing committed) when any breaks a
+    constraint."""
+    c = outbox_table.c
     async with engine.begin() as conn:
+        if len(values) == 1:
+            result = await conn.execute(insert(outbox_table).values(values[0]))
+            row_id = result.inserted_primary_key
+            assert row_id is not None
+            return [int(row_id[0])]
         result = await conn.execute(
-            insert(outbox_table).values(
-                key=key,
-                url=url,
-                method=method,
-                params=json.dumps([[k, v] for k, v in params]),
-                state="pending",
-                attempts=0,
-                next_attempt_at=now,
-                idempotency_token=str(uuid.uuid4()),
-                created_at=now,
-                event=event,
-            )
-        )
-    row_id = result.inserted_primary_key
-    assert row_id is not None
-    return int(row_id[0])
+            insert(outbox_table).returning(c.id, sort_by_parameter_order=True), list(values))
+        return [int(i) for i in result.scalars().all()]
 
 
 async def event_queued(engine: AsyncEngine, event: str) -> bool:

@@ -42,6 +42,7 @@ __all__ = ["OutboxWorker", "WorkerSettings"]
 log = logging.getLogger(__name__)
 
 OPEN_COUNT_INTERVAL = 1.0  # seconds between counts of a backlog's open rows (a gauge)
+SETTLE_RETRY_S = 0.05  # first pause before a failed result write is tried again
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,9 +157,12 @@ class OutboxWorker:
         """
         in_flight = set(self._in_flight)
         free = self._settings.max_parallel - len(in_flight)
-        now = self._clock()
         claimed: list[OutboxRow] = []
         async with self._settler.writing, self._engine.begin() as conn:
+            # The claim's time is read once the round holds the database, not before: a
+            # round that waited (for the lock, a connection) must not date its lease back.
+            now = self._clock()
+            claimed_at = asyncio.get_running_loop().time()
             heads = await lease.head_rows(conn, limit=max(free, 1) + len(in_flight))
             if self._count_due(len(heads), free + len(in_flight)):
                 self.open_rows = await lease.count_open(conn)
@@ -168,7 +172,7 @@ class OutboxWorker:
                                             node_id=self._node_id, lease=self._lease)
         for row in claimed:
             self._in_flight.add(row.id)
-            self._tasks.spawn(self._deliver(row), str(row.id))
+            self._tasks.spawn(self._deliver(row, claimed_at), str(row.id))
         if not heads and not self._in_flight:
             return None
         if len(due) > len(claimed) and free > len(claimed):
@@ -199,8 +203,10 @@ class OutboxWorker:
             return True
         return False
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, row: OutboxRow, claimed_at: float) -> None:
+        """Make an attempt of `row`, claimed at loop time `claimed_at`, and record it."""
         attempt = row.attempts + 1
+        lease_end = claimed_at + self._lease
         try:
             overrides: ConnectionOverrides | None = None
             try:
@@ -212,8 +218,8 @@ class OutboxWorker:
                 for warning in parsed.warnings:
                     log.warning("outbox: callback %d to %s: connection override: %s",
                                 row.id, split_fragment(row.url)[0], warning)
-                outcome = await self._attempt(row, parsed)
-            await self._record(row, attempt, outcome, overrides)
+                outcome = await self._attempt(row, parsed, claimed_at)
+            await self._record(row, attempt, outcome, overrides, lease_end)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -222,12 +228,17 @@ class OutboxWorker:
             self._in_flight.discard(row.id)
             self._wake.set()
 
-    async def _attempt(self, row: OutboxRow, overrides: ConnectionOverrides) -> Outcome:
+    async def _attempt(self, row: OutboxRow, overrides: ConnectionOverrides,
+                       claimed_at: float) -> Outcome:
         """One attempt, as Twilio makes it: up to ``1 + rc`` requests within ``tt``, retrying
-        at once the failures ``rp`` names. Never longer than the claim's lease allows."""
+        at once the failures ``rp`` names. It ends a margin before the claim's lease ends,
+        counted from the claim (not from the attempt's start, which a loaded loop may
+        delay), so the result can be written while the claim still holds."""
         loop = asyncio.get_running_loop()
-        budget = min(overrides.total_timeout, max(self._lease - 5.0, self._lease / 2))
-        deadline = loop.time() + budget
+        started = loop.time()
+        lease_budget = max(self._lease - 5.0, self._lease / 2)
+        deadline = min(started + overrides.total_timeout, claimed_at + lease_budget)
+        budget = max(deadline - started, 0.0)
         outcome = Outcome(False, False, UNEXPECTED_ERROR_CODE, "no request was made")
         for request in range(1, overrides.max_attempts + 1):
             remaining = deadline - loop.time()
@@ -263,7 +274,7 @@ class OutboxWorker:
 
     async def _record(
         self, row: OutboxRow, attempt: int, outcome: Outcome,
-        overrides: ConnectionOverrides | None,
+        overrides: ConnectionOverrides | None, lease_end: float,
     ) -> None:
         now = self._clock()
         values: dict[str, Any]
@@ -290,10 +301,29 @@ class OutboxWorker:
             label = "retrying"
             log.info("outbox: callback %d (key %s) attempt %d failed (%s); next in %.0f s",
                      row.id, row.key, attempt, outcome.message, delay)
-        if not await self._settler.settle(row.id, values):
+        if not await self._settle(row, values, lease_end):
             log.warning("outbox: callback %d: the claim was lost (lease ran out) before its "
                         "result (%s) was recorded", row.id, label)
         if self._metrics is not None:
             self._metrics.inc("callbacks", label)
             if label != "retrying":  # how many attempts it took to reach its outcome
                 self._metrics.callback_attempts.labels(outcome=label).observe(attempt)
+
+    async def _settle(self, row: OutboxRow, values: dict[str, Any], lease_end: float) -> bool:
+        """Write `row`'s result; a write that fails (the database briefly unavailable) is tried
+        again while the claim holds (loop time `lease_end`): a result not written means the
+        callback is sent again once the lease has run out. False when the claim was lost."""
+        loop = asyncio.get_running_loop()
+        pause = SETTLE_RETRY_S
+        while True:
+            try:
+                return await self._settler.settle(row.id, values)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if loop.time() + pause >= lease_end:
+                    raise
+                log.warning("outbox: writing the result of callback %d failed; trying again",
+                            row.id, exc_info=True)
+            await asyncio.sleep(pause)  # back-off before writing again, not a synchronisation
+            pause = min(pause * 2, 1.0)

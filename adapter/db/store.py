@@ -140,17 +140,34 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Every use of the engine is one short transaction (no await of anything else inside it, never
+# a second connection taken while one is held), so a task waiting for a connection always gets
+# one once the transactions ahead of it end: waits are never cut off (no timeout). A pool
+# timeout only turned load into lost writes: at 200 concurrent calls, 358 "QueuePool limit
+# ... reached" errors, recordings left open and callback results not written (issue #13).
+_POOL_WAIT: Final = None
+PG_POOL_SIZE: Final = 10
+PG_POOL_OVERFLOW: Final = 10
+
+
 def _create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE,
+                                   max_overflow=PG_POOL_OVERFLOW, pool_timeout=_POOL_WAIT)
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every pooled connection would see its own empty database.
         return create_async_engine(url, poolclass=StaticPool)
-    # No reset on return: every use goes through a Connection, whose close already ends its
-    # transaction (commit in begin(), rollback otherwise); the pool's extra rollback cost one
-    # more trip to aiosqlite's thread per transaction (bench/real_pbx_load.py).
-    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+    # ONE connection: SQLite has a single writer, so concurrent transactions on several
+    # connections only queued for its write lock inside the busy handler (which sleeps, then
+    # retries: under a burst the throughput collapsed and waits ran into "database is locked"
+    # and the pool's timeout). On one connection they queue in the pool instead, in order,
+    # and each runs at once when its turn comes. Other processes (the CLI) still meet the busy
+    # timeout. No reset on return: every use goes through a Connection, whose close already
+    # ends its transaction (commit in begin(), rollback otherwise); the pool's extra rollback
+    # cost one more trip to aiosqlite's thread per transaction (bench/real_pbx_load.py).
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None,
+                                 pool_size=1, max_overflow=0, pool_timeout=_POOL_WAIT)
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
 

@@ -1,10 +1,12 @@
 """The outbox's fewer round trips (bench/delivery.py, issue #13 row 3), on SQLite and
-PostgreSQL: results of concurrent attempts committed together, claims of a backlog read only
-the heads a round can start, and a lost claim still refused row by row."""
+PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, claims
+of a backlog read only the heads a round can start, and a lost claim still refused row by
+row."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +14,10 @@ import pytest
 from sqlalchemy import event, select, update
 
 from adapter.callbacks import lease
+from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.rows import insert_row
 from adapter.callbacks.settling import GroupSettler
+from adapter.callbacks.webhook_client import WebhookClient
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
 
@@ -92,3 +96,35 @@ async def test_head_rows_with_a_limit_are_the_soonest_due(store: Store) -> None:
         every = await lease.head_rows(conn)
     assert [h["id"] for h in heads] == ids[:3]
     assert [h["id"] for h in every] == ids
+
+
+async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_repeat(
+    store: Store
+) -> None:
+    async with WebhookClient(account_sid="AC" + "e" * 32, auth_token="t") as client:
+        box = Outbox(store, client)  # not started: only the queueing is under test
+        first = await box.enqueue("RE-dup", URL, "POST", [("Seq", "0")], event="RE-dup:completed")
+        assert first is not None
+        commits: list[int] = []
+        event.listen(store.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+        ids = await asyncio.gather(*(
+            box.enqueue(f"key-{i % 5}", URL, "POST", [("Seq", str(i))], event=f"ev-{i}")
+            for i in range(50)))
+        assert len(commits) < 25  # shared commits, not one per callback
+        # A repeated event id in a batch: only that one is refused (None), the rest queued.
+        again = [box.enqueue(f"key-{i % 5}", URL, "POST", [("Seq", str(i))], event=f"ev-{i}")
+                 for i in range(50, 60)]
+        again.insert(4, box.enqueue("RE-dup", URL, "POST", [("Seq", "x")],
+                                    event="RE-dup:completed"))
+        later = await asyncio.gather(*again)
+    assert later[4] is None
+    queued = [i for i in ids + later if i is not None]
+    assert len(queued) == len(set(queued)) == 60
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox_table.c.id, outbox_table.c.key,
+                                          outbox_table.c.params)
+                                   .order_by(outbox_table.c.id))).all()
+    assert len(rows) == 61
+    for k in range(5):  # in the order queued, per key
+        seqs = [int(json.loads(p)[0][1]) for _i, key, p in rows if key == f"key-{k}"]
+        assert seqs == [i for i in range(60) if i % 5 == k]
