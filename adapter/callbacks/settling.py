@@ -46,8 +46,15 @@ class GroupSettler:
                     written = await lease.settle_many(
                         self._engine, [(r, v) for r, v, _f in batch], self._node_id)
                 except BaseException as exc:
+                    # Every other waiter of this batch gets the failure (a cancellation as
+                    # cancelled); this settle raises it itself, so its own future is left
+                    # unset (else nobody would read it: "exception was never retrieved").
                     for _r, _v, future in batch:
-                        if not future.done():
+                        if future is done or future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
                             future.set_exception(exc)
                     raise
                 for (_r, _v, future), ok in zip(batch, written, strict=True):

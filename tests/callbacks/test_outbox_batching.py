@@ -6,6 +6,7 @@ row."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -128,3 +129,32 @@ async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_re
     for k in range(5):  # in the order queued, per key
         seqs = [int(json.loads(p)[0][1]) for _i, key, p in rows if key == f"key-{k}"]
         assert seqs == [i for i in range(60) if i % 5 == k]
+
+
+async def test_a_settle_cancelled_mid_commit_leaves_no_unretrieved_future(store: Store) -> None:
+    """Shutdown cancels the worker while a result's commit is under way: the cancelled settle
+    raises, the results after it are still committed, and no future is left holding an
+    exception nobody will read (the "Future exception was never retrieved" lines `make bench`
+    printed at each shutdown)."""
+    now = datetime.now(UTC)
+    ids = await _claim_all(store, await _queue(store, 3, now), now)
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    committing = asyncio.Event()
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda *_args: committing.set())
+    settler = GroupSettler(store.engine, NODE)
+    first = asyncio.create_task(settler.settle(ids[0], {"state": "delivered"}))
+    await committing.wait()  # the first result's commit is running: the others wait for it
+    others = [asyncio.create_task(settler.settle(i, {"state": "delivered"})) for i in ids[1:]]
+    first.cancel()
+    results = await asyncio.gather(first, *others, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert results[1:] == [True, True]
+    del first, others, results
+    for _ in range(3):  # the loop runs the callbacks that still hold the tasks, then GC
+        await asyncio.sleep(0)
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert [c for c in reported if "never retrieved" in str(c.get("message"))] == []
