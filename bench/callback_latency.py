@@ -234,7 +234,9 @@ def rows_for(calls: int, stubbed: list[LatencyRun], shipped: list[LatencyRun]) -
                 f"{_span(full99) if full99 else 'not run'}; post-processing alone "
                 f"{_span(work) if work else 'n/a'} median, {_span(work99) if work99 else 'n/a'}"
                 f" p99; callbacks missing {missing}"),
-        ratio=ratio, target="p99 ≤ 50 ms at 200 calls (ratio ≤ 1); none missing", met=met,
+        ratio=ratio, met=met,
+        target=("p99 ≤ 50 ms (ratio ≤ 1); none missing" if calls == max(FULL_SIZES) else
+                "none missing (the p99 target is at 200 calls)"),
         note="" if met else LATENCY_CAUSE,
     )]
 

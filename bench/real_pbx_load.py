@@ -66,7 +66,8 @@ class LoadRun:
     adapter_cpu_s: float
     pbx_cpu_s: float
     start_delays_s: list[float]
-    calls_lost: int
+    calls_lost: int  # no callback of its <Start><Recording> nor of its <Record>
+    records_late: int  # <Record> absent (16102): it began after the caller had hung up
     recordings_wrong: int
     missing_audio_s: float  # summed over the run's <Start><Recording> files
     rss_growth_kib: int
@@ -83,7 +84,8 @@ def voice_response() -> str:
     response = VoiceResponse()
     response.append(start_recording(recording_status_callback="/rec?kind=start"))
     response.record(play_beep=False, timeout=10, max_length=30, action="/done",
-                    recording_status_callback="/rec?kind=record")
+                    recording_status_callback="/rec?kind=record",
+                    recording_status_callback_event="completed absent")
     return str(response)
 
 
@@ -119,14 +121,20 @@ async def _collect(app: Any, calls: int, within: float) -> None:
                 break
 
 
-def _verdict(app: Any, data_dir: Path, calls: int) -> tuple[int, int, float]:
-    """(calls lost, recordings wrong, seconds of caller audio missing) from the callbacks and
-    the published files."""
+def _verdict(app: Any, data_dir: Path, calls: int) -> tuple[int, int, int, float]:
+    """(calls lost, `<Record>`s late, recordings wrong, seconds of caller audio missing) from
+    the callbacks and the published files. A `<Record>` that began after the caller's script
+    had ended is absent (16102): late, the adapter's latency, not a lost call."""
     complete: dict[str, set[str]] = {}
-    wrong, missing = 0, 0.0
+    wrong, late, missing = 0, 0, 0.0
     for request in app.received("/rec"):
         kind = "start" if "kind=start" in request.url else "record"
-        if request.params.get("RecordingStatus") != "completed" or not request.signature_valid:
+        status = request.params.get("RecordingStatus")
+        if kind == "record" and status == "absent" and request.signature_valid:
+            late += 1
+            complete.setdefault(request.params["CallSid"], set()).add(kind)
+            continue
+        if status != "completed" or not request.signature_valid:
             wrong += 1
             continue
         if kind == "start":
@@ -137,7 +145,7 @@ def _verdict(app: Any, data_dir: Path, calls: int) -> tuple[int, int, float]:
                 missing += short
         complete.setdefault(request.params["CallSid"], set()).add(kind)
     whole = sum(1 for kinds in complete.values() if kinds == {"start", "record"})
-    return calls - whole, wrong, missing
+    return calls - whole, late, wrong, missing
 
 
 async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
@@ -178,8 +186,8 @@ async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
                 print({k: round(v - threads0.get(k, 0.0), 3) for k, v in after.items()
                        if v - threads0.get(k, 0.0) > 0.005}, file=sys.stderr)
             rss = rss_kib(pid) - rss0
-        lost, wrong, missing = _verdict(app, data_dir, calls)
-        return LoadRun(calls, adapter_cpu, pbx_cpu, callers.start_delays(), lost, wrong,
+        lost, late, wrong, missing = _verdict(app, data_dir, calls)
+        return LoadRun(calls, adapter_cpu, pbx_cpu, callers.start_delays(), lost, late, wrong,
                        missing, rss)
     finally:
         if fs is not None:
@@ -212,6 +220,7 @@ def rows_for(pbx_name: str, runs: list[LoadRun]) -> list[Row]:
     p50s = [_percentile(run.start_delays_s, 0.50) for run in runs]
     p99s = [_percentile(run.start_delays_s, 0.99) for run in runs]
     lost = sum(run.calls_lost for run in runs)
+    late = sum(run.records_late for run in runs)
     wrong = sum(run.recordings_wrong for run in runs)
     missing = sum(run.missing_audio_s for run in runs)
     rss = [run.rss_growth_kib / calls for run in runs]
@@ -231,10 +240,13 @@ def rows_for(pbx_name: str, runs: list[LoadRun]) -> list[Row]:
                  "adapter → its recording's start (PBX events)",
         against="the 300 ms target; every call and recording whole",
         figure=(f"p50 {_span(p50s, ms)}, p99 {_span(p99s, ms)}; calls lost {lost}, "
+                f"<Record>s too late (absent: the caller had hung up) {late}, "
                 f"recordings wrong {wrong}, caller audio missing {missing:.2f} s "
                 f"(over {len(runs)} runs of {calls} calls)"),
-        ratio=None, target="p99 ≤ 300 ms at 100 calls; 0 lost, 0 wrong, 0 s missing",
-        met=start_met and lost == 0 and wrong == 0 and missing == 0)
+        ratio=None,
+        target=("p99 ≤ 300 ms; 0 lost, 0 late, 0 wrong, 0 s missing" if calls == max(FULL_SIZES)
+                else "0 lost, 0 late, 0 wrong, 0 s missing (the p99 target is at 100 calls)"),
+        met=start_met and lost == 0 and late == 0 and wrong == 0 and missing == 0)
     return [cpu_row, start_row]
 
 
