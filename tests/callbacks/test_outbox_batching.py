@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import event, select, update
 
 from adapter.callbacks import lease
@@ -24,13 +22,6 @@ from adapter.db.store import Store
 
 NODE = "node-a"
 URL = "http://127.0.0.1:9/status"
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(db_url)
-    yield s
-    await s.close()
 
 
 async def _queue(store: Store, count: int, now: datetime) -> list[int]:

@@ -66,13 +66,6 @@ async def rx() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(db_url)
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[WebhookClient]:
     async with WebhookClient(account_sid=ACCOUNT, auth_token=TOKEN, read_timeout=30.0) as c:
         yield c
