@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import struct
-import wave
 from pathlib import Path
 
 import pytest
+import wav_files
+from wav_files import read_frames
 
 from adapter.pbx.base import CallRecordingHandle
 from adapter.recordings import layout, media, tracks
@@ -26,19 +27,9 @@ def tone(freq: float, seconds: float, amplitude: int = 8000) -> list[int]:
 
 def write_wav(path: Path, *channels: list[int]) -> Path:
     """A 16-bit WAV with one channel per list (interleaved)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = [s for frame in zip(*channels, strict=True) for s in frame]
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(len(channels))
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(struct.pack(f"<{len(frames)}h", *frames))
-    return path
-
-
-def frames_of(path: Path) -> bytes:
-    with wave.open(str(path), "rb") as wav:
-        return wav.readframes(wav.getnframes())
+    return wav_files.write_wav(path, struct.pack(f"<{len(frames)}h", *frames), rate=RATE,
+                     channels=len(channels))
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def stereo_handle(spool: Path, key: str = "RE1", seconds: float = 2.0, *,
 
 def split(stereo: Path, folder: Path) -> tuple[Path, Path]:
     """The two mono tracks the driver used to split the stereo file into."""
-    data = frames_of(stereo)
+    data = read_frames(stereo)
     samples = list(struct.unpack(f"<{len(data) // 2}h", data))
     return (write_wav(folder / "left.wav", samples[0::2]),
             write_wav(folder / "right.wav", samples[1::2]))
@@ -70,7 +61,7 @@ def test_dual_from_stereo_is_the_file_as_is(spool: Path, tmp_path: Path) -> None
     target = tmp_path / "media" / "RE1.wav"
     info = finalise([handle], target, 2, trim=False)
     assert info is not None and (info.channels, info.frames) == (2, 2 * RATE)
-    assert frames_of(target) == frames_of(tmp_path / "old" / "dual.wav")
+    assert read_frames(target) == read_frames(tmp_path / "old" / "dual.wav")
     assert not handle.stereo_file.exists()
 
 
@@ -84,7 +75,7 @@ def test_mono_from_stereo_mixes_its_channels_as_the_tracks_were(
     target = tmp_path / "media" / "RE1.wav"
     info = finalise([handle], target, 1, trim=False)
     assert info is not None and info.channels == 1
-    assert frames_of(target) == frames_of(tmp_path / "old" / "mono.wav")
+    assert read_frames(target) == read_frames(tmp_path / "old" / "mono.wav")
     assert not list(target.parent.glob(".*"))  # no work file left
 
 
@@ -96,7 +87,7 @@ def test_one_track_from_stereo_is_its_channel(spool: Path, tmp_path: Path, track
     target = tmp_path / "media" / "RE1.wav"
     info = finalise([handle], target, 1, trim=False)
     assert info is not None and info.channels == 1
-    assert frames_of(target) == frames_of(left if track == "inbound" else right)
+    assert read_frames(target) == read_frames(left if track == "inbound" else right)
 
 
 def test_a_discarded_stereo_recording_has_no_audio(spool: Path, tmp_path: Path) -> None:
@@ -172,7 +163,7 @@ def test_one_segment_of_two_tracks_is_written_straight_to_the_target(
                     trim=False)
     assert written == [target]
     assert info == expected
-    assert frames_of(target) == frames_of(tmp_path / "expected.wav")
+    assert read_frames(target) == read_frames(tmp_path / "expected.wav")
     assert not list(target.parent.glob(".*")) and not any(spool.iterdir())
 
 

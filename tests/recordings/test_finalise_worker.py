@@ -10,10 +10,10 @@ import shutil
 import struct
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import pytest
+from wav_files import read_frames, write_wav
 
 import adapter
 from adapter.pbx.base import CallRecordingHandle
@@ -27,21 +27,10 @@ RATE = 8000
 
 
 def _tone_wav(path: Path, seconds: float, freq: float, quiet: float = 0.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     lead = [0] * int(quiet * RATE)
     body = [int(9000 * math.sin(2 * math.pi * freq * i / RATE)) for i in range(int(seconds * RATE))]
     samples = lead + body + lead
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
-    return path
-
-
-def _frames(path: Path) -> bytes:
-    with wave.open(str(path), "rb") as w:
-        return w.readframes(w.getnframes())
+    return write_wav(path, struct.pack(f"<{len(samples)}h", *samples), rate=RATE)
 
 
 @pytest.fixture
@@ -89,7 +78,7 @@ def test_the_worker_makes_what_the_thread_makes(
     info = finalise([handle], target, channels, trim=trim, pad=pad)
     assert len(runs) == 1 and runs[0][-2:] == ["-m", "adapter.recordings.finalise_worker"]
     assert info == expected
-    assert _frames(target) == _frames(reference)
+    assert read_frames(target) == read_frames(reference)
     assert not any(spool.iterdir()) and not list(target.parent.glob(".*"))
 
 

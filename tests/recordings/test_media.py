@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from wav_files import read_frames, write_wav
 
 from adapter.errors import AdapterError
 from adapter.recordings.media import (
@@ -84,22 +85,6 @@ def speech_like(seconds: float, seed: int = 2, rate: int = RATE) -> bytes:
         voice = 0.6 * math.sin(2 * math.pi * 220 * t) + 0.4 * rng.gauss(0.0, 1.0)
         out.append(envelope * voice * _amplitude(-18.0))
     return _pcm(out)
-
-
-def write_wav(
-    path: Path, data: bytes, *, rate: int = RATE, channels: int = 1, width: int = 2
-) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(data)
-    return path
-
-
-def read_frames(path: Path) -> bytes:
-    with wave.open(str(path), "rb") as r:
-        return r.readframes(r.getnframes())
 
 
 def dbfs(data: bytes, width: int = 2) -> float:

@@ -13,12 +13,12 @@ import math
 import random
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import pytest
 from pydub import AudioSegment
 from pydub.silence import detect_leading_silence
+from wav_files import read_frames, write_wav
 
 from adapter.recordings.silence import SILENCE_THRESHOLD_DBFS, trim_silence
 
@@ -82,20 +82,6 @@ def _audio(rng: random.Random, seconds: float, rate: int, channels: int) -> byte
     return bytes(out[: total * 2 * channels])
 
 
-def _write(path: Path, data: bytes, channels: int, width: int, rate: int) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(data)
-    return path
-
-
-def _kept(path: Path) -> bytes:
-    with wave.open(str(path), "rb") as r:
-        return r.readframes(r.getnframes())
-
-
 CASES = [
     # seed, seconds, rate, channels, width, threshold, chunk_ms, leading/trailing silence (s)
     (1, 3.0, 8000, 1, 2, SILENCE_THRESHOLD_DBFS, 10, 0.0),
@@ -120,12 +106,12 @@ def test_trim_equals_the_pydub_implementation(
     data = quiet + _audio(rng, seconds, rate, channels) + quiet
     if width == 1:
         data = audioop.bias(audioop.lin2lin(data, 2, 1), 1, 128)
-    src = _write(tmp_path / "in.wav", data, channels, width, rate)
+    src = write_wav(tmp_path / "in.wav", data, channels=channels, width=width, rate=rate)
     start, stop = _reference_bounds(data, channels, width, rate, threshold, chunk_ms)
     info = trim_silence(src, tmp_path / "out.wav", threshold_dbfs=threshold, chunk_ms=chunk_ms)
     frame_width = channels * width
     assert info.frames == stop - start
-    assert _kept(tmp_path / "out.wav") == data[start * frame_width:stop * frame_width]
+    assert read_frames(tmp_path / "out.wav") == data[start * frame_width:stop * frame_width]
     if seconds:
         assert 0 < info.frames < len(data) // frame_width or pad == 0
 
@@ -138,7 +124,7 @@ def test_a_chunk_exactly_on_the_threshold_is_decided_as_pydub_decides_it(tmp_pat
         chunk = (amplitude.to_bytes(2, "little", signed=True)
                  + (-amplitude).to_bytes(2, "little", signed=True)) * 40
         data = bytes(1600) + chunk * 3 + bytes(16000) + click + bytes(1600)
-        src = _write(tmp_path / f"sq{amplitude}.wav", data, 1, 2, 8000)
+        src = write_wav(tmp_path / f"sq{amplitude}.wav", data, channels=1, width=2, rate=8000)
         start, stop = _reference_bounds(data, 1, 2, 8000, SILENCE_THRESHOLD_DBFS, 10)
         info = trim_silence(src, tmp_path / f"out{amplitude}.wav")
         assert info.frames == stop - start, amplitude

@@ -10,17 +10,9 @@ import wave
 from pathlib import Path
 
 import pytest
+from wav_files import write_wav
 
 from adapter.recordings import tracks
-
-
-def _write(path: Path, data: bytes, width: int, rate: int) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(data)
-    return path
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4])
@@ -32,8 +24,8 @@ def test_interleave_is_what_audioop_made(tmp_path: Path, width: int) -> None:
     padded = right + bytes(len(left) - len(right))
     expected = audioop.add(audioop.tostereo(left, width, 1, 0),
                            audioop.tostereo(padded, width, 0, 1), width)
-    info = tracks.interleave_wavs(_write(tmp_path / "l.wav", left, width, rate),
-                                  _write(tmp_path / "r.wav", right, width, rate),
+    info = tracks.interleave_wavs(write_wav(tmp_path / "l.wav", left, width=width, rate=rate),
+                                  write_wav(tmp_path / "r.wav", right, width=width, rate=rate),
                                   tmp_path / "dual.wav")
     assert (info.channels, info.sample_width, info.frames) == (2, width, len(left) // width)
     with wave.open(str(tmp_path / "dual.wav"), "rb") as r:
