@@ -16,6 +16,7 @@ __all__ = [
     "DTMF_CHARACTERS",
     "FINISH_KEYS",
     "RECORDING_STATUS_EVENTS",
+    "fetchable_by_urlsplit",
     "fetchable_url",
     "integer_parser",
     "is_fetchable_url",
@@ -109,8 +110,11 @@ def is_fetchable_url(value: str) -> bool:
     Relative URLs are resolved by the interpreter against an http(s) document URL, so they can
     never name a local file; anything with another scheme (file:, ftp:, data:...) is refused.
     """
-    if _PLAIN_URL.fullmatch(value):
-        return True
+    return bool(_PLAIN_URL.fullmatch(value)) or fetchable_by_urlsplit(value)
+
+
+def fetchable_by_urlsplit(value: str) -> bool:
+    """`is_fetchable_url` the slow way, by `urlsplit`: what its fast path must agree with."""
     try:
         parts = urlsplit(value)
     except ValueError:

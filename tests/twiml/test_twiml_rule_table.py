@@ -4,8 +4,6 @@ urlsplit's reading, and a bounded memory of valid documents that never replaces 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 import adapter.twiml.parse as parse_module
 from adapter.twiml import Record, TwimlError, check_document, parse_document
-from adapter.twiml.attributes import is_fetchable_url
+from adapter.twiml.attributes import fetchable_by_urlsplit, is_fetchable_url
 from adapter.twiml.recording_rules import RECORD
 from adapter.twiml.rule_table import Rule, RuleTable
 
@@ -66,17 +64,6 @@ def test_a_table_refuses_two_rules_for_one_attribute() -> None:
     assert RECORD.names[:3] == ("action", "method", "timeout")
 
 
-def _by_urlsplit(value: str) -> bool:
-    """What is_fetchable_url means, read the slow way."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    if not parts.scheme:
-        return True
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
 # ASCII URL characters, the ones urlsplit strips or refuses, and NFKC look-alikes of / and 0.
 URL_CHARACTERS = "aZ09.-:/?#@[]% \t\r\n\x00\x1f\u00e9\uff10\uff0f"
 URLISH = st.builds(
@@ -90,7 +77,7 @@ URLISH = st.builds(
 @settings(max_examples=2000)
 @given(value=URLISH | st.text(max_size=20))
 def test_the_one_step_url_check_agrees_with_urlsplit(value: str) -> None:
-    assert is_fetchable_url(value) is _by_urlsplit(value)
+    assert is_fetchable_url(value) is fetchable_by_urlsplit(value)
 
 
 def _recording_document(number: int) -> bytes:
