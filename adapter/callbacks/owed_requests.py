@@ -63,16 +63,17 @@ def _insert(call_sid: str, kind: Kind, ref: str, url: str, method: str,
         data=json.dumps(data), created_at=datetime.now(UTC))
 
 
-async def _note(store: Store, call_sid: str, kind: Kind, ref: str, url: str, method: str,
-                data: dict[str, object]) -> None:
+async def _note(store: Store, owed: Insert) -> None:
+    """Write one owed request (an `_insert`) in its own transaction."""
     async with store.engine.begin() as conn:
-        await conn.execute(_insert(call_sid, kind, ref, url, method, data))
+        await conn.execute(owed)
 
 
 async def note_call_status(store: Store, call_sid: str, url: str, method: str,
                            events: Sequence[str]) -> None:
     """A REST call asked for status callbacks: recovery may have to send its last one."""
-    await _note(store, call_sid, "call-status", "", url, method, {"events": sorted(events)})
+    await _note(store, _insert(call_sid, "call-status", "", url, method,
+                               {"events": sorted(events)}))
 
 
 def record_action_insert(call_sid: str, recording_sid: str, url: str, method: str) -> Insert:
@@ -84,8 +85,7 @@ def record_action_insert(call_sid: str, recording_sid: str, url: str, method: st
 async def note_record_action(store: Store, call_sid: str, recording_sid: str, url: str,
                              method: str) -> None:
     """A `<Record>` started: its action request (absolute `url`) is owed until made."""
-    async with store.engine.begin() as conn:
-        await conn.execute(record_action_insert(call_sid, recording_sid, url, method))
+    await _note(store, record_action_insert(call_sid, recording_sid, url, method))
 
 
 async def forget_record_action(store: Store, recording_sid: str) -> None:
