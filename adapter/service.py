@@ -142,9 +142,9 @@ class Adapter:
         log.info("twiml-pbx-adapter ready: HTTP %s, PBX %s", config.http.public_base_url,
                  driver.name)
 
-    async def place_call(self, outbound: OutboundCall) -> None:
-        """REST ``POST /Calls.json``: the call row, the Originate; the session starts when the
-        call is answered (`_on_call`), or `_outbound_failed` reports why it never was."""
+    async def queue_call(self, outbound: OutboundCall) -> None:
+        """REST ``POST /Calls.json``, first step: the call row (``queued``) and its
+        ``initiated`` status callback; `dial_call` then originates it."""
         assert self.ctx is not None and self.driver is not None
         now = datetime.now(UTC)
         await self.ctx.store.add_call(CallRow(
@@ -159,6 +159,11 @@ class Adapter:
                                    sorted(outbound.status_callback_events))
         self.pending_outbound[outbound.call_sid] = outbound
         await send_call_status(self.ctx, outbound, "initiated", "queued")
+
+    async def dial_call(self, outbound: OutboundCall) -> None:
+        """The Originate of a queued call; the session starts when the call is answered
+        (`_on_call`), or `_outbound_failed` reports why it never was."""
+        assert self.ctx is not None and self.driver is not None
         try:
             channel = await self.driver.originate(
                 OriginateRequest(outbound.call_sid, outbound.target, outbound.from_,

@@ -4,7 +4,7 @@ Two kinds, each written when the obligation starts and read only by startup reco
 (`adapter.recovery`) for calls a killed adapter left running:
 
 * ``call-status``: a REST-created call's ``StatusCallback`` (URL, method, the events asked for).
-  Written by `Adapter.place_call` before the Originate. Recovery sends the call's final
+  Written by `Adapter.queue_call` before the Originate. Recovery sends the call's final
   status (``completed``, or ``canceled`` for a call never answered) if it was asked for and not
   sent yet.
 * ``record-action``: the action request of a `<Record>` in progress (the absolute action URL

@@ -34,8 +34,11 @@ CALL_STATUS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"}
 class OutboundCalls(Protocol):
     """Where REST-created calls go (the running `Adapter`)."""
 
-    async def place_call(self, outbound: OutboundCall) -> None:
-        """Create the call's row and start it on the PBX (returns at once)."""
+    async def queue_call(self, outbound: OutboundCall) -> None:
+        """Create the call's row (``queued``) and send its ``initiated`` status callback."""
+
+    async def dial_call(self, outbound: OutboundCall) -> None:
+        """Start the queued call on the PBX (returns once the PBX has the originate)."""
 
     async def cancel_call(self, call_sid: str) -> bool:
         """End a call that is queued or ringing; False if it is not (any more)."""
@@ -96,8 +99,12 @@ class CallsApi:
             status_callback_method=choice(form, "StatusCallbackMethod", {"GET", "POST"}, "POST"),
             status_callback_events=status_events, recording=recording,
         )
-        await self.outbound_calls.place_call(outbound)
-        return await self.ctx.call_body(outbound.call_sid)
+        await self.outbound_calls.queue_call(outbound)
+        # Twilio answers with the call as it was queued, whatever the PBX does next (on a busy
+        # machine the callee may already ring before the originate's reply is read).
+        body = await self.ctx.call_body(outbound.call_sid)
+        await self.outbound_calls.dial_call(outbound)
+        return body
 
     async def fetch(self, request: Request) -> dict[str, Any]:
         return await self.ctx.call_body(await self.ctx.call_in_path(request))

@@ -529,7 +529,7 @@ async def test_outbound_call_with_record(rig: Rig, app: TwimlApp) -> None:
     assert fetched.params["CallStatus"] == "in-progress"
     assert fetched.params["To"] == to and fetched.params["From"] == "+15550001234"
     if isinstance(rig, FreeSwitchRig):
-        (attempt,) = await originated(rig.fs, at_least=1)
+        (attempt,) = await originated(rig.fs, at_least=1, call_sid=call.sid)
         assert reached_adapter(rig.fs, attempt.channel)  # leg A, transferred to twiml-outbound
     # The callee hangs up after 4 s: the call ends, the recording completes.
     assert await finished(adapter) == call.sid
@@ -560,6 +560,39 @@ async def test_outbound_call_with_record(rig: Rig, app: TwimlApp) -> None:
         assert ended.get("Hangup-Cause") == "NORMAL_CLEARING"
 
 
+async def test_create_answers_queued_when_the_callee_rings_first(
+        rig: Rig, app: TwimlApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twilio's create answers with the call as queued. On a busy machine the callee can ring
+    before the adapter has read the originate's reply (seen on CI): forced here by holding the
+    driver's originate until its ringing has been reported."""
+    adapter = rig.adapter
+    driver = adapter.driver
+    assert driver is not None
+    real_originate = driver.originate
+
+    async def originate_then_ring(request: Any, on_failed: Any, *, on_ringing: Any) -> str:
+        rang = asyncio.Event()
+
+        async def ringing(call_sid: str) -> None:
+            await on_ringing(call_sid)
+            rang.set()
+
+        channel = await real_originate(request, on_failed, on_ringing=ringing)
+        await asyncio.wait_for(rang.wait(), 20)
+        return channel
+
+    monkeypatch.setattr(driver, "originate", originate_then_ring)
+    to = CALLEE_RINGS["asterisk" if isinstance(rig, AsteriskRig) else "freeswitch"]
+    client = sdk(adapter)
+    call = await off_loop(lambda: client.calls.create(
+        to=to, from_="+15550001234", twiml="<Response><Say>hi</Say></Response>", timeout=60))
+    assert call.status == "queued"
+    assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "ringing"
+    assert (await off_loop(lambda: client.calls(call.sid).update(status="canceled"))
+            ).status == "canceled"
+    assert await finished(adapter, 20) == call.sid
+
+
 async def test_outbound_call_rings_and_is_canceled(rig: Rig, app: TwimlApp) -> None:
     """A REST call to a callee that rings: the `ringing` status callback (Asterisk: the
     channel's Newstate; FreeSWITCH: its CHANNEL_PROGRESS), then ``Status=canceled`` ends the
@@ -587,7 +620,7 @@ async def test_outbound_call_rings_and_is_canceled(rig: Rig, app: TwimlApp) -> N
     assert final.signature_valid
     assert (await off_loop(lambda: client.calls(call.sid).fetch())).status == "canceled"
     if isinstance(rig, FreeSwitchRig):
-        (attempt,) = await originated(rig.fs, at_least=1)
+        (attempt,) = await originated(rig.fs, at_least=1, call_sid=call.sid)
         result = await job_result(rig.fs, attempt.channel)
         assert result.body.strip() == "-ERR ORIGINATOR_CANCEL"
         assert f"uuid_kill {attempt.channel} ORIGINATOR_CANCEL" in (

@@ -39,11 +39,17 @@ def _originates(commands: list[str]) -> list[Originated]:
     return [Originated(m.group(1), m.group(0)) for m in found if m is not None]
 
 
-async def originated(fs: RealFreeSwitch, *, at_least: int = 0) -> list[Originated]:
+async def originated(fs: RealFreeSwitch, *, at_least: int = 0,
+                     call_sid: str | None = None) -> list[Originated]:
     """The originates FreeSWITCH ran so far (once every earlier api command has been seen, and
-    at least `at_least` of them)."""
-    return _originates(await fs.api_commands_so_far(
-        lambda commands: len(_originates(commands)) >= at_least))
+    at least `at_least` of them); with `call_sid`, only those of that call (its CallSid is the
+    originate's extension)."""
+
+    def found(commands: list[str]) -> list[Originated]:
+        return [o for o in _originates(commands)
+                if call_sid is None or f" {call_sid} XML twiml-outbound" in o.command]
+
+    return found(await fs.api_commands_so_far(lambda commands: len(found(commands)) >= at_least))
 
 
 async def job_result(fs: RealFreeSwitch, channel: str, within: float = 30.0) -> EslEvent:
