@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # How long interrupt() keeps cutting the running application before it gives up.
 INTERRUPT_WAIT = 10.0
+# How long an application that ended early for no reason of its own waits for the hangup.
+MEDIA_END_GRACE = 2.0
 
 
 class FreeSwitchCall:
@@ -62,6 +64,7 @@ class FreeSwitchCall:
         self._hung_up = asyncio.Event()
         self._closed = asyncio.Event()
         self._app_waiters: dict[str, asyncio.Future[EslEvent]] = {}
+        self._app_started: dict[str, EslEvent] = {}  # their CHANNEL_EXECUTE, by Event-UUID
         self._interrupted: set[str] = set()  # Event-UUIDs of applications cut by interrupt()
         self._record: replies.RecordWatch | None = None
         self._dial: replies.DialWatch | None = None
@@ -95,7 +98,10 @@ class FreeSwitchCall:
         if stamp.isascii() and stamp.isdigit():
             self._last_event_us = int(stamp)
         name = event.name
-        if name == "CHANNEL_EXECUTE_COMPLETE":
+        if name == "CHANNEL_EXECUTE":
+            if event.get("Application-UUID") in self._app_waiters:
+                self._app_started[event.get("Application-UUID")] = event
+        elif name == "CHANNEL_EXECUTE_COMPLETE":
             if replies.hung_up_in(event):
                 self._hung_up.set()  # e.g. record could not open its file (§8.9)
             waiter = self._app_waiters.get(event.get("Application-UUID"))
@@ -163,10 +169,12 @@ class FreeSwitchCall:
             self.on_closed()
             raise CallGone(f"{self.uuid}: the driver stopped") from exc
 
-    async def _execute(self, build: Callable[..., str], *args: Any, **kwargs: Any) -> EslEvent:
+    async def _execute(self, build: Callable[..., str], *args: Any, lasts: float | None = None,
+                       **kwargs: Any) -> EslEvent:
         """Run one application (``build(uuid, *args, event_uuid=…, **kwargs)`` builds the
         sendmsg) and wait for its CHANNEL_EXECUTE_COMPLETE; `CallInterrupted` if interrupt()
-        cut it short."""
+        cut it short. One meant to last `lasts` s that `replies.ended_early` waits for the
+        hangup."""
         self._raise_if_gone()
         event_uuid = str(uuid_module.uuid4())
         text = build(self.uuid, *args, event_uuid=event_uuid, **kwargs)
@@ -181,10 +189,20 @@ class FreeSwitchCall:
             if event_uuid in self._interrupted:
                 raise CallInterrupted(f"{self.uuid}: {text.splitlines()[2]} cut short by a "
                                       "redirect")
+            if lasts is not None and replies.ended_early(
+                    self._app_started.get(event_uuid), completion, lasts):
+                await self._await_hangup()
             return completion
         finally:
             del self._app_waiters[event_uuid]
+            self._app_started.pop(event_uuid, None)
             self._interrupted.discard(event_uuid)
+
+    async def _await_hangup(self) -> None:
+        """The channel's media ended (an application stopped before its time): its hangup
+        normally follows within milliseconds (`replies`: mod_loopback's order)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hung_up.wait(), MEDIA_END_GRACE)
 
     async def _set_terminators(self, finish_on_key: str) -> None:
         """``playback_terminators`` for what comes next: with it unset FreeSWITCH stops playback
@@ -217,7 +235,7 @@ class FreeSwitchCall:
 
     async def wait_for_key(self, seconds: int) -> str | None:
         await self._set_terminators(mapping.GATHER_KEYS)
-        done = await self._execute(mapping.silence, seconds)
+        done = await self._execute(mapping.silence, seconds, lasts=seconds)
         self._raise_if_gone()
         return replies.key_pressed(done)
 
@@ -227,7 +245,7 @@ class FreeSwitchCall:
 
     async def pause(self, seconds: int) -> None:
         if seconds > 0:
-            await self._execute(mapping.sleep, seconds)
+            await self._execute(mapping.sleep, seconds, lasts=seconds)
         self._raise_if_gone()
 
     async def record(self, request: base.RecordRequest) -> base.RecordResult:
@@ -262,29 +280,27 @@ class FreeSwitchCall:
             completion = None
         finally:
             self._record = None
+        cut_short = replies.record_cut_short(watch, completion, request.max_length)
+        if cut_short:
+            await self._await_hangup()
         result = replies.record_result(start=watch.start, stop=watch.stop, completion=completion,
-                                       max_length=request.max_length)
+                                       max_length=request.max_length,
+                                       hung_up_after=cut_short and self._hung_up.is_set())
         log.debug("call %s: record %s -> %s", self.uuid, target, result)
         return result
 
     async def record_utterance(self, request: base.UtteranceRequest) -> base.RecordResult:
         return await self.record(request.as_record())  # mapping: see mapping.py
 
-    async def hangup(self) -> None:
-        if self._hung_up.is_set():
-            return
-        with contextlib.suppress(CallGone, PbxError):
-            await self._command(mapping.hangup(self.uuid))
-        self._hung_up.set()
+    async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        if not self._hung_up.is_set():
+            with contextlib.suppress(CallGone, PbxError):
+                await self._command(mapping.hangup(self.uuid, cause))
+            self._hung_up.set()
 
     async def reject(self, *, busy: bool) -> None:
         """``hangup`` with USER_BUSY (Sofia: 486) or CALL_REJECTED (603) before any answer."""
-        if self._hung_up.is_set():
-            return
-        cause = mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED
-        with contextlib.suppress(CallGone, PbxError):
-            await self._command(mapping.hangup(self.uuid, cause))
-        self._hung_up.set()
+        await self.hangup(mapping.REJECT_BUSY if busy else mapping.REJECT_DECLINED)
 
     async def terminate(self) -> None:
         """End the call now, even while an application runs (``uuid_kill``); falls back to the
@@ -307,11 +323,9 @@ class FreeSwitchCall:
         `<Dial>`, ``uuid_kill`` of our legs, as a bridge does not stop on a break), repeated
         with growing pauses until its CHANNEL_EXECUTE_COMPLETE arrives.
 
-        Repeated because a break that reaches FreeSWITCH before the queued application starts
-        is lost: ``switch_core_session_exec`` clears the break flag as it starts each
-        application. The same clearing makes a break that arrives after the application ended
-        harmless: it cannot cut the next one. Each command is awaited, so no break is still on
-        its way when this returns.
+        Repeated because ``switch_core_session_exec`` clears the break flag as it starts each
+        application: a break before the queued application starts is lost, and one after it
+        ended cannot cut the next. Each command is awaited: no break is on its way at return.
         """
         self._raise_if_gone()
         pending = {eid: w for eid, w in self._app_waiters.items() if not w.done()}

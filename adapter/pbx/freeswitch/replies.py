@@ -19,8 +19,15 @@ happened (§8.3).
 | ``variable_playback_terminator_used: <digit>`` on RECORD_STOP     | FINISH_KEY, ``digit`` |
 | ``variable_silence_hits_exhausted: true`` on RECORD_STOP          | SILENCE               |
 | RECORD_STOP with ``Answer-State: hangup`` (or a hang-up state);   | HANGUP                |
-| or the socket closed before the completion                        |                       |
+| or the socket closed before the completion; or none of these     |                       |
+| before the time limit, and then the hangup (`record_cut_short`)   |                       |
 | none of these: the time limit (or an outside ``uuid_break``)      | MAX_LENGTH            |
+
+An application ends before its time, with no sign of a hangup, when the channel's media ends
+just before its hangup: mod_loopback unlinks a leg (its reads fail) before it hangs it up, and
+the leg's ``record``, ``sleep`` or ``playback`` can complete in between (seen on a loaded
+machine: a caller's hangup reported as a `<Record>` that reached its limit). `ended_early` and
+`record_cut_short` tell such ends apart, and the call waits for the hangup (`call.py`).
 
 How a `<Dial>`'s ``bridge`` ended (`dial_result`):
 
@@ -72,14 +79,17 @@ __all__ = [
     "bgapi_job",
     "dial_result",
     "dial_status",
+    "ended_early",
     "hung_up_in",
     "key_pressed",
     "originate_result",
     "playback_failure",
+    "record_cut_short",
     "record_result",
 ]
 
 _HANGUP_STATES = frozenset({"CS_HANGUP", "CS_REPORTING", "CS_DESTROY"})
+_EARLY = 0.5  # seconds before its time that an application's end counts as early
 _PLAYBACK_FAILURES = frozenset({"FILE NOT FOUND", "PLAYBACK ERROR"})
 
 
@@ -108,6 +118,27 @@ def hung_up_in(event: EslEvent) -> bool:
     )
 
 
+def ended_early(started: EslEvent | None, completion: EslEvent, lasts: float) -> bool:
+    """Whether an application meant to last `lasts` seconds unless a key ends it (``sleep``,
+    a ``playback`` of silence) completed well before that without a key: from its
+    CHANNEL_EXECUTE (`started`) to its completion, FreeSWITCH's own clock."""
+    ran = _elapsed(started, completion)
+    return ran is not None and ran < lasts - _EARLY and key_pressed(completion) is None
+
+
+def record_cut_short(watch: RecordWatch, completion: EslEvent | None, max_length: int) -> bool:
+    """Whether a ``record`` ended before its limit with nothing to say why (no key, no
+    silence, no hangup on its RECORD_STOP)."""
+    stop = watch.stop
+    if stop is None or completion is None:
+        return False
+    result = record_result(start=watch.start, stop=stop, completion=completion,
+                           max_length=max_length)
+    elapsed = _elapsed(watch.start, stop)
+    return (result.end is RecordEnd.MAX_LENGTH and elapsed is not None
+            and elapsed < max_length - _EARLY)
+
+
 def _elapsed(start: EslEvent | None, stop: EslEvent) -> float | None:
     """Seconds between RECORD_START and RECORD_STOP, from FreeSWITCH's own µs timestamps."""
     if start is None:
@@ -126,12 +157,14 @@ def record_result(
     stop: EslEvent | None,
     completion: EslEvent | None,
     max_length: int,
+    hung_up_after: bool = False,
 ) -> RecordResult:
     """How a ``record`` ended (see the table above).
 
     `start`/`stop` are this recording's RECORD_START/RECORD_STOP (matched on Unique-ID and
     Record-File-Path), `completion` its CHANNEL_EXECUTE_COMPLETE (matched on Application-UUID);
-    `completion` is None when the socket closed before it came.
+    `completion` is None when the socket closed before it came; `hung_up_after`: the call
+    hung up after a `record_cut_short` end.
     """
     if stop is None:
         if completion is None:
@@ -151,8 +184,10 @@ def record_result(
         return RecordResult(RecordEnd.FINISH_KEY, digit=digit, detail=measured)
     if stop.variable("silence_hits_exhausted") == "true":
         return RecordResult(RecordEnd.SILENCE, detail=measured)
-    if hung_up_in(stop) or (completion is None):
+    if hung_up_in(stop) or completion is None:
         return RecordResult(RecordEnd.HANGUP, detail=measured)
+    if hung_up_after:
+        return RecordResult(RecordEnd.HANGUP, detail=f"{measured}, cut short by the hangup")
     return RecordResult(RecordEnd.MAX_LENGTH, detail=f"{measured} limit={max_length}s")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import uuid as uuid_module
 from collections import deque
@@ -45,7 +46,7 @@ class FakeCall(Applications, UuidRecording):
         self.hangup_by = ""
         self._apps: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
         self._wakeup = asyncio.Event()
-        self._signals: deque[tuple[str, str]] = deque()  # ("hangup"|"break", detail)
+        self._signals: deque[tuple[str, str]] = deque()  # ("hangup"|"break"|"media-end", …)
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -65,6 +66,14 @@ class FakeCall(Applications, UuidRecording):
 
     def caller_hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         self._hangup(cause, by="caller")
+
+    def media_ends_then_hangup(self, gap_s: float, cause: str = "NORMAL_CLEARING") -> None:
+        """mod_loopback's order when the other leg hangs up: this leg's reads fail first, so
+        the running application completes with no sign of a hangup, and the hangup follows
+        `gap_s` call seconds later."""
+        self._signal("media-end")
+        asyncio.get_running_loop().call_later(
+            gap_s * self.fs.scale, functools.partial(self._hangup, cause, by="caller"))
 
     def runs(self, app: str) -> list[AppRun]:
         return [run for run in self.log if run.app == app]
