@@ -22,12 +22,11 @@ CAUSES = {
     "ami": "the adapter's framing, Message building and dispatch were made cheaper on this "
            "branch (see ami_frames.parse_frame); what remains is panoramisk's action "
            "bookkeeping per message (`handle_message`) and the handlers themselves",
-    "esl": "measured (this branch): the gevent reader's per-line split of each event (the "
-           "values are decoded only when read, `protocol.EslHeaders`), the loop's handling, "
-           "and the two threads taking turns on the GIL during a burst; the cross-thread posts "
-           "share one FIFO with one wake-up per burst (`GeventBridge.post`). What would go "
-           "further: split only the header lines the adapter reads, or read the call sockets "
-           "in asyncio instead of a gevent thread (perf-limits note 3)",
+    "esl": "measured: the gevent reader's framing and the two threads taking turns on the "
+           "GIL during a burst (headers are looked up in the block's text only when read, "
+           "`protocol.EslHeaders`; the cross-thread posts share one FIFO with one wake-up per "
+           "burst, `GeventBridge.post`). What would go further: read the call sockets in "
+           "asyncio instead of a gevent thread (perf-limits note 3)",
 }
 
 _CHILD = "import sys\nfrom bench.event_clients import main\nmain(sys.argv[1:])\n"

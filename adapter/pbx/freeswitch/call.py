@@ -1,12 +1,10 @@
-"""One FreeSWITCH call under the adapter's control: a `CallControl` over the call's own outbound
-event socket.
+"""One FreeSWITCH call under the adapter's control: a `CallControl` over its outbound socket.
 
 Each operation is one application run with ``sendmsg`` on the call's socket (`mapping`), awaited
 until its CHANNEL_EXECUTE_COMPLETE (matched on the ``Event-UUID`` we chose); ``api`` commands
 about the call (``uuid_kill``, ``uuid_break``, ``uuid_record``) go over the driver's inbound
-connection, or over the call's own socket while that is down. The call's events arrive, in
-order, at `FreeSwitchCall.on_event` (posted from the gevent thread by the listener); how they map
-to results is in `replies`.
+connection, or the call's own socket while that is down. The call's events arrive in order at
+`FreeSwitchCall.on_event` (posted from the gevent thread); how they map to results: `replies`.
 """
 
 from __future__ import annotations
@@ -199,10 +197,11 @@ class FreeSwitchCall:
             self._interrupted.discard(event_uuid)
 
     async def _await_hangup(self) -> None:
-        """The channel's media ended (an application stopped before its time): its hangup
-        normally follows within milliseconds (`replies`: mod_loopback's order)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._hung_up.wait(), MEDIA_END_GRACE)
+        """The media ended (an application stopped early): the hangup follows (`replies`)."""
+        if not self._hung_up.is_set():
+            log.info("call %s: an application ended early; waiting for the hangup", self.uuid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hung_up.wait(), MEDIA_END_GRACE)
 
     async def _set_terminators(self, finish_on_key: str) -> None:
         """``playback_terminators`` for what comes next: with it unset FreeSWITCH stops playback

@@ -3,6 +3,8 @@ stream, per-line URL decoding, and the header-spoofing regression against greens
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from esl_server.channel import FakeChannel
 from esl_server.codec import (
@@ -205,3 +207,43 @@ def test_size_limits() -> None:
 def test_stray_blank_lines_between_frames_are_skipped() -> None:
     frames = EslParser().feed(b"\n" + command_reply("+OK") + b"\n\n" + command_reply("-ERR x"))
     assert [f.reply_text for f in frames] == ["+OK", "-ERR x"]
+
+
+def test_a_lookup_reads_the_line_of_that_exact_name() -> None:
+    """Headers are looked up in the block's text (`EslHeaders`): only a whole name at the
+    start of a line matches, never a longer name, a name inside a value, or a decoded one."""
+    headers = parse_header_block(
+        b"Event-Name-Extra: no\nX: Event-Name: no\nY: %0AUnique-ID: spoofed\n"
+        b"Event-Name: RECORD_STOP\nUnique-ID: u1"
+    )
+    assert headers["Event-Name"] == "RECORD_STOP"
+    assert headers.get("Unique-ID") == "u1"  # the last line, without a newline after it
+    assert headers["Y"] == "\nUnique-ID: spoofed"
+    assert "Event" not in headers and headers.get("Event-Name:") is None
+    with pytest.raises(KeyError):
+        headers["Name"]
+
+
+_NAMES = st.sampled_from(["A", "B", "Event-Name", "Event-Name-2", "variable_x", ""])
+_LINES = st.lists(st.one_of(
+    st.tuples(_NAMES, st.text(alphabet="ab :%0A\r", max_size=8)).map(lambda nv: f"{nv[0]}:{nv[1]}"),
+    st.text(alphabet="ab :\r", max_size=6),  # lines with or without a ":"
+), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES)
+def test_lookups_agree_with_the_lines_split_one_by_one(lines: list[str]) -> None:
+    """What each lookup finds in the text is what splitting every line gives: the value of
+    the first line whose text before its first ":" is the name."""
+    headers = parse_header_block("\n".join(lines).encode())
+    expected: dict[str, str] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep and name and "\n" not in name:
+            expected.setdefault(name, value)
+    assert set(headers) == set(expected)
+    for name, value in expected.items():
+        assert name in headers
+        raw = value[1:] if value.startswith(" ") else value
+        assert headers[name] == unquote(raw.rstrip("\r"), encoding="utf-8", errors="replace")
