@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import Executable, Table, delete, event, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert, Update
 
 from adapter.db.migrations import upgrade_schema
 from adapter.db.schema import calls_table, recordings_table, transcriptions_table
@@ -233,7 +234,7 @@ class Store:
                       also: tuple[Executable, ...]) -> None:
         """Insert one row of `table`, then run `also`, in one transaction."""
         async with self.engine.begin() as conn:
-            await conn.execute(insert(table).values(values))
+            await conn.execute(_insert_of(table), values)
             for statement in also:
                 await conn.execute(statement)
 
@@ -254,7 +255,8 @@ class Store:
         values.setdefault("date_updated", self._clock())
         _check_aware(values)
         async with self.engine.begin() as conn:
-            result = await conn.execute(update(table).where(table.c.sid == sid).values(values))
+            result = await conn.execute(_update_of(table, tuple(values)),
+                                        {**values, _WHERE_SID: sid})
         if result.rowcount == 0:
             raise NotFoundError(f"no {kind} {sid}")
 
@@ -342,3 +344,31 @@ class Store:
                 await conn.execute(delete(transcriptions_table).where(
                     transcriptions_table.c.recording_sid == sid))
         return bool(result.rowcount)
+
+
+# The statements of the hot writes, built once per table (and set of columns) and run with
+# their values as parameters: building ``insert(t).values(v)`` / ``update(t)…`` for every write
+# was most of a write's CPU time (issue #13 row 5). The column sets are the code's own (at most
+# a few per table), so the cache stays small.
+_WHERE_SID: Final = "where_sid"
+_INSERTS: dict[str, Insert] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Update] = {}
+
+
+def _insert_of(table: Table) -> Insert:
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table)
+    return statement
+
+
+def _update_of(table: Table, columns: tuple[str, ...]) -> Update:
+    """``UPDATE table SET <columns> WHERE sid = :where_sid``."""
+    key = (table.name, columns)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        statement = _UPDATES[key] = (
+            update(table).where(table.c.sid == bindparam(_WHERE_SID))
+            .values({name: bindparam(name) for name in columns}))
+    return statement
+

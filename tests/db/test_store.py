@@ -88,6 +88,22 @@ async def test_update_call_sets_fields_and_date_updated(store: Store) -> None:
     assert (got.status, got.date_updated) == ("busy", end)
 
 
+async def test_the_same_write_on_other_rows_changes_only_its_own(store: Store) -> None:
+    """A write's statement is built once per column set and reused with each call's values
+    (`store._update_of`): every use writes its own row, and only the columns it names."""
+    first, second = make_call(), make_call(caller_name="Bob")
+    await store.add_call(first)
+    await store.add_call(second)  # the same INSERT, other values
+    end = T0 + timedelta(minutes=1)
+    await store.update_call(first.sid, status="completed", duration=60)
+    await store.update_call(second.sid, status="busy", duration=0)  # the same UPDATE reused
+    await store.update_call(second.sid, end_time=end)  # another column set
+    assert await store.get_call(first.sid) == dataclasses.replace(
+        first, status="completed", duration=60, date_updated=NOW)
+    assert await store.get_call(second.sid) == dataclasses.replace(
+        second, status="busy", duration=0, end_time=end, date_updated=NOW)
+
+
 async def test_update_call_errors(store: Store) -> None:
     call = make_call()
     await store.add_call(call)
