@@ -53,7 +53,8 @@ class Element:
     def has_text(self) -> bool:
         """True when the element holds text of its own (outside nested elements)."""
         node = self.node
-        if has_text(node.text):
+        text = node.text
+        if text and not text.isspace():
             return True
         if len(node):
             for child in node:
@@ -76,15 +77,23 @@ class Element:
     def report_text(self) -> None:
         """12200 for text in a verb that takes none; it is ignored."""
         if self.has_text():
-            self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
+            self._text_ignored()
+
+    def _text_ignored(self) -> None:
+        self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
 
     def report_content(self) -> None:
         """12200 for what a verb without content holds: text, then nested elements. All are
         ignored."""
+        node = self.node
+        if not len(node):  # the usual <Verb .../>: only its text to look at
+            text = node.text
+            if text and not text.isspace():
+                self._text_ignored()
+            return
         self.report_text()
-        if len(self.node):
-            for child in self.children():
-                self.report_nested(child)
+        for child in self.children():
+            self.report_nested(child)
 
     def text_url(self, *, required: bool) -> str | None:
         """The URL written as the element's text (surrounding whitespace removed), or None."""
