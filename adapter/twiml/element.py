@@ -46,6 +46,22 @@ class Element:
             return []
         return [child for child in node if isinstance(child.tag, str)]
 
+    def text_and_children(self) -> tuple[bool, list[etree._Element]]:
+        """`has_text` and `children` in one pass over the element's content."""
+        node = self.node
+        text = node.text
+        texty = bool(text and not text.isspace())
+        if not len(node):
+            return texty, []
+        children: list[etree._Element] = []
+        for child in node:
+            if not texty:
+                tail = child.tail
+                texty = bool(tail and not tail.isspace())
+            if isinstance(child.tag, str):
+                children.append(child)
+        return texty, children
+
     def nested(self, child: etree._Element) -> Element:
         """A nested element (a noun) to validate, reporting into the same findings."""
         return Element(child, self.findings, str(child.tag))
@@ -77,9 +93,10 @@ class Element:
     def report_text(self) -> None:
         """12200 for text in a verb that takes none; it is ignored."""
         if self.has_text():
-            self._text_ignored()
+            self.report_ignored_text()
 
-    def _text_ignored(self) -> None:
+    def report_ignored_text(self) -> None:
+        """12200 for the text of a verb that takes none (`has_text` said it has some)."""
         self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
 
     def report_content(self) -> None:
@@ -89,7 +106,7 @@ class Element:
         if not len(node):  # the usual <Verb .../>: only its text to look at
             text = node.text
             if text and not text.isspace():
-                self._text_ignored()
+                self.report_ignored_text()
             return
         self.report_text()
         for child in self.children():

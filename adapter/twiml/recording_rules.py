@@ -168,12 +168,15 @@ def _recording_noun(el: Element) -> StartRecording:
 def start_or_stop_verbs(el: Element) -> list[Verb]:
     """<Start>/<Stop>: each <Recording> noun becomes a verb, in order; other nouns Unsupported."""
     START_OR_STOP.read(el)
-    el.report_text()
+    texty, children = el.text_and_children()
+    if texty:
+        el.report_ignored_text()
     verbs: list[Verb] = []
-    for child in el.children():
+    starts = el.name == "Start"
+    for child in children:
         noun = el.nested(child)
         if noun.name == "Recording":
-            if el.name == "Start":
+            if starts:
                 verbs.append(_recording_noun(noun))
             else:
                 (name,) = STOP_RECORDING.read(noun)
