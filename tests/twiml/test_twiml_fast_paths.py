@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.twiml import Document, Record, Say, StartRecording, TwimlError, parse_document
@@ -94,3 +94,42 @@ def test_content_types_are_classified_the_same_when_remembered() -> None:
         first, second = classify(header), classify(header)
         assert first == second
         assert classify.__wrapped__(header) == first  # type: ignore[attr-defined]
+
+
+ENCODINGS = st.sampled_from(["utf-8", "us-ascii", "iso-8859-1", "latin1", "utf-16", "utf-16-le",
+                             "utf-16-be", "utf-32", "utf-7", None])
+
+
+@st.composite
+def nested_documents(draw: st.DrawFn) -> tuple[str, int]:
+    """A <Response> holding a chain of nested <Connect>s around MAX_DEPTH deep, with shallow
+    siblings and comments full of "<" on the way, and how deep it is: the depth check must
+    refuse it exactly when that is over MAX_DEPTH."""
+    levels = draw(st.integers(min_value=0, max_value=MAX_DEPTH + 4))  # below <Response>
+    inner = ""
+    for _ in range(levels):
+        comment = "<!-- " + "<" * draw(st.integers(0, 5)) + " -->"
+        siblings = "<Pause/>" * draw(st.integers(0, 2))
+        inner = f"<Connect>{comment}{inner}</Connect>{siblings}"
+    return f"<Response>{inner}</Response>", levels + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=nested_documents(), encoding=ENCODINGS)
+def test_the_depth_bound_refuses_exactly_the_too_deep(
+    document: tuple[str, int], encoding: str | None
+) -> None:
+    text, depth = document
+    if encoding is None:
+        body = text.encode()
+    elif encoding == "utf-7":  # every "<" after the declaration written as "+ADw-"
+        body = b'<?xml version="1.0" encoding="UTF-7"?>' + text.replace("<", "+ADw-").encode()
+    else:
+        body = f'<?xml version="1.0" encoding="{encoding}"?>{text}'.encode(encoding)
+    try:
+        parse_document(body, "text/xml", remember=False)
+        refused = False
+    except TwimlError as error:
+        assert error.code == 12100
+        refused = "nested" in error.message
+    assert refused == (depth > MAX_DEPTH)
