@@ -64,6 +64,8 @@ _PARSER = etree.XMLParser(
 _DOCTYPE_MARKERS = tuple(
     "<!DOCTYPE".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
+# A byte every marker has: a body without it (most documents: no comment, no CDATA) has none.
+_MARKER_BYTE = b"!"
 
 
 # Encodings (as libxml2 names them in docinfo) in which every "<" of the document is written
@@ -189,9 +191,10 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
     """The root element of a safe, well-formed document, or the 12100 finding refusing it."""
     if not body.strip():
         return finding(codes.DOCUMENT_PARSE_FAILURE, "the body is empty")
-    for marker in _DOCTYPE_MARKERS:
-        if marker in body:
-            return _doctype_refused()
+    if _MARKER_BYTE in body:
+        for marker in _DOCTYPE_MARKERS:
+            if marker in body:
+                return _doctype_refused()
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as error:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.twiml import Document, Record, Say, StartRecording, TwimlError, parse_document
+from adapter.twiml import Document, Record, Say, StartRecording, TwimlError, parse, parse_document
 from adapter.twiml.content_types import classify
 from adapter.twiml.parse import MAX_DEPTH
 from adapter.twiml.verbs import Dial, Gather, Pause, Play, Redirect, Unsupported, positional_builder
@@ -133,3 +133,16 @@ def test_the_depth_bound_refuses_exactly_the_too_deep(
         assert error.code == 12100
         refused = "nested" in error.message
     assert refused == (depth > MAX_DEPTH)
+
+
+def test_every_doctype_marker_has_the_byte_looked_for_first() -> None:
+    assert all(parse._MARKER_BYTE in marker for marker in parse._DOCTYPE_MARKERS)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be", "utf-16"])
+def test_a_doctype_is_refused_in_every_encoding_the_bytes_are_searched_in(encoding: str) -> None:
+    body = '<!DOCTYPE Response><Response><Hangup/></Response>'.encode(encoding)
+    with pytest.raises(TwimlError) as raised:
+        parse_document(body, "text/xml", remember=False)
+    assert raised.value.code == 12100
+    assert "DOCTYPE" in raised.value.message
