@@ -26,19 +26,24 @@ DOCUMENT = (
 )
 TARGET_DOCS_PER_S = 50_000
 TWIML_CAUSE = (
-    "measured (this branch; cProfile and timeit on fresh trees, 324-byte document): the "
-    "attributes are read by compiled per-tag rule tables in one pass (the old per-attribute "
-    "take/value/choice calls, the Element's attribute dict and `_depth`'s walk are gone), "
-    "which cut the Python calls per document from ≈ 250 to ≈ 146 and its CPU time by about "
-    "half (timeit, process time, both versions side by side on the same loaded box: ≈ "
-    "124–134 µs → 67–68 µs; lxml alone 5–9 µs there). What is left is spread thin: "
-    "building the frozen verb dataclasses (≈ 2–3.5 µs for a <Record>, as much as reading its "
-    "attributes: a frozen slots dataclass sets each field through object.__setattr__), lxml's "
-    "per-access proxies and strings (each child, tag, text, tail, items()) on a fresh tree, "
-    "and the per-element content checks. What would reach 50k/s: verbs built without the "
-    "frozen __init__ (a generated setter-based constructor), one walk of the tree that "
-    "collects tag/attributes/text per element for all checks; or the remembered documents "
-    "(the row below), which the adapter uses by default")
+    "measured (session 7; timeit, process time, best of 15 × 4,000, and cProfile, 324-byte "
+    "document, last session's code and this one side by side on the same loaded box): "
+    "parse_document ≈ 55–77 µs → 29–45 µs (lxml's fromstring alone 5.4–10 µs there), from "
+    "≈ 102 to 86 Python calls per document. Validating a parsed tree ≈ 23–33 µs → 14–22 µs "
+    "(<Start><Recording> ≈ 9–11 → 6–9 µs, <Record> ≈ 7–9 → 4 µs): verbs built slot by slot "
+    "(`verbs.positional_builder`: 2.6 → 1.7 µs for a <Record>'s 12 fields, instead of the "
+    "frozen __init__'s object.__setattr__ per field), one pass over an element's text and "
+    "children, a leaf's content checked in one step; the safe parse around lxml no longer "
+    "walks the tree for the depth limit (the body's b'<' bytes are counted where its encoding "
+    "writes '<' with that byte) nor scans for DOCTYPE in a body without '!', and Content-"
+    "Types are remembered (1.6 → 0.2 µs). What is left is lxml's per-access proxies and "
+    "strings (≈ 30 accesses per document: each child, tag, text, tail, items(); a fresh "
+    "tree's cost 5–10 µs more to walk than one already walked) and ≈ 2–5 µs of attribute "
+    "reading and building per verb. What would reach 50k/s (≤ 20 µs a document, lxml alone "
+    "≈ 8–10 µs): no element proxies at all, i.e. lxml's parser target interface (start/data/"
+    "end give tag, attribute dict and text from C) feeding the same rule tables, with the tree "
+    "built only for a document that has findings (their line numbers come from it); or the "
+    "remembered documents (the row below), which the adapter uses by default")
 
 
 def _bare_parse(n: int) -> float:

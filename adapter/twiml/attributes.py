@@ -100,17 +100,19 @@ def parse_events(value: str) -> frozenset[str] | None:
 
 
 def fetchable_url(value: str) -> str | None:
-    """`value` when `is_fetchable_url`, else None."""
-    return value if is_fetchable_url(value) else None
-
-
-def is_fetchable_url(value: str) -> bool:
-    """True for a relative URL or an absolute http(s) URL with a host; False otherwise.
+    """`value` when it is a relative URL or an absolute http(s) URL with a host, else None.
 
     Relative URLs are resolved by the interpreter against an http(s) document URL, so they can
     never name a local file; anything with another scheme (file:, ftp:, data:...) is refused.
     """
-    return bool(_PLAIN_URL.fullmatch(value)) or fetchable_by_urlsplit(value)
+    if _PLAIN_URL.fullmatch(value) is not None or fetchable_by_urlsplit(value):
+        return value
+    return None
+
+
+def is_fetchable_url(value: str) -> bool:
+    """True when `fetchable_url` takes `value`."""
+    return fetchable_url(value) is not None
 
 
 def fetchable_by_urlsplit(value: str) -> bool:

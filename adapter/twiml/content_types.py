@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["AUDIO_TYPES", "TEXT_TYPES", "TWIML_TYPES", "BodyKind", "MediaType", "classify"]
 
@@ -49,8 +50,11 @@ class MediaType:
     charset: str | None
 
 
+@lru_cache(maxsize=64)
 def classify(content_type: str | None) -> MediaType | None:
-    """The MediaType of a Content-Type header value, or None when Twilio would refuse it."""
+    """The MediaType of a Content-Type header value, or None when Twilio would refuse it (the
+    last few remembered: an app answers with one or two header values, and a MediaType is
+    immutable)."""
     if content_type is None:
         return None
     mime, *params = content_type.split(";")

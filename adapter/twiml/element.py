@@ -46,6 +46,22 @@ class Element:
             return []
         return [child for child in node if isinstance(child.tag, str)]
 
+    def text_and_children(self) -> tuple[bool, list[etree._Element]]:
+        """`has_text` and `children` in one pass over the element's content."""
+        node = self.node
+        text = node.text
+        texty = bool(text and not text.isspace())
+        if not len(node):
+            return texty, []
+        children: list[etree._Element] = []
+        for child in node:
+            if not texty:
+                tail = child.tail
+                texty = bool(tail and not tail.isspace())
+            if isinstance(child.tag, str):
+                children.append(child)
+        return texty, children
+
     def nested(self, child: etree._Element) -> Element:
         """A nested element (a noun) to validate, reporting into the same findings."""
         return Element(child, self.findings, str(child.tag))
@@ -53,7 +69,8 @@ class Element:
     def has_text(self) -> bool:
         """True when the element holds text of its own (outside nested elements)."""
         node = self.node
-        if has_text(node.text):
+        text = node.text
+        if text and not text.isspace():
             return True
         if len(node):
             for child in node:
@@ -76,15 +93,24 @@ class Element:
     def report_text(self) -> None:
         """12200 for text in a verb that takes none; it is ignored."""
         if self.has_text():
-            self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
+            self.report_ignored_text()
+
+    def report_ignored_text(self) -> None:
+        """12200 for the text of a verb that takes none (`has_text` said it has some)."""
+        self.report(codes.SCHEMA_VALIDATION_WARNING, f"<{self.name}> takes no text; ignored")
 
     def report_content(self) -> None:
         """12200 for what a verb without content holds: text, then nested elements. All are
         ignored."""
+        node = self.node
+        if not len(node):  # the usual <Verb .../>: only its text to look at
+            text = node.text
+            if text and not text.isspace():
+                self.report_ignored_text()
+            return
         self.report_text()
-        if len(self.node):
-            for child in self.children():
-                self.report_nested(child)
+        for child in self.children():
+            self.report_nested(child)
 
     def text_url(self, *, required: bool) -> str | None:
         """The URL written as the element's text (surrounding whitespace removed), or None."""

@@ -20,7 +20,17 @@ from adapter.twiml.content_types import BodyKind, MediaType, classify
 from adapter.twiml.findings import Finding, TwimlError, finding
 from adapter.twiml.prompt_rules import SAY_DEFAULT_LOOP, say_too_long
 from adapter.twiml.validate import validate_tree
-from adapter.twiml.verbs import Document, Hangup, Play, Redirect, Reject, Say, Unsupported, Verb
+from adapter.twiml.verbs import (
+    Document,
+    Hangup,
+    Play,
+    Redirect,
+    Reject,
+    Say,
+    Unsupported,
+    Verb,
+    positional_builder,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -54,6 +64,19 @@ _PARSER = etree.XMLParser(
 _DOCTYPE_MARKERS = tuple(
     "<!DOCTYPE".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
+# A byte every marker has: a body without it (most documents: no comment, no CDATA) has none.
+_MARKER_BYTE = b"!"
+
+
+# Encodings (as libxml2 names them in docinfo) in which every "<" of the document is written
+# with the byte b"<" in it: a body with at most MAX_DEPTH of those bytes has at most MAX_DEPTH
+# elements, so it cannot be nested deeper, and the tree need not be walked to know it. (Not
+# UTF-7, where "<" is "+ADw-", nor EBCDIC: those are walked.)
+_LT_BYTE_ENCODINGS = frozenset({
+    "utf-8", "us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1",
+    "utf-16", "utf-16le", "utf-16be",
+})
+_new_document = positional_builder(Document)
 
 
 def parse_document(
@@ -77,7 +100,7 @@ def _document(body: bytes, content_type: str | None, url: str | None) -> Documen
     for f in findings:
         if f.fatal:
             raise TwimlError(findings)
-    return Document(verbs=verbs, findings=tuple(findings))
+    return _new_document(verbs, tuple(findings))
 
 
 # lru_cache keeps only what returns: a TwimlError is raised again, read afresh, every time.
@@ -168,9 +191,10 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
     """The root element of a safe, well-formed document, or the 12100 finding refusing it."""
     if not body.strip():
         return finding(codes.DOCUMENT_PARSE_FAILURE, "the body is empty")
-    for marker in _DOCTYPE_MARKERS:
-        if marker in body:
-            return _doctype_refused()
+    if _MARKER_BYTE in body:
+        for marker in _DOCTYPE_MARKERS:
+            if marker in body:
+                return _doctype_refused()
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as error:
@@ -185,7 +209,7 @@ def _parse_xml(body: bytes) -> etree._Element | Finding:
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         return _doctype_refused()
-    depth = _depth(root) if _more_nodes_than(root, MAX_DEPTH) else 1
+    depth = _depth(root) if _may_be_too_deep(body, docinfo.encoding, root) else 1
     if depth > MAX_DEPTH:
         return finding(
             codes.DOCUMENT_PARSE_FAILURE,
@@ -209,6 +233,15 @@ def _one_line(text: str) -> str:
     """libxml2's messages can hold line breaks (e.g. "detecting EBCDIC\n"); a finding is one
     line in logs and callbacks."""
     return " ".join(text.split())
+
+
+def _may_be_too_deep(body: bytes, encoding: str | None, root: etree._Element) -> bool:
+    """True unless the tree surely has at most MAX_DEPTH elements (only then can it be deeper):
+    counted in the body's bytes when its encoding writes each "<" with the byte b"<", else in
+    the tree."""
+    if encoding is not None and encoding.lower() in _LT_BYTE_ENCODINGS:
+        return body.count(b"<") > MAX_DEPTH
+    return _more_nodes_than(root, MAX_DEPTH)
 
 
 def _more_nodes_than(root: etree._Element, count: int) -> bool:

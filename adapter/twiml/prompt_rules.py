@@ -12,7 +12,7 @@ from adapter.twiml.attributes import parse_dtmf
 from adapter.twiml.codes import TwilioCode
 from adapter.twiml.element import Element
 from adapter.twiml.rule_table import RuleTable, as_written, integer, value
-from adapter.twiml.verbs import Pause, Play, Say
+from adapter.twiml.verbs import Pause, Play, Say, positional_builder
 
 __all__ = [
     "PAUSE_DEFAULT_LENGTH",
@@ -69,6 +69,9 @@ PAUSE = RuleTable(
 )
 
 
+_new_say = positional_builder(Say)
+
+
 def say_verb(el: Element, table: RuleTable = SAY) -> Say | None:
     """``<Say>``; skipped when there is no text to say. `table`: its attributes' rules (`SAY`,
     or `SAY_IN_GATHER`)."""
@@ -81,7 +84,7 @@ def say_verb(el: Element, table: RuleTable = SAY) -> Say | None:
     too_long = say_too_long(text)
     if too_long is not None:
         el.report(codes.SAY_TEXT_TOO_LONG, too_long)
-    return Say(text=text, voice=voice, language=language, loop=loop)
+    return _new_say(text, voice, language, loop)
 
 
 def _ssml_text(element: etree._Element, el: Element) -> str:

@@ -14,7 +14,7 @@ from adapter.twiml import rule_table as rules
 from adapter.twiml.attributes import parse_bool, parse_events, parse_finish_keys
 from adapter.twiml.element import Element, unsupported
 from adapter.twiml.rule_table import Rule, RuleTable
-from adapter.twiml.verbs import Record, StartRecording, StopRecording, Verb
+from adapter.twiml.verbs import Record, StartRecording, StopRecording, Verb, positional_builder
 
 __all__ = [
     "RECORDING_CHANNELS",
@@ -139,45 +139,44 @@ STOP_RECORDING = RuleTable(rules.as_written("name"))
 START_OR_STOP = RuleTable()
 
 
+_new_record = positional_builder(Record)
+_new_start_recording = positional_builder(StartRecording)
+
+
 def record_verb(el: Element) -> Record:
     """``<Record>``: every attribute checked in the order Twilio documents them."""
     transcribe_raw = el.node.get("transcribe")
     transcribed = transcribe_raw is not None and parse_bool(transcribe_raw) is True
     (action, method_, timeout, finish_on_key, transcribe, max_length, play_beep, trim,
-     *callback, transcribe_callback, _track, _configuration) = (
+     callback, callback_method, callback_events, transcribe_callback, _track, _configuration) = (
         RECORD_TRANSCRIBED if transcribed else RECORD).read(el)
     el.report_content()
-    return Record(
-        action=action,
-        method=method_,
-        timeout=timeout,
-        finish_on_key=finish_on_key,
-        max_length=max_length,
-        play_beep=play_beep,
-        trim=trim,
-        **status_callback(callback),
-        transcribe=transcribe,
-        transcribe_callback=transcribe_callback,
-    )
+    return _new_record(action, method_, timeout, finish_on_key, max_length, play_beep, trim,
+                       callback, callback_method, callback_events, transcribe,
+                       transcribe_callback)
 
 
 def _recording_noun(el: Element) -> StartRecording:
     """``<Start><Recording>``: a background recording of the call."""
-    name, *callback, trim, track, channels, _configuration = RECORDING.read(el)
+    name, callback, callback_method, callback_events, trim, track, channels, _configuration = (
+        RECORDING.read(el))
     el.report_content()
-    return StartRecording(name=name, **status_callback(callback), trim=trim, track=track,
-                          channels=channels)
+    return _new_start_recording(name, callback, callback_method, callback_events, trim, track,
+                                channels)
 
 
 def start_or_stop_verbs(el: Element) -> list[Verb]:
     """<Start>/<Stop>: each <Recording> noun becomes a verb, in order; other nouns Unsupported."""
     START_OR_STOP.read(el)
-    el.report_text()
+    texty, children = el.text_and_children()
+    if texty:
+        el.report_ignored_text()
     verbs: list[Verb] = []
-    for child in el.children():
+    starts = el.name == "Start"
+    for child in children:
         noun = el.nested(child)
         if noun.name == "Recording":
-            if el.name == "Start":
+            if starts:
                 verbs.append(_recording_noun(noun))
             else:
                 (name,) = STOP_RECORDING.read(noun)

@@ -101,15 +101,17 @@ def validate_tree(root: etree._Element) -> tuple[tuple[Verb, ...], list[Finding]
         return (), findings
     response = Element(root, findings, "Response")
     RESPONSE.read(response)
-    if response.has_text():
+    texty, children = response.text_and_children()
+    if texty:
         response.report(
             codes.SCHEMA_VALIDATION_WARNING, "text directly inside <Response> is ignored"
         )
     verbs: list[Verb] = []
-    for child in response.children():
-        name = str(child.tag)
+    one_verb = _ONE_VERB.get
+    for child in children:
+        name: str = child.tag  # an element's tag is a str (comments and PIs are removed)
         el = Element(child, findings, name)
-        one = _ONE_VERB.get(name)
+        one = one_verb(name)
         if one is not None:
             verb = one(el)
             if verb is not None:

@@ -6,15 +6,18 @@ the URL of the document they came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TypeAlias
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeAlias, TypeVar
 
 from adapter.twiml.findings import Finding
 
 __all__ = [
     "Dial", "DialTarget", "Document", "Gather", "Hangup", "Pause", "Play", "Record", "Redirect",
-    "Reject", "Say", "StartRecording", "StopRecording", "Unsupported", "Verb",
+    "Reject", "Say", "StartRecording", "StopRecording", "Unsupported", "Verb", "positional_builder",
 ]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,3 +206,20 @@ class Document:
 
     verbs: tuple[Verb, ...]
     findings: tuple[Finding, ...]
+
+
+def positional_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the frozen slots dataclass `cls` taking every field positionally, in
+    declaration order, with no defaults: the instance `cls(*values)` makes, built by setting
+    each slot through its descriptor (the frozen ``__init__`` looks ``object.__setattr__`` up
+    and resolves the slot by name for each field; validation builds a verb per element)."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    scope.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    lines = [f"def build({', '.join(names)}):", "    obj = _new(_cls)"]
+    lines += [f"    _set_{name}(obj, {name})" for name in names]
+    lines.append("    return obj")
+    exec("\n".join(lines), scope)  # noqa: S102 - only the dataclass's own field names
+    build: Callable[..., _T] = scope["build"]
+    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    return build
