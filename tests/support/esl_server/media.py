@@ -4,6 +4,7 @@ unset), a ``record`` application's file, a media bug's file from its read and wr
 from __future__ import annotations
 
 import array
+import functools
 import math
 import struct
 import wave
@@ -16,6 +17,13 @@ FRAME_SAMPLES = 160  # 20 ms at 8 kHz: FreeSWITCH writes whole frames
 def tone_frame(hz: float, t: float) -> bytes:
     """One 20 ms frame of a sine at `hz`, phase-continuous in call time `t`."""
     first = round(t * SAMPLE_RATE)
+    if float(hz).is_integer():  # a whole-Hz sine repeats every SAMPLE_RATE samples
+        return _tone_frame_at(hz, first % SAMPLE_RATE)
+    return _tone_frame_at(hz, first)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tone_frame_at(hz: float, first: int) -> bytes:
     return array.array("h", (
         round(6000 * math.sin(2 * math.pi * hz * (first + n) / SAMPLE_RATE))
         for n in range(FRAME_SAMPLES))).tobytes()
@@ -25,7 +33,7 @@ def write_pcm(path: Path, mode: str, reads: bytes, writes: bytes) -> None:
     """The mono WAV a media bug writes in `mode` (lab notes §7.2): read only, or mixed."""
     read = array.array("h", reads)
     write = array.array("h", writes)
-    if mode == "read":
+    if mode == "read" or not writes.strip(b"\0"):  # nothing written: the mix is the reads
         frames = read
     else:
         frames = array.array("h", (max(-32768, min(32767, a + b))
