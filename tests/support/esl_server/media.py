@@ -22,6 +22,26 @@ def tone_frame(hz: float, t: float) -> bytes:
     return _tone_frame_at(hz, first)
 
 
+def tone_span(hz: float, t: float, frames: int) -> bytes:
+    """`frames` 20 ms frames of the sine from call time `t` on: what `tone_frame` gives frame
+    by frame, at once."""
+    if not float(hz).is_integer():
+        return b"".join(tone_frame(hz, t + n * FRAME_SAMPLES / SAMPLE_RATE)
+                        for n in range(frames))
+    first = round(t * SAMPLE_RATE) % SAMPLE_RATE
+    second = _tone_second(hz)
+    size = 2 * FRAME_SAMPLES * frames
+    turned = second[2 * first:] + second[: 2 * first]
+    return (turned * (size // len(turned) + 1))[:size]
+
+
+@functools.lru_cache(maxsize=16)
+def _tone_second(hz: float) -> bytes:
+    """One second of the sine from phase 0 (a whole-Hz sine repeats every second)."""
+    return b"".join(_tone_frame_at(hz, n * FRAME_SAMPLES)
+                    for n in range(SAMPLE_RATE // FRAME_SAMPLES))
+
+
 @functools.lru_cache(maxsize=4096)
 def _tone_frame_at(hz: float, first: int) -> bytes:
     return array.array("h", (

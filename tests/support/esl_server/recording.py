@@ -11,7 +11,14 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from esl_server.codec import SESS_REC_SYNTAX, Lines, switch_true
-from esl_server.media import FRAME_SAMPLES, SAMPLE_RATE, tone_frame, write_open_wav, write_pcm
+from esl_server.media import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    tone_frame,
+    tone_span,
+    write_open_wav,
+    write_pcm,
+)
 
 
 @dataclass(slots=True)
@@ -114,6 +121,10 @@ class UuidRecording:
         reads, writes = bytearray(), bytearray()
         frame_s = FRAME_SAMPLES / SAMPLE_RATE
         count = int(max(0.0, at - lag - recording.started) / frame_s + 1e-6)
+        if not recording.pauses and not recording.masks:  # the whole span at once
+            reads += self._read_span(recording.started, count)
+            writes += bytes(2 * FRAME_SAMPLES * count)
+            count = 0
         for index in range(count):
             t = recording.started + index * frame_s
             if any(a - lag <= t < b - lag for a, b in recording.pauses):
@@ -146,6 +157,11 @@ class UuidRecording:
         self.emit("MEDIA_BUG_STOP", before=[("Media-Bug-Function", "session_record"),
                                             ("Media-Bug-Target", recording.path)],
                   calling=("switch_core_media_bug.c", "switch_core_media_bug_destroy", "84"))
+
+    def _read_span(self, t: float, frames: int) -> bytes:
+        if self.caller_tone_hz is None:
+            return bytes(2 * FRAME_SAMPLES * frames)
+        return tone_span(self.caller_tone_hz, t - self.created, frames)
 
     def _read_frame(self, t: float) -> bytes:
         if self.caller_tone_hz is None:
