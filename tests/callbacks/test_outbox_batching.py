@@ -1,7 +1,7 @@
 """The outbox's fewer round trips (bench/delivery.py, issue #13 row 3), on SQLite and
-PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, claims
-of a backlog read only the heads a round can start, and a lost claim still refused row by
-row."""
+PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, a claim
+round that reads only the heads it can start and claims them in two statements, racing claim
+rounds that never hand a row to two nodes, and a lost claim still refused row by row."""
 
 from __future__ import annotations
 
@@ -80,14 +80,79 @@ async def test_claim_takes_only_rows_still_as_read(store: Store) -> None:
     assert [attempts[i] for i in ids] == [1, 1, 1, 1]
 
 
-async def test_head_rows_with_a_limit_are_the_soonest_due(store: Store) -> None:
+async def test_a_claim_round_takes_the_soonest_due_heads_in_two_statements(
+    store: Store
+) -> None:
+    """One claim round reads at most `limit` due heads (never the whole backlog), skips the
+    rows a node is still sending and the rows queued behind an open head, and claims them in
+    two statements (read-and-lock, one compare-and-set), whatever their number."""
     now = datetime.now(UTC)
     ids = await _queue(store, 8, now)
+    behind = await insert_row(store.engine, "key-0", URL, "POST", [("Seq", "behind")],
+                              event=None, now=now)
+    statements: list[str] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: statements.append(sql))
+    async with store.engine.begin() as conn:
+        rows = await lease.claim(conn, None, 3, now + timedelta(seconds=1), node_id=NODE,
+                                 lease=60, busy={ids[1]})
+    assert [r.id for r in rows] == [ids[0], ids[2], ids[3]]
+    assert [r.attempts for r in rows] == [0, 0, 0]  # as read: this claim makes attempt 1
+    assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE"))
+                ]) == 2
+    async with store.engine.begin() as conn:  # key-0's next row waits for its head
+        rest = await lease.claim(conn, None, 20, now + timedelta(seconds=1), node_id=NODE,
+                                 lease=60)
+    assert behind not in [r.id for r in rest]
+    assert [r.id for r in rest] == [ids[1], *ids[4:]]
+
+
+async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Store) -> None:
+    """Claim rounds of several nodes racing over one backlog (PostgreSQL: on separate
+    connections, so the row locks and the compare-and-set decide): every row is claimed
+    exactly once, with one attempt."""
+    now = datetime.now(UTC)
+    ids = await _queue(store, 60, now)
+    later = now + timedelta(seconds=1)
+
+    async def node(name: str) -> list[int]:
+        taken: list[int] = []
+        while True:
+            async with store.engine.begin() as conn:
+                rows = await lease.claim(conn, None, 4, later, node_id=name, lease=60)
+            if not rows:
+                return taken
+            taken += [r.id for r in rows]
+
+    per_node = await asyncio.gather(*(node(f"node-{n}") for n in range(4)))
+    every = [i for taken in per_node for i in taken]
+    assert sorted(every) == ids  # each row once: none twice, none left
     async with store.engine.connect() as conn:
-        heads = await lease.head_rows(conn, limit=3)
-        every = await lease.head_rows(conn)
-    assert [h["id"] for h in heads] == ids[:3]
-    assert [h["id"] for h in every] == ids
+        rows = (await conn.execute(select(outbox_table.c.id, outbox_table.c.attempts,
+                                          outbox_table.c.claimed_by))).all()
+    owner = {i: f"node-{n}" for n, taken in enumerate(per_node) for i in taken}
+    assert {(r.id, r.attempts, r.claimed_by) for r in rows} == {
+        (i, 1, owner[i]) for i in ids}
+
+
+async def test_delivered_results_of_a_group_are_one_statement(store: Store) -> None:
+    now = datetime.now(UTC)
+    ids = await _claim_all(store, await _queue(store, 6, now), now)
+    statements: list[str] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: statements.append(sql))
+    at = [now + timedelta(seconds=s) for s in (3, 1, 2)]
+    results = [(i, {"state": "delivered", "delivered_at": at[n % 3]})
+               for n, i in enumerate(ids[:5])]
+    results.insert(2, (ids[5], {"state": "pending", "last_error": "11200: boom",
+                                "last_error_code": 11200, "next_attempt_at": now}))
+    written = await lease.settle_many(store.engine, results, NODE)
+    assert written == [True] * 6
+    assert len([s for s in statements if s.lstrip().upper().startswith("UPDATE")]) == 2
+    async with store.engine.connect() as conn:
+        rows = {r.id: r for r in (await conn.execute(select(outbox_table))).all()}
+    assert {rows[i].delivered_at for i in ids[:5]} == {max(at)}
+    assert rows[ids[5]].state == "pending" and rows[ids[5]].last_error_code == 11200
 
 
 async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_repeat(
