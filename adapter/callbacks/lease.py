@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapter.callbacks.driver_sql import DriverStatement, compiled_for
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.schema import UTCDateTime, outbox_table
 
@@ -78,9 +79,10 @@ _OUTLOOK = select(
     func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
 ).where(_C.state.in_(OPEN_STATES))
 
+# A delivered result, on the driver (`driver_sql`): one per delivered callback.
 _DELIVERED = (
     update(outbox_table)
-    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.state == "sending",
+    .where(_C.id == bindparam("row_id"), _C.state == "sending",
            _C.claimed_by == bindparam("node"))
     .values(state="delivered", delivered_at=bindparam("at", type_=UTCDateTime()),
             claimed_by=None, lease_until=None)
@@ -170,28 +172,28 @@ async def settle(engine: AsyncEngine, row_id: int, node_id: str, values: dict[st
 async def settle_many(
     engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any]]], node_id: str
 ) -> list[bool]:
-    """`settle` for several rows in ONE transaction (one commit), in order; for each, whether
-    its result was written (False: the claim was lost meanwhile). The delivered ones are
-    written by one statement, with the latest of their ``delivered_at`` times (they differ
-    by less than the commit that writes them); the others (retries, failures) one by one."""
-    delivered = [(row_id, values) for row_id, values in results
+    """`settle` for several rows, in order; for each, whether its result was written (False:
+    the claim was lost meanwhile). The delivered ones are committed together on the driver
+    (`driver_sql`: the common case's cost), the others (retries, failures) together in one
+    transaction."""
+    delivered = {row_id: values["delivered_at"] for row_id, values in results
                  if values.keys() == {"state", "delivered_at"}
-                 and values["state"] == "delivered"]
+                 and values["state"] == "delivered"}
     written: dict[int, bool] = {}
-    async with engine.begin() as conn:
-        if delivered:
-            done = await conn.execute(_DELIVERED, {
-                "ids": [row_id for row_id, _v in delivered], "node": node_id,
-                "at": max(values["delivered_at"] for _r, values in delivered)})
-            won = set(done.scalars().all())
-            written.update((row_id, row_id in won) for row_id, _v in delivered)
-        for row_id, values in results:
-            if row_id in written:
-                continue
-            result = await conn.execute(
-                update(outbox_table)
-                .where(_C.id == row_id, _C.state == "sending", _C.claimed_by == node_id)
-                .values({**values, "claimed_by": None, "lease_until": None})
-            )
-            written[row_id] = bool(result.rowcount)
+    if delivered:
+        statement = compiled_for(engine, "delivered", lambda: DriverStatement(engine, _DELIVERED))
+        done = await statement.run([{"row_id": row_id, "node": node_id, "at": at}
+                                    for row_id, at in delivered.items()])
+        written.update((row_id, ok is not None) for row_id, ok in zip(delivered, done,
+                                                                      strict=True))
+    others = [(row_id, values) for row_id, values in results if row_id not in delivered]
+    if others:
+        async with engine.begin() as conn:
+            for row_id, values in others:
+                result = await conn.execute(
+                    update(outbox_table)
+                    .where(_C.id == row_id, _C.state == "sending", _C.claimed_by == node_id)
+                    .values({**values, "claimed_by": None, "lease_until": None})
+                )
+                written[row_id] = bool(result.rowcount)
     return [written[row_id] for row_id, _v in results]

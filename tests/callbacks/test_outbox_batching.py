@@ -135,24 +135,29 @@ async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Stor
         (i, 1, owner[i]) for i in ids}
 
 
-async def test_delivered_results_of_a_group_are_one_statement(store: Store) -> None:
+async def test_a_group_of_mixed_results_writes_each_as_given(store: Store) -> None:
+    """Delivered results (on the driver) and a retry (through Core) in one group: each row
+    gets its own values, and a delivered row whose claim was lost is refused alone."""
     now = datetime.now(UTC)
     ids = await _claim_all(store, await _queue(store, 6, now), now)
-    statements: list[str] = []
-    event.listen(store.engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_a: statements.append(sql))
-    at = [now + timedelta(seconds=s) for s in (3, 1, 2)]
-    results = [(i, {"state": "delivered", "delivered_at": at[n % 3]})
-               for n, i in enumerate(ids[:5])]
-    results.insert(2, (ids[5], {"state": "pending", "last_error": "11200: boom",
-                                "last_error_code": 11200, "next_attempt_at": now}))
+    async with store.engine.begin() as conn:  # another node took the last row over
+        await conn.execute(update(outbox_table).where(outbox_table.c.id == ids[5])
+                           .values(claimed_by="node-b"))
+    at = [now + timedelta(seconds=s, microseconds=s) for s in range(6)]
+    results: list[tuple[int, dict[str, object]]] = [
+        (i, {"state": "delivered", "delivered_at": at[n]}) for n, i in enumerate(ids)]
+    results[2] = (ids[2], {"state": "pending", "last_error": "11200: boom",
+                           "last_error_code": 11200, "next_attempt_at": at[2]})
     written = await lease.settle_many(store.engine, results, NODE)
-    assert written == [True] * 6
-    assert len([s for s in statements if s.lstrip().upper().startswith("UPDATE")]) == 2
+    assert written == [True] * 5 + [False]
     async with store.engine.connect() as conn:
         rows = {r.id: r for r in (await conn.execute(select(outbox_table))).all()}
-    assert {rows[i].delivered_at for i in ids[:5]} == {max(at)}
-    assert rows[ids[5]].state == "pending" and rows[ids[5]].last_error_code == 11200
+    assert [rows[i].delivered_at for i in ids[:2] + ids[3:5]] == at[:2] + at[3:5]
+    assert {(rows[i].state, rows[i].claimed_by) for i in ids[:2] + ids[3:5]} == {
+        ("delivered", None)}
+    assert (rows[ids[2]].state, rows[ids[2]].last_error_code, rows[ids[2]].next_attempt_at,
+            rows[ids[2]].claimed_by) == ("pending", 11200, at[2], None)
+    assert (rows[ids[5]].state, rows[ids[5]].claimed_by) == ("sending", "node-b")
 
 
 async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_repeat(
