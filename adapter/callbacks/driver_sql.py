@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import insert
@@ -29,73 +30,110 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.db.schema import outbox_table
 
-__all__ = ["DriverStatement", "OutboxInsert", "compiled_for", "outbox_insert"]
+__all__ = ["DriverStatement", "DriverTransaction", "OutboxInsert", "compiled_for",
+           "driver_transaction", "outbox_insert"]
 
 T = TypeVar("T")
 
 
 
 class DriverStatement:
-    """A Core statement with ``RETURNING`` one integer column, compiled once for `engine`'s
-    dialect: ``await statement.run(params)`` runs it once per parameter set in ONE transaction
-    on the driver, committed; for each, the returned integer (None: no row matched). Values
-    the statement holds itself (literals) are bound as compiled; the others come from each
-    parameter set by name, through their column's bind processing."""
+    """A Core statement compiled once for `engine`'s dialect, run on the driver inside a
+    `DriverTransaction` (``await tx.rows(statement, values)``), or alone in its own
+    (``await statement.run(params)``: once per parameter set, one commit). Values the
+    statement holds itself (literals) are bound as compiled; the others come from each
+    parameter set by name, through their column's bind processing; the columns it returns go
+    through their types' result processing."""
 
     def __init__(self, engine: AsyncEngine, statement: Any,
                  column_keys: Sequence[str] | None = None) -> None:
         self._engine = engine
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
-        self._sql = compiled.string
+        self.sql = compiled.string
         self._binds: list[tuple[str, Any, Callable[[Any], Any] | None]] = [
             (name, None if bind.required else bind.effective_value,
-             bind.type.bind_processor(dialect))
+             bind.type.dialect_impl(dialect).bind_processor(dialect))
             for name, bind in ((n, compiled.binds[n]) for n in compiled.positiontup or ())]
         self._names = {name for name, _v, _p in self._binds}
-        self._sqlite = dialect.name == "sqlite"
+        returned = (statement.selected_columns if hasattr(statement, "selected_columns")
+                    else statement.returning_column_descriptions)
+        self.keys = [c.key if hasattr(c, "key") else c["name"] for c in returned]
+        types = [c.type if hasattr(c, "type") else c["type"] for c in returned]
+        self._results = [t.dialect_impl(dialect).result_processor(dialect, None)
+                         for t in types]
 
-    def _args(self, values: dict[str, object]) -> list[Any]:
+    def args(self, values: dict[str, object]) -> list[Any]:
+        """The driver's positional arguments for the parameter set `values`."""
+        unknown = set(values) - self._names
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         args = []
         for name, fixed, process in self._binds:
             value = values.get(name, fixed)
             args.append(value if process is None else process(value))
         return args
 
-    async def run(self, params: Sequence[dict[str, object]]) -> list[int | None]:
-        unknown = {k for values in params for k in values} - self._names
-        if unknown:
-            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-        args = [self._args(values) for values in params]
-        async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            try:
-                if self._sqlite:
-                    return await self._run_sqlite(driver, args)
-                return await self._run_postgresql(driver, args)
-            except Exception as exc:
-                if _breaks_a_constraint(exc):
-                    raise IntegrityError(self._sql, args, exc) from exc
-                raise
+    def row(self, raw: Sequence[Any]) -> list[Any]:
+        """A row as the driver returned it, in Python values."""
+        return [value if process is None else process(value)
+                for value, process in zip(raw, self._results, strict=True)]
 
-    async def _run_sqlite(self, driver: Any, args: list[list[Any]]) -> list[int | None]:
-        # The driver opens the transaction itself before the first statement (sqlite3's
-        # implicit BEGIN); it is committed here or rolled back.
+    async def run(self, params: Sequence[dict[str, object]]) -> list[int | None]:
+        """Run once per parameter set in ONE transaction, committed; for each, the first
+        column of the first row it returned (None: no row)."""
+        async with driver_transaction(self._engine, one_statement=len(params) == 1) as tx:
+            found = [await tx.rows(self, values) for values in params]
+        return [int(rows[0][0]) if rows else None for rows in found]
+
+
+class DriverTransaction:
+    """One transaction on the driver connection of a pooled connection (`driver_transaction`);
+    ``await tx.rows(statement, values)`` runs a `DriverStatement` in it."""
+
+    def __init__(self, engine: AsyncEngine, driver: Any, sqlite: bool) -> None:
+        self.engine = engine
+        self._driver = driver
+        self._sqlite = sqlite
+
+    async def rows(self, statement: DriverStatement, values: dict[str, object]
+                   ) -> list[list[Any]]:
+        args = statement.args(values)
         try:
-            found = [await driver.execute_fetchall(self._sql, row) for row in args]
+            if self._sqlite:
+                raw = await self._driver.execute_fetchall(statement.sql, args)
+            else:
+                raw = await self._driver.fetch(statement.sql, *args)
+        except Exception as exc:
+            if _breaks_a_constraint(exc):
+                raise IntegrityError(statement.sql, args, exc) from exc
+            raise
+        return [statement.row(r) for r in raw]
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine, *, one_statement: bool = False
+                             ) -> AsyncIterator[DriverTransaction]:
+    """A `DriverTransaction` on one of `engine`'s pooled connections (SQLite: its only one, so
+    it queues with every other writer): committed when the block ends, else rolled back.
+    `one_statement`: the block runs a single statement (on PostgreSQL, its own
+    transaction)."""
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if engine.dialect.name != "sqlite":
+            if one_statement:  # its own transaction: one round trip, not three
+                yield DriverTransaction(engine, driver, sqlite=False)
+                return
+            async with driver.transaction():
+                yield DriverTransaction(engine, driver, sqlite=False)
+            return
+        # sqlite3 opens the transaction itself before the first write (its implicit BEGIN).
+        try:
+            yield DriverTransaction(engine, driver, sqlite=True)
             await driver.commit()
         except BaseException:
             await driver.rollback()
             raise
-        return [int(rows[0][0]) if rows else None for rows in found]
-
-    async def _run_postgresql(self, driver: Any, args: list[list[Any]]) -> list[int | None]:
-        if len(args) == 1:  # one statement is its own transaction: one round trip, not three
-            found = [await driver.fetchval(self._sql, *args[0])]
-        else:
-            async with driver.transaction():
-                found = [await driver.fetchval(self._sql, *row) for row in args]
-        return [None if value is None else int(value) for value in found]
 
 
 class OutboxInsert:

@@ -15,17 +15,21 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapter.callbacks.driver_sql import DriverStatement, compiled_for
+from adapter.callbacks.driver_sql import (
+    DriverStatement,
+    DriverTransaction,
+    compiled_for,
+    driver_transaction,
+)
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.schema import UTCDateTime, outbox_table
 
-__all__ = ["Outlook", "claim", "outlook", "release", "settle", "settle_many",
+__all__ = ["Outlook", "claim", "driver_transaction", "outlook", "release", "settle", "settle_many",
            "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,14 @@ log = logging.getLogger(__name__)
 _C = outbox_table.c
 _HEAD = outbox_table.alias("head")
 _NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _is_open(table: Any) -> Any:
+    """`table`'s row is open (`OPEN_STATES`), without an expanding IN (the driver runs these
+    statements as compiled: `driver_sql`)."""
+    return or_(*(table.c.state == state for state in OPEN_STATES))
+
+
 _DUE_NOW = or_(
     and_(_C.state == "pending", _C.next_attempt_at <= _NOW),
     and_(_C.state == "sending", or_(_C.lease_until.is_(None), _C.lease_until <= _NOW)),
@@ -43,30 +55,24 @@ _DUE_NOW = or_(
 # The oldest open row of its key: only a key's head may be sent (in order per key).
 _IS_HEAD = _C.id == (
     select(func.min(_HEAD.c.id))
-    .where(_HEAD.c.key == _C.key, _HEAD.c.state.in_(OPEN_STATES))
+    .where(_HEAD.c.key == _C.key, _is_open(_HEAD))
     .scalar_subquery()
 )
 
 
-@cache
-def _due_heads(among_ids: bool) -> Select[Any]:
-    """The due head rows, soonest due first, at most ``limit``, none of ``busy`` (and only
-    of ``ids`` when `among_ids`), locked (``FOR UPDATE SKIP LOCKED``: PostgreSQL; SQLite has
-    one writer and renders no lock)."""
-    query = select(outbox_table).where(
-        _C.state.in_(OPEN_STATES), _DUE_NOW, _IS_HEAD,
-        _C.id.not_in(bindparam("busy", expanding=True)))
-    if among_ids:
-        query = query.where(_C.id.in_(bindparam("ids", expanding=True)))
-    return (query.order_by(_C.next_attempt_at, _C.id).limit(bindparam("limit"))
-            .with_for_update(skip_locked=True))
-
+# The due heads, soonest due first, at most ``limit``, locked (``FOR UPDATE SKIP LOCKED``:
+# PostgreSQL; SQLite has one writer and renders no lock).
+_DUE_HEADS = (
+    select(outbox_table).where(_is_open(outbox_table), _DUE_NOW, _IS_HEAD)
+    .order_by(_C.next_attempt_at, _C.id).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
 
 # The compare-and-set of a claim: a row another node changed since it was read (no longer
-# due) stays out of RETURNING.
+# due) returns nothing.
 _TAKE = (
     update(outbox_table)
-    .where(_C.id.in_(bindparam("won", expanding=True)), _DUE_NOW)
+    .where(_C.id == bindparam("row_id"), _DUE_NOW)
     .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
             lease_until=bindparam("until", type_=UTCDateTime()))
     .returning(_C.id)
@@ -77,7 +83,7 @@ _OUTLOOK = select(
     func.min(case((and_(_C.state == "pending", _C.next_attempt_at > _NOW),
                    _C.next_attempt_at))),
     func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
-).where(_C.state.in_(OPEN_STATES))
+).where(_is_open(outbox_table))
 
 # A delivered result, on the driver (`driver_sql`): one per delivered callback.
 _DELIVERED = (
@@ -100,35 +106,37 @@ class Outlook:
     next_change: datetime | None
 
 
-async def outlook(conn: AsyncConnection, now: datetime) -> Outlook:
+def _statement(tx: DriverTransaction, name: str, statement: Any) -> DriverStatement:
+    return compiled_for(tx.engine, name, lambda: DriverStatement(tx.engine, statement))
+
+
+async def outlook(tx: DriverTransaction, now: datetime) -> Outlook:
     """The `Outlook` at `now`, in one statement."""
-    count, pending_at, lease_end = (await conn.execute(_OUTLOOK, {"now": now})).one()
+    ((count, pending_at, lease_end),) = await tx.rows(_statement(tx, "outlook", _OUTLOOK),
+                                                      {"now": now})
     soonest = [t for t in (pending_at, lease_end) if t is not None]
     return Outlook(int(count), min(soonest) if soonest else None)
 
 
 async def claim(
-    conn: AsyncConnection, ids: Sequence[int] | None, limit: int, now: datetime, *,
-    node_id: str, lease: float, busy: Collection[int] = (),
+    tx: DriverTransaction, limit: int, now: datetime, *, node_id: str, lease: float,
+    busy: Collection[int] = (),
 ) -> list[OutboxRow]:
-    """Claim up to `limit` due head rows (soonest due first; only among `ids` when given;
-    never one of `busy`, the rows this node is still sending) for `node_id`, for `lease`
-    seconds, in two statements: the due heads read and locked, then one compare-and-set for
-    all of them. Another node's concurrent claim wins cleanly (rows it holds are skipped; a
-    row it changed no longer matches)."""
-    params: dict[str, Any] = {"now": now, "limit": limit, "busy": list(busy)}
-    if ids is not None:
-        params["ids"] = list(ids)
-    candidates = (await conn.execute(_due_heads(ids is not None), params)).mappings().all()
-    if not candidates:
-        return []
-    result = await conn.execute(_TAKE, {
-        "won": [cand["id"] for cand in candidates], "now": now, "node": node_id,
-        "until": now + timedelta(seconds=lease)})
-    won = {int(row_id) for row_id in result.scalars().all()}
+    """Claim up to `limit` due head rows (soonest due first; never one of `busy`, the rows
+    this node is still sending) for `node_id`, for `lease` seconds, in `tx` (on the driver:
+    `driver_sql`): the due heads read and locked, then a compare-and-set for each. Another
+    node's concurrent claim wins cleanly (rows it holds are skipped; a row it changed no
+    longer matches)."""
+    heads = _statement(tx, "due_heads", _DUE_HEADS)
+    found = await tx.rows(heads, {"now": now, "limit": limit + len(busy)})
+    candidates = [dict(zip(heads.keys, row, strict=True)) for row in found]
+    candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
+    take = _statement(tx, "take", _TAKE)
+    until = now + timedelta(seconds=lease)
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        if candidate["id"] not in won:
+        if not await tx.rows(take, {"row_id": candidate["id"], "now": now, "node": node_id,
+                                    "until": until}):
             continue
         if candidate["state"] == "sending":
             log.warning("outbox: callback %d (key %s): the lease of %s ran out; "

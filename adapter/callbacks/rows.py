@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.callbacks.driver_sql import outbox_insert
@@ -64,7 +63,7 @@ class OutboxRow:
     event: str | None = None
 
 
-def row_from(mapping: RowMapping) -> OutboxRow:
+def row_from(mapping: Mapping[Any, Any]) -> OutboxRow:
     """The `OutboxRow` of a row of the ``outbox`` table."""
     values = dict(mapping)
     values["params"] = tuple((str(k), str(v)) for k, v in json.loads(values["params"]))

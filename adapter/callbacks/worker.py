@@ -162,19 +162,19 @@ class OutboxWorker:
         free = self._settings.max_parallel - len(in_flight)
         claimed: list[OutboxRow] = []
         outlook: lease.Outlook | None = None
-        async with self._settler.writing, self._engine.begin() as conn:
+        async with self._settler.writing, lease.driver_transaction(self._engine) as tx:
             # The claim's time is read once the round holds the database, not before: a
             # round that waited (for the lock, a connection) must not date its lease back.
             now = self._clock()
             claimed_at = asyncio.get_running_loop().time()
             if free > 0:
-                claimed = await lease.claim(conn, None, free, now, node_id=self._node_id,
+                claimed = await lease.claim(tx, free, now, node_id=self._node_id,
                                             lease=self._lease, busy=in_flight)
             # What is left only matters to a round that found nothing to start and has
             # nothing in flight (the idle check, the next due time); under load it is read
             # at most every OPEN_COUNT_INTERVAL s, for the ``callbacks_open`` gauge.
             if (not claimed and not in_flight) or self._count_due():
-                outlook = await lease.outlook(conn, now)
+                outlook = await lease.outlook(tx, now)
                 self.open_rows = outlook.open_rows
         for row in claimed:
             self._in_flight.add(row.id)

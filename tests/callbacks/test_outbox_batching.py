@@ -1,6 +1,6 @@
 """The outbox's fewer round trips (bench/delivery.py, issue #13 row 3), on SQLite and
 PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, a claim
-round that reads only the heads it can start and claims them in two statements, racing claim
+round that reads only the heads it can start, racing claim
 rounds that never hand a row to two nodes, and a lost claim still refused row by row."""
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ async def _queue(store: Store, count: int, now: datetime) -> list[int]:
 
 
 async def _claim_all(store: Store, ids: list[int], now: datetime) -> list[int]:
-    async with store.engine.begin() as conn:
-        rows = await lease.claim(conn, ids, len(ids), now + timedelta(seconds=1),
-                                 node_id=NODE, lease=60)
+    """Claim as many rows as `ids` holds (the soonest due: `_queue` dates them in order)."""
+    async with lease.driver_transaction(store.engine) as tx:
+        rows = await lease.claim(tx, len(ids), now + timedelta(seconds=1), node_id=NODE,
+                                 lease=60)
     return [r.id for r in rows]
 
 
@@ -80,31 +81,28 @@ async def test_claim_takes_only_rows_still_as_read(store: Store) -> None:
     assert [attempts[i] for i in ids] == [1, 1, 1, 1]
 
 
-async def test_a_claim_round_takes_the_soonest_due_heads_in_two_statements(
-    store: Store
-) -> None:
-    """One claim round reads at most `limit` due heads (never the whole backlog), skips the
-    rows a node is still sending and the rows queued behind an open head, and claims them in
-    two statements (read-and-lock, one compare-and-set), whatever their number."""
+async def test_a_claim_round_takes_the_soonest_due_heads_only(store: Store) -> None:
+    """One claim round takes at most `limit` due heads, soonest due first (never reading the
+    whole backlog), skipping the rows a node is still sending and the rows queued behind an
+    open head."""
     now = datetime.now(UTC)
     ids = await _queue(store, 8, now)
     behind = await insert_row(store.engine, "key-0", URL, "POST", [("Seq", "behind")],
                               event=None, now=now)
-    statements: list[str] = []
-    event.listen(store.engine.sync_engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_a: statements.append(sql))
-    async with store.engine.begin() as conn:
-        rows = await lease.claim(conn, None, 3, now + timedelta(seconds=1), node_id=NODE,
-                                 lease=60, busy={ids[1]})
+    async with lease.driver_transaction(store.engine) as tx:
+        rows = await lease.claim(tx, 3, now + timedelta(seconds=1), node_id=NODE, lease=60,
+                                 busy={ids[1]})
     assert [r.id for r in rows] == [ids[0], ids[2], ids[3]]
     assert [r.attempts for r in rows] == [0, 0, 0]  # as read: this claim makes attempt 1
-    assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE"))
-                ]) == 2
-    async with store.engine.begin() as conn:  # key-0's next row waits for its head
-        rest = await lease.claim(conn, None, 20, now + timedelta(seconds=1), node_id=NODE,
-                                 lease=60)
+    async with lease.driver_transaction(store.engine) as tx:  # key-0's next row waits
+        rest = await lease.claim(tx, 20, now + timedelta(seconds=1), node_id=NODE, lease=60)
     assert behind not in [r.id for r in rest]
     assert [r.id for r in rest] == [ids[1], *ids[4:]]
+    async with store.engine.connect() as conn:
+        stored = {r.id: r for r in (await conn.execute(select(outbox_table))).all()}
+    assert {(stored[i].state, stored[i].attempts, stored[i].claimed_by) for i in ids} == {
+        ("sending", 1, NODE)}
+    assert stored[behind].state == "pending"
 
 
 async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Store) -> None:
@@ -118,8 +116,8 @@ async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Stor
     async def node(name: str) -> list[int]:
         taken: list[int] = []
         while True:
-            async with store.engine.begin() as conn:
-                rows = await lease.claim(conn, None, 4, later, node_id=name, lease=60)
+            async with lease.driver_transaction(store.engine) as tx:
+                rows = await lease.claim(tx, 4, later, node_id=name, lease=60)
             if not rows:
                 return taken
             taken += [r.id for r in rows]

@@ -33,16 +33,20 @@ async def test_a_row_queued_on_the_driver_reads_as_one_written_by_sqlalchemy(
     async with store.engine.connect() as conn:
         stored = {r["key"]: dict(r) for r in (await conn.execute(
             select(outbox_table))).mappings().all()}
+        # As stored, not only as read back: SQLite compares the text of its datetimes.
+        raw = dict((await conn.exec_driver_sql(
+            "SELECT key, CAST(next_attempt_at AS TEXT) FROM outbox")).all())
+    assert raw["RE1"] == raw["RE2"]
     mine, core = stored["RE1"], stored["RE2"]
     assert mine["id"] == our_id
     for column in ("id", "key", "event", "idempotency_token"):
         mine.pop(column), core.pop(column)
     assert mine == core
     assert mine["next_attempt_at"] == now and mine["next_attempt_at"].tzinfo is not None
-    async with store.engine.begin() as conn:  # due by the claim's own comparison, not before
-        assert await lease.claim(conn, None, 10, now - timedelta(microseconds=1),
-                                 node_id="n", lease=60) == []
-        claimed = await lease.claim(conn, None, 10, now, node_id="n", lease=60)
+    async with lease.driver_transaction(store.engine) as tx:  # due by the claim's comparison
+        assert await lease.claim(tx, 10, now - timedelta(microseconds=1), node_id="n",
+                                 lease=60) == []
+        claimed = await lease.claim(tx, 10, now, node_id="n", lease=60)
     assert sorted(r.key for r in claimed) == ["RE1", "RE2"]
     assert [r.params for r in claimed] == [(("A", "1"), ("B", "é"))] * 2
 
