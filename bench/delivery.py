@@ -26,17 +26,22 @@ IN_FLIGHT = 10
 TARGET_RATIO = 0.5
 TARGET_PG = 3_000
 DELIVERY_CAUSE = (
-    "measured: the process is CPU-bound (≈ 6.5 s user for 1,000 callbacks queued and "
-    "delivered on SQLite) in SQLAlchemy Core + the async drivers, not in HTTP: per callback "
-    "one enqueue transaction (committed before `enqueue` returns), a share of a claim round "
-    "(heads, count, SELECT … FOR UPDATE, UPDATE … RETURNING) and a share of a group commit "
-    "of results. This branch halved it (heads limited to what a round can start: the backlog "
-    "made each round O(N); one compare-and-set per claim round; concurrent results in one "
-    "commit; the open-row count at most once a second; concurrent enqueues share one commit, "
-    "but this run queues one callback at a time, so each is still its own commit). What "
-    "would reach 0.5×: claim + settle in the same round trip, and the driver's own "
-    "executemany / prepared statements instead of SQLAlchemy's per-statement compile and "
-    "result processing")
+    "measured (cProfile and thread CPU time of 500 callbacks, session 7): the event loop's "
+    "thread is still close to saturated, ≈ 4 ms of CPU per callback queued and delivered "
+    "(was ≈ 12 ms): the aiohttp POST itself (≈ 1 ms, the bare client's whole cost), "
+    "SQLAlchemy's pool checkout and return around each transaction, two transactions per "
+    "callback (its enqueue, committed before `enqueue` returns because this run queues one "
+    "callback at a time, and its share of a claim round: 1–2 rows per round), and the "
+    "asyncio task and timeout of each attempt. Done: the enqueue, the claim round and the "
+    "delivered results run on the database driver (Core statements compiled once, "
+    "`adapter/callbacks/driver_sql.py`), one round trip per enqueue on PostgreSQL, the "
+    "open-row count and next due time read only by a round with nothing to start. What "
+    "would reach 0.5×: the worker holding its own driver connection (no pool checkout per "
+    "round), callbacks queued in the same commit as the recording's own state change "
+    "instead of a commit of their own, and a round that also writes the results waiting "
+    "for it (tried here by waking a round per result: more rounds, slower). The ≥ 3,000/s "
+    "target on PostgreSQL is above what the bare client itself posts on this box "
+    "(1,031–1,322/s in session 7's runs), so no outbox can meet it here")
 
 
 def _params(i: int) -> list[tuple[str, str]]:

@@ -3,8 +3,8 @@ settles them.
 
 A worker claims a row (``sending``, ``claimed_by`` = its node id, ``lease_until`` = now + the
 lease) before the request. On PostgreSQL the claim reads the due rows with ``SELECT … FOR
-UPDATE SKIP LOCKED`` and every claim is a compare-and-set on the row's state and attempt count,
-so several nodes sharing one database never send the same attempt twice. A row whose lease ran
+UPDATE SKIP LOCKED`` and every claim is a compare-and-set on the row still being due, so
+several nodes sharing one database never send the same attempt twice. A row whose lease ran
 out (its node died mid-send) is due again for any node. Only the oldest open row of a key (its
 head) may be sent: a key's callbacks go out in order.
 """
@@ -12,97 +12,131 @@ head) may be sent: a key's callbacks go out in order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapter.callbacks.driver_sql import (
+    DriverStatement,
+    DriverTransaction,
+    compiled_for,
+    driver_transaction,
+)
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
-from adapter.db.schema import outbox_table
+from adapter.db.schema import UTCDateTime, outbox_table
 
-__all__ = ["claim", "count_open", "head_rows", "is_due", "release", "settle", "settle_many",
+__all__ = ["Outlook", "claim", "driver_transaction", "outlook", "release", "settle", "settle_many",
            "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
 
 
-async def head_rows(conn: AsyncConnection, limit: int | None = None) -> list[RowMapping]:
-    """For every key with open rows, its oldest open row (the only one that may be sent),
-    soonest due first; only the first `limit` of them when given (a worker that can start
-    `free` more rows needs no more than ``free`` + its in-flight ones: reading every head
-    each round made a backlog of N rows cost O(N²))."""
-    firsts = (
-        select(outbox_table.c.key, func.min(outbox_table.c.id).label("first_id"))
-        .where(outbox_table.c.state.in_(OPEN_STATES))
-        .group_by(outbox_table.c.key)
-        .subquery()
-    )
-    query = (
-        select(outbox_table)
-        .join(firsts, outbox_table.c.id == firsts.c.first_id)
-        .order_by(outbox_table.c.next_attempt_at, outbox_table.c.id)
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    return list((await conn.execute(query)).mappings().all())
+# The hot statements are built ONCE (bind parameters for every value): building a Core
+# statement per round cost more CPU than running it (bench/delivery.py, issue #13 row 3).
+_C = outbox_table.c
+_HEAD = outbox_table.alias("head")
+_NOW = bindparam("now", type_=UTCDateTime())
 
 
-async def count_open(conn: AsyncConnection) -> int:
-    """How many rows are ``pending`` or ``sending``."""
-    query = select(func.count()).select_from(outbox_table).where(
-        outbox_table.c.state.in_(OPEN_STATES)
-    )
-    return int((await conn.execute(query)).scalar_one())
+def _is_open(table: Any) -> Any:
+    """`table`'s row is open (`OPEN_STATES`), without an expanding IN (the driver runs these
+    statements as compiled: `driver_sql`)."""
+    return or_(*(table.c.state == state for state in OPEN_STATES))
 
 
-def is_due(head: RowMapping, now: datetime) -> bool:
-    """Whether head row `head` may be claimed `now`."""
-    if head["state"] == "pending":
-        return bool(head["next_attempt_at"] <= now)
-    lease: datetime | None = head["lease_until"]
-    return lease is None or lease <= now  # a sending row whose node is gone
+_DUE_NOW = or_(
+    and_(_C.state == "pending", _C.next_attempt_at <= _NOW),
+    and_(_C.state == "sending", or_(_C.lease_until.is_(None), _C.lease_until <= _NOW)),
+)
+# The oldest open row of its key: only a key's head may be sent (in order per key).
+_IS_HEAD = _C.id == (
+    select(func.min(_HEAD.c.id))
+    .where(_HEAD.c.key == _C.key, _is_open(_HEAD))
+    .scalar_subquery()
+)
+
+
+# The due heads, soonest due first, at most ``limit``, locked (``FOR UPDATE SKIP LOCKED``:
+# PostgreSQL; SQLite has one writer and renders no lock).
+_DUE_HEADS = (
+    select(outbox_table).where(_is_open(outbox_table), _DUE_NOW, _IS_HEAD)
+    .order_by(_C.next_attempt_at, _C.id).limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+# The compare-and-set of a claim: a row another node changed since it was read (no longer
+# due) returns nothing.
+_TAKE = (
+    update(outbox_table)
+    .where(_C.id == bindparam("row_id"), _DUE_NOW)
+    .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
+            lease_until=bindparam("until", type_=UTCDateTime()))
+    .returning(_C.id)
+)
+
+_OUTLOOK = select(
+    func.count(),
+    func.min(case((and_(_C.state == "pending", _C.next_attempt_at > _NOW),
+                   _C.next_attempt_at))),
+    func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
+).where(_is_open(outbox_table))
+
+# A delivered result, on the driver (`driver_sql`): one per delivered callback.
+_DELIVERED = (
+    update(outbox_table)
+    .where(_C.id == bindparam("row_id"), _C.state == "sending",
+           _C.claimed_by == bindparam("node"))
+    .values(state="delivered", delivered_at=bindparam("at", type_=UTCDateTime()),
+            claimed_by=None, lease_until=None)
+    .returning(_C.id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """What is open (``pending`` or ``sending``) as a claim round left it: how many rows, and
+    the soonest time one that is not due yet may become due (a retry's time, a lease's
+    end), None when none will."""
+
+    open_rows: int
+    next_change: datetime | None
+
+
+def _statement(tx: DriverTransaction, name: str, statement: Any) -> DriverStatement:
+    return compiled_for(tx.engine, name, lambda: DriverStatement(tx.engine, statement))
+
+
+async def outlook(tx: DriverTransaction, now: datetime) -> Outlook:
+    """The `Outlook` at `now`, in one statement."""
+    ((count, pending_at, lease_end),) = await tx.rows(_statement(tx, "outlook", _OUTLOOK),
+                                                      {"now": now})
+    soonest = [t for t in (pending_at, lease_end) if t is not None]
+    return Outlook(int(count), min(soonest) if soonest else None)
 
 
 async def claim(
-    conn: AsyncConnection, ids: list[int], limit: int, now: datetime, *, node_id: str,
-    lease: float,
+    tx: DriverTransaction, limit: int, now: datetime, *, node_id: str, lease: float,
+    busy: Collection[int] = (),
 ) -> list[OutboxRow]:
-    """Claim up to `limit` of the due rows `ids` for `node_id`, for `lease` seconds; another
-    node's concurrent claim wins cleanly (rows it holds are skipped; a row it changed no longer
-    matches)."""
-    c = outbox_table.c
-    due_now = or_(
-        and_(c.state == "pending", c.next_attempt_at <= now),
-        and_(c.state == "sending", or_(c.lease_until.is_(None), c.lease_until <= now)),
-    )
-    query = (
-        select(outbox_table)
-        .where(c.id.in_(ids), due_now)
-        .order_by(c.next_attempt_at, c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    candidates = (await conn.execute(query)).mappings().all()
-    if not candidates:
-        return []
-    # One compare-and-set for all of them: a row another node changed since it was read no
-    # longer matches its own (state, attempts) and stays out of RETURNING.
-    matches = [and_(c.id == cand["id"], c.state == cand["state"],
-                    c.attempts == cand["attempts"]) for cand in candidates]
-    result = await conn.execute(
-        update(outbox_table)
-        .where(or_(*matches))
-        .values(state="sending", attempts=c.attempts + 1, claimed_by=node_id,
-                lease_until=now + timedelta(seconds=lease))
-        .returning(c.id)
-    )
-    won = {int(row_id) for row_id in result.scalars().all()}
+    """Claim up to `limit` due head rows (soonest due first; never one of `busy`, the rows
+    this node is still sending) for `node_id`, for `lease` seconds, in `tx` (on the driver:
+    `driver_sql`): the due heads read and locked, then a compare-and-set for each. Another
+    node's concurrent claim wins cleanly (rows it holds are skipped; a row it changed no
+    longer matches)."""
+    heads = _statement(tx, "due_heads", _DUE_HEADS)
+    found = await tx.rows(heads, {"now": now, "limit": limit + len(busy)})
+    candidates = [dict(zip(heads.keys, row, strict=True)) for row in found]
+    candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
+    take = _statement(tx, "take", _TAKE)
+    until = now + timedelta(seconds=lease)
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        if candidate["id"] not in won:
+        if not await tx.rows(take, {"row_id": candidate["id"], "now": now, "node": node_id,
+                                    "until": until}):
             continue
         if candidate["state"] == "sending":
             log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
@@ -146,16 +180,28 @@ async def settle(engine: AsyncEngine, row_id: int, node_id: str, values: dict[st
 async def settle_many(
     engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any]]], node_id: str
 ) -> list[bool]:
-    """`settle` for several rows in ONE transaction (one commit), in order; for each, whether
-    its result was written (False: the claim was lost meanwhile)."""
-    c = outbox_table.c
-    written: list[bool] = []
-    async with engine.begin() as conn:
-        for row_id, values in results:
-            result = await conn.execute(
-                update(outbox_table)
-                .where(c.id == row_id, c.state == "sending", c.claimed_by == node_id)
-                .values({**values, "claimed_by": None, "lease_until": None})
-            )
-            written.append(bool(result.rowcount))
-    return written
+    """`settle` for several rows, in order; for each, whether its result was written (False:
+    the claim was lost meanwhile). The delivered ones are committed together on the driver
+    (`driver_sql`: the common case's cost), the others (retries, failures) together in one
+    transaction."""
+    delivered = {row_id: values["delivered_at"] for row_id, values in results
+                 if values.keys() == {"state", "delivered_at"}
+                 and values["state"] == "delivered"}
+    written: dict[int, bool] = {}
+    if delivered:
+        statement = compiled_for(engine, "delivered", lambda: DriverStatement(engine, _DELIVERED))
+        done = await statement.run([{"row_id": row_id, "node": node_id, "at": at}
+                                    for row_id, at in delivered.items()])
+        written.update((row_id, ok is not None) for row_id, ok in zip(delivered, done,
+                                                                      strict=True))
+    others = [(row_id, values) for row_id, values in results if row_id not in delivered]
+    if others:
+        async with engine.begin() as conn:
+            for row_id, values in others:
+                result = await conn.execute(
+                    update(outbox_table)
+                    .where(_C.id == row_id, _C.state == "sending", _C.claimed_by == node_id)
+                    .values({**values, "claimed_by": None, "lease_until": None})
+                )
+                written[row_id] = bool(result.rowcount)
+    return [written[row_id] for row_id, _v in results]

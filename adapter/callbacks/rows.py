@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapter.callbacks.driver_sql import outbox_insert
 from adapter.callbacks.events import call_status_event_prefix, recording_event_status
 from adapter.db.schema import outbox_table
 
@@ -63,7 +63,7 @@ class OutboxRow:
     event: str | None = None
 
 
-def row_from(mapping: RowMapping) -> OutboxRow:
+def row_from(mapping: Mapping[Any, Any]) -> OutboxRow:
     """The `OutboxRow` of a row of the ``outbox`` table."""
     values = dict(mapping)
     values["params"] = tuple((str(k), str(v)) for k, v in json.loads(values["params"]))
@@ -94,17 +94,8 @@ async def insert_row(
 async def insert_rows(engine: AsyncEngine, values: Sequence[dict[str, object]]) -> list[int]:
     """Commit the rows `values` (`new_row`) in ONE transaction, ids in the order given (so
     in order per key); IntegrityError (and nothing committed) when any breaks a
-    constraint."""
-    c = outbox_table.c
-    async with engine.begin() as conn:
-        if len(values) == 1:
-            result = await conn.execute(insert(outbox_table).values(values[0]))
-            row_id = result.inserted_primary_key
-            assert row_id is not None
-            return [int(row_id[0])]
-        result = await conn.execute(
-            insert(outbox_table).returning(c.id, sort_by_parameter_order=True), list(values))
-        return [int(i) for i in result.scalars().all()]
+    constraint. On the driver itself (`driver_sql`: the enqueue's cost)."""
+    return await outbox_insert(engine).run(values)
 
 
 async def event_queued(engine: AsyncEngine, event: str) -> bool:

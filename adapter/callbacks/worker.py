@@ -83,6 +83,7 @@ class OutboxWorker:
         self._settler = GroupSettler(engine, settings.node_id)
         self.open_rows = 0  # pending or sending, as of the last count
         self._counted_at: float | None = None  # loop time of that count
+        self._retry_at: datetime | None = None  # the soonest retry this node scheduled
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._generation = 0  # bumped by every `notify`; guards `_idle` against a stale check
@@ -150,55 +151,52 @@ class OutboxWorker:
                     await self._wake.wait()
 
     async def _dispatch_due(self) -> float | None:
-        """Claim and start the due head row of each idle key.
+        """Claim and start the due head rows, as many as may start.
 
-        Returns seconds until something may change (a row falls due, a foreign lease runs out;
-        0 if more are due than could start), or None when nothing is open anywhere.
+        Returns seconds until something may change (a row falls due, a lease runs out), or
+        None when that is not known here: nothing is open anywhere (idle), or rows are in
+        flight (their ends wake the loop: `_deliver`; rows queued here: `notify`; rows other
+        nodes queued: `poll_interval`).
         """
         in_flight = set(self._in_flight)
         free = self._settings.max_parallel - len(in_flight)
         claimed: list[OutboxRow] = []
-        async with self._settler.writing, self._engine.begin() as conn:
+        outlook: lease.Outlook | None = None
+        async with self._settler.writing, lease.driver_transaction(self._engine) as tx:
             # The claim's time is read once the round holds the database, not before: a
             # round that waited (for the lock, a connection) must not date its lease back.
             now = self._clock()
             claimed_at = asyncio.get_running_loop().time()
-            heads = await lease.head_rows(conn, limit=max(free, 1) + len(in_flight))
-            if self._count_due(len(heads), free + len(in_flight)):
-                self.open_rows = await lease.count_open(conn)
-            due = [h for h in heads if h["id"] not in in_flight and lease.is_due(h, now)]
-            if due and free > 0:
-                claimed = await lease.claim(conn, [h["id"] for h in due], free, now,
-                                            node_id=self._node_id, lease=self._lease)
+            if free > 0:
+                claimed = await lease.claim(tx, free, now, node_id=self._node_id,
+                                            lease=self._lease, busy=in_flight)
+            # What is left only matters to a round that found nothing to start and has
+            # nothing in flight (the idle check, the next due time); under load it is read
+            # at most every OPEN_COUNT_INTERVAL s, for the ``callbacks_open`` gauge.
+            if (not claimed and not in_flight) or self._count_due():
+                outlook = await lease.outlook(tx, now)
+                self.open_rows = outlook.open_rows
         for row in claimed:
             self._in_flight.add(row.id)
             self._tasks.spawn(self._deliver(row, claimed_at), str(row.id))
-        if not heads and not self._in_flight:
+        if self._retry_at is not None and self._retry_at <= now:
+            self._retry_at = None  # due: claimed by this round, or once a row in flight ends
+        if claimed and len(claimed) == free:
+            return None  # more may be due than could start: the first end wakes the loop
+        if outlook is not None and outlook.open_rows == 0 and not self._in_flight:
             return None
-        if len(due) > len(claimed) and free > len(claimed):
-            # Some due rows were taken by another node meanwhile: look again soon.
-            return 0.05
-        if len(due) > len(claimed):
-            return None if self._in_flight else 0.0
-        waiting: list[datetime] = []
-        for h in heads:
-            if h["id"] in in_flight or h["id"] in {r.id for r in claimed}:
-                continue
-            if h["state"] == "pending" and h["next_attempt_at"] > now:
-                waiting.append(h["next_attempt_at"])
-            elif h["state"] == "sending" and h["lease_until"] is not None:
-                waiting.append(h["lease_until"])
-        if not waiting:
-            return None if self._in_flight else self._settings.poll_interval
-        return max((min(waiting) - now).total_seconds(), 0.0)
+        next_change = None if outlook is None else outlook.next_change
+        times = [t for t in (self._retry_at, next_change) if t is not None]
+        if times:
+            return max((min(times) - now).total_seconds(), 0.0)
+        return None if self._in_flight else self._settings.poll_interval
 
-    def _count_due(self, heads: int, limit: int) -> bool:
-        """Whether this round counts the open rows (the ``callbacks_open`` gauge): when the
-        heads read show all there is, or at most every `OPEN_COUNT_INTERVAL` s under a
-        backlog (a count per round scanned the whole backlog per delivery)."""
+    def _count_due(self) -> bool:
+        """Whether a busy round reads the outlook (the ``callbacks_open`` gauge): at most
+        every `OPEN_COUNT_INTERVAL` s (a count per round scanned the whole backlog per
+        delivery)."""
         now = asyncio.get_running_loop().time()
-        if heads < limit or self._counted_at is None \
-                or now - self._counted_at >= OPEN_COUNT_INTERVAL:
+        if self._counted_at is None or now - self._counted_at >= OPEN_COUNT_INTERVAL:
             self._counted_at = now
             return True
         return False
@@ -292,12 +290,15 @@ class OutboxWorker:
             )
         else:
             delay = self._policy.delay(attempt)
+            retry_at = now + timedelta(seconds=delay)
             values = {
                 "state": "pending",
                 "last_error": outcome.message,
                 "last_error_code": outcome.code,
-                "next_attempt_at": now + timedelta(seconds=delay),
+                "next_attempt_at": retry_at,
             }
+            if self._retry_at is None or retry_at < self._retry_at:
+                self._retry_at = retry_at
             label = "retrying"
             log.info("outbox: callback %d (key %s) attempt %d failed (%s); next in %.0f s",
                      row.id, row.key, attempt, outcome.message, delay)

@@ -1,7 +1,7 @@
 """The outbox's fewer round trips (bench/delivery.py, issue #13 row 3), on SQLite and
-PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, claims
-of a backlog read only the heads a round can start, and a lost claim still refused row by
-row."""
+PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, a claim
+round that reads only the heads it can start, racing claim
+rounds that never hand a row to two nodes, and a lost claim still refused row by row."""
 
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ async def _queue(store: Store, count: int, now: datetime) -> list[int]:
 
 
 async def _claim_all(store: Store, ids: list[int], now: datetime) -> list[int]:
-    async with store.engine.begin() as conn:
-        rows = await lease.claim(conn, ids, len(ids), now + timedelta(seconds=1),
-                                 node_id=NODE, lease=60)
+    """Claim as many rows as `ids` holds (the soonest due: `_queue` dates them in order)."""
+    async with lease.driver_transaction(store.engine) as tx:
+        rows = await lease.claim(tx, len(ids), now + timedelta(seconds=1), node_id=NODE,
+                                 lease=60)
     return [r.id for r in rows]
 
 
@@ -80,14 +81,81 @@ async def test_claim_takes_only_rows_still_as_read(store: Store) -> None:
     assert [attempts[i] for i in ids] == [1, 1, 1, 1]
 
 
-async def test_head_rows_with_a_limit_are_the_soonest_due(store: Store) -> None:
+async def test_a_claim_round_takes_the_soonest_due_heads_only(store: Store) -> None:
+    """One claim round takes at most `limit` due heads, soonest due first (never reading the
+    whole backlog), skipping the rows a node is still sending and the rows queued behind an
+    open head."""
     now = datetime.now(UTC)
     ids = await _queue(store, 8, now)
+    behind = await insert_row(store.engine, "key-0", URL, "POST", [("Seq", "behind")],
+                              event=None, now=now)
+    async with lease.driver_transaction(store.engine) as tx:
+        rows = await lease.claim(tx, 3, now + timedelta(seconds=1), node_id=NODE, lease=60,
+                                 busy={ids[1]})
+    assert [r.id for r in rows] == [ids[0], ids[2], ids[3]]
+    assert [r.attempts for r in rows] == [0, 0, 0]  # as read: this claim makes attempt 1
+    async with lease.driver_transaction(store.engine) as tx:  # key-0's next row waits
+        rest = await lease.claim(tx, 20, now + timedelta(seconds=1), node_id=NODE, lease=60)
+    assert behind not in [r.id for r in rest]
+    assert [r.id for r in rest] == [ids[1], *ids[4:]]
     async with store.engine.connect() as conn:
-        heads = await lease.head_rows(conn, limit=3)
-        every = await lease.head_rows(conn)
-    assert [h["id"] for h in heads] == ids[:3]
-    assert [h["id"] for h in every] == ids
+        stored = {r.id: r for r in (await conn.execute(select(outbox_table))).all()}
+    assert {(stored[i].state, stored[i].attempts, stored[i].claimed_by) for i in ids} == {
+        ("sending", 1, NODE)}
+    assert stored[behind].state == "pending"
+
+
+async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Store) -> None:
+    """Claim rounds of several nodes racing over one backlog (PostgreSQL: on separate
+    connections, so the row locks and the compare-and-set decide): every row is claimed
+    exactly once, with one attempt."""
+    now = datetime.now(UTC)
+    ids = await _queue(store, 60, now)
+    later = now + timedelta(seconds=1)
+
+    async def node(name: str) -> list[int]:
+        taken: list[int] = []
+        while True:
+            async with lease.driver_transaction(store.engine) as tx:
+                rows = await lease.claim(tx, 4, later, node_id=name, lease=60)
+            if not rows:
+                return taken
+            taken += [r.id for r in rows]
+
+    per_node = await asyncio.gather(*(node(f"node-{n}") for n in range(4)))
+    every = [i for taken in per_node for i in taken]
+    assert sorted(every) == ids  # each row once: none twice, none left
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox_table.c.id, outbox_table.c.attempts,
+                                          outbox_table.c.claimed_by))).all()
+    owner = {i: f"node-{n}" for n, taken in enumerate(per_node) for i in taken}
+    assert {(r.id, r.attempts, r.claimed_by) for r in rows} == {
+        (i, 1, owner[i]) for i in ids}
+
+
+async def test_a_group_of_mixed_results_writes_each_as_given(store: Store) -> None:
+    """Delivered results (on the driver) and a retry (through Core) in one group: each row
+    gets its own values, and a delivered row whose claim was lost is refused alone."""
+    now = datetime.now(UTC)
+    ids = await _claim_all(store, await _queue(store, 6, now), now)
+    async with store.engine.begin() as conn:  # another node took the last row over
+        await conn.execute(update(outbox_table).where(outbox_table.c.id == ids[5])
+                           .values(claimed_by="node-b"))
+    at = [now + timedelta(seconds=s, microseconds=s) for s in range(6)]
+    results: list[tuple[int, dict[str, object]]] = [
+        (i, {"state": "delivered", "delivered_at": at[n]}) for n, i in enumerate(ids)]
+    results[2] = (ids[2], {"state": "pending", "last_error": "11200: boom",
+                           "last_error_code": 11200, "next_attempt_at": at[2]})
+    written = await lease.settle_many(store.engine, results, NODE)
+    assert written == [True] * 5 + [False]
+    async with store.engine.connect() as conn:
+        rows = {r.id: r for r in (await conn.execute(select(outbox_table))).all()}
+    assert [rows[i].delivered_at for i in ids[:2] + ids[3:5]] == at[:2] + at[3:5]
+    assert {(rows[i].state, rows[i].claimed_by) for i in ids[:2] + ids[3:5]} == {
+        ("delivered", None)}
+    assert (rows[ids[2]].state, rows[ids[2]].last_error_code, rows[ids[2]].next_attempt_at,
+            rows[ids[2]].claimed_by) == ("pending", 11200, at[2], None)
+    assert (rows[ids[5]].state, rows[ids[5]].claimed_by) == ("sending", "node-b")
 
 
 async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_repeat(
