@@ -279,12 +279,12 @@ class FreeSwitchCall:
             completion = None
         finally:
             self._record = None
-        cut_short = replies.record_cut_short(watch, completion, request.max_length)
-        if cut_short:
-            await self._await_hangup()
         result = replies.record_result(start=watch.start, stop=watch.stop, completion=completion,
-                                       max_length=request.max_length,
-                                       hung_up_after=cut_short and self._hung_up.is_set())
+                                       max_length=request.max_length)
+        if replies.record_cut_short(result, watch, request.max_length):
+            await self._await_hangup()
+            if self._hung_up.is_set():
+                result = replies.cut_short_by_hangup(result)
         log.debug("call %s: record %s -> %s", self.uuid, target, result)
         return result
 

@@ -77,6 +77,7 @@ __all__ = [
     "DialWatch",
     "RecordWatch",
     "bgapi_job",
+    "cut_short_by_hangup",
     "dial_result",
     "dial_status",
     "ended_early",
@@ -126,17 +127,17 @@ def ended_early(started: EslEvent | None, completion: EslEvent, lasts: float) ->
     return ran is not None and ran < lasts - _EARLY and key_pressed(completion) is None
 
 
-def record_cut_short(watch: RecordWatch, completion: EslEvent | None, max_length: int) -> bool:
-    """Whether a ``record`` ended before its limit with nothing to say why (no key, no
-    silence, no hangup on its RECORD_STOP)."""
-    stop = watch.stop
-    if stop is None or completion is None:
-        return False
-    result = record_result(start=watch.start, stop=stop, completion=completion,
-                           max_length=max_length)
-    elapsed = _elapsed(watch.start, stop)
+def record_cut_short(result: RecordResult, watch: RecordWatch, max_length: int) -> bool:
+    """Whether a ``record`` whose `result` is its limit ended well before that limit, with
+    nothing to say why (no key, no silence, no hangup on its RECORD_STOP)."""
+    elapsed = None if watch.stop is None else _elapsed(watch.start, watch.stop)
     return (result.end is RecordEnd.MAX_LENGTH and elapsed is not None
             and elapsed < max_length - _EARLY)
+
+
+def cut_short_by_hangup(result: RecordResult) -> RecordResult:
+    """A `record_cut_short` end after which the call hung up: a hangup."""
+    return RecordResult(RecordEnd.HANGUP, detail=f"{result.detail}, cut short by the hangup")
 
 
 def _elapsed(start: EslEvent | None, stop: EslEvent) -> float | None:
@@ -157,14 +158,12 @@ def record_result(
     stop: EslEvent | None,
     completion: EslEvent | None,
     max_length: int,
-    hung_up_after: bool = False,
 ) -> RecordResult:
     """How a ``record`` ended (see the table above).
 
     `start`/`stop` are this recording's RECORD_START/RECORD_STOP (matched on Unique-ID and
     Record-File-Path), `completion` its CHANNEL_EXECUTE_COMPLETE (matched on Application-UUID);
-    `completion` is None when the socket closed before it came; `hung_up_after`: the call
-    hung up after a `record_cut_short` end.
+    `completion` is None when the socket closed before it came.
     """
     if stop is None:
         if completion is None:
@@ -186,8 +185,6 @@ def record_result(
         return RecordResult(RecordEnd.SILENCE, detail=measured)
     if hung_up_in(stop) or completion is None:
         return RecordResult(RecordEnd.HANGUP, detail=measured)
-    if hung_up_after:
-        return RecordResult(RecordEnd.HANGUP, detail=f"{measured}, cut short by the hangup")
     return RecordResult(RecordEnd.MAX_LENGTH, detail=f"{measured} limit={max_length}s")
 
 
