@@ -89,12 +89,18 @@ async def test_record_ended_by_hangup(tmp_path: Path, notice_first: bool) -> Non
 # cannot be made on demand on a real switch; the ESL test server makes it here.
 
 
-async def test_record_cut_short_by_the_media_then_hung_up_is_a_hangup(rig: Rig) -> None:
+async def recording_running(rig: Rig) -> tuple[Call, asyncio.Future[RecordResult]]:
+    """An answered call whose caller talks for 5 s, its ``record`` running (no beep)."""
     call = await rig.call()
     call.fake.plan_record(RecordPlan(talk_s=5))
     await call.control.answer()
     recording = asyncio.ensure_future(call.control.record(rig.request(beep=False)))
     await next_app(call.fake, "record")
+    return call, recording
+
+
+async def test_record_cut_short_by_the_media_then_hung_up_is_a_hangup(rig: Rig) -> None:
+    call, recording = await recording_running(rig)
     call.fake.media_ends_then_hangup(0.3)
     result = await recording
     assert result.end is RecordEnd.HANGUP
@@ -114,11 +120,7 @@ async def test_pause_cut_short_by_the_media_then_hung_up_is_gone(rig: Rig) -> No
 
 async def test_record_cut_short_without_a_hangup_still_ends_the_record(rig: Rig) -> None:
     """An outside ``uuid_break`` (an operator's): the record ends, the call goes on."""
-    call = await rig.call()
-    call.fake.plan_record(RecordPlan(talk_s=5))
-    await call.control.answer()
-    recording = asyncio.ensure_future(call.control.record(rig.request(beep=False)))
-    await next_app(call.fake, "record")
+    call, recording = await recording_running(rig)
     call.fake.break_app()
     result = await recording
     assert result.end is RecordEnd.MAX_LENGTH and not call.control.hung_up.is_set()
