@@ -21,7 +21,9 @@ this start, owned by this node or by no node; see `claim_call`) and:
    already answered. Hanging up ends the call the way a caller hang-up would, and makes the
    PBX close the recording files, which are then reported.
 2. **Recordings not final** (``in-progress``, ``paused``, ``stopped``, ``processing``): each is
-   claimed (compare-and-set to ``processing``, so two nodes never finish the same one), its PBX
+   claimed (compare-and-set to ``processing``, so two runs never finish the same one; one
+   already ``processing`` is another run's, taken over only if that run is dead: claimed
+   before this recovery began, or, for a sweep, longer ago than ``CLAIM_LEASE``), its PBX
    files are awaited until the PBX has closed them (at most `close_wait` seconds; a file it
    never closed gets its WAV header repaired, `adapter.recordings.wav_repair`), made into the
    final media by `adapter.recordings.finalise` as the live call would have, and the row

@@ -17,6 +17,7 @@ from adapter.interpreter.outbound import call_status_params
 from adapter.interpreter.params import CallInfo
 from adapter.interpreter.record import record_action_params
 from adapter.recordings.status_callback import status_callback_params
+from adapter.recovery.selection import OPEN_RECORDING_STATUSES
 
 __all__ = ["make_record_action", "queue_missing_callbacks", "send_final_call_status"]
 
@@ -88,10 +89,14 @@ async def make_record_action(
     recording: RecordingRow | None,
 ) -> int:
     """The action request of a `<Record>` the crash interrupted, as Twilio makes it after a
-    hang-up (``Digits=hangup``); none for an empty recording. Returns 1 if queued."""
+    hang-up (``Digits=hangup``); none for an empty recording. Returns 1 if queued. While the
+    recording is still open (another run is finishing it), the request stays owed: the run
+    that finishes the recording makes it."""
     if recording is None:
         recording = await store.get_recording(call.account_sid, request.ref,
                                               include_soft_deleted=True)
+    if recording is not None and recording.status in OPEN_RECORDING_STATUSES:
+        return 0
     queued = 0
     if recording is not None and recording.status == "completed":
         params = [

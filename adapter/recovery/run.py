@@ -20,6 +20,7 @@ from adapter.recovery.callbacks import (
 )
 from adapter.recovery.leftovers import finish_recording, last_write
 from adapter.recovery.selection import (
+    CLAIM_LEASE,
     FINAL_CALL_STATUSES,
     NOT_ANSWERED_STATUSES,
     OPEN_RECORDING_STATUSES,
@@ -74,8 +75,13 @@ async def recover(
     limits recovery to calls this node claimed (and unclaimed ones); `started_before` (default:
     now) keeps the calls of this run out of it. `open_calls=False` only finishes the open
     recordings of finished calls: the form that is safe while calls are running (`sweep`).
+
+    A recording another run claimed (``processing``) is left to it unless that run is dead: a
+    recovery takes over the claims made before `started_before` (the node's previous process
+    made them), a sweep those older than `CLAIM_LEASE`.
     """
     started_before = started_before or datetime.now(UTC)
+    dead_before = started_before if open_calls else datetime.now(UTC) - CLAIM_LEASE
     calls = await calls_to_recover(store, node_id, started_before) if open_calls else []
     finished = await calls_with_orphans(store, node_id, started_before)
     tally = _Tally()
@@ -109,7 +115,7 @@ async def recover(
                 OPEN_RECORDING_STATUSES):
             continue  # a finished call's finished recording: reported by its session
         if recording.status in OPEN_RECORDING_STATUSES:
-            if not await claim_recording(store, recording):
+            if not await claim_recording(store, recording, dead_before):
                 continue  # another node is finishing it
             recording = await finish_recording(store, config, recording, close_wait)
             (tally.completed if recording.status == "completed" else tally.absent).append(

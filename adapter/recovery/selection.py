@@ -4,7 +4,7 @@ finished calls that left a recording open, and the recordings of both."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import and_, or_, select, update
@@ -13,6 +13,7 @@ from adapter.db.schema import call_owners_table, calls_table, recordings_table
 from adapter.db.store import CallRow, RecordingRow, Store
 
 __all__ = [
+    "CLAIM_LEASE",
     "FINAL_CALL_STATUSES",
     "NOT_ANSWERED_STATUSES",
     "OPEN_RECORDING_STATUSES",
@@ -25,6 +26,9 @@ __all__ = [
 FINAL_CALL_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 OPEN_RECORDING_STATUSES: Final = ("in-progress", "paused", "stopped", "processing")
 NOT_ANSWERED_STATUSES: Final = frozenset({"queued", "initiated", "ringing"})
+# How long a sweep leaves a ``processing`` recording to the run that claimed it: longer than
+# finishing the longest recording takes. An older claim is that of a run that died mid-way.
+CLAIM_LEASE: Final = timedelta(minutes=10)
 
 
 async def calls_to_recover(
@@ -88,14 +92,20 @@ async def recordings_of(store: Store, call_sids: Sequence[str]) -> list[Recordin
     return [RecordingRow(**r) for r in rows]
 
 
-async def claim_recording(store: Store, recording: RecordingRow) -> bool:
-    """Compare-and-set the recording's status to ``processing``: True if this node won it (two
-    nodes never finish the same one)."""
+async def claim_recording(store: Store, recording: RecordingRow, dead_before: datetime) -> bool:
+    """Compare-and-set the recording's status to ``processing``: True if this run won it (two
+    runs never finish the same one). A ``processing`` recording is another run's claim; it is
+    won only if that claim was made before `dead_before` (its run is dead), so a live claim is
+    never taken over: taken, the file already moved made the recording ``absent`` beside its
+    ``completed``."""
+    now = datetime.now(UTC)
+    r = recordings_table.c
+    claimable = and_(r.sid == recording.sid, r.status == recording.status)
+    if recording.status == "processing":
+        claimable = and_(claimable, r.date_updated < dead_before)
     async with store.engine.begin() as conn:
         result = await conn.execute(
-            update(recordings_table)
-            .where(recordings_table.c.sid == recording.sid,
-                   recordings_table.c.status == recording.status)
-            .values(status="processing", date_updated=datetime.now(UTC))
+            update(recordings_table).where(claimable)
+            .values(status="processing", date_updated=now)
         )
     return bool(result.rowcount)

@@ -9,6 +9,7 @@ are in tests/recovery/test_fault_injection_asterisk.py."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recovery_fixtures import (  # noqa: F401 - fixtures
@@ -32,6 +33,7 @@ from adapter.db.migrations import upgrade_schema
 from adapter.db.store import Store
 from adapter.interpreter.outbound import OutboundCall, send_call_status
 from adapter.recovery.run import recover, sweep
+from adapter.recovery.selection import CLAIM_LEASE
 
 ACTION = "https://app.example/ivr/after-record"
 STATUS = "https://app.example/status"
@@ -126,6 +128,38 @@ async def test_recoveries_racing_each_other_and_a_sweep_report_each_recording_on
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_a_recording_another_run_is_finishing_is_left_to_it_until_its_claim_expires(
+    store: Store, outbox: Outbox, config: Config
+) -> None:
+    """A ``processing`` recording claimed after a recovery began belongs to the run that claimed
+    it (taken over, it became ``absent`` beside that run's ``completed``: the race CI met once);
+    a sweep leaves it too until the claim is older than the lease (a dead run's), then
+    finishes it and makes the action still owed."""
+    call = await add_call(store)
+    claimed = datetime.now(UTC)
+    rec = await add_recording(store, call, config, source="RecordVerb", status="processing",
+                              date_updated=claimed)
+    write_wav(spool_dir(config, call.sid) / f"{rec.sid}.wav", 2.0)
+    await note_record_action(store, call.sid, rec.sid, ACTION, "GET")
+
+    await recover(store, outbox, config, close_wait=0.2,
+                  started_before=claimed - timedelta(seconds=1))
+    await sweep(store, outbox, config)
+    row = await store.get_recording(ACCOUNT, rec.sid)
+    assert row is not None and row.status == "processing"
+    assert await queued(store) == []
+    assert [r.ref for r in await owed_requests(store, [call.sid])] == [rec.sid]
+
+    await store.update_recording(rec.sid, date_updated=datetime.now(UTC) - CLAIM_LEASE
+                                 - timedelta(seconds=1))
+    await sweep(store, outbox, config)
+    row = await store.get_recording(ACCOUNT, rec.sid)
+    assert row is not None and row.status == "completed" and row.duration == 2
+    sent = sorted((k, p.get("RecordingStatus", p.get("Digits"))) for k, _, p in await queued(store))
+    assert sent == [(call.sid, "hangup"), (rec.sid, "completed"), (rec.sid, "in-progress")]
+    assert await owed_requests(store, [call.sid]) == []
 
 
 # --- the <Record> action request ----------------------------------------------------------------
