@@ -1,7 +1,8 @@
 """The callers of the real-PBX load benchmark, one kind per PBX: each call, once answered, is
 silent for 1 s, sends 440 Hz for `TONE_S` seconds, is silent for 1 s and hangs up. Each kind
 also tells, from its PBX's own events, when the adapter got the call (Asterisk: AsyncAGIStart;
-FreeSWITCH: the dialplan's ``socket`` application) and when its first recording started
+FreeSWITCH: the dialplan's ``socket`` application), when the adapter answered it (Asterisk: the
+channel's Newstate to Up; FreeSWITCH: CHANNEL_ANSWER) and when its first recording started
 (Asterisk: MixMonitorStart; FreeSWITCH: uuid_record's RECORD_START)."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class AsteriskCallers:
 
         self.ami = ami
         self.arrived: dict[str, float] = {}  # adapter half's channel name → monotonic time
+        self.answered: dict[str, float] = {}
         self.recording: dict[str, float] = {}
         self.refused: list[str] = []  # calls the PBX could not place (their Reason)
         tone = lab.local_path(f"{TEST_SOUNDS_DIR}/{_TONE_NAME}.wav")
@@ -39,9 +41,16 @@ class AsteriskCallers:
         self._data = f"silence/1&{TEST_SOUNDS_DIR}/{_TONE_NAME}&silence/1"
         ami.register_event("AsyncAGIStart", self._on_event)
         ami.register_event("MixMonitorStart", self._on_event)
+        ami.register_event("Newstate", self._on_event)
 
     def _on_event(self, _manager: Any, event: Any) -> None:
-        times = self.arrived if event.get("Event") == "AsyncAGIStart" else self.recording
+        name = event.get("Event")
+        if name == "Newstate":
+            if str(event.get("ChannelState")) != "6":
+                return
+            times = self.answered
+        else:
+            times = self.arrived if name == "AsyncAGIStart" else self.recording
         times.setdefault(str(event.get("Channel", "")), time.monotonic())
 
     async def place(self) -> None:
@@ -57,6 +66,10 @@ class AsteriskCallers:
     def start_delays(self) -> list[float]:
         """Seconds from the adapter getting each call to its first recording's start."""
         return [self.recording[u] - t for u, t in self.arrived.items() if u in self.recording]
+
+    def stage_delays(self) -> tuple[list[float], list[float]]:
+        """The two parts of each start delay: arrival → answer, answer → recording start."""
+        return _stages(self.arrived, self.answered, self.recording)
 
 
 class FreeSwitchCallers:
@@ -88,16 +101,35 @@ class FreeSwitchCallers:
         if not call.hung_up:
             await self.fs.api(f"uuid_kill {call.uuid} NORMAL_CLEARING")
 
-    def start_delays(self) -> list[float]:
-        """Seconds from FreeSWITCH handing each call to the adapter to its first uuid_record
-        RECORD_START, from the events' own timestamps (Event-Date-Timestamp, µs)."""
-        arrived: dict[str, int] = {}
-        started: dict[str, int] = {}
+    def _times(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+        """(arrived, answered, recording started) per channel, in seconds, from the events' own
+        timestamps (Event-Date-Timestamp, µs)."""
+        arrived: dict[str, float] = {}
+        answered: dict[str, float] = {}
+        started: dict[str, float] = {}
         for event in self.fs.events:
-            stamp = int(event.get("Event-Date-Timestamp") or 0)
+            stamp = int(event.get("Event-Date-Timestamp") or 0) / 1e6
             if event.name == "CHANNEL_EXECUTE" and event.get("Application") == "socket":
                 arrived.setdefault(event.unique_id, stamp)
+            elif event.name == "CHANNEL_ANSWER":
+                answered.setdefault(event.unique_id, stamp)
             elif (event.name == "RECORD_START"
                   and event.get("Event-Calling-Function") != "switch_ivr_record_file_event"):
                 started.setdefault(event.unique_id, stamp)
-        return [(started[u] - t) / 1e6 for u, t in arrived.items() if u in started]
+        return arrived, answered, started
+
+    def start_delays(self) -> list[float]:
+        """Seconds from FreeSWITCH handing each call to the adapter to its first uuid_record
+        RECORD_START."""
+        arrived, _answered, started = self._times()
+        return [started[u] - t for u, t in arrived.items() if u in started]
+
+    def stage_delays(self) -> tuple[list[float], list[float]]:
+        """The two parts of each start delay: arrival → answer, answer → recording start."""
+        return _stages(*self._times())
+
+
+def _stages(arrived: dict[str, float], answered: dict[str, float],
+            started: dict[str, float]) -> tuple[list[float], list[float]]:
+    calls = [u for u in arrived if u in answered and u in started]
+    return ([answered[u] - arrived[u] for u in calls], [started[u] - answered[u] for u in calls])

@@ -33,6 +33,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ FULL_RUNS, QUICK_RUNS = 1, 1  # see the module's docstring: the time budget
 START_P99_TARGET_S = 0.300
 CPU_TARGET = 0.25
 MISSING_TOLERANCE_S = 0.1  # 5 frames of 20 ms: the ends of a tone in an 8 kHz file
+_FETCH_METRIC = "twiml_adapter_webhook_seconds"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class LoadRun:
     recordings_wrong: int
     missing_audio_s: float  # summed over the run's <Start><Recording> files
     rss_growth_kib: int
+    # Where the start delays go: arrival → the adapter's answer, answer → recording start.
+    answer_delays_s: list[float]
+    record_after_answer_s: list[float]
+    twiml_fetch_mean_s: float  # the adapter's own webhook_seconds histogram (kind=twiml)
+    box_load: float  # CPU seconds of the adapter, the PBX and this bench / (wall s * cores)
 
     @property
     def cpu_ratio(self) -> float:
@@ -176,19 +183,24 @@ async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
             callers = FreeSwitchCallers(fs, pbx.socket_address)
         async with adapter_process(environ, work / "adapter.log", profile) as pid:
             rss0, cpu0, pbx0 = rss_kib(pid), cpu_seconds(pid), cpu_seconds(pbx_pid)
+            own0, wall0 = cpu_seconds(os.getpid()), time.monotonic()
             threads0 = thread_cpu_seconds(pid)
             placing = asyncio.gather(*(callers.place() for _ in range(calls)))
             await _collect(app, calls, within=60 + calls)
             await placing
             adapter_cpu, pbx_cpu = cpu_seconds(pid) - cpu0, cpu_seconds(pbx_pid) - pbx0
+            box_load = ((adapter_cpu + pbx_cpu + cpu_seconds(os.getpid()) - own0)
+                        / ((time.monotonic() - wall0) * (os.cpu_count() or 1)))
+            fetch_mean = await _twiml_fetch_mean(environ["TWIML_ADAPTER_HTTP_LISTEN"])
             if os.environ.get("BENCH_THREADS"):
                 after = thread_cpu_seconds(pid)
                 print({k: round(v - threads0.get(k, 0.0), 3) for k, v in after.items()
                        if v - threads0.get(k, 0.0) > 0.005}, file=sys.stderr)
             rss = rss_kib(pid) - rss0
         lost, late, wrong, missing = _verdict(app, data_dir, calls)
+        answering, recording = callers.stage_delays()
         return LoadRun(calls, adapter_cpu, pbx_cpu, callers.start_delays(), lost, late, wrong,
-                       missing, rss)
+                       missing, rss, answering, recording, fetch_mean, box_load)
     finally:
         if fs is not None:
             try:
@@ -199,6 +211,22 @@ async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
             ami.close()
             await asyncio.to_thread(pbx.hangup_all)
         await app.stop()
+
+
+async def _twiml_fetch_mean(listen: str) -> float:
+    """The mean of the adapter's TwiML fetches so far, from its /metrics (NaN: none)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://{listen}/metrics") as response:
+        text = await response.text()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(_FETCH_METRIC) and 'kind="twiml"' in line:
+            name = line.split("{", 1)[0].removeprefix(_FETCH_METRIC)
+            totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    count = totals.get("_count", 0.0)
+    return totals.get("_sum", 0.0) / count if count else float("nan")
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -224,6 +252,13 @@ def rows_for(pbx_name: str, runs: list[LoadRun]) -> list[Row]:
     wrong = sum(run.recordings_wrong for run in runs)
     missing = sum(run.missing_audio_s for run in runs)
     rss = [run.rss_growth_kib / calls for run in runs]
+    answer50 = [_percentile(run.answer_delays_s, 0.50) for run in runs]
+    answer99 = [_percentile(run.answer_delays_s, 0.99) for run in runs]
+    record50 = [_percentile(run.record_after_answer_s, 0.50) for run in runs]
+    record99 = [_percentile(run.record_after_answer_s, 0.99) for run in runs]
+    fetches = [run.twiml_fetch_mean_s for run in runs]
+    loads = [run.box_load for run in runs]
+    pct = lambda f: f"{f * 100:.0f} %"  # noqa: E731
     ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
     sec = lambda s: f"{s:.2f} s"  # noqa: E731
     kib = lambda k: f"{k:.0f} KiB"  # noqa: E731
@@ -239,7 +274,12 @@ def rows_for(pbx_name: str, runs: list[LoadRun]) -> list[Row]:
         measured=f"{pbx_name}, {calls} concurrent recorded calls: call's arrival at the "
                  "adapter → its recording's start (PBX events)",
         against="the 300 ms target; every call and recording whole",
-        figure=(f"p50 {_span(p50s, ms)}, p99 {_span(p99s, ms)}; calls lost {lost}, "
+        figure=(f"p50 {_span(p50s, ms)}, p99 {_span(p99s, ms)} (arrival → the adapter's answer: "
+                f"p50 {_span(answer50, ms)}, p99 {_span(answer99, ms)}, of which the TwiML "
+                f"fetch {_span(fetches, ms)} mean; answer → recording start: p50 "
+                f"{_span(record50, ms)}, p99 {_span(record99, ms)}; the box's CPU busy "
+                f"{_span(loads, pct)} of its {os.cpu_count()} cores over the run: adapter, "
+                f"PBX and this bench's callers); calls lost {lost}, "
                 f"<Record>s too late (absent: the caller had hung up) {late}, "
                 f"recordings wrong {wrong}, caller audio missing {missing:.2f} s "
                 f"(over {len(runs)} runs of {calls} calls)"),
