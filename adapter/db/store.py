@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import Executable, Table, bindparam, delete, event, insert, select, update
+from sqlalchemy import Table, bindparam, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert, Update
 
+from adapter.db.group_commit import GroupCommit, Statement
 from adapter.db.migrations import upgrade_schema
 from adapter.db.schema import calls_table, recordings_table, transcriptions_table
 from adapter.errors import AdapterError
@@ -179,6 +180,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self._clock = clock
+        self._writes = GroupCommit(engine)  # the hot writes: a call's and a recording's rows
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Store:
@@ -199,7 +201,7 @@ class Store:
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def add_call(self, call: CallRow, *also: Executable) -> None:
+    async def add_call(self, call: CallRow, *also: Statement) -> None:
         """Insert `call`; `also`: statements run in the same transaction (its owner's claim)."""
         values = dataclasses.asdict(call)
         _check_aware(values)
@@ -222,7 +224,7 @@ class Store:
 
     # -- recordings -----------------------------------------------------------------------
 
-    async def add_recording(self, rec: RecordingRow, *also: Executable) -> None:
+    async def add_recording(self, rec: RecordingRow, *also: Statement) -> None:
         """Insert `rec`; `also`: statements run in the same transaction (what the start of
         the recording owes, e.g. a `<Record>`'s action: one commit, not two)."""
         _check_recording_status(rec.status)
@@ -231,12 +233,10 @@ class Store:
         await self._insert(recordings_table, values, also)
 
     async def _insert(self, table: Table, values: dict[str, object],
-                      also: tuple[Executable, ...]) -> None:
-        """Insert one row of `table`, then run `also`, in one transaction."""
-        async with self.engine.begin() as conn:
-            await conn.execute(_insert_of(table), values)
-            for statement in also:
-                await conn.execute(statement)
+                      also: tuple[Statement, ...]) -> None:
+        """Insert one row of `table`, then run `also`, in one transaction (shared with the
+        writes waiting meanwhile: `adapter.db.group_commit`)."""
+        await self._writes.run([(_insert_of(table), values), *also])
 
     async def update_recording(self, sid: str, /, **fields: object) -> None:
         """Change `fields` of recording `sid`; ``date_updated`` becomes now unless given.
@@ -254,10 +254,9 @@ class Store:
         NotFoundError when there is none."""
         values.setdefault("date_updated", self._clock())
         _check_aware(values)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(_update_of(table, tuple(values)),
-                                        {**values, _WHERE_SID: sid})
-        if result.rowcount == 0:
+        found = await self._writes.run([(_update_of(table, tuple(values)),
+                                         {**values, _WHERE_SID: sid})])
+        if found == 0:
             raise NotFoundError(f"no {kind} {sid}")
 
     async def get_recording(

@@ -130,8 +130,8 @@ class RecordVerbRunner:
         )
         # Before the PBX records (a killed adapter's recovery finds both): the row and its
         # owed action, in one transaction.
-        await self.ctx.store.add_recording(row, record_action_insert(
-            self.info.call_sid, sid, action_url, verb.method))
+        await self.ctx.store.add_recording(row, (record_action_insert(
+            self.info.call_sid, sid, action_url, verb.method), None))
         log.info("call %s: <Record> %s starts", self.info.call_sid, sid)
         if verb.transcribe:  # a transcribeCallback alone no longer implies it (Twilio's docs)
             await self._open_transcription(verb, row, document_url)

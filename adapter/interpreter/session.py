@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urljoin
 
-from sqlalchemy import Executable
-
 from adapter import twiml
 from adapter.callbacks.events import record_action_event
 from adapter.callbacks.owed_requests import forget_record_action
 from adapter.config import NumberRoute
+from adapter.db.group_commit import Statement
 from adapter.db.store import CallRow
 from adapter.errors import TwilioError
 from adapter.interpreter import dial, gather
@@ -72,7 +71,7 @@ Outcome = Fetch | Inline | _End | None
 class CallSession:
     def __init__(self, ctx: SessionContext, incoming: IncomingCall,
                  route: NumberRoute | None, *, outbound: OutboundCall | None = None,
-                 claim: Callable[[str], Executable] | None = None) -> None:
+                 claim: Callable[[str], Statement] | None = None) -> None:
         """An inbound call runs its number's `route`; an `outbound` (REST) call its Url/Twiml.
         `claim`: the statement (of the CallSid) that records this node as the inbound call's
         owner, written with the call's row (one transaction before the TwiML is fetched)."""
