@@ -55,14 +55,15 @@ RECORDED_S = 0.5  # how long every recording runs before the first hang-up
 TARGET_P99_S = 0.050
 READY_WITHIN_S = 120.0
 LATENCY_CAUSE = (
-    "measured: no callback lost, no pool error, no lease run out at any size. The latency "
-    "grows with the calls because the one loop serves every call's set-up, events and SQL "
-    "in FIFO order, so a stop's callback waits behind that backlog; the outbox's own share "
-    "(enqueue, claim, POST, settle) is about 20 ms at 1 call. Session 7 cut the CPU of each "
-    "write (the store's statements built once; the outbox's hot statements on the driver): "
-    "p99 at 200 calls went from 7.9 s to about 2 s. What would cut it further: fewer "
-    "transactions per call (one in-process writer batching every call's statements) and "
-    "serving a stop before new calls' set-up")
+    "measured: no callback lost, no pool error, no lease run out at any size. The latency grows "
+    "with the calls because the one loop serves every call's set-up, events and SQL in FIFO "
+    "order, so a stop's callback waits behind that backlog; the outbox's own share (enqueue, "
+    "claim, POST, settle) is about 20 ms at 1 call. p99 at 200 calls: 7.9 s (session 6), about 2 "
+    "s (session 7: each write's statements built once, the outbox's hot statements on the "
+    "driver), about 0.2 s (session 8: the store's writes group-committed, those of one shape as "
+    "one executemany, adapter/db/group_commit.py). What would cut it further: the outbox's "
+    "enqueue in the same shared transaction as the recording's own update (today a second commit "
+    "per callback), and serving a stop before new calls' set-up")
 
 
 @dataclass
