@@ -216,17 +216,19 @@ async def _measure(kind: str, pbx: Any, pbx_pid: int, calls: int, work: Path,
 async def _twiml_fetch_mean(listen: str) -> float:
     """The mean of the adapter's TwiML fetches so far, from its /metrics (NaN: none)."""
     import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
 
     async with aiohttp.ClientSession() as session, session.get(
             f"http://{listen}/metrics") as response:
         text = await response.text()
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(_FETCH_METRIC) and 'kind="twiml"' in line:
-            name = line.split("{", 1)[0].removeprefix(_FETCH_METRIC)
-            totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-    count = totals.get("_count", 0.0)
-    return totals.get("_sum", 0.0) / count if count else float("nan")
+    for family in text_string_to_metric_families(text):
+        if family.name == _FETCH_METRIC:
+            for sample in family.samples:
+                if sample.labels.get("kind") == "twiml":
+                    totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    count = totals.get(_FETCH_METRIC + "_count", 0.0)
+    return totals.get(_FETCH_METRIC + "_sum", 0.0) / count if count else float("nan")
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
