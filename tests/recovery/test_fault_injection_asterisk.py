@@ -92,6 +92,12 @@ async def outbox_attempts(database_url: str, sid: str) -> list[tuple[str, int, i
     return [(r["state"], r["attempts"], r["last_error_code"]) for r in rows]
 
 
+def runs_record_file(event: Any) -> bool:
+    """Asterisk began an AGI ``RECORD FILE`` (``AGIExecStart``): the adapter is killed only once
+    the PBX records, not between the in-progress callback and the command that follows it."""
+    return str(event.get("Command", "")).startswith("RECORD FILE")
+
+
 def record(callback: str, **extra: Any) -> VoiceResponse:
     response = VoiceResponse()
     response.record(recording_status_callback=callback,
@@ -131,6 +137,7 @@ async def test_kill_9_mid_recording_loses_nothing(
                                 caller_name="B", variables={"DURATION_S": "60"})
         await receiver.wait_for(lambda rs: {r.path for r in rs} >= {"/rec-a", "/rec-b"},
                                 within=20)
+        await ami_events.wait_for("AGIExecStart", runs_record_file, within=20)
         # Killed after a clean delivery of both in-progress callbacks (killed mid-send, a
         # callback is sent again with the same idempotency token: at least once).
         await wait_all_delivered(db_url, 2)
@@ -188,6 +195,7 @@ async def test_kill_9_mid_record_transcribe_is_transcribed_after_the_restart(
                         caller_name="T", variables={"FILE": f"{asterisk_lab.spool_dir}/voices/two",
                                                     "LEAD_S": "2", "SILENCE_S": "20"})
         await receiver.wait_for(lambda rs: any(r.path == "/rec" for r in rs), within=20)
+        await ami_events.wait_for("AGIExecStart", runs_record_file, within=20)
         await wait_all_delivered(sqlite_url, 1)
         await adapter.kill()
         # The caller speaks on and presses # (ending RECORD FILE) with no adapter running.

@@ -313,6 +313,9 @@ async def test_kill_9_mid_record_transcribe_is_transcribed_after_the_restart_on_
         call = fs.place_call(stack.socket_address, to=TO_RECORD, from_=FROM, voice=voice)
         call.plan_record(RecordPlan(talk_s=talk, keys=(Key(talk + 0.5, "#"),)))
         leg = await fs.adapter_leg(call, within=20)
+        # Killed once FreeSWITCH runs `record` (the in-progress callback goes out just before
+        # the adapter sends it; killed in between, the socket's end hangs the call up first).
+        await fs.wait_event(on_leg(leg, "CHANNEL_EXECUTE", "record"), within=20)
         await receiver.wait_for(lambda rs: any(r.path == "/rec" for r in rs), within=20)
         await wait_all_delivered(database_url, 1)
         await adapter.kill()
