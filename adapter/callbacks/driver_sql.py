@@ -10,14 +10,6 @@ transaction on the bare driver: at one enqueue after another the outbox could no
 than about 500 callbacks/s before delivering any (bench/delivery.py, issue #13 row 3); claim
 rounds and results paid the same per statement.
 
-On SQLite a transaction of one statement (`DriverStatement.run` with one parameter set: an
-`enqueue`, a single delivered result) is one trip to aiosqlite's thread, not two: Python's
-sqlite3 opens a transaction of its own (the implicit BEGIN that a separate ``commit`` then
-ends) only before a statement that starts with INSERT, UPDATE, DELETE or REPLACE, so the
-statement is sent with a ``WITH`` prefix and SQLite commits it itself when it ends, as durably
-as a commit (same journal, same ``synchronous``). Correctness never rests on that: a
-connection that is still in a transaction afterwards is committed as before.
-
 The statements are still Core statements of `adapter.db.schema`'s table, compiled once for the
 engine's dialect, and their values still go through the columns' own bind processing (e.g.
 `UTCDateTime`), so the rows are the ones SQLAlchemy would write. The connection comes from the
@@ -60,10 +52,6 @@ class DriverStatement:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
         self.sql = compiled.string
-        # The same statement, committed by SQLite itself when run outside a transaction (see
-        # the module docstring); None for a statement sqlite3 does not wrap (a SELECT).
-        self.autocommit_sql = (f"{_AUTOCOMMIT_PREFIX}{self.sql}"
-                               if dialect.name == "sqlite" and _is_dml(self.sql) else None)
         self._binds: list[tuple[str, Any, Callable[[Any], Any] | None]] = [
             (name, None if bind.required else bind.effective_value,
              bind.type.dialect_impl(dialect).bind_processor(dialect))
@@ -104,30 +92,17 @@ class DriverTransaction:
     """One transaction on the driver connection of a pooled connection (`driver_transaction`);
     ``await tx.rows(statement, values)`` runs a `DriverStatement` in it."""
 
-    def __init__(self, engine: AsyncEngine, driver: Any, sqlite: bool,
-                 autocommit: bool = False) -> None:
+    def __init__(self, engine: AsyncEngine, driver: Any, sqlite: bool) -> None:
         self.engine = engine
         self._driver = driver
         self._sqlite = sqlite
-        self._autocommit = autocommit  # SQLite, one write: it commits itself
-        self._wrote = False
-
-    @property
-    def sqlite(self) -> bool:
-        return self._sqlite
 
     async def rows(self, statement: DriverStatement, values: dict[str, object]
                    ) -> list[list[Any]]:
         args = statement.args(values)
         try:
             if self._sqlite:
-                sql = statement.sql
-                if self._autocommit and statement.autocommit_sql is not None:
-                    if self._wrote:  # it would commit alone, not with the first one
-                        raise RuntimeError("a one-write transaction ran a second write")
-                    self._wrote = True
-                    sql = statement.autocommit_sql
-                raw = await self._driver.execute_fetchall(sql, args)
+                raw = await self._driver.execute_fetchall(statement.sql, args)
             else:
                 raw = await self._driver.fetch(statement.sql, *args)
         except Exception as exc:
@@ -138,14 +113,12 @@ class DriverTransaction:
 
 
 @asynccontextmanager
-async def driver_transaction(engine: AsyncEngine, *, one_statement: bool = False,
-                             one_write: bool = False) -> AsyncIterator[DriverTransaction]:
+async def driver_transaction(engine: AsyncEngine, *, one_statement: bool = False
+                             ) -> AsyncIterator[DriverTransaction]:
     """A `DriverTransaction` on one of `engine`'s pooled connections (SQLite: its only one, so
     it queues with every other writer): committed when the block ends, else rolled back.
     `one_statement`: the block runs a single statement (on PostgreSQL, its own
-    transaction). `one_write`: it runs at most one statement that writes, besides reads; on
-    SQLite that write commits itself (the module docstring), so a failure after it no longer
-    undoes it."""
+    transaction)."""
     async with engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
         if engine.dialect.name != "sqlite":
@@ -155,13 +128,10 @@ async def driver_transaction(engine: AsyncEngine, *, one_statement: bool = False
             async with driver.transaction():
                 yield DriverTransaction(engine, driver, sqlite=False)
             return
-        # sqlite3 opens the transaction itself before the first write (its implicit BEGIN);
-        # one statement outside a transaction commits itself (the module docstring).
-        autocommit = (one_statement or one_write) and not driver.in_transaction
+        # sqlite3 opens the transaction itself before the first write (its implicit BEGIN).
         try:
-            yield DriverTransaction(engine, driver, sqlite=True, autocommit=autocommit)
-            if not autocommit or driver.in_transaction:
-                await driver.commit()
+            yield DriverTransaction(engine, driver, sqlite=True)
+            await driver.commit()
         except BaseException:
             await driver.rollback()
             raise
@@ -182,16 +152,6 @@ class OutboxInsert:
             raise ValueError(f"unknown outbox column(s): {', '.join(sorted(unknown))}")
         ids = await self._statement.run(rows)
         return [int(i) for i in ids if i is not None]
-
-
-# A common table expression before the statement: SQLite runs ``WITH … INSERT/UPDATE/DELETE``
-# as the statement itself, and sqlite3 sees no INSERT, UPDATE, DELETE or REPLACE first.
-_AUTOCOMMIT_PREFIX = "WITH _autocommit AS (SELECT 1) "
-_DML_KEYWORDS = ("INSERT", "UPDATE", "DELETE")
-
-
-def _is_dml(sql: str) -> bool:
-    return sql.lstrip().split(None, 1)[0].upper() in _DML_KEYWORDS
 
 
 def _breaks_a_constraint(exc: Exception) -> bool:

@@ -11,7 +11,6 @@ head) may be sent: a key's callbacks go out in order.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -86,33 +85,6 @@ _OUTLOOK = select(
     func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
 ).where(_is_open(outbox_table))
 
-# SQLite, one statement for a round's claims (one trip to its thread, committed by itself:
-# `driver_sql`): the compare-and-set of `_TAKE` on every row id of the JSON array ``ids``.
-_IDS = func.json_each(bindparam("ids")).table_valued("value").alias("ids")
-_TAKE_EACH = (
-    update(outbox_table)
-    .where(_C.id.in_(select(_IDS.c.value)), _DUE_NOW)
-    .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
-            lease_until=bindparam("until", type_=UTCDateTime()))
-    .returning(_C.id)
-)
-
-# SQLite, one statement for a group of delivered results: ``results`` is a JSON array of
-# [row id, delivered_at as the column stores it]; the rows still claimed by ``node`` are
-# written and returned.
-_RESULTS = func.json_each(bindparam("results")).table_valued("value").alias("results")
-_RESULT_ID = func.json_extract(_RESULTS.c.value, "$[0]")
-_DELIVERED_EACH = (
-    update(outbox_table)
-    .where(_C.id.in_(select(_RESULT_ID)), _C.state == "sending",
-           _C.claimed_by == bindparam("node"))
-    .values(state="delivered",
-            delivered_at=select(func.json_extract(_RESULTS.c.value, "$[1]"))
-            .where(_C.id == _RESULT_ID).scalar_subquery(),
-            claimed_by=None, lease_until=None)
-    .returning(_C.id)
-)
-
 # A delivered result, on the driver (`driver_sql`): one per delivered callback.
 _DELIVERED = (
     update(outbox_table)
@@ -159,20 +131,12 @@ async def claim(
     found = await tx.rows(heads, {"now": now, "limit": limit + len(busy)})
     candidates = [dict(zip(heads.keys, row, strict=True)) for row in found]
     candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
+    take = _statement(tx, "take", _TAKE)
     until = now + timedelta(seconds=lease)
-    if tx.sqlite and candidates:
-        taken = {int(row[0]) for row in await tx.rows(
-            _statement(tx, "take_each", _TAKE_EACH),
-            {"ids": json.dumps([cand["id"] for cand in candidates]), "now": now,
-             "node": node_id, "until": until})}
-    else:
-        take = _statement(tx, "take", _TAKE)
-        taken = {cand["id"] for cand in candidates
-                 if await tx.rows(take, {"row_id": cand["id"], "now": now, "node": node_id,
-                                         "until": until})}
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        if candidate["id"] not in taken:
+        if not await tx.rows(take, {"row_id": candidate["id"], "now": now, "node": node_id,
+                                    "until": until}):
             continue
         if candidate["state"] == "sending":
             log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
@@ -224,9 +188,7 @@ async def settle_many(
                  if values.keys() == {"state", "delivered_at"}
                  and values["state"] == "delivered"}
     written: dict[int, bool] = {}
-    if delivered and engine.dialect.name == "sqlite":
-        written.update(await _settle_delivered_sqlite(engine, delivered, node_id))
-    elif delivered:
+    if delivered:
         statement = compiled_for(engine, "delivered", lambda: DriverStatement(engine, _DELIVERED))
         done = await statement.run([{"row_id": row_id, "node": node_id, "at": at}
                                     for row_id, at in delivered.items()])
@@ -243,26 +205,3 @@ async def settle_many(
                 )
                 written[row_id] = bool(result.rowcount)
     return [written[row_id] for row_id, _v in results]
-
-
-async def _settle_delivered_sqlite(engine: AsyncEngine, delivered: dict[int, datetime],
-                                   node_id: str) -> dict[int, bool]:
-    """The delivered results `delivered` (row id: delivered_at) in ONE statement, committed by
-    itself; for each row, whether it was written (False: its claim was lost)."""
-    statement = compiled_for(engine, "delivered_each",
-                             lambda: DriverStatement(engine, _DELIVERED_EACH))
-    stored = compiled_for(engine, "delivered_at", lambda: _stored_time(engine))
-    results = json.dumps([[row_id, stored(at)] for row_id, at in delivered.items()])
-    async with driver_transaction(engine, one_statement=True) as tx:
-        done = {int(row[0]) for row in await tx.rows(
-            statement, {"results": results, "node": node_id})}
-    return {row_id: row_id in done for row_id in delivered}
-
-
-def _stored_time(engine: AsyncEngine) -> Any:
-    """How `engine`'s dialect stores a `UTCDateTime` value (the column's bind processing)."""
-    dialect = engine.dialect
-    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    if process is None:
-        raise RuntimeError(f"no bind processing for datetimes on {dialect.name}")
-    return process

@@ -162,8 +162,7 @@ class OutboxWorker:
         free = self._settings.max_parallel - len(in_flight)
         claimed: list[OutboxRow] = []
         outlook: lease.Outlook | None = None
-        async with self._settler.writing, lease.driver_transaction(self._engine,
-                                                                one_write=True) as tx:
+        async with self._settler.writing, lease.driver_transaction(self._engine) as tx:
             # The claim's time is read once the round holds the database, not before: a
             # round that waited (for the lock, a connection) must not date its lease back.
             now = self._clock()

@@ -5,9 +5,7 @@ IntegrityError with nothing of its batch committed, and the pooled connection st
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -78,34 +76,3 @@ async def test_an_unknown_column_is_refused(store: Store) -> None:
     row = new_row("RE1", URL, "POST", [], event=None, now=datetime.now(UTC))
     with pytest.raises(ValueError, match="unknown outbox column"):
         await insert_rows(store.engine, [{**row, "colour": "red"}])
-
-
-async def test_on_sqlite_a_lone_write_commits_itself_and_a_second_one_is_refused(
-    tmp_path: Path
-) -> None:
-    """SQLite: a one-statement enqueue and a one-write claim round are committed by SQLite
-    itself (no separate commit): another connection sees them at once and the adapter's
-    connection holds no transaction open. A one-write round that tries a second write is
-    refused, its first write kept."""
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
-    other = sqlite3.connect(tmp_path / "outbox.db")
-    try:
-        now = datetime.now(UTC)
-        ids = [(await insert_rows(store.engine, [new_row(
-            f"RE{i}", URL, "POST", [], event=f"RE{i}:completed", now=now)]))[0]
-            for i in range(2)]
-        assert sorted(r[0] for r in other.execute("SELECT id FROM outbox")) == sorted(ids)
-        async with lease.driver_transaction(store.engine, one_write=True) as tx:
-            (first,) = await lease.claim(tx, 1, now, node_id="n", lease=60)
-            with pytest.raises(RuntimeError, match="second write"):
-                await lease.claim(tx, 1, now, node_id="n", lease=60)
-        async with store.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert not driver.in_transaction
-        assert other.execute("SELECT id, state, claimed_by FROM outbox WHERE state = "
-                             "'sending'").fetchall() == [(first.id, "sending", "n")]
-        other.execute("UPDATE outbox SET attempts = attempts")  # the write lock is free
-        other.commit()
-    finally:
-        other.close()
-        await store.close()
