@@ -26,22 +26,23 @@ IN_FLIGHT = 10
 TARGET_RATIO = 0.5
 TARGET_PG = 3_000
 DELIVERY_CAUSE = (
-    "measured (cProfile and thread CPU time of 500 callbacks, session 7): the event loop's "
-    "thread is still close to saturated, ≈ 4 ms of CPU per callback queued and delivered "
-    "(was ≈ 12 ms): the aiohttp POST itself (≈ 1 ms, the bare client's whole cost), "
-    "SQLAlchemy's pool checkout and return around each transaction, two transactions per "
-    "callback (its enqueue, committed before `enqueue` returns because this run queues one "
-    "callback at a time, and its share of a claim round: 1–2 rows per round), and the "
-    "asyncio task and timeout of each attempt. Done: the enqueue, the claim round and the "
-    "delivered results run on the database driver (Core statements compiled once, "
-    "`adapter/callbacks/driver_sql.py`), one round trip per enqueue on PostgreSQL, the "
-    "open-row count and next due time read only by a round with nothing to start. What "
-    "would reach 0.5×: the worker holding its own driver connection (no pool checkout per "
-    "round), callbacks queued in the same commit as the recording's own state change "
-    "instead of a commit of their own, and a round that also writes the results waiting "
-    "for it (tried here by waking a round per result: more rounds, slower). The ≥ 3,000/s "
-    "target on PostgreSQL is above what the bare client itself posts on this box "
-    "(1,031–1,322/s in session 7's runs), so no outbox can meet it here")
+    "measured (session 9, SQLite, the outbox alone in a script: time per phase, the worker's "
+    "claim rounds and result commits timed, cProfile): this run queues one callback at a "
+    "time, and each enqueue waits for the one SQLite connection behind the worker's claim "
+    "rounds and result commits, so the 500 enqueues last the whole run (without the worker "
+    "they run at 2,100-2,400/s). Queued all at once, the same 1,000 callbacks are delivered "
+    "at 900-1,150/s: then the claim rounds, serialised with the result commits on that "
+    "connection, fill 93 % of the run (308 rounds of 2.6 ms) while the event loop is idle "
+    "a third of the time; each statement of a round waits for the loop's next turn to come "
+    "back from aiosqlite's thread. Tried in session 9 and reverted: fewer trips to that "
+    "thread (a round's compare-and-sets as one UPDATE over its ids, a group of delivered "
+    "results as one UPDATE, a lone write committed by SQLite itself: 5.6 -> 2.5 trips per "
+    "callback) left this row unchanged, A/B in the same hour (712-759 vs 665-741/s). What "
+    "would lift it: each outbox transaction run in the database's thread as ONE trip (a "
+    "writer thread of the adapter's own that owns the SQLite connection; aiosqlite's public "
+    "API cannot run a whole transaction there), and a producer as concurrent as real calls "
+    "are. PostgreSQL shares the worker's structure and was not profiled on its own; the "
+    "bare client posts more than 3,000/s on this box now, so that target is a real miss")
 
 
 def _params(i: int) -> list[tuple[str, str]]:
