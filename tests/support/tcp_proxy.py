@@ -8,6 +8,8 @@ connections or refuse new ones on demand, as a network or a restarting server wo
     proxy.cut()  # every connection through the proxy is reset, both ways, now
     proxy.refuse(True)  # new connections are reset as soon as they arrive (counted, timed)
     proxy.refuse(False)  # and accepted again
+    proxy.hold()  # open connections stay up, but nothing is passed on, either way
+    proxy.release()  # what was held is passed on, in order, and what follows
     await proxy.stop()
 
 `refuse` keeps the listening socket open (so no other process can take the port, and every
@@ -46,6 +48,8 @@ class TcpProxy:
         self._links: set[tuple[asyncio.WriteTransport, asyncio.WriteTransport]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._arrived = asyncio.Condition()
+        self._flowing = asyncio.Event()  # cleared by `hold`
+        self._flowing.set()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -80,6 +84,16 @@ class TcpProxy:
             _reset(target)
         self.cuts += len(links)
         return len(links)
+
+    def hold(self) -> None:
+        """Stall every connection, open and new, both ways: they stay open, but what either
+        side sends is kept back (a congested link, a peer that stopped reading) until
+        `release`."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        """Pass on what `hold` kept back, in order, and everything after it."""
+        self._flowing.set()
 
     async def wait_attempts(self, count: int, *, within: float = 10.0) -> None:
         """Until `count` connections have arrived since `start` (refused ones included)."""
@@ -130,6 +144,7 @@ class TcpProxy:
                     link: tuple[asyncio.WriteTransport, asyncio.WriteTransport]) -> None:
         try:
             while data := await source.read(CHUNK):
+                await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):

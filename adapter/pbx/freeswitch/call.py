@@ -23,7 +23,6 @@ from adapter.pbx.freeswitch import mapping, replies
 from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
 from adapter.pbx.freeswitch.call_recording import CallRecordings
 from adapter.pbx.freeswitch.escape import esl_header_value
-from adapter.pbx.freeswitch.inbound import InboundDown
 from adapter.pbx.freeswitch.listener import CallLink
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.pbx.freeswitch.settings import FreeSwitchSettings
@@ -50,8 +49,8 @@ class FreeSwitchCall:
         settings: FreeSwitchSettings,
         api: Callable[[str], Awaitable[str]],
     ) -> None:
-        """`api(command)` runs an ``api`` command on the inbound connection without waiting
-        for it when it is down (`InboundDown`): the call then uses its own socket."""
+        """`api(command)` runs an ``api`` command on the inbound connection (once the call's
+        own socket is closed: `_api`)."""
         self.uuid = uuid
         self.link = link
         self._inbound_api = api
@@ -145,16 +144,20 @@ class FreeSwitchCall:
             raise CallGone(f"{self.uuid} has hung up")
 
     async def _api(self, command: str) -> str:
-        """An ``api`` command about this call: on the inbound connection, or, while that is
-        down, on the call's own socket (``socket … async full`` allows ``api`` there), so a call
-        in progress can still be recorded, redirected and ended."""
-        try:
-            return await self._inbound_api(command)
-        except InboundDown:
-            log.info("call %s: inbound connection down; api %s on the call's socket",
-                     self.uuid, command.split(" ", 1)[0])
-        return await self._on_socket(self.link.api,
-                                     esl_header_value(command, field="api command"))
+        """An ``api`` command about this call: on the call's own socket while it is open
+        (``socket … async full`` allows ``api`` there, beside whatever the channel runs), else
+        on the inbound connection. On the one inbound connection every call's commands wait
+        for each other's replies: at 50 concurrent calls a ``uuid_record`` waited 140 ms
+        (median) and up to 384 ms there (bench/real_pbx_load.py, issue #13 row 5). A call whose
+        inbound connection is down still has its socket, so it can still be recorded,
+        redirected and ended."""
+        checked = esl_header_value(command, field="api command")
+        if not self._closed.is_set():
+            try:
+                return await self._on_socket(self.link.api, checked)
+            except CallGone:
+                pass  # the socket closed meanwhile: the channel may still exist
+        return await self._inbound_api(command)
 
     async def _command(self, text: str) -> str:
         return await self._on_socket(self.link.command, text)
@@ -303,15 +306,15 @@ class FreeSwitchCall:
 
     async def terminate(self) -> None:
         """End the call now, even while an application runs (``uuid_kill``); falls back to the
-        socket's hangup when the inbound connection is down."""
+        socket's hangup when that fails."""
         if self._hung_up.is_set():
             return
         try:
             reply = await self._api(mapping.uuid_kill(self.uuid))
         except ChannelGone as exc:
             reply = str(exc)
-        except PbxError:
-            reply = "-ERR inbound connection down"
+        except PbxError as exc:
+            reply = f"-ERR {exc}"
         if not reply.startswith("+OK"):
             log.warning("call %s: uuid_kill: %s; hanging up on the socket", self.uuid,
                         reply.strip())

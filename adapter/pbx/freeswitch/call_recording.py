@@ -14,7 +14,8 @@ file was 2.00 s on both channels), whereas the write-only recording of the same 
 A file is final when its RECORD_STOP has arrived: FreeSWITCH fires it after closing the file
 (``switch_ivr_async.c``, ``record_callback``), on the call's outbound socket, where it is
 subscribed explicitly (``myevents`` leaves RECORD_* out, §8.10). The ``api`` reply comes on the
-inbound connection, so the two may arrive in either order; the event is awaited, never assumed.
+same socket (or, once it closed, on the inbound connection), and whether before or after the
+event is FreeSWITCH's business: the event is awaited, never assumed.
 Recordings are matched on ``Record-File-Path``, the absolute path we chose (§8.1).
 """
 

@@ -34,8 +34,8 @@ an originate's outcome) is in `replies`.
 | (record_utterance) | keys (dtmf speech), ``record <wav> <maxSpeechTime> 200 <silence>``  |
 | `<Hangup>`, end    | ``sendmsg <uuid>`` / ``call-command: hangup`` /                     |
 |                    | ``hangup-cause: NORMAL_CLEARING`` (no application)                  |
-| end the call now   | ``api uuid_kill <uuid> NORMAL_CLEARING`` on the inbound connection  |
-| (REST, terminate)  | (works while an application runs)                                   |
+| end the call now   | ``api uuid_kill <uuid> NORMAL_CLEARING`` on the call's socket (the  |
+| (REST, terminate)  | inbound connection once it closed); works while an app runs         |
 | outbound REST call | before there is a channel: ``bgapi originate …`` on the inbound     |
 | (POST /Calls.json) | connection (`originate`, the last tables below)                     |
 
@@ -43,8 +43,10 @@ Only digits *received* on the channel (from the caller) stop ``record``; digits 
 sends itself (``send_dtmf``, ``uuid_send_dtmf`` on this leg) do not (§8.8). The limit is
 FreeSWITCH's whole-second epoch timer: ``record`` with limit N lasts between N and N+1 s (§8.4).
 
-Background recordings (`<Start><Recording>`) are ``api`` commands on the inbound connection,
-so they run beside whatever the channel does; FreeSWITCH keys each by its absolute path:
+Background recordings (`<Start><Recording>`) are ``api`` commands on the call's own socket
+(``async full``; the inbound connection once the socket closed), so they run beside whatever
+the channel does and never wait behind another call's commands; FreeSWITCH keys each by its
+absolute path:
 
 | operation                      | ``api`` command                                                 |
 |--------------------------------|-----------------------------------------------------------------|
@@ -213,8 +215,8 @@ def hangup(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
 
 
 def uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
-    """The ``api`` command (inbound connection) that ends a call even while an application
-    runs; a ``sendmsg`` hangup would wait for the session thread."""
+    """The ``api`` command (on the call's socket, or the inbound connection) that ends a call
+    even while an application runs; a ``sendmsg`` hangup would wait for the session thread."""
     return f"uuid_kill {esl_uuid(uuid)} {esl_hangup_cause(cause)}"
 
 

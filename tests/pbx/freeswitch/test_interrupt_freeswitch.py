@@ -224,7 +224,7 @@ async def test_a_break_lost_before_the_application_started_is_sent_again(tmp_pat
         await call.control.interrupt()
         with pytest.raises(CallInterrupted):
             await sleeping
-        breaks = [c for c in rig.fs.inbound_commands if c.startswith("api uuid_break")]
+        breaks = [c for c in call.fake.commands if c.startswith("api uuid_break")]
         assert len(breaks) >= 2 and call.fake.breaks_lost >= 1
         run = call.fake.runs("sleep")[0]
         assert run.interrupted == "break" and run.ended is not None

@@ -61,6 +61,31 @@ def recording(rig: DriverRig, *, inbound: bool = True,
                                 inbound=inbound, outbound=outbound)
 
 
+async def test_a_call_records_while_the_inbound_connection_is_stalled(
+    freeswitch_real: FreeSwitchStack,
+) -> None:
+    """A call's own api commands go on its socket, never behind the one inbound connection
+    every call shares: with that connection stalled (up, but the proxy holds its bytes both
+    ways), a recording starts, runs and stops, and its file is final. On the inbound
+    connection the start would have waited for the stall's end (issue #13 row 5: at 50
+    concurrent calls a ``uuid_record`` waited up to 384 ms behind the others there)."""
+    async with proxied_rig(freeswitch_real) as (rig, proxy):
+        call = await rig.call(extension=TALKS)
+        await call.control.answer()
+        proxy.hold()
+        try:
+            handle = await call.control.start_call_recording(recording(rig))
+            await call.control.pause(1)
+            await call.control.stop_call_recording(handle)
+        finally:
+            proxy.release()
+        (stereo,) = handle.files
+        assert media.wav_is_final(stereo) and media.wav_info(stereo).frames >= 8000
+        # Nothing of the stall is left: the held connection is the driver's first, working.
+        assert "is ready" in await rig.driver.api("status")
+        assert proxy.connections == 1 and rig.driver.inbound.reconnects == 0
+
+
 async def test_api_fails_clearly_while_down_then_works(freeswitch_real: FreeSwitchStack) -> None:
     async with proxied_rig(freeswitch_real, **FAST) as (rig, proxy):
         call = await rig.call()
