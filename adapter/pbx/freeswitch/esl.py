@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
@@ -185,26 +185,40 @@ class _Framed:
 
     def send(self, data: str) -> ParsedEvent:
         """Send one command (the blank line is added) and wait for its reply."""
-        if "\n\n" in data or "\r" in data or not data:
-            raise PbxError("an ESL command must be one non-empty block without CR or blank lines")
+        (reply,) = self.send_many((data,))
+        return reply
+
+    def send_many(self, commands: Sequence[str]) -> list[ParsedEvent]:
+        """Send `commands` in one write, without waiting in between, then wait for their
+        replies, in order (FreeSWITCH reads and answers a connection's commands one after
+        another). One round trip instead of one per command: under a burst of calls a round
+        trip also waits for the gevent hub's turn."""
+        for data in commands:
+            if "\n\n" in data or "\r" in data or not data:
+                raise PbxError("an ESL command must be one non-empty block without CR or "
+                               "blank lines")
         if not self.connected:
             raise NotConnectedError("ESL connection is closed")
-        waiter = gevent.event.AsyncResult()
+        waiters = [gevent.event.AsyncResult() for _ in commands]
         with self._send_lock:
-            self._commands_sent.append(waiter)
+            self._commands_sent.extend(waiters)
             try:
-                self.sock.sendall(f"{data}\n\n".encode())
+                self.sock.sendall("".join(f"{data}\n\n" for data in commands).encode())
             except OSError as exc:
-                if waiter in self._commands_sent:
-                    self._commands_sent.remove(waiter)
+                for waiter in waiters:
+                    if waiter in self._commands_sent:
+                        self._commands_sent.remove(waiter)
                 raise NotConnectedError(f"ESL write failed: {exc}") from exc
-        try:
-            reply: ParsedEvent = waiter.get(timeout=self.command_timeout)
-        except gevent.Timeout as exc:
-            # The waiter stays in the FIFO: the late reply still lines up with it.
-            command = data.split("\n", 1)[0].split(" ", 1)[0]
-            raise PbxError(f"no ESL reply to {command!r} within {self.command_timeout} s") from exc
-        return reply
+        replies: list[ParsedEvent] = []
+        for data, waiter in zip(commands, waiters, strict=True):
+            try:
+                replies.append(waiter.get(timeout=self.command_timeout))
+            except gevent.Timeout as exc:
+                # The waiter stays in the FIFO: the late reply still lines up with it.
+                command = data.split("\n", 1)[0].split(" ", 1)[0]
+                raise PbxError(f"no ESL reply to {command!r} within {self.command_timeout} s"
+                               ) from exc
+        return replies
 
     def api(self, command: str) -> str:
         """``api <command>`` (on the inbound connection, or on a call's ``async full`` socket);

@@ -1,6 +1,7 @@
 """greenswitch with the adapter's framing (`adapter.pbx.freeswitch.esl`), in the gevent thread:
 replies in order, a command that gets no reply, a lost connection, events in order, and the
-test server's frames against the lab transcripts."""
+test server's frames against the lab transcripts; commands sent together, on the real
+FreeSWITCH."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from esl_server.codec import (
     api_response,
     command_reply,
 )
+from freeswitch_lab import FreeSwitchStack
 from greenswitch.esl import InboundESL
 
 from adapter.pbx.base import PbxError
@@ -218,3 +220,29 @@ def test_test_server_events_are_the_transcripts() -> None:
                               ("Application-UUID", "b6bfa745-c78f-42f0-bc5e-e8ca0df910a7")])
     assert frame == TRANSCRIPT_ANSWER_COMPLETE
 
+
+
+async def test_commands_sent_together_get_their_own_replies_on_the_real_switch(
+    freeswitch_real: FreeSwitchStack,
+) -> None:
+    """`send_many` writes its commands at once and waits once (a call's set-up is one round
+    trip, not three): the real FreeSWITCH answers them one after another, and each command
+    gets its own reply, a refused one included."""
+    bridge = GeventBridge("test-esl-many")
+
+    def connect() -> FramedInboundESL:
+        esl = FramedInboundESL(freeswitch_real.esl_host, freeswitch_real.esl_port,
+                               freeswitch_real.esl_password, timeout=5)
+        esl.connect()
+        return esl
+
+    esl = await bridge.start(connect, within=10)
+    try:
+        replies = await bridge.call(
+            esl.send_many, ("api echo one", "api no_such_command", "api echo three"),
+            within=10)
+    finally:
+        await bridge.stop(lambda: esl.stop(timeout=1), within=10)
+    texts = [str(reply.data).strip() for reply in replies]
+    assert texts[0] == "one" and texts[2] == "three"
+    assert texts[1].startswith("-ERR") and "no_such_command" in texts[1]
