@@ -103,9 +103,19 @@ async def _esl_out(port: int, calls: int, recordings: int, spool: Path) -> None:
         try:
             await reader.readuntil(b"\n\n")  # connect
             writer.write(reply)
-            for _ in (*SESSION_SETUP, "bench start"):  # the adapter's last: its recordings are on
-                await reader.readuntil(b"\n\n")
+            # The set-up, then each recording's ``api uuid_record`` (on the call's socket, as
+            # on FreeSWITCH), until the adapter's last: "bench start" (its recordings are on).
+            setup = len(SESSION_SETUP)
+            while True:
+                command = (await reader.readuntil(b"\n\n")).decode().strip()
+                if command.startswith("api "):
+                    writer.write(b"Content-Type: api/response\nContent-Length: 12\n\n"
+                                 b"+OK Success\n")
+                    continue
                 writer.write(b"Content-Type: command/reply\nReply-Text: +OK\n\n")
+                setup -= 1
+                if setup < 0 and command == "bench start":
+                    break
             writer.write(events)
             await writer.drain()
             while await reader.read(65536):  # until the adapter side closes
