@@ -144,13 +144,10 @@ class FreeSwitchCall:
             raise CallGone(f"{self.uuid} has hung up")
 
     async def _api(self, command: str) -> str:
-        """An ``api`` command about this call: on the call's own socket while it is open
-        (``socket … async full`` allows ``api`` there, beside whatever the channel runs), else
-        on the inbound connection. On the one inbound connection every call's commands wait
-        for each other's replies: at 50 concurrent calls a ``uuid_record`` waited 140 ms
-        (median) and up to 384 ms there (bench/real_pbx_load.py, issue #13 row 5). A call whose
-        inbound connection is down still has its socket, so it can still be recorded,
-        redirected and ended."""
+        """An ``api`` command about this call: on its own socket while open (``async full``
+        allows it), else on the inbound connection, where every call's commands wait for each
+        other's replies (50 calls: a ``uuid_record`` waited 140 ms median, 384 ms max there;
+        #13 row 5). With the inbound connection down, the call still has its socket."""
         checked = esl_header_value(command, field="api command")
         if not self._closed.is_set():
             try:
