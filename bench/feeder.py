@@ -93,8 +93,6 @@ async def _esl_in(events: int) -> None:
 
 
 async def _esl_out(port: int, calls: int, recordings: int, spool: Path) -> None:
-    from adapter.pbx.freeswitch.mapping import SESSION_SETUP
-
     frames = [(streams.connect_reply(c), b"".join(streams.esl_call_events(c, recordings, spool)))
               for c in range(calls)]
 
@@ -105,17 +103,14 @@ async def _esl_out(port: int, calls: int, recordings: int, spool: Path) -> None:
             writer.write(reply)
             # The set-up, then each recording's ``api uuid_record`` (on the call's socket, as
             # on FreeSWITCH), until the adapter's last: "bench start" (its recordings are on).
-            setup = len(SESSION_SETUP)
-            while True:
+            command = ""
+            while command != "bench start":
                 command = (await reader.readuntil(b"\n\n")).decode().strip()
                 if command.startswith("api "):
                     writer.write(b"Content-Type: api/response\nContent-Length: 12\n\n"
                                  b"+OK Success\n")
-                    continue
-                writer.write(b"Content-Type: command/reply\nReply-Text: +OK\n\n")
-                setup -= 1
-                if setup < 0 and command == "bench start":
-                    break
+                else:
+                    writer.write(b"Content-Type: command/reply\nReply-Text: +OK\n\n")
             writer.write(events)
             await writer.drain()
             while await reader.read(65536):  # until the adapter side closes

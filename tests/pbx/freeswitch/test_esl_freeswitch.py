@@ -69,19 +69,26 @@ class ScriptedServer:
 Peer = tuple[GeventBridge, ScriptedServer, FramedInboundESL]
 
 
+async def connected(bridge: GeventBridge, host: str, port: int, password: str,
+                    command_timeout: float | None = None) -> FramedInboundESL:
+    """A `FramedInboundESL` connected in `bridge`'s gevent thread."""
+    def connect() -> FramedInboundESL:
+        esl = FramedInboundESL(host, port, password, timeout=5)
+        if command_timeout is not None:
+            esl.command_timeout = command_timeout
+        esl.connect()
+        return esl
+
+    esl: FramedInboundESL = await bridge.start(connect, within=10)
+    return esl
+
+
 @pytest.fixture
 async def peer() -> AsyncIterator[Peer]:
     server = ScriptedServer()
     await server.start()
     bridge = GeventBridge("test-esl")
-
-    def connect() -> FramedInboundESL:
-        esl = FramedInboundESL("127.0.0.1", server.port, "ClueCon", timeout=5)
-        esl.command_timeout = 0.5
-        esl.connect()
-        return esl
-
-    esl = await bridge.start(connect, within=5)
+    esl = await connected(bridge, "127.0.0.1", server.port, "ClueCon", command_timeout=0.5)
     yield bridge, server, esl
     await bridge.stop(lambda: esl.stop(timeout=0.5), within=5)
     await server.stop()
@@ -221,7 +228,6 @@ def test_test_server_events_are_the_transcripts() -> None:
     assert frame == TRANSCRIPT_ANSWER_COMPLETE
 
 
-
 async def test_commands_sent_together_get_their_own_replies_on_the_real_switch(
     freeswitch_real: FreeSwitchStack,
 ) -> None:
@@ -229,14 +235,8 @@ async def test_commands_sent_together_get_their_own_replies_on_the_real_switch(
     trip, not three): the real FreeSWITCH answers them one after another, and each command
     gets its own reply, a refused one included."""
     bridge = GeventBridge("test-esl-many")
-
-    def connect() -> FramedInboundESL:
-        esl = FramedInboundESL(freeswitch_real.esl_host, freeswitch_real.esl_port,
-                               freeswitch_real.esl_password, timeout=5)
-        esl.connect()
-        return esl
-
-    esl = await bridge.start(connect, within=10)
+    esl = await connected(bridge, freeswitch_real.esl_host, freeswitch_real.esl_port,
+                          freeswitch_real.esl_password)
     try:
         replies = await bridge.call(
             esl.send_many, ("api echo one", "api no_such_command", "api echo three"),
