@@ -10,6 +10,10 @@ transaction on the bare driver: at one enqueue after another the outbox could no
 than about 500 callbacks/s before delivering any (bench/delivery.py, issue #13 row 3); claim
 rounds and results paid the same per statement.
 
+A transaction is written once as its steps (`Steps`, a generator of statements) and driven by
+`run_steps`: on SQLite all of it in aiosqlite's thread, one trip; on PostgreSQL statement by
+statement on asyncpg.
+
 The statements are still Core statements of `adapter.db.schema`'s table, compiled once for the
 engine's dialect, and their values still go through the columns' own bind processing (e.g.
 `UTCDateTime`), so the rows are the ones SQLAlchemy would write. The connection comes from the
@@ -21,8 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import insert
@@ -31,24 +34,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.db.schema import outbox_table
 
-__all__ = ["DriverStatement", "DriverTransaction", "OutboxInsert", "compiled_for",
-           "driver_transaction", "outbox_insert"]
+__all__ = ["DriverStatement", "OutboxInsert", "Steps", "compiled_for", "outbox_insert",
+           "run_steps"]
 
 T = TypeVar("T")
 
 
 
 class DriverStatement:
-    """A Core statement compiled once for `engine`'s dialect, run on the driver inside a
-    `DriverTransaction` (``await tx.rows(statement, values)``), or alone in its own
-    (``await statement.run(params)``: once per parameter set, one commit). Values the
+    """A Core statement compiled once for `engine`'s dialect, run on the driver as a step of
+    a transaction (`Steps`: ``rows = yield statement, values``; `run`: once per parameter
+    set). Values the
     statement holds itself (literals) are bound as compiled; the others come from each
     parameter set by name, through their column's bind processing; the columns it returns go
     through their types' result processing."""
 
     def __init__(self, engine: AsyncEngine, statement: Any,
                  column_keys: Sequence[str] | None = None) -> None:
-        self._engine = engine
+        self.engine = engine
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
         self.sql = compiled.string
@@ -80,61 +83,105 @@ class DriverStatement:
         return [value if process is None else process(value)
                 for value, process in zip(raw, self._results, strict=True)]
 
-    async def run(self, params: Sequence[dict[str, object]]) -> list[int | None]:
-        """Run once per parameter set in ONE transaction, committed; for each, the first
-        column of the first row it returned (None: no row)."""
-        async with driver_transaction(self._engine, one_statement=len(params) == 1) as tx:
-            found = [await tx.rows(self, values) for values in params]
+    def run(self, params: Sequence[dict[str, object]]) -> Steps[list[int | None]]:
+        """Run once per parameter set (a transaction's steps, for `run_steps`); for each,
+        the first column of the first row it returned (None: no row)."""
+        found = []
+        for values in params:
+            found.append((yield self, values))
         return [int(rows[0][0]) if rows else None for rows in found]
 
 
-class DriverTransaction:
-    """One transaction on the driver connection of a pooled connection (`driver_transaction`);
-    ``await tx.rows(statement, values)`` runs a `DriverStatement` in it."""
-
-    def __init__(self, engine: AsyncEngine, driver: Any, sqlite: bool) -> None:
-        self.engine = engine
-        self._driver = driver
-        self._sqlite = sqlite
-
-    async def rows(self, statement: DriverStatement, values: dict[str, object]
-                   ) -> list[list[Any]]:
-        args = statement.args(values)
-        try:
-            if self._sqlite:
-                raw = await self._driver.execute_fetchall(statement.sql, args)
-            else:
-                raw = await self._driver.fetch(statement.sql, *args)
-        except Exception as exc:
-            if _breaks_a_constraint(exc):
-                raise IntegrityError(statement.sql, args, exc) from exc
-            raise
-        return [statement.row(r) for r in raw]
+Steps = Generator[tuple[DriverStatement, dict[str, object]], list[list[Any]], T]
+"""A transaction as the statements it runs: a generator that yields each `DriverStatement`
+with its parameter set and is sent back its rows (in Python values); what it returns is the
+transaction's result. It runs wherever `run_steps` drives it (on SQLite, in the database's
+own thread), so it must not touch the event loop."""
 
 
-@asynccontextmanager
-async def driver_transaction(engine: AsyncEngine, *, one_statement: bool = False
-                             ) -> AsyncIterator[DriverTransaction]:
-    """A `DriverTransaction` on one of `engine`'s pooled connections (SQLite: its only one, so
-    it queues with every other writer): committed when the block ends, else rolled back.
-    `one_statement`: the block runs a single statement (on PostgreSQL, its own
-    transaction)."""
+async def run_steps(engine: AsyncEngine, steps: Steps[T], *, one_statement: bool = False
+                    ) -> T:
+    """Run the transaction `steps` on the driver connection of one of `engine`'s pooled
+    connections (SQLite: its only one, so it queues with every other writer), committed; on
+    an error, rolled back. A broken constraint is SQLAlchemy's `IntegrityError`, thrown into
+    `steps` where its statement was.
+
+    On SQLite the whole transaction is ONE trip to aiosqlite's thread (`_sqlite_thread`): a
+    claim round there was 3-5 trips, each a hand-off of the GIL and a turn of the loop to
+    come back, and the loop spent more time on those hand-offs than on the statements
+    (bench/delivery.py, issue #13 row 3). `one_statement`: the steps run a single statement
+    (on PostgreSQL, its own transaction: one round trip, not three)."""
     async with engine.connect() as conn:
         driver: Any = (await conn.get_raw_connection()).driver_connection
-        if engine.dialect.name != "sqlite":
-            if one_statement:  # its own transaction: one round trip, not three
-                yield DriverTransaction(engine, driver, sqlite=False)
-                return
-            async with driver.transaction():
-                yield DriverTransaction(engine, driver, sqlite=False)
-            return
-        # sqlite3 opens the transaction itself before the first write (its implicit BEGIN).
-        try:
-            yield DriverTransaction(engine, driver, sqlite=True)
-            await driver.commit()
-        except BaseException:
-            await driver.rollback()
-            raise
+        if engine.dialect.name == "sqlite":
+            in_thread = _sqlite_thread(driver)
+            if in_thread is not None:
+                done: T = await in_thread(_drive_sqlite, driver._conn, steps)
+                return done
+            try:  # an aiosqlite without that hook: a trip per statement
+                result = await _drive(steps, driver.execute_fetchall, spread=False)
+                await driver.commit()
+            except BaseException:
+                await driver.rollback()
+                raise
+            return result
+        if one_statement:
+            return await _drive(steps, driver.fetch, spread=True)
+        async with driver.transaction():
+            return await _drive(steps, driver.fetch, spread=True)
+
+
+def _sqlite_thread(driver: Any) -> Callable[..., Awaitable[Any]] | None:
+    """aiosqlite's way to run a function in the connection's own thread (``_execute``, with
+    the sqlite3 connection ``_conn``), or None where this aiosqlite has none. aiosqlite
+    0.17-0.22 have both; its public methods run one statement per trip."""
+    run = getattr(driver, "_execute", None)
+    has_connection = isinstance(getattr(type(driver), "_conn", None), property)
+    return run if callable(run) and has_connection else None
+
+
+def _drive_sqlite(conn: sqlite3.Connection, steps: Steps[T]) -> T:
+    """`steps` on the sqlite3 connection, committed (run in the connection's thread)."""
+    try:
+        request = next(steps)
+        while True:
+            statement, values = request
+            args = statement.args(values)
+            try:
+                raw = conn.execute(statement.sql, args).fetchall()
+            except sqlite3.IntegrityError as exc:
+                request = steps.throw(IntegrityError(statement.sql, args, exc))
+                continue
+            request = steps.send([statement.row(r) for r in raw])
+    except StopIteration as stop:
+        conn.commit()
+        result: T = stop.value
+        return result
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+async def _drive(steps: Steps[T], fetch: Callable[..., Awaitable[Any]], *, spread: bool) -> T:
+    """`steps`, each statement awaited on the driver (`fetch(sql, args)`, or with the args
+    spread: asyncpg's ``fetch(sql, *args)``)."""
+    try:
+        request = next(steps)
+        while True:
+            statement, values = request
+            args = statement.args(values)
+            try:
+                raw = await (fetch(statement.sql, *args) if spread else
+                             fetch(statement.sql, args))
+            except Exception as exc:
+                if not _breaks_a_constraint(exc):
+                    raise
+                request = steps.throw(IntegrityError(statement.sql, args, exc))
+                continue
+            request = steps.send([statement.row(r) for r in raw])
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
 
 
 class OutboxInsert:
@@ -150,7 +197,8 @@ class OutboxInsert:
         unknown = {k for row in rows for k in row} - set(outbox_table.c.keys())
         if unknown:
             raise ValueError(f"unknown outbox column(s): {', '.join(sorted(unknown))}")
-        ids = await self._statement.run(rows)
+        ids = await run_steps(self._statement.engine, self._statement.run(rows),
+                              one_statement=len(rows) == 1)
         return [int(i) for i in ids if i is not None]
 
 

@@ -20,17 +20,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapter.callbacks.driver_sql import (
-    DriverStatement,
-    DriverTransaction,
-    compiled_for,
-    driver_transaction,
-)
+from adapter.callbacks.driver_sql import DriverStatement, Steps, compiled_for, run_steps
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.schema import UTCDateTime, outbox_table
 
-__all__ = ["Outlook", "claim", "driver_transaction", "outlook", "release", "settle", "settle_many",
-           "take_back_interrupted"]
+__all__ = ["Outlook", "Steps", "claim", "outlook", "release", "run_steps", "settle",
+           "settle_many", "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
 
@@ -106,37 +101,37 @@ class Outlook:
     next_change: datetime | None
 
 
-def _statement(tx: DriverTransaction, name: str, statement: Any) -> DriverStatement:
-    return compiled_for(tx.engine, name, lambda: DriverStatement(tx.engine, statement))
+def _statement(engine: AsyncEngine, name: str, statement: Any) -> DriverStatement:
+    return compiled_for(engine, name, lambda: DriverStatement(engine, statement))
 
 
-async def outlook(tx: DriverTransaction, now: datetime) -> Outlook:
-    """The `Outlook` at `now`, in one statement."""
-    ((count, pending_at, lease_end),) = await tx.rows(_statement(tx, "outlook", _OUTLOOK),
-                                                      {"now": now})
+def outlook(engine: AsyncEngine, now: datetime) -> Steps[Outlook]:
+    """The `Outlook` at `now`, in one statement (steps of a transaction: `run_steps`)."""
+    ((count, pending_at, lease_end),) = yield _statement(engine, "outlook", _OUTLOOK), {
+        "now": now}
     soonest = [t for t in (pending_at, lease_end) if t is not None]
     return Outlook(int(count), min(soonest) if soonest else None)
 
 
-async def claim(
-    tx: DriverTransaction, limit: int, now: datetime, *, node_id: str, lease: float,
+def claim(
+    engine: AsyncEngine, limit: int, now: datetime, *, node_id: str, lease: float,
     busy: Collection[int] = (),
-) -> list[OutboxRow]:
+) -> Steps[list[OutboxRow]]:
     """Claim up to `limit` due head rows (soonest due first; never one of `busy`, the rows
-    this node is still sending) for `node_id`, for `lease` seconds, in `tx` (on the driver:
-    `driver_sql`): the due heads read and locked, then a compare-and-set for each. Another
-    node's concurrent claim wins cleanly (rows it holds are skipped; a row it changed no
-    longer matches)."""
-    heads = _statement(tx, "due_heads", _DUE_HEADS)
-    found = await tx.rows(heads, {"now": now, "limit": limit + len(busy)})
+    this node is still sending) for `node_id`, for `lease` seconds (steps of a transaction
+    on the driver: `run_steps`): the due heads read and locked, then a compare-and-set for
+    each. Another node's concurrent claim wins cleanly (rows it holds are skipped; a row it
+    changed no longer matches)."""
+    heads = _statement(engine, "due_heads", _DUE_HEADS)
+    found = yield heads, {"now": now, "limit": limit + len(busy)}
     candidates = [dict(zip(heads.keys, row, strict=True)) for row in found]
     candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
-    take = _statement(tx, "take", _TAKE)
+    take = _statement(engine, "take", _TAKE)
     until = now + timedelta(seconds=lease)
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        if not await tx.rows(take, {"row_id": candidate["id"], "now": now, "node": node_id,
-                                    "until": until}):
+        if not (yield take, {"row_id": candidate["id"], "now": now, "node": node_id,
+                             "until": until}):
             continue
         if candidate["state"] == "sending":
             log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
@@ -189,9 +184,10 @@ async def settle_many(
                  and values["state"] == "delivered"}
     written: dict[int, bool] = {}
     if delivered:
-        statement = compiled_for(engine, "delivered", lambda: DriverStatement(engine, _DELIVERED))
-        done = await statement.run([{"row_id": row_id, "node": node_id, "at": at}
-                                    for row_id, at in delivered.items()])
+        statement = _statement(engine, "delivered", _DELIVERED)
+        done = await run_steps(engine, statement.run(
+            [{"row_id": row_id, "node": node_id, "at": at} for row_id, at in delivered.items()]),
+            one_statement=len(delivered) == 1)
         written.update((row_id, ok is not None) for row_id, ok in zip(delivered, done,
                                                                       strict=True))
     others = [(row_id, values) for row_id, values in results if row_id not in delivered]

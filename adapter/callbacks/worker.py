@@ -28,6 +28,7 @@ from adapter.callbacks.connection_overrides import (
     OverrideError,
     parse_fragment,
 )
+from adapter.callbacks.driver_sql import Steps
 from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
 from adapter.callbacks.rows import OutboxRow
 from adapter.callbacks.settling import GroupSettler
@@ -160,22 +161,32 @@ class OutboxWorker:
         """
         in_flight = set(self._in_flight)
         free = self._settings.max_parallel - len(in_flight)
-        claimed: list[OutboxRow] = []
-        outlook: lease.Outlook | None = None
-        async with self._settler.writing, lease.driver_transaction(self._engine) as tx:
-            # The claim's time is read once the round holds the database, not before: a
-            # round that waited (for the lock, a connection) must not date its lease back.
+        loop = asyncio.get_running_loop()
+        count_due = self._count_due()
+
+        def round_steps() -> Steps[tuple[datetime, float, list[OutboxRow], lease.Outlook | None]]:
+            # Runs where the database is (on SQLite, in its thread: no loop here). The claim's
+            # time is read once the round holds the database, not before: a round that waited
+            # (for the lock, a connection) must not date its lease back.
             now = self._clock()
-            claimed_at = asyncio.get_running_loop().time()
+            claimed_at = loop.time()
+            claimed: list[OutboxRow] = []
             if free > 0:
-                claimed = await lease.claim(tx, free, now, node_id=self._node_id,
-                                            lease=self._lease, busy=in_flight)
+                claimed = yield from lease.claim(self._engine, free, now, node_id=self._node_id,
+                                                 lease=self._lease, busy=in_flight)
             # What is left only matters to a round that found nothing to start and has
             # nothing in flight (the idle check, the next due time); under load it is read
             # at most every OPEN_COUNT_INTERVAL s, for the ``callbacks_open`` gauge.
-            if (not claimed and not in_flight) or self._count_due():
-                outlook = await lease.outlook(tx, now)
-                self.open_rows = outlook.open_rows
+            outlook = None
+            if (not claimed and not in_flight) or count_due:
+                outlook = yield from lease.outlook(self._engine, now)
+            return now, claimed_at, claimed, outlook
+
+        async with self._settler.writing:
+            now, claimed_at, claimed, outlook = await lease.run_steps(self._engine,
+                                                                      round_steps())
+        if outlook is not None:
+            self.open_rows = outlook.open_rows
         for row in claimed:
             self._in_flight.add(row.id)
             self._tasks.spawn(self._deliver(row, claimed_at), str(row.id))

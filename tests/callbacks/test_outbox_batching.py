@@ -32,9 +32,8 @@ async def _queue(store: Store, count: int, now: datetime) -> list[int]:
 
 async def _claim_all(store: Store, ids: list[int], now: datetime) -> list[int]:
     """Claim as many rows as `ids` holds (the soonest due: `_queue` dates them in order)."""
-    async with lease.driver_transaction(store.engine) as tx:
-        rows = await lease.claim(tx, len(ids), now + timedelta(seconds=1), node_id=NODE,
-                                 lease=60)
+    rows = await lease.run_steps(store.engine, lease.claim(
+        store.engine, len(ids), now + timedelta(seconds=1), node_id=NODE, lease=60))
     return [r.id for r in rows]
 
 
@@ -89,13 +88,12 @@ async def test_a_claim_round_takes_the_soonest_due_heads_only(store: Store) -> N
     ids = await _queue(store, 8, now)
     behind = await insert_row(store.engine, "key-0", URL, "POST", [("Seq", "behind")],
                               event=None, now=now)
-    async with lease.driver_transaction(store.engine) as tx:
-        rows = await lease.claim(tx, 3, now + timedelta(seconds=1), node_id=NODE, lease=60,
-                                 busy={ids[1]})
+    rows = await lease.run_steps(store.engine, lease.claim(
+        store.engine, 3, now + timedelta(seconds=1), node_id=NODE, lease=60, busy={ids[1]}))
     assert [r.id for r in rows] == [ids[0], ids[2], ids[3]]
     assert [r.attempts for r in rows] == [0, 0, 0]  # as read: this claim makes attempt 1
-    async with lease.driver_transaction(store.engine) as tx:  # key-0's next row waits
-        rest = await lease.claim(tx, 20, now + timedelta(seconds=1), node_id=NODE, lease=60)
+    rest = await lease.run_steps(store.engine, lease.claim(  # key-0's next row waits
+        store.engine, 20, now + timedelta(seconds=1), node_id=NODE, lease=60))
     assert behind not in [r.id for r in rest]
     assert [r.id for r in rest] == [ids[1], *ids[4:]]
     async with store.engine.connect() as conn:
@@ -116,8 +114,8 @@ async def test_concurrent_claim_rounds_never_hand_a_row_to_two_nodes(store: Stor
     async def node(name: str) -> list[int]:
         taken: list[int] = []
         while True:
-            async with lease.driver_transaction(store.engine) as tx:
-                rows = await lease.claim(tx, 4, later, node_id=name, lease=60)
+            rows = await lease.run_steps(store.engine, lease.claim(
+                store.engine, 4, later, node_id=name, lease=60))
             if not rows:
                 return taken
             taken += [r.id for r in rows]

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adapter.callbacks import lease
-from adapter.callbacks.rows import insert_rows, list_outbox_rows, new_row
+from adapter.callbacks.rows import OutboxRow, insert_rows, list_outbox_rows, new_row
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
 
@@ -43,10 +43,13 @@ async def test_a_row_queued_on_the_driver_reads_as_one_written_by_sqlalchemy(
         mine.pop(column), core.pop(column)
     assert mine == core
     assert mine["next_attempt_at"] == now and mine["next_attempt_at"].tzinfo is not None
-    async with lease.driver_transaction(store.engine) as tx:  # due by the claim's comparison
-        assert await lease.claim(tx, 10, now - timedelta(microseconds=1), node_id="n",
-                                 lease=60) == []
-        claimed = await lease.claim(tx, 10, now, node_id="n", lease=60)
+    def both() -> lease.Steps[tuple[list[OutboxRow], list[OutboxRow]]]:
+        early = yield from lease.claim(store.engine, 10, now - timedelta(microseconds=1),
+                                       node_id="n", lease=60)
+        return early, (yield from lease.claim(store.engine, 10, now, node_id="n", lease=60))
+
+    early, claimed = await lease.run_steps(store.engine, both())  # due by the comparison
+    assert early == []
     assert sorted(r.key for r in claimed) == ["RE1", "RE2"]
     assert [r.params for r in claimed] == [(("A", "1"), ("B", "é"))] * 2
 
