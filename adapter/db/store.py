@@ -108,14 +108,21 @@ class RecordingRow:
     trim: str | None = None
 
 
-_CALL_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(CallRow))
-_RECORDING_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(RecordingRow))
+_CALL_FIELDS: Final = tuple(f.name for f in dataclasses.fields(CallRow))
+_RECORDING_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RecordingRow))
+
+
+def _values_of(row: CallRow | RecordingRow, fields: tuple[str, ...]) -> dict[str, object]:
+    """The row's column values. Not `dataclasses.asdict`, which deep-copies every value
+    (they are immutable: str, int, datetime): 40 µs per recording row against 1.2 µs
+    (timeit, issue #13 row 5)."""
+    return {name: getattr(row, name) for name in fields}
 
 
 def _checked_update(
-    fields: Mapping[str, object], allowed: frozenset[str], kind: str
+    fields: Mapping[str, object], allowed: tuple[str, ...], kind: str
 ) -> dict[str, object]:
-    unknown = set(fields) - allowed
+    unknown = set(fields).difference(allowed)
     if unknown:
         raise ValueError(f"unknown {kind} field(s): {', '.join(sorted(unknown))}")
     if "sid" in fields:
@@ -203,7 +210,7 @@ class Store:
 
     async def add_call(self, call: CallRow, *also: Statement) -> None:
         """Insert `call`; `also`: statements run in the same transaction (its owner's claim)."""
-        values = dataclasses.asdict(call)
+        values = _values_of(call, _CALL_FIELDS)
         _check_aware(values)
         await self._insert(calls_table, values, also)
 
@@ -228,7 +235,7 @@ class Store:
         """Insert `rec`; `also`: statements run in the same transaction (what the start of
         the recording owes, e.g. a `<Record>`'s action: one commit, not two)."""
         _check_recording_status(rec.status)
-        values = dataclasses.asdict(rec)
+        values = _values_of(rec, _RECORDING_FIELDS)
         _check_aware(values)
         await self._insert(recordings_table, values, also)
 
