@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapter.callbacks.driver_sql import DriverStatement, Steps, compiled_for, run_steps
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
+from adapter.db.driver_steps import DriverStatement, Steps, compiled_for, run_steps
 from adapter.db.schema import UTCDateTime, outbox_table
 
 __all__ = ["Outlook", "Steps", "claim", "outlook", "release", "run_steps", "settle",

@@ -28,12 +28,12 @@ from adapter.callbacks.connection_overrides import (
     OverrideError,
     parse_fragment,
 )
-from adapter.callbacks.driver_sql import Steps
 from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
 from adapter.callbacks.rows import OutboxRow
 from adapter.callbacks.settling import GroupSettler
 from adapter.callbacks.webhook_client import WebhookClient, split_fragment
 from adapter.callbacks.webhook_results import CONNECTION_FAILURE
+from adapter.db.driver_steps import Steps
 from adapter.errors import TwilioError
 from adapter.metrics import Metrics
 from adapter.tasks import TaskSet

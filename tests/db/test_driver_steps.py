@@ -1,4 +1,4 @@
-"""A transaction written as its steps (`driver_sql.Steps`) and run by `run_steps`, on SQLite
+"""A transaction written as its steps (`driver_steps.Steps`) and run by `run_steps`, on SQLite
 and PostgreSQL: its statements see each other's rows and commit together; an error rolls all
 of them back; a broken constraint is thrown into the steps where its statement was, so they
 may go on; on SQLite the whole transaction is one hand-off to aiosqlite's thread, and an
@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from adapter.callbacks import driver_sql
-from adapter.callbacks.driver_sql import DriverStatement, Steps, run_steps
 from adapter.callbacks.rows import new_row, outbox_insert
+from adapter.db import driver_steps
+from adapter.db.driver_steps import DriverStatement, Steps, run_steps
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
 
@@ -52,7 +52,7 @@ def way(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
     if request.param == "postgresql":
         return str(request.getfixturevalue("postgres_url"))
     if request.param == "sqlite, statement by statement":
-        monkeypatch.setattr(driver_sql, "_sqlite_thread", lambda _driver: None)
+        monkeypatch.setattr(driver_steps, "_sqlite_thread", lambda _driver: None)
     return f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}"
 
 
