@@ -9,6 +9,12 @@ aiosqlite's thread for each: adding the row took 0.9 s (median) and up to 2.9 s,
 call's TwiML could even be fetched. Now concurrent writers share one transaction, so a burst
 costs a few commits, not one per write.
 
+On SQLite a transaction whose statements all carry their parameters, each an INSERT or a
+statement with RETURNING (its rows counted), runs on the driver as ONE hand-off to aiosqlite's
+thread (`adapter.db.driver_steps`): through SQLAlchemy each statement was a hand-off and its
+execution machinery, and a write made alone (a call's writes come one after another) cost
+650 µs of the loop's CPU (bench/real_pbx_load.py, issue #13 row 5).
+
 Durability is unchanged: a write returns only once the transaction holding it is committed.
 Each write's statements run in order; writes of the same shape run together as one
 executemany per statement (`GroupCommit._transaction`).
@@ -23,7 +29,9 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
+
+from adapter.db.driver_steps import DriverStatement, Steps, run_steps
 
 __all__ = ["GroupCommit", "Statement"]
 
@@ -31,6 +39,7 @@ Statement = tuple[Executable, Mapping[str, object] | None]
 """One statement of a write, and its parameters (None: none)."""
 
 _Write = tuple[Sequence[Statement], "asyncio.Future[int]"]
+_COMPILED_KEPT = 256  # driver statements kept; the store's own are a few per table
 
 
 class GroupCommit:
@@ -41,6 +50,11 @@ class GroupCommit:
         self._engine = engine
         self._waiting: list[_Write] = []
         self._commit = asyncio.Lock()  # one transaction at a time; the next one gathers meanwhile
+        self._on_driver = engine.dialect.name == "sqlite"
+        # Driver statements by the Core statement they were compiled from (and the columns
+        # of an INSERT): the store's statements are built once (`adapter.db.store`).
+        self._compiled: dict[tuple[int, tuple[str, ...]],
+                             tuple[Executable, DriverStatement]] = {}
 
     async def run(self, statements: Sequence[Statement]) -> int:
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -78,6 +92,9 @@ class GroupCommit:
         a statement waits for. Concurrent writes have no order between them, so running them
         grouped is one of the orders they could have had. An UPDATE group whose total row
         count says some row was missing is run write by write instead (each one's count)."""
+        steps = self._driver_steps(writes)
+        if steps is not None:
+            return await run_steps(self._engine, steps)
         groups: dict[tuple[int, ...], list[int]] = {}
         # A dialect that cannot count the rows of an executemany never groups an UPDATE.
         counted = self._engine.dialect.supports_sane_multi_rowcount
@@ -99,6 +116,51 @@ class GroupCommit:
                     if position == 0:
                         counts[index] = result.rowcount
         return counts
+
+    def _driver_steps(self, writes: Sequence[Sequence[Statement]]) -> Steps[list[int]] | None:
+        """`writes` as steps on the driver (see the module docstring), or None where they must
+        run through SQLAlchemy."""
+        if not self._on_driver:
+            return None
+        compiled = []
+        for statements in writes:
+            for statement, parameters in statements:
+                driver = None if parameters is None else self._driver_statement(
+                    statement, parameters)
+                if driver is None:
+                    return None
+                compiled.append(driver)
+        return self._steps(writes, compiled)
+
+    @staticmethod
+    def _steps(writes: Sequence[Sequence[Statement]], compiled: list[DriverStatement]
+               ) -> Steps[list[int]]:
+        counts = []
+        each = iter(compiled)
+        for statements in writes:
+            for position, (_statement, parameters) in enumerate(statements):
+                driver = next(each)
+                rows = yield driver, dict(parameters or {})
+                if position == 0:  # an INSERT without RETURNING: its one row (or an error)
+                    counts.append(len(rows) if driver.keys else 1)
+        return counts
+
+    def _driver_statement(self, statement: Executable, parameters: Mapping[str, object]
+                          ) -> DriverStatement | None:
+        """`statement` compiled for the driver, or None where its row count could not be
+        known (an UPDATE or DELETE without RETURNING)."""
+        returns = isinstance(statement, UpdateBase) and bool(statement._returning)
+        if not (returns or isinstance(statement, Insert)):
+            return None
+        columns = tuple(parameters) if isinstance(statement, Insert) else ()
+        key = (id(statement), columns)
+        known = self._compiled.get(key)
+        if known is None or known[0] is not statement:  # (an id reused by a new statement)
+            if len(self._compiled) >= _COMPILED_KEPT:
+                self._compiled.clear()
+            driver = DriverStatement(self._engine, statement, list(columns) or None)
+            known = self._compiled[key] = (statement, driver)
+        return known[1]
 
     @staticmethod
     async def _run_group(conn: AsyncConnection, group: list[Sequence[Statement]],

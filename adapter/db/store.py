@@ -375,6 +375,7 @@ def _update_of(table: Table, columns: tuple[str, ...]) -> Update:
     if statement is None:
         statement = _UPDATES[key] = (
             update(table).where(table.c.sid == bindparam(_WHERE_SID))
-            .values({name: bindparam(name) for name in columns}))
+            .values({name: bindparam(name) for name in columns})
+            .returning(table.c.sid))  # its rows count what it found (`group_commit`)
     return statement
 
