@@ -1,62 +1,63 @@
-"""Group commit of the outbox worker's results: the attempts that finish while one commit is
-under way are written together by the next one (`lease.settle_many`).
+"""The outbox worker's results, written by its next claim round: `ResultQueue`.
 
-Ten deliveries in flight used to commit ten separate transactions; on SQLite they queued for
-the single write lock, each one sleeping in the busy handler, and delivery ran at about 200
-callbacks/s (bench/delivery.py). Each result is still committed before `settle` returns, so
-durability is unchanged: a result is acknowledged only once it is on disk.
+An attempt's result (delivered, due again, failed) is written in the same transaction as the
+worker's next claim round, before its claims (`lease.settle_steps`, then `lease.claim`), so
+one transaction both frees a row's slot and fills it again. Written on their own, results and
+claim rounds were two transactions per callback, each waiting for the one SQLite connection
+and for a turn of the loop: 1,000 queued callbacks took 600 transactions, 220 now, and went
+out at 960-1,140/s against 1,220-1,560/s now (bench/delivery.py's runs, issue #13 row 3).
+
+Each result is still committed before `settle` returns, so durability is unchanged: a result
+is acknowledged only once it is on disk. A round that fails hands its error to every result
+it held (the worker writes them again: `OutboxWorker._settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+__all__ = ["Result", "ResultQueue"]
 
-from adapter.callbacks import lease
+Result = tuple[int, dict[str, Any], "asyncio.Future[bool]"]
+"""A row id, the values of its attempt's result, and the future its writer waits on."""
 
-__all__ = ["GroupSettler"]
 
+class ResultQueue:
+    """``await results.settle(row_id, values)``: the row's result, committed by the next round
+    (`take`, then `written` or `failed`); False when the claim was lost meanwhile (its lease
+    ran out: nothing is written). `wake` starts a round."""
 
-class GroupSettler:
-    """``await settler.settle(row_id, values)``: the row's result, committed (see the module
-    docstring); False when the claim was lost meanwhile, as `lease.settle`."""
-
-    def __init__(self, engine: AsyncEngine, node_id: str) -> None:
-        self._engine = engine
-        self._node_id = node_id
-        self._waiting: list[tuple[int, dict[str, Any], asyncio.Future[bool]]] = []
-        # One commit at a time: the others' results wait here. The worker's claims take it
-        # too (`writing`), so its own transactions never queue for SQLite's write lock.
-        self._commit = asyncio.Lock()
-
-    @property
-    def writing(self) -> asyncio.Lock:
-        """Held while the worker writes (a claim round or a group of results)."""
-        return self._commit
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        self._waiting: list[Result] = []
 
     async def settle(self, row_id: int, values: dict[str, Any]) -> bool:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((row_id, values, done))
-        async with self._commit:
-            if not done.done():  # nobody committed ours yet: commit everything waiting
-                batch, self._waiting = self._waiting, []
-                try:
-                    written = await lease.settle_many(
-                        self._engine, [(r, v) for r, v, _f in batch], self._node_id)
-                except BaseException as exc:
-                    # Every other waiter of this batch gets the failure (a cancellation as
-                    # cancelled); this settle raises it itself, so its own future is left
-                    # unset (else nobody would read it: "exception was never retrieved").
-                    for _r, _v, future in batch:
-                        if future is done or future.done():
-                            continue
-                        if isinstance(exc, asyncio.CancelledError):
-                            future.cancel()
-                        else:
-                            future.set_exception(exc)
-                    raise
-                for (_r, _v, future), ok in zip(batch, written, strict=True):
-                    future.set_result(ok)
-        return done.result()
+        self._wake()
+        return await done
+
+    def take(self) -> list[Result]:
+        """Every result waiting, for the round about to run."""
+        batch, self._waiting = self._waiting, []
+        return batch
+
+    @staticmethod
+    def written(batch: Sequence[Result], written: Sequence[bool]) -> None:
+        """The round committed `batch`: for each, whether its claim still held."""
+        for (_row, _values, done), ok in zip(batch, written, strict=True):
+            if not done.done():  # (a writer cancelled meanwhile: its result is written still)
+                done.set_result(ok)
+
+    @staticmethod
+    def failed(batch: Sequence[Result], exc: BaseException) -> None:
+        """The round holding `batch` failed (nothing of it was written)."""
+        for _row, _values, done in batch:
+            if done.done():
+                continue
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()
+            else:
+                done.set_exception(exc)

@@ -4,8 +4,10 @@ It starts the due head row of each idle key (at most `max_parallel` at a time), 
 attempt as Twilio would (up to ``1 + rc`` requests within ``tt``, the failures ``rp`` names
 retried at once; never longer than the claim's lease), and writes the result: delivered,
 failed for good (with Twilio's code, and a WARNING), or due again after the `RetryPolicy`'s
-delay. Between rounds it sleeps until a row falls due, a foreign lease runs out, a row is queued
-(`notify`) or `poll_interval` passes (rows other nodes queued).
+delay. A round is one transaction: the results of the attempts that ended (`settling`), then
+the claims that fill their slots. Between rounds it sleeps until an attempt ends, a row falls
+due, a foreign lease runs out, a row is queued (`notify`) or `poll_interval` passes (rows other
+nodes queued).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from adapter.callbacks.connection_overrides import (
 )
 from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
 from adapter.callbacks.rows import OutboxRow
-from adapter.callbacks.settling import GroupSettler
+from adapter.callbacks.settling import ResultQueue
 from adapter.callbacks.webhook_client import WebhookClient, split_fragment
 from adapter.callbacks.webhook_results import CONNECTION_FAILURE
 from adapter.db.driver_steps import Steps
@@ -39,6 +41,10 @@ from adapter.metrics import Metrics
 from adapter.tasks import TaskSet
 
 __all__ = ["OutboxWorker", "WorkerSettings"]
+
+_Round = tuple[list[bool], datetime, float, list[OutboxRow], "lease.Outlook | None"]
+"""What a round's transaction returns: its results' fates, the claim's time (and loop time),
+the rows claimed, the outlook if read."""
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +87,11 @@ class OutboxWorker:
         self._node_id = settings.node_id
         self._lease = settings.lease
         self._metrics = metrics
-        self._settler = GroupSettler(engine, settings.node_id)
         self.open_rows = 0  # pending or sending, as of the last count
         self._counted_at: float | None = None  # loop time of that count
         self._retry_at: datetime | None = None  # the soonest retry this node scheduled
         self._wake = asyncio.Event()
+        self._results = ResultQueue(self._wake.set)  # written by the next round
         self._idle = asyncio.Event()
         self._generation = 0  # bumped by every `notify`; guards `_idle` against a stale check
         # The loop and every delivery run in `_tasks`; `_in_flight` holds the ids of the rows
@@ -113,15 +119,20 @@ class OutboxWorker:
         self._loop = self._tasks.spawn(self._run(), "worker")
 
     async def stop(self) -> None:
-        """Stop the loop; rows in flight are abandoned and given back (``pending``)."""
+        """Stop the loop; the results of attempts that ended are written, rows still in
+        flight are abandoned and given back (``pending``)."""
         if self._loop is None:
             return
         self._loop = None
-        abandoned = list(self._in_flight)
+        in_flight = set(self._in_flight)  # (each delivery's end takes its row out)
         await self._tasks.cancel_all()
+        ended = self._results.take()  # (a round cut off here wrote its own, or nothing)
+        if ended:
+            await lease.settle_many(self._engine, [(r, v) for r, v, _f in ended], self._node_id)
+        abandoned = in_flight.difference(r for r, _v, _f in ended)
         self._in_flight.clear()
         if abandoned:
-            await lease.release(self._engine, abandoned, self._node_id)
+            await lease.release(self._engine, list(abandoned), self._node_id)
 
     async def wait_idle(self, timeout: float) -> None:  # noqa: ASYNC109 - the public API
         """Until no row is pending or sending; TimeoutError after `timeout` seconds."""
@@ -159,15 +170,21 @@ class OutboxWorker:
         flight (their ends wake the loop: `_deliver`; rows queued here: `notify`; rows other
         nodes queued: `poll_interval`).
         """
-        in_flight = set(self._in_flight)
-        free = self._settings.max_parallel - len(in_flight)
+        results = self._results.take()
+        in_flight = set(self._in_flight)  # (rows whose results this round writes included)
+        ending = in_flight.intersection(row_id for row_id, _v, _f in results)
+        free = self._settings.max_parallel - len(in_flight) + len(ending)
         loop = asyncio.get_running_loop()
         count_due = self._count_due()
 
-        def round_steps() -> Steps[tuple[datetime, float, list[OutboxRow], lease.Outlook | None]]:
-            # Runs where the database is (on SQLite, in its thread: no loop here). The claim's
-            # time is read once the round holds the database, not before: a round that waited
-            # (for the lock, a connection) must not date its lease back.
+        def round_steps() -> Steps[_Round]:
+            # Runs where the database is (on SQLite, in its thread: no loop here). First the
+            # results of the attempts that ended, freeing their slots; then the claims. The
+            # claim's time is read once the round holds the database, not before: a round
+            # that waited (for a connection) must not date its lease back.
+            written = yield from lease.settle_steps(
+                self._engine, [(row_id, values) for row_id, values, _f in results],
+                self._node_id)
             now = self._clock()
             claimed_at = loop.time()
             claimed: list[OutboxRow] = []
@@ -180,11 +197,15 @@ class OutboxWorker:
             outlook = None
             if (not claimed and not in_flight) or count_due:
                 outlook = yield from lease.outlook(self._engine, now)
-            return now, claimed_at, claimed, outlook
+            return written, now, claimed_at, claimed, outlook
 
-        async with self._settler.writing:
-            now, claimed_at, claimed, outlook = await lease.run_steps(self._engine,
-                                                                      round_steps())
+        try:
+            written, now, claimed_at, claimed, outlook = await lease.run_steps(
+                self._engine, round_steps())
+        except BaseException as exc:
+            ResultQueue.failed(results, exc)
+            raise
+        ResultQueue.written(results, written)
         if outlook is not None:
             self.open_rows = outlook.open_rows
         for row in claimed:
@@ -329,7 +350,7 @@ class OutboxWorker:
         pause = SETTLE_RETRY_S
         while True:
             try:
-                return await self._settler.settle(row.id, values)
+                return await self._results.settle(row.id, values)
             except asyncio.CancelledError:
                 raise
             except Exception:

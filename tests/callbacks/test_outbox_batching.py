@@ -1,12 +1,12 @@
 """The outbox's fewer round trips (bench/delivery.py, issue #13 row 3), on SQLite and
-PostgreSQL: concurrent enqueues and results of concurrent attempts committed together, a claim
-round that reads only the heads it can start, racing claim
-rounds that never hand a row to two nodes, and a lost claim still refused row by row."""
+PostgreSQL: concurrent enqueues committed together, a claim round that reads only the heads it
+can start, racing claim rounds that never hand a row to two nodes, and a group of results
+written each as given, a lost claim refused row by row. (Results written by the worker's
+next round: tests/callbacks/test_outbox_rounds.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +15,6 @@ from sqlalchemy import event, select, update
 from adapter.callbacks import lease
 from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.rows import insert_row
-from adapter.callbacks.settling import GroupSettler
 from adapter.callbacks.webhook_client import WebhookClient
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
@@ -35,36 +34,6 @@ async def _claim_all(store: Store, ids: list[int], now: datetime) -> list[int]:
     rows = await lease.run_steps(store.engine, lease.claim(
         store.engine, len(ids), now + timedelta(seconds=1), node_id=NODE, lease=60))
     return [r.id for r in rows]
-
-
-async def test_concurrent_results_share_commits_and_all_land(store: Store) -> None:
-    now = datetime.now(UTC)
-    ids = await _claim_all(store, await _queue(store, 10, now), now)
-    assert len(ids) == 10
-    commits: list[int] = []
-    event.listen(store.engine.sync_engine, "commit", lambda _conn: commits.append(1))
-    settler = GroupSettler(store.engine, NODE)
-    written = await asyncio.gather(*(settler.settle(i, {"state": "delivered"}) for i in ids))
-    assert written == [True] * 10
-    assert len(commits) < 10  # one commit per group, not per result
-    async with store.engine.connect() as conn:
-        rows = (await conn.execute(select(outbox_table))).mappings().all()
-    assert {(r["state"], r["claimed_by"]) for r in rows} == {("delivered", None)}
-
-
-async def test_a_lost_claim_in_a_group_is_refused_alone(store: Store) -> None:
-    now = datetime.now(UTC)
-    ids = await _claim_all(store, await _queue(store, 3, now), now)
-    async with store.engine.begin() as conn:  # another node took the second row over
-        await conn.execute(update(outbox_table).where(outbox_table.c.id == ids[1])
-                           .values(claimed_by="node-b"))
-    settler = GroupSettler(store.engine, NODE)
-    written = await asyncio.gather(*(settler.settle(i, {"state": "delivered"}) for i in ids))
-    assert written == [True, False, True]
-    async with store.engine.connect() as conn:
-        state = dict((await conn.execute(
-            select(outbox_table.c.id, outbox_table.c.state))).all())
-    assert [state[i] for i in ids] == ["delivered", "sending", "delivered"]
 
 
 async def test_claim_takes_only_rows_still_as_read(store: Store) -> None:
@@ -186,32 +155,3 @@ async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_re
     for k in range(5):  # in the order queued, per key
         seqs = [int(json.loads(p)[0][1]) for _i, key, p in rows if key == f"key-{k}"]
         assert seqs == [i for i in range(60) if i % 5 == k]
-
-
-async def test_a_settle_cancelled_mid_commit_leaves_no_unretrieved_future(store: Store) -> None:
-    """Shutdown cancels the worker while a result's commit is under way: the cancelled settle
-    raises, the results after it are still committed, and no future is left holding an
-    exception nobody will read (the "Future exception was never retrieved" lines `make bench`
-    printed at each shutdown)."""
-    now = datetime.now(UTC)
-    ids = await _claim_all(store, await _queue(store, 3, now), now)
-    loop = asyncio.get_running_loop()
-    reported: list[dict[str, object]] = []
-    loop.set_exception_handler(lambda _loop, context: reported.append(context))
-    committing = asyncio.Event()
-    event.listen(store.engine.sync_engine, "before_cursor_execute",
-                 lambda *_args: committing.set())
-    settler = GroupSettler(store.engine, NODE)
-    first = asyncio.create_task(settler.settle(ids[0], {"state": "delivered"}))
-    await committing.wait()  # the first result's commit is running: the others wait for it
-    others = [asyncio.create_task(settler.settle(i, {"state": "delivered"})) for i in ids[1:]]
-    first.cancel()
-    results = await asyncio.gather(first, *others, return_exceptions=True)
-    assert isinstance(results[0], asyncio.CancelledError)
-    assert results[1:] == [True, True]
-    del first, others, results
-    for _ in range(3):  # the loop runs the callbacks that still hold the tasks, then GC
-        await asyncio.sleep(0)
-    gc.collect()
-    loop.set_exception_handler(None)
-    assert [c for c in reported if "never retrieved" in str(c.get("message"))] == []

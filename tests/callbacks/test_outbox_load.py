@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from adapter.callbacks import lease
 from adapter.callbacks.events import recording_event
 from adapter.callbacks.outbox import Outbox
 from adapter.callbacks.webhook_client import WebhookClient
@@ -117,15 +118,16 @@ async def test_a_burst_of_concurrent_calls_loses_no_write_and_sends_each_callbac
 
 
 async def test_an_attempt_ends_before_the_lease_of_a_claim_made_late(
-    rx: Receiver, store: Store, client: WebhookClient
+    rx: Receiver, store: Store, client: WebhookClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A claim round that waited (here: for the worker's write lock, as behind a slow commit)
-    dates its lease from the claim itself, and the attempt ends before that lease does."""
+    """A claim round that waited (here: held back before its transaction, as behind a slow
+    commit) dates its lease from the claim itself, and the attempt ends before that lease
+    does."""
     outbox = Outbox(store, client, lease=2.0, backoff=(30.0,))
     worker: Any = outbox._worker
     ended: list[tuple[datetime, datetime]] = []  # (attempt ended, the claim's lease end)
     settled = asyncio.Event()
-    settle = worker._settler.settle
+    settle = worker._results.settle
 
     async def noting_settle(row_id: int, values: dict[str, Any]) -> bool:
         ended_at = datetime.now(UTC)
@@ -136,15 +138,19 @@ async def test_an_attempt_ends_before_the_lease_of_a_claim_made_late(
         settled.set()
         return bool(await settle(row_id, values))
 
-    worker._settler.settle = noting_settle
-    lock: asyncio.Lock = worker._settler.writing
-    await lock.acquire()
-    try:
-        await outbox.start()  # its first round now waits for the lock
-        await outbox.enqueue("RE1", rx.base + "/hang", "POST", [("Seq", "1")])
-        await asyncio.sleep(1.5)  # the load: the round waits longer than the lease margin
-    finally:
-        lock.release()
+    worker._results.settle = noting_settle
+    gate = asyncio.Event()
+    run_steps = lease.run_steps
+
+    async def held_back(*args: Any, **kwargs: Any) -> Any:  # the worker's rounds, held
+        await gate.wait()
+        return await run_steps(*args, **kwargs)
+
+    monkeypatch.setattr(lease, "run_steps", held_back)
+    await outbox.start()  # its first round now waits
+    await outbox.enqueue("RE1", rx.base + "/hang", "POST", [("Seq", "1")])
+    await asyncio.sleep(1.5)  # the load: the round waits longer than the lease margin
+    gate.set()
     try:
         await rx.hung.wait()
         async with asyncio.timeout(30):  # the attempt is cut off by its budget
