@@ -166,7 +166,8 @@ def _create_engine(url: str) -> AsyncEngine:
                                    max_overflow=PG_POOL_OVERFLOW, pool_timeout=_POOL_WAIT)
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every pooled connection would see its own empty database.
-        return create_async_engine(url, poolclass=StaticPool)
+        # No reset on return, as below (`driver_steps` gives the connection back bare).
+        return create_async_engine(url, poolclass=StaticPool, pool_reset_on_return=None)
     # ONE connection: SQLite has a single writer, so concurrent transactions on several
     # connections only queued for its write lock inside the busy handler (which sleeps, then
     # retries: under a burst the throughput collapsed and waits ran into "database is locked"
