@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
+from adapter_harness import ACCOUNT_SID, AUTH_TOKEN
+from fault_lab import CallbackReceiver
 from sqlalchemy import select
 
 from adapter.callbacks import lease
@@ -22,24 +23,12 @@ from adapter.callbacks.webhook_client import WebhookClient
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
 
-ACCOUNT = "AC" + "e" * 32
-
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[str]:
-    """A local receiver answering 204; its base URL."""
-    async def ok(request: web.Request) -> web.Response:
-        await request.post()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+async def client() -> AsyncIterator[WebhookClient]:
+    async with WebhookClient(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                             kind="callback") as c:
+        yield c
 
 
 async def _states(store: Store) -> dict[str, str]:
@@ -48,7 +37,8 @@ async def _states(store: Store) -> dict[str, str]:
 
 
 async def test_a_result_and_the_claim_filling_its_slot_share_one_transaction(
-    store: Store, receiver: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, receiver: CallbackReceiver, client: WebhookClient,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With one slot, the second callback can only be claimed once the first one's slot is
     free: the round that writes the first result claims it, in the same transaction."""
@@ -72,15 +62,14 @@ async def test_a_result_and_the_claim_filling_its_slot_share_one_transaction(
     monkeypatch.setattr(lease, "run_steps", noted_run)
     monkeypatch.setattr(lease, "settle_steps", noted_settle)
     monkeypatch.setattr(lease, "claim", noted_claim)
-    async with WebhookClient(account_sid=ACCOUNT, auth_token="t", kind="callback") as client:
-        box = Outbox(store, client, max_parallel=1)
-        first = await box.enqueue("RE1", receiver + "/cb", "POST", [("Seq", "1")])
-        second = await box.enqueue("RE2", receiver + "/cb", "POST", [("Seq", "2")])
-        await box.start()
-        try:
-            await box.wait_idle(30)
-        finally:
-            await box.stop()
+    box = Outbox(store, client, max_parallel=1)
+    first = await box.enqueue("RE1", receiver.url("/cb"), "POST", [("Seq", "1")])
+    second = await box.enqueue("RE2", receiver.url("/cb"), "POST", [("Seq", "2")])
+    await box.start()
+    try:
+        await box.wait_idle(30)
+    finally:
+        await box.stop()
     assert await _states(store) == {"RE1": "delivered", "RE2": "delivered"}
     done = [r for r in rounds if r]
     assert done[0] == [f"claimed {first}"]
@@ -89,35 +78,35 @@ async def test_a_result_and_the_claim_filling_its_slot_share_one_transaction(
 
 
 async def test_stop_writes_the_results_still_waiting(
-    store: Store, receiver: str, monkeypatch: pytest.MonkeyPatch
+    store: Store, receiver: CallbackReceiver, client: WebhookClient,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A delivery ended but its round had not run yet when the worker stopped: its result is
     written by the stop, not thrown away (it would be sent again)."""
-    async with WebhookClient(account_sid=ACCOUNT, auth_token="t", kind="callback") as client:
-        box = Outbox(store, client)
-        worker: Any = box._worker
-        waiting = asyncio.Event()
-        settle = worker._results.settle
+    box = Outbox(store, client)
+    worker: Any = box._worker
+    waiting = asyncio.Event()
+    settle = worker._results.settle
 
-        async def noting(row_id: int, values: dict[str, Any]) -> bool:
-            waiting.set()
-            return bool(await settle(row_id, values))
+    async def noting(row_id: int, values: dict[str, Any]) -> bool:
+        waiting.set()
+        return bool(await settle(row_id, values))
 
-        worker._results.settle = noting
-        rounds = lease.run_steps
-        gate = asyncio.Event()
+    worker._results.settle = noting
+    rounds = lease.run_steps
+    gate = asyncio.Event()
 
-        async def after_first(engine: Any, steps: Any, **kwargs: Any) -> Any:
-            if waiting.is_set():
-                await gate.wait()  # the round that would write the result never runs
-            return await rounds(engine, steps, **kwargs)
+    async def after_first(engine: Any, steps: Any, **kwargs: Any) -> Any:
+        if waiting.is_set():
+            await gate.wait()  # the round that would write the result never runs
+        return await rounds(engine, steps, **kwargs)
 
-        monkeypatch.setattr(lease, "run_steps", after_first)
-        await box.enqueue("RE1", receiver + "/cb", "POST", [("Seq", "1")])
-        await box.start()
-        await waiting.wait()
-        monkeypatch.setattr(lease, "run_steps", rounds)  # the stop's own write goes through
-        await box.stop()
+    monkeypatch.setattr(lease, "run_steps", after_first)
+    await box.enqueue("RE1", receiver.url("/cb"), "POST", [("Seq", "1")])
+    await box.start()
+    await waiting.wait()
+    monkeypatch.setattr(lease, "run_steps", rounds)  # the stop's own write goes through
+    await box.stop()
     assert await _states(store) == {"RE1": "delivered"}
 
 

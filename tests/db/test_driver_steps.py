@@ -64,13 +64,6 @@ async def store(way: str) -> AsyncIterator[Store]:
     await opened.close()
 
 
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}")
-    yield opened
-    await opened.close()
-
-
 async def test_the_steps_see_their_own_writes_and_commit_together(
     store: Store
 ) -> None:

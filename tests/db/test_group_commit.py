@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -25,13 +24,6 @@ from adapter.recovery.claims import claim_insert
 @pytest.fixture
 async def store(db_url: str) -> AsyncIterator[Store]:
     s = await Store.open(db_url)
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'adapter.db'}")
     yield s
     await s.close()
 
