@@ -35,10 +35,9 @@ T = TypeVar("T")
 class DriverStatement:
     """A Core statement compiled once for `engine`'s dialect, run on the driver as a step of
     a transaction (`Steps`: ``rows = yield statement, values``; `run`: once per parameter
-    set). Values the
-    statement holds itself (literals) are bound as compiled; the others come from each
-    parameter set by name, through their column's bind processing; the columns it returns go
-    through their types' result processing."""
+    set). Values the statement holds itself (literals) are bound as compiled; the others come
+    from each parameter set by name, through their column's bind processing; the columns it
+    returns go through their types' result processing."""
 
     def __init__(self, engine: AsyncEngine, statement: Any,
                  column_keys: Sequence[str] | None = None) -> None:

@@ -122,25 +122,26 @@ class GroupCommit:
         run through SQLAlchemy."""
         if not self._on_driver:
             return None
-        compiled = []
+        plan = []
         for statements in writes:
+            write = []
             for statement, parameters in statements:
-                driver = None if parameters is None else self._driver_statement(
-                    statement, parameters)
+                if parameters is None:  # (values inside the statement: SQLAlchemy binds them)
+                    return None
+                driver = self._driver_statement(statement, parameters)
                 if driver is None:
                     return None
-                compiled.append(driver)
-        return self._steps(writes, compiled)
+                write.append((driver, dict(parameters)))
+            plan.append(write)
+        return self._steps(plan)
 
     @staticmethod
-    def _steps(writes: Sequence[Sequence[Statement]], compiled: list[DriverStatement]
+    def _steps(plan: list[list[tuple[DriverStatement, dict[str, object]]]]
                ) -> Steps[list[int]]:
         counts = []
-        each = iter(compiled)
-        for statements in writes:
-            for position, (_statement, parameters) in enumerate(statements):
-                driver = next(each)
-                rows = yield driver, dict(parameters or {})
+        for write in plan:
+            for position, (driver, parameters) in enumerate(write):
+                rows = yield driver, parameters
                 if position == 0:  # an INSERT without RETURNING: its one row (or an error)
                     counts.append(len(rows) if driver.keys else 1)
         return counts
