@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # What the adapter's AMI user needs in manager.conf (docs/asterisk.md).
-AMI_READ = "system,call,agi"
+AMI_READ = "system,call,agi,dtmf"
 AMI_WRITE = "system,call,agi,originate"
 
 

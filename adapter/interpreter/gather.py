@@ -7,7 +7,8 @@ without a key. With ``speech`` the caller's utterance is heard and recognised
 (`adapter.interpreter.speech`): ``SpeechResult`` and ``Confidence``; with ``dtmf speech`` a key
 (during the prompts or instead of speaking) wins and the input is ``Digits``. The PBX does
 `CallControl.play_until_key`, `CallControl.wait_for_key` and `CallControl.record_utterance`
-for it; the rules are all here.
+for it; the rules are all here. The input counts from the `<Gather>`'s start: a key pressed
+while a prompt is fetched or synthesised counts too (`CallControl.forget_keys`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ async def gather_input(ctx: SessionContext, call: CallControl, verb: twiml.Gathe
 async def _input(ctx: SessionContext, call: CallControl, verb: twiml.Gather, url: str,
                  *, send: Send, call_sid: str) -> Params | None:
     dtmf = "dtmf" in verb.input.split()
+    call.forget_keys()  # the keys pressed before the <Gather> do not count (as on Twilio)
     if "speech" not in verb.input.split():
         digits = await collect_digits(ctx, call, verb, url, send=send, call_sid=call_sid)
         return [("Digits", digits)] if digits else None

@@ -125,6 +125,8 @@ async def _listen(call: CallControl, verb: twiml.Gather, path: Path, *, send: Se
     request = UtteranceRequest(path, silence=silence_seconds(verb),
                                max_length=verb.max_speech_time, keys=keys)
     while True:
+        if keys and (key := call.pending_key()) is not None:
+            return key  # pressed between two recordings
         result = await send(call.record_utterance(request))
         if result.end is RecordEnd.HANGUP:  # as a hang-up during keys: no action request
             raise CallGone(f"the caller hung up during <Gather> speech ({result.detail})")

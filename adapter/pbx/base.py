@@ -241,13 +241,23 @@ class CallControl(Protocol):
 
     async def pause(self, seconds: int) -> None: ...
 
+    def forget_keys(self) -> None:
+        """A `<Gather>` begins: from now on every key the caller presses counts, also one
+        pressed between two operations (while the adapter fetches the next prompt), and the
+        keys pressed before do not (`adapter.pbx.heard_keys`)."""
+
+    def pending_key(self) -> str | None:
+        """The oldest key pressed since `forget_keys` that no operation has returned, or
+        None."""
+
     async def play_until_key(self, path: Path) -> str | None:
         """Play a WAV file from the shared spool; the caller's first DTMF key (0-9, ``*``,
         ``#``) stops it (`<Gather>`'s barge-in). Returns that key, or None if it played to its
-        end."""
+        end; a `pending_key` at once, without playing."""
 
     async def wait_for_key(self, seconds: int) -> str | None:
-        """Wait at most `seconds` for the caller's next DTMF key; returns it, or None."""
+        """Wait at most `seconds` for the caller's next DTMF key (a `pending_key` at once);
+        returns it, or None."""
 
     async def record(self, request: RecordRequest) -> RecordResult: ...
 

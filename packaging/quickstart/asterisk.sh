@@ -39,7 +39,7 @@ grep -q '^\[twiml\]' "$ASTERISK_ETC/manager.conf" || cat >>"$ASTERISK_ETC/manage
 secret = $AMI_SECRET
 deny = 0.0.0.0/0.0.0.0
 permit = 127.0.0.1/255.255.255.255
-read = system,call,agi
+read = system,call,agi,dtmf
 write = system,call,agi,originate
 CONF
 $ASTERISK_RX 'manager reload'

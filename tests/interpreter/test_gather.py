@@ -109,6 +109,42 @@ async def test_the_first_key_cuts_a_play(rig: Rig, app: TwimlApp, tmp_path: Path
     assert took < 15, took  # unbarged: 20 s of WAV, the <Say>, then 5 s of timeout
 
 
+async def test_keys_pressed_while_the_prompt_is_fetched_count(rig: Rig, app: TwimlApp,
+                                                              tmp_path: Path) -> None:
+    """The <Gather>'s <Play> comes from a slow media server (held 4 s); the caller does not
+    wait for it and types 12# 1 s after the answer: the keys count, in order, once each, and
+    the prompt is not played (the first key came before it)."""
+    slow_menu(app, tmp_path, finish_on_key="#", timeout=5)
+    await rig.call_pressing(Keys(lead_s=1, digits="12#"))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.params["Digits"] == "12"
+
+
+async def test_a_key_pressed_while_the_prompt_is_fetched_counts_once(
+        rig: Rig, app: TwimlApp, tmp_path: Path) -> None:
+    """One key during the slow fetch, then none: the PBX must not hand the same key to the
+    next command (the wait for the second digit), which times out: ``Digits`` is that key."""
+    slow_menu(app, tmp_path, num_digits=2, timeout=3)
+    await rig.call_pressing(Keys(lead_s=1, digits="7"))
+    done = signed(await app.next_request("/g"))
+    await finished(rig)
+    assert done.params["Digits"] == "7"
+
+
+def slow_menu(app: TwimlApp, tmp_path: Path, **gather: Any) -> None:
+    """/voice: a <Gather> (action /g) whose <Play> the media server answers after 4 s."""
+    audio = write_tone(tmp_path / "menu.wav", 1000, 2.0).read_bytes()
+    app.raw_routes["/slow.wav"] = lambda _r: web.Response(body=audio, content_type="audio/wav")
+    app.held["/slow.wav"] = released = asyncio.Event()
+    # The media server's delay: the scenario, not a synchronisation.
+    asyncio.get_running_loop().call_later(4, released.set)
+    response = VoiceResponse()
+    response.gather(action="/g", **gather).play("/slow.wav")
+    app.answer("/voice", response)
+    app.answer("/g", VoiceResponse())
+
+
 async def test_pause_timeout_between_keys_and_no_finish_key(rig: Rig, app: TwimlApp) -> None:
     """A nested <Pause> waits for the first key; `timeout` runs again after each key (2 s
     between the keys, under the 4 s timeout); finishOnKey="" makes # a digit; and with no

@@ -92,8 +92,10 @@ class ScriptedCall:
     """Each record_utterance writes the next WAV of `utterances` ("voice", "silence") and ends
     as scripted (a key: FINISH_KEY with it); it takes `record_s` like a PBX; logs the calls."""
 
-    def __init__(self, *utterances: str, voice: Path, record_s: float = 0.0) -> None:
+    def __init__(self, *utterances: str, voice: Path, record_s: float = 0.0,
+                 pending: str = "") -> None:
         self.utterances = deque(utterances)
+        self.pending = deque(pending)  # keys pressed between two operations
         self.voice = voice
         self.record_s = record_s
         self.log: list[str] = []
@@ -101,6 +103,12 @@ class ScriptedCall:
 
     async def play(self, path: Path) -> None:
         self.log.append(f"play {path.name}")
+
+    def forget_keys(self) -> None:
+        self.log.append("forget-keys")
+
+    def pending_key(self) -> str | None:
+        return self.pending.popleft() if self.pending else None
 
     async def play_until_key(self, path: Path) -> str | None:
         self.log.append(f"play-until-key {path.name}")
@@ -178,7 +186,8 @@ async def test_speech_after_silent_utterances(tmp_path: Path, voice_wav: Path) -
                        engine, tmp_path)
     assert params == [("SpeechResult", "Yes please."), ("Confidence", "0.91234568")]
     # input="speech": no key barges in, so the prompt is a plain play
-    assert call.log == ["play prompt.wav", "record silence", "record silence", "record voice"]
+    assert call.log == ["forget-keys", "play prompt.wav", "record silence", "record silence",
+                        "record voice"]
     assert {(r.silence, r.max_length, r.keys) for r in call.requests} == {(AUTO_SILENCE, 60, "")}
     assert len(engine.heard) == 1 and not engine.heard[0].exists()  # deleted once heard
 
@@ -198,8 +207,21 @@ async def test_dtmf_speech_a_key_before_voice_is_digits(tmp_path: Path,
     params = await run(speech_gather(input="dtmf speech"), call,
                        Engine(Transcript("x", 0.9, 1.0)), tmp_path)
     assert params == [("Digits", "3")]
-    assert call.log == ["play-until-key prompt.wav", "record silence+3", "wait 5"]
+    assert call.log == ["forget-keys", "play-until-key prompt.wav", "record silence+3",
+                        "wait 5"]
     assert call.requests[0].keys == "#*0123456789"
+
+
+async def test_dtmf_speech_a_key_as_the_prompt_ended_is_digits(tmp_path: Path,
+                                                                voice_wav: Path) -> None:
+    """A key pressed between the prompt and the recording (the PBX dropped it; its event
+    came): Digits, and no utterance is recorded."""
+    call = ScriptedCall("voice", voice=voice_wav, pending="4")
+    params = await run(speech_gather(input="dtmf speech"), call,
+                       Engine(Transcript("x", 0.9, 1.0)), tmp_path)
+    assert params == [("Digits", "4")]
+    assert call.log == ["forget-keys", "play-until-key prompt.wav", "wait 5"]
+    assert call.requests == []
 
 
 async def test_dtmf_speech_voice_then_a_key_is_speech(tmp_path: Path, voice_wav: Path) -> None:

@@ -125,7 +125,7 @@ HARNESS_AMI_USERNAME = "harness"
 LIMITED_AMI_USERNAME = "limited"
 LIMITED_AMI_WRITE = "system,agi"
 # The adapter's AMI privileges, as documented in docs/asterisk.md ("manager.conf").
-ADAPTER_AMI_READ = "system,call,agi"
+ADAPTER_AMI_READ = "system,call,agi,dtmf"
 ADAPTER_AMI_WRITE = "system,call,agi,originate"
 SPOOL_DIR = "/var/spool/asterisk/twiml"
 TEST_SOUNDS_DIR = "/var/lib/asterisk/sounds/twiml-test"

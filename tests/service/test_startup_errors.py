@@ -192,7 +192,7 @@ def test_ami_user_lacks_write_privileges(asterisk_lab: AsteriskPbx, tmp_path: Pa
                                TWIML_ADAPTER_ASTERISK_USERNAME=LIMITED_AMI_USERNAME)
     fails_with(serve(environ), f"AMI user {LIMITED_AMI_USERNAME!r}",
                "lacks the write privilege call, originate (", "Permission denied",
-               "read = system,call,agi and write = system,call,agi,originate",
+               "read = system,call,agi,dtmf and write = system,call,agi,originate",
                f"[{LIMITED_AMI_USERNAME}] section")
 
 

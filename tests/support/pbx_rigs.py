@@ -46,10 +46,10 @@ class Keys:
     stays silent for `silence_s` seconds, hangs up.
 
     `on_prompt`: the caller reacts to a prompt, so `lead_s` counts from when the adapter's
-    first prompt starts playing, not from the answer. On FreeSWITCH that is the B leg's
-    ``playback``, since a key pressed before it (e.g. while a `<Say>` is being synthesised on a
-    loaded machine) is lost (measured: `lead_s=0` from the answer fails there). On Asterisk the
-    caller script still counts from the answer, where the same key at `lead_s=0` is heard."""
+    first prompt starts playing, not from the answer: a barge-in test needs its key during the
+    prompt (one pressed while the `<Say>` is still being synthesised counts too, but without
+    cutting anything). On FreeSWITCH that is the B leg's ``playback``; on Asterisk the caller
+    script still counts from the answer."""
 
     lead_s: int = 1
     digits: str = ""

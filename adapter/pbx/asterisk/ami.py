@@ -223,7 +223,7 @@ class AmiClient:
 
     async def _reduce_event_volume(self) -> None:
         """Ask Asterisk not to send event classes the adapter never reads (see lab notes §6)."""
-        for name in ("Newexten", "VarSet", "TestEvent", "RTCPSent", "RTCPReceived"):
+        for name in ("Newexten", "VarSet", "TestEvent", "RTCPSent", "RTCPReceived", "DTMFBegin"):
             await self.action(
                 {"Action": "Filter", "Operation": "Add",
                  "Filter": f"!Event: {name}"}

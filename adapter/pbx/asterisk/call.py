@@ -22,6 +22,7 @@ from adapter.pbx.asterisk.agi import AgiReply
 from adapter.pbx.asterisk.ami import AmiClient, AmiMessage
 from adapter.pbx.asterisk.settings import AsteriskSettings
 from adapter.pbx.base import CallGone, CallInterrupted, ChannelGone, PbxError
+from adapter.pbx.heard_keys import HeardKeys
 from adapter.recordings import layout
 from adapter.recordings.media import wav_is_final
 
@@ -59,6 +60,7 @@ class AsteriskCall:
         self._all_started = asyncio.Event()
         self._all_started.set()
         self._sent = itertools.count()
+        self._keys = HeardKeys()  # the caller's keys, from DTMFEnd events (on_key)
 
     @property
     def hung_up(self) -> asyncio.Event:
@@ -147,12 +149,28 @@ class AsteriskCall:
     async def pause(self, seconds: int) -> None:
         await self._run(mapping.wait(seconds))
 
+    def on_key(self, event: AmiMessage) -> None:
+        """A DTMFEnd of this channel: a key the caller pressed (`heard_keys`)."""
+        key = mapping.key_heard(event)
+        if key is not None:
+            self._keys.heard(key)
+
+    def forget_keys(self) -> None:
+        self._keys.forget()
+
+    def pending_key(self) -> str | None:
+        return self._keys.pending()
+
     async def play_until_key(self, path: Path) -> str | None:
-        return mapping.key_pressed(await self._run(mapping.stream_file_until_key(
-            self._spool.to_pbx(path), root=self._spool.pbx)))
+        command = mapping.stream_file_until_key(self._spool.to_pbx(path), root=self._spool.pbx)
+        return await self._keys.key_from(lambda: self._key_command(command))
 
     async def wait_for_key(self, seconds: int) -> str | None:
-        return mapping.key_pressed(await self._run(mapping.wait_for_digit(seconds)))
+        command = mapping.wait_for_digit(seconds)
+        return await self._keys.key_from(lambda: self._key_command(command))
+
+    async def _key_command(self, command: str) -> str | None:
+        return mapping.key_pressed(await self._run(command))
 
     async def record(self, request: base.RecordRequest) -> base.RecordResult:
         request.path.parent.mkdir(parents=True, exist_ok=True)  # RECORD FILE makes no folders
@@ -174,7 +192,8 @@ class AsteriskCall:
         return result
 
     async def record_utterance(self, request: base.UtteranceRequest) -> base.RecordResult:
-        return await self.record(request.as_record())  # mapping: see mapping.py
+        # mapping: see mapping.py; the key that ended it is answered (`heard_keys`)
+        return self._keys.after_record(await self.record(request.as_record()))
 
     async def start_call_recording(
             self, request: base.CallRecordingRequest) -> base.CallRecordingHandle:

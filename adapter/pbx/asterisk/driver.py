@@ -86,6 +86,7 @@ class AsteriskDriver:
         self.ami.on("AsyncAGIEnd", self._on_channel_gone)
         self.ami.on("Hangup", self._on_channel_gone)
         self.ami.on("DialEnd", self._on_dial_end)
+        self.ami.on("DTMFEnd", self._on_dtmf_end)
         self.ami.on("OriginateResponse", self._on_originate_response)
         self.ami.on("Newstate", self._on_newstate)
         self.ami.on("AGIExecStart", self._on_agi_exec_start)
@@ -248,6 +249,11 @@ class AsteriskDriver:
         call = self._calls.get(event.get("Channel") or "")
         if call is not None:
             call.on_dial_end(event)
+
+    def _on_dtmf_end(self, event: AmiMessage) -> None:
+        call = self._calls.get(event.get("Channel") or "")
+        if call is not None:
+            call.on_key(event)
 
     def _on_channel_gone(self, event: AmiMessage) -> None:
         call = self._calls.get(event.get("Channel") or "")

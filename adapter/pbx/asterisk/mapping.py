@@ -8,7 +8,10 @@
   reply's ``result`` is the ASCII code of the key that stopped it (0: played to its end)
 - wait_for_key (`<Gather>`'s `<Pause>` and its ``timeout``): ``WAIT FOR DIGIT <ms>``; ``result``
   the key's ASCII code (0: none came). AsyncAGI reads and drops the frames that arrive between
-  two commands, so a key pressed in that gap (a few ms) is lost.
+  two commands, but every key the caller presses is also a ``DTMFEnd`` event
+  (``Direction: Received``; read class ``dtmf``) before the reply of the command it ended:
+  the keys of a `<Gather>` come from those (`key_heard`, `adapter.pbx.heard_keys`), so one
+  pressed while the adapter fetches or synthesises the next prompt counts.
 - record (`<Record>`):
   ``RECORD FILE <file> wav "<finishOnKey>" <maxLength ms> [BEEP] [s=<timeout>]``
 - record_utterance (`<Gather input="speech">`): the same without BEEP, ``s=<speech silence>``,
@@ -75,6 +78,7 @@ from pathlib import PurePosixPath
 from adapter.addresses import CALLER_ID
 from adapter.pbx import dial_targets
 from adapter.pbx.asterisk.agi import AgiReply
+from adapter.pbx.asterisk.ami import AmiMessage
 from adapter.pbx.asterisk.escape import (
     UnsafeValue,
     agi_digits,
@@ -86,6 +90,7 @@ from adapter.pbx.asterisk.escape import (
     dial_string,
 )
 from adapter.pbx.base import RecordEnd, RecordResult
+from adapter.pbx.heard_keys import GATHER_KEYS
 
 __all__ = [
     "ANSWER",
@@ -130,7 +135,6 @@ def reject(channel: str, *, busy: bool) -> str:
 SAMPLE_RATE = 8000  # RECORD FILE ... wav writes 8 kHz 16-bit mono
 KEPT_SILENCE = 1  # seconds of the silence that ended a RECORD FILE it leaves in the file
 MAX_RECORD_SECONDS = 4 * 3600
-GATHER_KEYS = "0123456789*#"  # the keys that stop a <Gather> prompt
 
 
 def _without_wav(path: PurePosixPath) -> PurePosixPath:
@@ -157,6 +161,15 @@ def key_pressed(reply: AgiReply) -> str | None:
         return None
     key = chr(reply.result)
     return key if key in GATHER_KEYS else None
+
+
+def key_heard(event: AmiMessage) -> str | None:
+    """The key a ``DTMFEnd`` event reports the caller pressed, or None (a key the channel
+    sent, e.g. SendDTMF's; not a `<Gather>` key)."""
+    if event.get("Direction") != "Received":
+        return None
+    key = event.get("Digit") or ""
+    return key if len(key) == 1 and key in GATHER_KEYS else None
 
 
 def send_dtmf(digits: str) -> str:

@@ -23,16 +23,16 @@ from adapter.pbx.freeswitch import mapping, replies
 from adapter.pbx.freeswitch.bridge import BridgeStopped, GeventBridge
 from adapter.pbx.freeswitch.call_recording import CallRecordings
 from adapter.pbx.freeswitch.escape import esl_header_value
+from adapter.pbx.freeswitch.interrupting import cut_until_done
 from adapter.pbx.freeswitch.listener import CallLink
 from adapter.pbx.freeswitch.protocol import EslEvent
 from adapter.pbx.freeswitch.settings import FreeSwitchSettings
+from adapter.pbx.heard_keys import HeardKeys
 
-__all__ = ["INTERRUPT_WAIT", "FreeSwitchCall"]
+__all__ = ["FreeSwitchCall"]
 
 log = logging.getLogger(__name__)
 
-# How long interrupt() keeps cutting the running application before it gives up.
-INTERRUPT_WAIT = 10.0
 # How long an application that ended early for no reason of its own waits for the hangup.
 MEDIA_END_GRACE = 2.0
 
@@ -67,6 +67,7 @@ class FreeSwitchCall:
         self._dial: replies.DialWatch | None = None
         self._terminators: str | None = None  # playback_terminators as last set by us
         self._last_event_us: int | None = None  # FreeSWITCH's clock, from this call's events
+        self._keys = HeardKeys()  # the caller's keys, from DTMF events
         self._recordings = CallRecordings(uuid, spool=settings.spool, api=self._api,
                                           hung_up=self._hung_up)
         link.on_event = self.on_event  # the listener posts the call's events here, in order
@@ -106,6 +107,8 @@ class FreeSwitchCall:
                 waiter.set_result(event)
         elif name in ("RECORD_START", "RECORD_STOP"):
             self._on_record_event(event)
+        elif name == "DTMF" and (key := replies.key_heard(event)) is not None:
+            self._keys.heard(key)
         elif name in ("CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"):
             if self._dial is not None:
                 self._dial.on_event(event)
@@ -218,7 +221,16 @@ class FreeSwitchCall:
     async def play(self, path: Path) -> None:
         await self._playback(path, "")
 
+    def forget_keys(self) -> None:
+        self._keys.forget()
+
+    def pending_key(self) -> str | None:
+        return self._keys.pending()
+
     async def play_until_key(self, path: Path) -> str | None:
+        return await self._keys.key_from(lambda: self._playback_until_key(path))
+
+    async def _playback_until_key(self, path: Path) -> str | None:
         return replies.key_pressed(await self._playback(path, mapping.GATHER_KEYS))
 
     async def _playback(self, path: Path, terminators: str) -> EslEvent:
@@ -233,6 +245,9 @@ class FreeSwitchCall:
         return done
 
     async def wait_for_key(self, seconds: int) -> str | None:
+        return await self._keys.key_from(lambda: self._silence_until_key(seconds))
+
+    async def _silence_until_key(self, seconds: int) -> str | None:
         await self._set_terminators(mapping.GATHER_KEYS)
         done = await self._execute(mapping.silence, seconds, lasts=seconds)
         self._raise_if_gone()
@@ -289,7 +304,8 @@ class FreeSwitchCall:
         return result
 
     async def record_utterance(self, request: base.UtteranceRequest) -> base.RecordResult:
-        return await self.record(request.as_record())  # mapping: see mapping.py
+        # mapping: see mapping.py; the key that ended it is answered (`heard_keys`)
+        return self._keys.after_record(await self.record(request.as_record()))
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         if not self._hung_up.is_set():
@@ -318,43 +334,27 @@ class FreeSwitchCall:
             await self.hangup()
 
     async def interrupt(self) -> None:
-        """Cut the running application short (REST redirect): ``uuid_break`` (or, during a
-        `<Dial>`, ``uuid_kill`` of our legs, as a bridge does not stop on a break), repeated
-        with growing pauses until its CHANNEL_EXECUTE_COMPLETE arrives.
-
-        Repeated because ``switch_core_session_exec`` clears the break flag as it starts each
-        application: a break before the queued application starts is lost, and one after it
-        ended cannot cut the next. Each command is awaited: no break is on its way at return.
-        """
+        """Cut the running application short (REST redirect), until its completion arrives
+        (`interrupting`)."""
         self._raise_if_gone()
-        pending = {eid: w for eid, w in self._app_waiters.items() if not w.done()}
-        if not pending:
+        running = {eid: w for eid, w in self._app_waiters.items() if not w.done()}
+        if not running:
             return  # between applications: the interpreter checks for the redirect itself
-        self._interrupted.update(pending)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + INTERRUPT_WAIT
-        pause = 0.05
-        while True:
-            dial = self._dial
-            try:
-                if dial is not None:
-                    cause = "NORMAL_CLEARING" if dial.bridged else "ORIGINATOR_CANCEL"
-                    for leg in dial.legs:
-                        with contextlib.suppress(ChannelGone):  # until the leg exists
-                            await self._api(mapping.uuid_kill(leg, cause))
-                else:
-                    with contextlib.suppress(ChannelGone):  # checked below (hung_up)
-                        await self._api(mapping.uuid_break(self.uuid))
-            except PbxError as exc:
-                raise PbxError(f"{self.uuid}: cannot interrupt: {exc}") from exc
-            await asyncio.wait(pending.values(), timeout=pause)
-            if all(w.done() for w in pending.values()):
-                return
-            self._raise_if_gone()
-            if loop.time() >= deadline:
-                raise PbxError(f"{self.uuid}: the running application did not stop within "
-                               f"{INTERRUPT_WAIT:.0f} s")
-            pause = min(pause * 2, 1.0)
+        self._interrupted.update(running)
+        await cut_until_done(self.uuid, list(running.values()), cut=self._cut,
+                             check_gone=self._raise_if_gone)
+
+    async def _cut(self) -> None:
+        """``uuid_break`` of the call, or during a `<Dial>` ``uuid_kill`` of its legs."""
+        dial = self._dial
+        if dial is None:
+            with contextlib.suppress(ChannelGone):  # checked by cut_until_done (hung up)
+                await self._api(mapping.uuid_break(self.uuid))
+            return
+        cause = "NORMAL_CLEARING" if dial.bridged else "ORIGINATOR_CANCEL"
+        for leg in dial.legs:
+            with contextlib.suppress(ChannelGone):  # until the leg exists
+                await self._api(mapping.uuid_kill(leg, cause))
 
     # --- <Start><Recording> (call_recording.py) -----------------------------------------------
 

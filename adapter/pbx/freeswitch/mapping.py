@@ -24,8 +24,10 @@ an originate's outcome) is in `replies`.
 | `<Gather>` prompt  | ``set playback_terminators=0123456789*#`` (when not already), then  |
 | (play_until_key)   | ``playback <absolute wav>``; the key: `replies.key_pressed`         |
 | `<Gather>` wait    | the same terminators and ``playback silence_stream://<ms>``         |
-| (wait_for_key)     | (``sleep`` ignores keys); keys pressed between two applications are |
-|                    | queued on the channel and end the next playback at once             |
+| (wait_for_key)     | (``sleep`` ignores keys). A key pressed between two applications is |
+|                    | dropped by the parked channel but is a ``DTMF`` event all the same: |
+|                    | the next key command answers it at once, with no application        |
+|                    | (`replies.key_heard`, `adapter.pbx.heard_keys`)                     |
 | `<Record>`         | with playBeep: ``set playback_terminators=none`` (when not already) |
 |                    | and ``playback <spool>/freeswitch/beep.wav``; then                  |
 |                    | ``set playback_terminators=<finishOnKey, or none>`` and             |
@@ -117,6 +119,7 @@ from adapter.pbx.freeswitch.escape import (
     esl_terminators,
     esl_uuid,
 )
+from adapter.pbx.heard_keys import GATHER_KEYS
 
 __all__ = [
     "BACKGROUND_JOB", "BEEP_FILE", "CALL_RECORDING_VARIABLES", "CALL_SID_VARIABLE",
@@ -133,7 +136,6 @@ SESSION_SETUP: tuple[str, ...] = ("myevents plain", "linger",
 # Energy threshold of the record application's silence detection (the lab's value).
 SILENCE_THRESHOLD = 200
 MAX_RECORD_SECONDS = 4 * 3600
-GATHER_KEYS = "0123456789*#"  # the keys that stop a <Gather> prompt
 # The beep before <Record>, relative to the spool root; written by the driver at start.
 BEEP_FILE = PurePosixPath("freeswitch/beep.wav")
 

@@ -2,7 +2,10 @@
 that lead to them are in `mapping`).
 
 The key that ended a `<Gather>` prompt or wait (`key_pressed`): the completion's
-``variable_playback_terminator_used``.
+``variable_playback_terminator_used``. Every key the caller presses is also a ``DTMF`` event
+(``DTMF-Digit``) on the channel, before the completion of the application it ended, and also
+when it came between two applications (the parked channel drops it): `key_heard`, for
+`adapter.pbx.heard_keys`.
 
 How a ``record`` ended (`record_result`). Read only from the RECORD_STOP whose ``Unique-ID`` and
 ``Record-File-Path`` are ours, and the CHANNEL_EXECUTE_COMPLETE with our ``Application-UUID``.
@@ -71,6 +74,7 @@ from types import MappingProxyType
 
 from adapter.pbx.base import DialResult, RecordEnd, RecordResult
 from adapter.pbx.freeswitch.protocol import EslEvent
+from adapter.pbx.heard_keys import GATHER_KEYS
 
 __all__ = [
     "DIAL_STATUS",
@@ -82,6 +86,7 @@ __all__ = [
     "dial_status",
     "ended_early",
     "hung_up_in",
+    "key_heard",
     "key_pressed",
     "originate_result",
     "playback_failure",
@@ -101,6 +106,12 @@ def playback_failure(completion: EslEvent) -> str | None:
     """The playback application's failure (``FILE NOT FOUND``, ``PLAYBACK ERROR``), if any."""
     response = completion.get("Application-Response")
     return response if response in _PLAYBACK_FAILURES else None
+
+
+def key_heard(event: EslEvent) -> str | None:
+    """The key a ``DTMF`` event of the channel reports (a `<Gather>` key), or None."""
+    key = event.get("DTMF-Digit")
+    return key if len(key) == 1 and key in GATHER_KEYS else None
 
 
 def key_pressed(completion: EslEvent) -> str | None:
