@@ -35,12 +35,14 @@ DELIVERY_CAUSE = (
     "hand it to aiosqlite's thread and back; the loop spends 0.55 ms of CPU per callback "
     "against the bare client's 0.19 ms (the enqueue, the claim, the result, and the tasks and "
     "wake-ups between them). On PostgreSQL every statement of a round is its own round trip to "
-    "the server (each result's UPDATE, two SELECTs, a compare-and-set per claimed row, the "
-    "COMMIT), so its rate is about half SQLite's. What would lift it: on PostgreSQL a round's "
-    "results and its claims as one statement each over arrays (UPDATE ... FROM unnest(...)); "
-    "on both, fewer loop turns per callback (an attempt's end, its result and its slot's next "
-    "claim handed over without waking a task for each). The bare client posts more than 3,000/s "
-    "on this box, so the PostgreSQL target is a real miss")
+    "the server; since session 11 a round's delivered results are one UPDATE ... FROM "
+    "unnest(...) and its claims one compare-and-set over an array of ids (A/B: 636-641 -> "
+    "771-802/s), which still leaves six trips a round (BEGIN, the results, two SELECTs of the "
+    "due heads, the claims, COMMIT), so its rate is about 60 % of SQLite's. What would lift it: "
+    "on PostgreSQL the claim as one statement (WITH due AS (SELECT ... FOR UPDATE SKIP LOCKED) "
+    "UPDATE ... FROM due); on both, fewer loop turns per callback (an attempt's end, its result "
+    "and its slot's next claim handed over without waking a task for each). The bare client "
+    "posts more than 3,000/s on this box, so the PostgreSQL target is a real miss")
 
 
 def _params(i: int) -> list[tuple[str, str]]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import DateTime, and_, any_, bindparam, case, column, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
@@ -86,6 +87,30 @@ _TAKE = (
     .returning(_C.id)
 )
 
+# On PostgreSQL, where each statement is a round trip, a round's claims are ONE compare-and-set
+# of all its candidates (an array of ids) and its delivered results ONE update (arrays of ids
+# and times, unnested): one trip each instead of one per row. SQLite runs the per-row
+# statements in its own thread, where a statement costs microseconds (`run_steps`).
+_TAKE_ALL = (
+    update(outbox_table)
+    .where(_C.id == any_(bindparam("row_ids", type_=ARRAY(_C.id.type))), _DUE_NOW)
+    .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
+            lease_until=bindparam("until", type_=UTCDateTime()))
+    .returning(_C.id)
+)
+_DELIVERIES = func.unnest(
+    bindparam("row_ids", type_=ARRAY(_C.id.type)),
+    bindparam("ats", type_=ARRAY(UTCDateTime())),
+).table_valued(column("id", _C.id.type), column("at", DateTime(timezone=True))
+               ).render_derived().alias("delivery")
+_DELIVERED_ALL = (
+    update(outbox_table)
+    .where(_C.id == _DELIVERIES.c.id, _C.state == "sending", _C.claimed_by == bindparam("node"))
+    .values(state="delivered", delivered_at=_DELIVERIES.c.at, claimed_by=None,
+            lease_until=None)
+    .returning(_C.id)
+)
+
 _OUTLOOK = select(
     func.count(),
     func.min(case((and_(_C.state == "pending", _C.next_attempt_at > _NOW),
@@ -137,13 +162,22 @@ def claim(
     changed no longer matches)."""
     candidates = yield from _due_heads(engine, now, limit + len(busy))
     candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
-    take = _statement(engine, "take", _TAKE)
     until = now + timedelta(seconds=lease)
+    values: dict[str, object] = {"now": now, "node": node_id, "until": until}
+    if _one_trip_each(engine) and candidates:
+        rows = yield _statement(engine, "take_all", _TAKE_ALL), {
+            **values, "row_ids": [cand["id"] for cand in candidates]}
+        taken = {row[0] for row in rows}
+    else:
+        take = _statement(engine, "take", _TAKE)
+        taken = set()
+        for candidate in candidates:
+            if (yield take, {**values, "row_id": candidate["id"]}):
+                taken.add(candidate["id"])
     claimed: list[OutboxRow] = []
     for candidate in candidates:
-        if not (yield take, {"row_id": candidate["id"], "now": now, "node": node_id,
-                             "until": until}):
-            continue
+        if candidate["id"] not in taken:
+            continue  # another node changed it since it was read
         if candidate["state"] == "sending":
             log.warning("outbox: callback %d (key %s): the lease of %s ran out; "
                         "sending it again", candidate["id"], candidate["key"],
@@ -194,16 +228,31 @@ def settle_steps(engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any
     """Write each attempt's result `values` to its row and end `node_id`'s claim, in order
     (steps of a transaction: `run_steps`); for each, whether it was written (False: the
     claim was lost meanwhile, its lease ran out, and nothing is written)."""
-    written = []
+    delivered = {row_id: values["delivered_at"] for row_id, values in results
+                 if values.keys() == {"state", "delivered_at"}
+                 and values["state"] == "delivered"}
+    written_ids: set[int] = set()
+    if _one_trip_each(engine) and delivered:
+        rows = yield _statement(engine, "delivered_all", _DELIVERED_ALL), {
+            "row_ids": list(delivered), "ats": list(delivered.values()), "node": node_id}
+        written_ids.update(row[0] for row in rows)
     for row_id, values in results:
-        if values.keys() == {"state", "delivered_at"} and values["state"] == "delivered":
+        if row_id in delivered:
+            if _one_trip_each(engine):
+                continue
             rows = yield _statement(engine, "delivered", _DELIVERED), {
                 "row_id": row_id, "node": node_id, "at": values["delivered_at"]}
         else:  # a retry or a failure
             rows = yield _result_update(engine, tuple(sorted(values))), {
                 **values, "row_id": row_id, "node": node_id}
-        written.append(bool(rows))
-    return written
+        if rows:
+            written_ids.add(row_id)
+    return [row_id in written_ids for row_id, _values in results]
+
+
+def _one_trip_each(engine: AsyncEngine) -> bool:
+    """Whether a round's claims and deliveries are one statement each (PostgreSQL)."""
+    return engine.dialect.name == "postgresql"
 
 
 async def settle_many(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import event, select, update
 
@@ -19,6 +20,7 @@ from adapter.callbacks.webhook_client import WebhookClient
 from adapter.db.schema import outbox_table
 from adapter.db.store import Store
 
+T = TypeVar("T")
 NODE = "node-a"
 URL = "http://127.0.0.1:9/status"
 
@@ -123,6 +125,45 @@ async def test_a_group_of_mixed_results_writes_each_as_given(store: Store) -> No
     assert (rows[ids[2]].state, rows[ids[2]].last_error_code, rows[ids[2]].next_attempt_at,
             rows[ids[2]].claimed_by) == ("pending", 11200, at[2], None)
     assert (rows[ids[5]].state, rows[ids[5]].claimed_by) == ("sending", "node-b")
+
+
+def _counted(steps: lease.Steps[T], statements: list[str]) -> lease.Steps[T]:
+    """`steps`, noting each statement it runs."""
+    request = next(steps)
+    while True:
+        statements.append(request[0].sql)
+        try:
+            request = steps.send((yield request))
+        except StopIteration as stop:
+            return stop.value
+
+
+async def test_on_postgresql_a_rounds_claims_and_deliveries_are_one_statement_each(
+    store: Store
+) -> None:
+    """PostgreSQL, a round trip per statement: six claims are one compare-and-set of all six
+    (after the two reads of the heads), five delivered results one update, and a retry its
+    own; SQLite (statements in its own thread) runs one per row."""
+    now = datetime.now(UTC)
+    ids = await _queue(store, 6, now)
+    claimed: list[str] = []
+    rows = await lease.run_steps(store.engine, _counted(lease.claim(
+        store.engine, 6, now + timedelta(seconds=1), node_id=NODE, lease=60), claimed))
+    assert [r.id for r in rows] == ids
+    results: list[tuple[int, dict[str, object]]] = [
+        (i, {"state": "delivered", "delivered_at": now}) for i in ids]
+    results[3] = (ids[3], {"state": "pending", "last_error": "11200: boom",
+                           "last_error_code": 11200, "next_attempt_at": now})
+    settled: list[str] = []
+    written = await lease.run_steps(store.engine, _counted(
+        lease.settle_steps(store.engine, results, NODE), settled))
+    assert written == [True] * 6
+    postgresql = store.engine.dialect.name == "postgresql"
+    assert len(claimed) == (3 if postgresql else 8)
+    assert len(settled) == (2 if postgresql else 6)
+    async with store.engine.connect() as conn:
+        states = dict((await conn.execute(select(outbox_table.c.id, outbox_table.c.state))).all())
+    assert [states[i] for i in ids] == ["delivered"] * 3 + ["pending"] + ["delivered"] * 2
 
 
 async def test_concurrent_enqueues_share_commits_keep_order_and_refuse_only_a_repeat(
