@@ -232,14 +232,15 @@ def settle_steps(engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any
                  if values.keys() == {"state", "delivered_at"}
                  and values["state"] == "delivered"}
     written_ids: set[int] = set()
-    if _one_trip_each(engine) and delivered:
+    batched = _one_trip_each(engine)
+    if batched and delivered:
         rows = yield _statement(engine, "delivered_all", _DELIVERED_ALL), {
             "row_ids": list(delivered), "ats": list(delivered.values()), "node": node_id}
         written_ids.update(row[0] for row in rows)
     for row_id, values in results:
+        if row_id in delivered and batched:
+            continue  # written above
         if row_id in delivered:
-            if _one_trip_each(engine):
-                continue
             rows = yield _statement(engine, "delivered", _DELIVERED), {
                 "row_id": row_id, "node": node_id, "at": values["delivered_at"]}
         else:  # a retry or a failure
