@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
 from adapter.db.driver_steps import DriverStatement, Steps, compiled_for, run_steps
+from adapter.db.json_lists import JsonList, json_items
 from adapter.db.schema import UTCDateTime, outbox_table
 
-__all__ = ["Outlook", "Steps", "claim", "outlook", "release", "run_steps", "settle_many",
-           "settle_steps", "take_back_interrupted"]
+__all__ = ["Outlook", "Steps", "claim", "give_back_steps", "outlook", "release", "run_steps",
+           "settle_many", "settle_steps", "take_back_interrupted"]
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +78,39 @@ _LEASE_ENDED_HEADS = (
     .with_for_update(skip_locked=True)
 )
 
-# The compare-and-set of a claim: a row another node changed since it was read (no longer
-# due) returns nothing.
-_TAKE = (
-    update(outbox_table)
-    .where(_C.id == bindparam("row_id"), _DUE_NOW)
-    .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
-            lease_until=bindparam("until", type_=UTCDateTime()))
-    .returning(_C.id)
-)
-
-# On PostgreSQL, where each statement is a round trip, a round's claims are ONE compare-and-set
-# of all its candidates (an array of ids) and its delivered results ONE update (arrays of ids
-# and times, unnested): one trip each instead of one per row. SQLite runs the per-row
-# statements in its own thread, where a statement costs microseconds (`run_steps`).
+# A round's claims are ONE compare-and-set of all its candidates (a list of ids) and its
+# delivered results ONE update (lists of ids and times): on PostgreSQL one round trip each
+# instead of one per row (arrays: `= ANY`, `unnest`); on SQLite, whose statements run in its
+# own thread (`run_steps`), fewer statements and Python steps there (JSON lists: `json_each`).
+# The claim is a compare-and-set: a row another node changed since it was read (no longer due)
+# is not taken.
 _TAKE_ALL = (
     update(outbox_table)
     .where(_C.id == any_(bindparam("row_ids", type_=ARRAY(_C.id.type))), _DUE_NOW)
     .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
             lease_until=bindparam("until", type_=UTCDateTime()))
+    .returning(_C.id)
+)
+_IDS_SQLITE = json_items(bindparam("row_ids", type_=JsonList(_C.id.type)), "ids")
+_TAKE_ALL_SQLITE = (
+    update(outbox_table)
+    .where(_C.id.in_(select(_IDS_SQLITE.c.value)), _DUE_NOW)
+    .values(state="sending", attempts=_C.attempts + 1, claimed_by=bindparam("node"),
+            lease_until=bindparam("until", type_=UTCDateTime()))
+    .returning(_C.id)
+)
+_DELIVERY_IDS = json_items(bindparam("row_ids", type_=JsonList(_C.id.type)), "ids")
+_DELIVERY_ATS = json_items(bindparam("ats", type_=JsonList(UTCDateTime())), "ats")
+_DELIVERIES_SQLITE = (
+    select(_DELIVERY_IDS.c.value.label("id"), _DELIVERY_ATS.c.value.label("at"))
+    .where(_DELIVERY_IDS.c.key == _DELIVERY_ATS.c.key).subquery("delivery")
+)
+_DELIVERED_ALL_SQLITE = (
+    update(outbox_table)
+    .where(_C.id == _DELIVERIES_SQLITE.c.id, _C.state == "sending",
+           _C.claimed_by == bindparam("node"))
+    .values(state="delivered", delivered_at=_DELIVERIES_SQLITE.c.at, claimed_by=None,
+            lease_until=None)
     .returning(_C.id)
 )
 _DELIVERIES = func.unnest(
@@ -118,15 +133,17 @@ _OUTLOOK = select(
     func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
 ).where(_is_open(outbox_table))
 
-# A delivered result: one per delivered callback.
-_DELIVERED = (
+# A claimed row given back untried (`ready_rows`): pending again, its claim's attempt undone.
+_GIVE_BACK = (
     update(outbox_table)
     .where(_C.id == bindparam("row_id"), _C.state == "sending",
            _C.claimed_by == bindparam("node"))
-    .values(state="delivered", delivered_at=bindparam("at", type_=UTCDateTime()),
-            claimed_by=None, lease_until=None)
+    .values(state="pending", attempts=_C.attempts - 1, claimed_by=None, lease_until=None)
     .returning(_C.id)
 )
+
+_BATCHED = {"postgresql": {"take_all": _TAKE_ALL, "delivered_all": _DELIVERED_ALL},
+            "sqlite": {"take_all": _TAKE_ALL_SQLITE, "delivered_all": _DELIVERED_ALL_SQLITE}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +160,11 @@ def _statement(engine: AsyncEngine, name: str, statement: Any) -> DriverStatemen
     return compiled_for(engine, name, lambda: DriverStatement(engine, statement))
 
 
+def _batched(engine: AsyncEngine, name: str) -> DriverStatement:
+    """The statement `name` over a list of rows, as `engine`'s dialect writes lists."""
+    return _statement(engine, name, _BATCHED[engine.dialect.name][name])
+
+
 def outlook(engine: AsyncEngine, now: datetime) -> Steps[Outlook]:
     """The `Outlook` at `now`, in one statement (steps of a transaction: `run_steps`)."""
     ((count, pending_at, lease_end),) = yield _statement(engine, "outlook", _OUTLOOK), {
@@ -157,23 +179,18 @@ def claim(
 ) -> Steps[list[OutboxRow]]:
     """Claim up to `limit` due head rows (soonest due first; never one of `busy`, the rows
     this node is still sending) for `node_id`, for `lease` seconds (steps of a transaction
-    on the driver: `run_steps`): the due heads read and locked, then a compare-and-set for
-    each. Another node's concurrent claim wins cleanly (rows it holds are skipped; a row it
-    changed no longer matches)."""
-    candidates = yield from _due_heads(engine, now, limit + len(busy))
+    on the driver: `run_steps`): the due heads read and locked, then one compare-and-set of
+    them all. Another node's concurrent claim wins cleanly (rows it holds are skipped; a row
+    it changed no longer matches)."""
+    candidates = yield from _due_heads(engine, now, limit, len(busy))
     candidates = [cand for cand in candidates if cand["id"] not in busy][:limit]
+    if not candidates:
+        return []
     until = now + timedelta(seconds=lease)
-    values: dict[str, object] = {"now": now, "node": node_id, "until": until}
-    if _one_trip_each(engine) and candidates:
-        rows = yield _statement(engine, "take_all", _TAKE_ALL), {
-            **values, "row_ids": [cand["id"] for cand in candidates]}
-        taken = {row[0] for row in rows}
-    else:
-        take = _statement(engine, "take", _TAKE)
-        taken = set()
-        for candidate in candidates:
-            if (yield take, {**values, "row_id": candidate["id"]}):
-                taken.add(candidate["id"])
+    rows = yield _batched(engine, "take_all"), {
+        "now": now, "node": node_id, "until": until,
+        "row_ids": [cand["id"] for cand in candidates]}
+    taken = {row[0] for row in rows}
     claimed: list[OutboxRow] = []
     for candidate in candidates:
         if candidate["id"] not in taken:
@@ -186,16 +203,20 @@ def claim(
     return claimed
 
 
-def _due_heads(engine: AsyncEngine, now: datetime, limit: int) -> Steps[list[dict[str, Any]]]:
-    """The `limit` soonest due heads (pending, or their lease ran out), soonest first."""
+def _due_heads(engine: AsyncEngine, now: datetime, limit: int, busy: int
+               ) -> Steps[list[dict[str, Any]]]:
+    """The `limit` soonest due heads (pending, or their lease ran out), soonest first, read
+    with room for the `busy` rows this node is sending where they can be: among the rows
+    whose lease ran out. (A busy row is pending only when this round wrote it a retry due at
+    once: then the round claims one row fewer, and the next one takes it.)"""
     found = []
-    for name, statement in (("pending_heads", _PENDING_HEADS),
-                            ("lease_ended_heads", _LEASE_ENDED_HEADS)):
+    for name, statement, room in (("pending_heads", _PENDING_HEADS, 0),
+                                  ("lease_ended_heads", _LEASE_ENDED_HEADS, busy)):
         heads = _statement(engine, name, statement)
-        rows = yield heads, {"now": now, "limit": limit}
+        rows = yield heads, {"now": now, "limit": limit + room}
         found += [dict(zip(heads.keys, row, strict=True)) for row in rows]
     found.sort(key=lambda head: (head["next_attempt_at"], head["id"]))
-    return found[:limit]
+    return found[:limit + busy]
 
 
 async def take_back_interrupted(engine: AsyncEngine, node_id: str, *, single_node: bool) -> int:
@@ -223,6 +244,17 @@ async def release(engine: AsyncEngine, ids: Sequence[int], node_id: str) -> None
         )
 
 
+def give_back_steps(engine: AsyncEngine, ids: Sequence[int], node_id: str) -> Steps[int]:
+    """Give back the rows `ids` that `node_id` claimed and never tried (``pending`` again, as
+    due as before, the claim's attempt undone), steps of a transaction: how many it held."""
+    statement = _statement(engine, "give_back", _GIVE_BACK)
+    held = 0
+    for row_id in ids:
+        if (yield statement, {"row_id": row_id, "node": node_id}):
+            held += 1
+    return held
+
+
 def settle_steps(engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any]]],
                  node_id: str) -> Steps[list[bool]]:
     """Write each attempt's result `values` to its row and end `node_id`'s claim, in order
@@ -232,28 +264,18 @@ def settle_steps(engine: AsyncEngine, results: Sequence[tuple[int, dict[str, Any
                  if values.keys() == {"state", "delivered_at"}
                  and values["state"] == "delivered"}
     written_ids: set[int] = set()
-    batched = _one_trip_each(engine)
-    if batched and delivered:
-        rows = yield _statement(engine, "delivered_all", _DELIVERED_ALL), {
+    if delivered:
+        rows = yield _batched(engine, "delivered_all"), {
             "row_ids": list(delivered), "ats": list(delivered.values()), "node": node_id}
         written_ids.update(row[0] for row in rows)
     for row_id, values in results:
-        if row_id in delivered and batched:
-            continue  # written above
         if row_id in delivered:
-            rows = yield _statement(engine, "delivered", _DELIVERED), {
-                "row_id": row_id, "node": node_id, "at": values["delivered_at"]}
-        else:  # a retry or a failure
-            rows = yield _result_update(engine, tuple(sorted(values))), {
-                **values, "row_id": row_id, "node": node_id}
+            continue  # written above
+        rows = yield _result_update(engine, tuple(sorted(values))), {  # a retry, a failure
+            **values, "row_id": row_id, "node": node_id}
         if rows:
             written_ids.add(row_id)
     return [row_id in written_ids for row_id, _values in results]
-
-
-def _one_trip_each(engine: AsyncEngine) -> bool:
-    """Whether a round's claims and deliveries are one statement each (PostgreSQL)."""
-    return engine.dialect.name == "postgresql"
 
 
 async def settle_many(

@@ -1,11 +1,13 @@
 """The outbox's worker: one node's loop that claims due rows and delivers them.
 
-It starts the due head row of each idle key (at most `max_parallel` at a time), makes each
+It starts the due head row of each idle key (at most `max_parallel` at a time; a round claims
+up to twice that, the rest waiting claimed for the next free slot: `ready_rows`), makes each
 attempt as Twilio would (up to ``1 + rc`` requests within ``tt``, the failures ``rp`` names
 retried at once; never longer than the claim's lease), and writes the result: delivered,
 failed for good (with Twilio's code, and a WARNING), or due again after the `RetryPolicy`'s
-delay. A round is one transaction: the results of the attempts that ended (`settling`), then
-the claims that fill their slots. Between rounds it sleeps until an attempt ends, a row falls
+delay. A round is one transaction: the results of the attempts that ended (`settling`), the
+claimed rows given back untried (they waited too long), then the claims that fill their slots
+(and the ready rows they emptied). Between rounds it sleeps until an attempt ends, a row falls
 due, a foreign lease runs out, a row is queued (`notify`) or `poll_interval` passes (rows other
 nodes queued).
 """
@@ -30,6 +32,7 @@ from adapter.callbacks.connection_overrides import (
     OverrideError,
     parse_fragment,
 )
+from adapter.callbacks.ready_rows import ReadyRows
 from adapter.callbacks.retry import UNEXPECTED_ERROR_CODE, Outcome, RetryPolicy, outcome_of
 from adapter.callbacks.rows import OutboxRow
 from adapter.callbacks.settling import ResultQueue
@@ -45,6 +48,8 @@ __all__ = ["OutboxWorker", "WorkerSettings"]
 _Round = tuple[list[bool], datetime, float, list[OutboxRow], "lease.Outlook | None"]
 """What a round's transaction returns: its results' fates, the claim's time (and loop time),
 the rows claimed, the outlook if read."""
+
+READY_WAIT_SHARE = 0.25  # of the lease: how long a claimed row may wait for a slot
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +102,9 @@ class OutboxWorker:
         # The loop and every delivery run in `_tasks`; `_in_flight` holds the ids of the rows
         # being delivered (a set, not a map to their tasks: `_tasks` keeps and cancels those).
         self._tasks = TaskSet("outbox")
-        self._in_flight: set[int] = set()
+        self._in_flight: set[int] = set()  # (claimed ahead and waiting in `_ready` included)
+        self._ready = ReadyRows(max_wait=settings.lease * READY_WAIT_SHARE)
+        self._sending = 0  # attempts making requests: at most max_parallel
         self._loop: asyncio.Task[None] | None = None
 
     @property
@@ -129,7 +136,11 @@ class OutboxWorker:
         ended = self._results.take()  # (a round cut off here wrote its own, or nothing)
         if ended:
             await lease.settle_many(self._engine, [(r, v) for r, v, _f in ended], self._node_id)
-        abandoned = in_flight.difference(r for r, _v, _f in ended)
+        untried = self._ready.drain()
+        if untried:
+            await lease.run_steps(self._engine,
+                                  lease.give_back_steps(self._engine, untried, self._node_id))
+        abandoned = in_flight.difference(r for r, _v, _f in ended).difference(untried)
         self._in_flight.clear()
         if abandoned:
             await lease.release(self._engine, list(abandoned), self._node_id)
@@ -171,10 +182,12 @@ class OutboxWorker:
         nodes queued: `poll_interval`).
         """
         results = self._results.take()
-        in_flight = set(self._in_flight)  # (rows whose results this round writes included)
-        ending = in_flight.intersection(row_id for row_id, _v, _f in results)
-        free = self._settings.max_parallel - len(in_flight) + len(ending)
         loop = asyncio.get_running_loop()
+        stale = self._ready.take_stale(loop.time())
+        in_flight = set(self._in_flight)  # (rows whose results this round writes included)
+        # Claims for the slots and as many ready behind them; a row whose attempt ended holds
+        # neither (its result is written by this round or the next).
+        free = 2 * self._settings.max_parallel - self._sending - len(self._ready)
         count_due = self._count_due()
 
         def round_steps() -> Steps[_Round]:
@@ -185,6 +198,8 @@ class OutboxWorker:
             written = yield from lease.settle_steps(
                 self._engine, [(row_id, values) for row_id, values, _f in results],
                 self._node_id)
+            if stale:
+                yield from lease.give_back_steps(self._engine, stale, self._node_id)
             now = self._clock()
             claimed_at = loop.time()
             claimed: list[OutboxRow] = []
@@ -204,13 +219,17 @@ class OutboxWorker:
                 self._engine, round_steps())
         except BaseException as exc:
             ResultQueue.failed(results, exc)
+            self._in_flight.difference_update(stale)  # given back once their lease runs out
             raise
         ResultQueue.written(results, written)
+        self._in_flight.difference_update(stale)
         if outlook is not None:
             self.open_rows = outlook.open_rows
-        for row in claimed:
-            self._in_flight.add(row.id)
-            self._tasks.spawn(self._deliver(row, claimed_at), str(row.id))
+        self._in_flight.update(row.id for row in claimed)
+        self._ready.add(claimed, claimed_at)
+        self._fill_slots()
+        if self._ready.has_stale:
+            return 0.0  # give them back now
         if self._retry_at is not None and self._retry_at <= now:
             self._retry_at = None  # due: claimed by this round, or once a row in flight ends
         if claimed and len(claimed) == free:
@@ -233,8 +252,23 @@ class OutboxWorker:
             return True
         return False
 
+    def _fill_slots(self) -> None:
+        """Start ready rows while a slot is free (none once the worker stops)."""
+        if self._loop is None:
+            return
+        now = asyncio.get_running_loop().time()
+        while self._sending < self._settings.max_parallel:
+            ready = self._ready.next(now)
+            if ready is None:
+                break
+            self._sending += 1
+            self._tasks.spawn(self._deliver(*ready), str(ready[0].id))
+        if self._ready.has_stale:
+            self._wake.set()  # the next round gives them back
+
     async def _deliver(self, row: OutboxRow, claimed_at: float) -> None:
-        """Make an attempt of `row`, claimed at loop time `claimed_at`, and record it."""
+        """Make an attempt of `row`, claimed at loop time `claimed_at`, and record it; its
+        slot is free for the next ready row as soon as the attempt has ended."""
         attempt = row.attempts + 1
         lease_end = claimed_at + self._lease
         try:
@@ -249,6 +283,9 @@ class OutboxWorker:
                     log.warning("outbox: callback %d to %s: connection override: %s",
                                 row.id, split_fragment(row.url)[0], warning)
                 outcome = await self._attempt(row, parsed, claimed_at)
+            finally:
+                self._sending -= 1
+                self._fill_slots()
             await self._record(row, attempt, outcome, overrides, lease_end)
         except asyncio.CancelledError:
             raise
