@@ -11,11 +11,12 @@ thread with its own hub, and the two sides only meet here.
   drains; callbacks (results of `call` included) run in the order they were posted. Only the
   first post into an empty FIFO wakes the loop (``call_soon_threadsafe``): a burst of events
   costs one wake-up, not one each.
-- backpressure: `GeventBridge.post_from_reader` (a socket's reading greenlet) first waits while
-  `max_pending` posts are not yet run, and goes on once the loop has run them down to half of
-  that. The reader then stops reading, so the kernel's socket buffer and FreeSWITCH hold a
-  burst, not this process's memory. Nothing is dropped or reordered, and no deadlock is
-  possible: the loop never waits for the gevent thread, it only runs what was posted.
+- backpressure: `GeventBridge.post_from_reader` (a socket's reading greenlet: its events and,
+  at its end, its close notice) first waits while `max_pending` posts are not yet run, and
+  goes on once the loop has run them down to half of that. The reader then stops reading,
+  so the kernel's socket buffer and FreeSWITCH hold a burst, not this process's memory.
+  Nothing is dropped or reordered, and no deadlock is possible: the loop never waits for the
+  gevent thread, it only runs what was posted.
 - start: the thread creates its hub, runs the setup function (connect, bind) and only then
   reports ready, with the setup's result or its exception (the ready handshake).
 - stop: a teardown function runs in the gevent thread, greenlets still running are killed (their

@@ -179,8 +179,9 @@ class InboundApi:
         await self._down.wait()
 
     def on_closed_handler(self, esl: FramedInboundESL) -> None:
-        """For `connect_inbound` (gevent thread): tell the asyncio side about the loss."""
-        self._bridge.post(self._lost, esl)
+        """For `connect_inbound` (the reading greenlet's end): tell the asyncio side about
+        the loss, behind the events read before it and within their bound."""
+        self._bridge.post_from_reader(self._lost, esl)
 
     def event_handler(self, event: ParsedEvent) -> None:
         """For `connect_inbound` (gevent thread): hand a subscribed event to the asyncio side."""

@@ -172,7 +172,9 @@ class OutboundListener:
                 link.uuid = esl_uuid(data.unique_id)
                 self._post(self._sink.call_opened, link, data)
                 opened = True
-                session.on_closed = lambda: self._post(self._sink.call_closed, link.id)
+                # From the reading greenlet's end, behind its events and within their bound.
+                session.on_closed = lambda: self._bridge.post_from_reader(
+                    self._sink.call_closed, link.id)
                 session.on_event = lambda event: self._bridge.post_from_reader(link.deliver,
                                                                                event)
                 # In one write: one round trip, not three (bench/real_pbx_load.py, #13 row 5).
