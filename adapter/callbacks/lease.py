@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, and_, any_, bindparam, case, column, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,8 +53,10 @@ _NOW = bindparam("now", type_=UTCDateTime())
 
 def _is_open(table: Any) -> Any:
     """`table`'s row is open (`OPEN_STATES`), without an expanding IN (the driver runs these
-    statements as compiled: `driver_sql`)."""
-    return or_(*(table.c.state == state for state in OPEN_STATES))
+    statements as compiled: `driver_sql`), and with the states written in the statement, not
+    bound: so SQLite's and PostgreSQL's planners see that its rows lie in the partial index
+    of open rows (`ix_outbox_open_key_id`), written the same way."""
+    return or_(*(table.c.state == literal_column(f"'{state}'") for state in OPEN_STATES))
 
 
 _DUE_NOW = or_(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapter.callbacks.driver_sql import outbox_insert
 from adapter.callbacks.events import call_status_event_prefix, recording_event_status
-from adapter.db.schema import outbox_table
+from adapter.db.schema import OUTBOX_OPEN_STATES, outbox_table
 
 __all__ = [
     "OPEN_STATES",
@@ -37,7 +37,7 @@ __all__ = [
 
 OutboxState = Literal["pending", "sending", "delivered", "failed"]
 
-OPEN_STATES: Final = ("pending", "sending")
+OPEN_STATES: Final = OUTBOX_OPEN_STATES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

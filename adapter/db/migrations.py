@@ -1,9 +1,9 @@
 """Creating and upgrading the database: every table of `adapter.db.schema`, once, at open.
 
-A new database gets every table; an older one also gets the columns (and the index on a
-column) that later releases added. On PostgreSQL all of it runs under one advisory lock
-(`SCHEMA_LOCK_KEY`), so several nodes starting at once never race each other: one creates, the
-others wait and then find everything there.
+A new database gets every table; an older one also gets the columns and the indexes that later
+releases added, and loses the indexes they replaced. On PostgreSQL all of it runs under one
+advisory lock (`SCHEMA_LOCK_KEY`), so several nodes starting at once never race each other: one
+creates, the others wait and then find everything there.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Final
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex
 
 from adapter.db.schema import metadata
 
@@ -31,8 +32,12 @@ _ADDED_COLUMNS: Final = {
     ("outbox", "lease_until"): "TIMESTAMP WITH TIME ZONE",
     ("outbox", "event"): "VARCHAR(128)",
 }
-# Indexes on added columns: `create_all` makes them only with a new table.
-_ADDED_INDEXES: Final = ("CREATE UNIQUE INDEX IF NOT EXISTS ux_outbox_event ON outbox (event)",)
+# Indexes added after the first release, by (table, name), as `adapter.db.schema` defines
+# them: `create_all` makes a table's indexes only with the table.
+_ADDED_INDEXES: Final = (("outbox", "ux_outbox_event"), ("outbox", "ix_outbox_due"),
+                         ("outbox", "ix_outbox_open_key_id"))
+# Indexes a later one replaced: (state, next_attempt_at) by ix_outbox_due.
+_DROPPED_INDEXES: Final = ("ix_outbox_state_due",)
 
 
 async def lock_schema(conn: AsyncConnection) -> None:
@@ -57,5 +62,8 @@ async def upgrade_schema(conn: AsyncConnection) -> None:
         await conn.execute(text(
             f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[(table, column)]}"))
         log.info("schema: added column %s.%s", table, column)
-    for statement in _ADDED_INDEXES:
-        await conn.execute(text(statement))
+    for table, name in _ADDED_INDEXES:
+        (index,) = (i for i in metadata.tables[table].indexes if i.name == name)
+        await conn.execute(CreateIndex(index, if_not_exists=True))
+    for name in _DROPPED_INDEXES:
+        await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))

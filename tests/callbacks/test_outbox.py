@@ -534,8 +534,9 @@ async def test_restarted_node_with_the_same_id_resends_at_once(
         await store.close()
 
 
-async def test_old_table_gets_the_claim_columns(tmp_path: Path, rx: Receiver,
-                                                client: WebhookClient) -> None:
+async def test_old_table_gets_the_claim_columns_and_todays_indexes(
+    tmp_path: Path, rx: Receiver, client: WebhookClient
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     engine = create_async_engine(url)
     async with engine.begin() as conn:  # the outbox table of the first release
@@ -545,8 +546,17 @@ async def test_old_table_gets_the_claim_columns(tmp_path: Path, rx: Receiver,
             "VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, next_attempt_at DATETIME NOT "
             "NULL, last_error TEXT, last_error_code INTEGER, idempotency_token VARCHAR(64) NOT "
             "NULL, created_at DATETIME NOT NULL, delivered_at DATETIME)"))
+        await conn.execute(text(
+            "CREATE INDEX ix_outbox_state_due ON outbox (state, next_attempt_at)"))
+        await conn.execute(text("CREATE INDEX ix_outbox_key_id ON outbox (key, id)"))
     await engine.dispose()
     store = await Store.open(url)
+    async with store.engine.connect() as conn:
+        indexes = {row[0] for row in await conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' "
+            "AND name NOT LIKE 'sqlite_%'"))}
+    assert indexes == {"ix_outbox_due", "ix_outbox_key_id", "ix_outbox_open_key_id",
+                       "ux_outbox_event"}
     box = Outbox(store, client, backoff=FAST)
     try:
         await box.start()
