@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from adapter.db.group_commit import GroupCommit, Statement
 from adapter.db.migrations import upgrade_schema
+from adapter.db.pg_engine import create_pg_engine
 from adapter.db.schema import calls_table, recordings_table, transcriptions_table
 from adapter.errors import AdapterError
 
@@ -155,15 +156,12 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 # timeout only turned load into lost writes: at 200 concurrent calls, 358 "QueuePool limit
 # ... reached" errors, recordings left open and callback results not written (issue #13).
 _POOL_WAIT: Final = None
-PG_POOL_SIZE: Final = 10
-PG_POOL_OVERFLOW: Final = 10
 
 
 def _create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE,
-                                   max_overflow=PG_POOL_OVERFLOW, pool_timeout=_POOL_WAIT)
+        return create_pg_engine(url, pool_timeout=_POOL_WAIT)  # its pool checks connections
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every pooled connection would see its own empty database.
         # No reset on return, as below (`driver_steps` gives the connection back bare).
