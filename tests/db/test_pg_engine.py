@@ -60,7 +60,9 @@ async def test_a_connection_the_server_closed_is_replaced_at_checkout(
     assert await run_steps(engine, _one(engine, _PID)) != pid  # a new connection, no error
 
 
-async def test_a_connection_that_broke_in_use_is_replaced_before_the_next_use(engine: AsyncEngine) -> None:
+async def test_a_connection_that_broke_in_use_is_replaced_before_the_next_use(
+    engine: AsyncEngine,
+) -> None:
     pid, _driver = await _pid_and_driver(engine)
     with pytest.raises((asyncpg.AdminShutdownError, asyncpg.InterfaceError)):
         await run_steps(engine, _one(engine, _SUICIDE))
