@@ -136,3 +136,48 @@ async def test_stop_runs_teardown_there_and_fails_pending_calls() -> None:
     with pytest.raises(BridgeStopped):
         await bridge.call(lambda: 1)
     await bridge.stop(within=1)  # twice is harmless
+
+
+async def test_calls_beyond_the_bound_wait_for_a_greenlet_in_order() -> None:
+    """Two greenlets at most: the next calls wait (as data, not greenlets) until one ends,
+    then start in the order they were made; every result still arrives."""
+    bridge = GeventBridge("test-gevent", max_jobs=2)
+    await bridge.start(lambda: None, within=5)
+    try:
+        gate = await bridge.call(gevent.event.Event)
+        two_running = asyncio.Event()
+        started: list[int] = []
+
+        def note(n: int) -> None:  # in the loop, posted by the job
+            started.append(n)
+            if len(started) == 2:
+                two_running.set()
+
+        def job(n: int) -> tuple[int, bool]:
+            opened = gate.is_set()  # the queued ones start only once a greenlet is free
+            bridge.post(note, n)
+            if n < 2:
+                gate.wait(10)  # the first two hold both greenlets
+            return n, opened
+
+        calls = [asyncio.ensure_future(bridge.call(job, n)) for n in range(4)]
+        await asyncio.wait_for(two_running.wait(), 5)
+        gate.set()  # from this thread: gevent's Event wakes its waiters in their own hub
+        results = await asyncio.wait_for(asyncio.gather(*calls), 5)
+    finally:
+        await bridge.stop(within=5)
+    assert results == [(0, False), (1, False), (2, True), (3, True)]
+    assert started == [0, 1, 2, 3]
+    assert bridge.peak_jobs == 2
+
+
+async def test_stop_fails_the_calls_still_waiting_for_a_greenlet() -> None:
+    bridge = GeventBridge("test-gevent", max_jobs=1)
+    await bridge.start(lambda: None, within=5)
+    running = asyncio.ensure_future(bridge.call(gevent.sleep, 30))
+    queued = asyncio.ensure_future(bridge.call(lambda: "never"))
+    await asyncio.sleep(0)  # both calls handed to the hub; the stop's turn comes after them
+    await bridge.stop(within=5)
+    for call in (running, queued):
+        with pytest.raises(BridgeStopped):
+            await asyncio.wait_for(call, 5)
