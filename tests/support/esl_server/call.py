@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import socket
 import uuid as uuid_module
 from collections import deque
 from typing import TYPE_CHECKING
@@ -112,6 +113,14 @@ class FakeCall(Applications, UuidRecording):
             if self._writer is not None:
                 self._writer.close()
         self._wakeup.set()
+
+    def end_socket_now(self) -> None:
+        """Send the socket's end (FIN) at once, in this call, not on a later turn of the loop
+        (what was written before it is already in the kernel): for a test that holds the
+        adapter's loop while its reader reads on. The adapter then closes its side, and the
+        call goes on as after `_lose_socket`."""
+        if self._writer is not None and not self._closed:
+            self._writer.transport.get_extra_info("socket").shutdown(socket.SHUT_WR)
 
     def _write(self, data: bytes) -> None:
         if self._writer is not None and not self._closed:
