@@ -3,7 +3,8 @@
 Backpressure on the ESL event path: a burst on a call's outbound socket,
 through `OutboundListener` and `GeventBridge`, never queues more than the bridge's bound of
 posted-but-not-handled events; every event still arrives, in order, and the hung-up call's
-lingering events and its close come after them.
+lingering events and its close come after them. The close notice, posted as the socket ends,
+waits within the bound like the events.
 
 FreeSWITCH cannot be made to send a burst of events on demand: the ESL test server (the lab
 transcripts' bytes over real sockets) writes it, and the asyncio loop is held back on the first
