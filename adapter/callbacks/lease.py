@@ -25,7 +25,6 @@ from sqlalchemy import (
     case,
     column,
     func,
-    literal_column,
     or_,
     select,
     update,
@@ -33,10 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapter.callbacks.rows import OPEN_STATES, OutboxRow, row_from
+from adapter.callbacks.rows import OutboxRow, row_from
 from adapter.db.driver_steps import DriverStatement, Steps, compiled_for, run_steps
 from adapter.db.json_lists import JsonList, json_items
-from adapter.db.schema import UTCDateTime, outbox_table
+from adapter.db.schema import UTCDateTime, outbox_is_open, outbox_table
 
 __all__ = ["Outlook", "Steps", "claim", "give_back_steps", "outlook", "release", "run_steps",
            "settle_many", "settle_steps", "take_back_interrupted"]
@@ -51,14 +50,6 @@ _HEAD = outbox_table.alias("head")
 _NOW = bindparam("now", type_=UTCDateTime())
 
 
-def _is_open(table: Any) -> Any:
-    """`table`'s row is open (`OPEN_STATES`), without an expanding IN (the driver runs these
-    statements as compiled: `driver_sql`), and with the states written in the statement, not
-    bound: so SQLite's and PostgreSQL's planners see that its rows lie in the partial index
-    of open rows (`ix_outbox_open_key_id`), written the same way."""
-    return or_(*(table.c.state == literal_column(f"'{state}'") for state in OPEN_STATES))
-
-
 _DUE_NOW = or_(
     and_(_C.state == "pending", _C.next_attempt_at <= _NOW),
     and_(_C.state == "sending", or_(_C.lease_until.is_(None), _C.lease_until <= _NOW)),
@@ -66,7 +57,7 @@ _DUE_NOW = or_(
 # The oldest open row of its key: only a key's head may be sent (in order per key).
 _IS_HEAD = _C.id == (
     select(func.min(_HEAD.c.id))
-    .where(_HEAD.c.key == _C.key, _is_open(_HEAD))
+    .where(_HEAD.c.key == _C.key, outbox_is_open(_HEAD))
     .scalar_subquery()
 )
 
@@ -145,7 +136,7 @@ _OUTLOOK = select(
     func.min(case((and_(_C.state == "pending", _C.next_attempt_at > _NOW),
                    _C.next_attempt_at))),
     func.min(case((and_(_C.state == "sending", _C.lease_until > _NOW), _C.lease_until))),
-).where(_is_open(outbox_table))
+).where(outbox_is_open(outbox_table))
 
 # A claimed row given back untried (`ready_rows`): pending again, its claim's attempt undone.
 _GIVE_BACK = (

@@ -27,7 +27,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    text,
+    literal_column,
+    or_,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "call_owners_table",
     "calls_table",
     "metadata",
+    "outbox_is_open",
     "outbox_table",
     "owed_requests_table",
     "recordings_table",
@@ -144,9 +146,14 @@ transcriptions_table = _resource_table(
 
 OUTBOX_OPEN_STATES = ("pending", "sending")
 """An outbox row still to be sent (``delivered`` and ``failed`` rows are done)."""
-# The same test as the outbox's statements write it (an OR of equalities), so PostgreSQL's
-# planner can prove that a statement's rows lie in the partial index below.
-_OUTBOX_OPEN = text(" OR ".join(f"state = '{state}'" for state in OUTBOX_OPEN_STATES))
+
+
+def outbox_is_open(table: Any) -> Any:
+    """`table`'s (the outbox's, or an alias of it) row is open: an OR of equalities with the
+    states written in the statement, not bound, and no expanding IN (the outbox's statements
+    run as compiled on the driver). The partial index of open rows is written with this same
+    test, so SQLite's and PostgreSQL's planners see that a statement's rows lie in it."""
+    return or_(*(table.c.state == literal_column(f"'{state}'") for state in OUTBOX_OPEN_STATES))
 
 outbox_table = Table(
     "outbox",
@@ -173,12 +180,12 @@ outbox_table = Table(
     # whenever its statistics lagged a burst: 173 ms a round with 2,000 queued (issue #13).
     Index("ix_outbox_due", "state", "next_attempt_at", "id"),
     Index("ix_outbox_key_id", "key", "id"),
-    # Each key's open rows, oldest first: a key's head is one lookup, however many of its rows
-    # are done (the head test of every claim candidate: `adapter.callbacks.lease`).
-    Index("ix_outbox_open_key_id", "key", "id", postgresql_where=_OUTBOX_OPEN,
-          sqlite_where=_OUTBOX_OPEN),
     Index("ux_outbox_event", "event", unique=True),
 )
+# Each key's open rows, oldest first: a key's head is one lookup, however many of its rows are
+# done (the head test of every claim candidate: `adapter.callbacks.lease`).
+Index("ix_outbox_open_key_id", outbox_table.c.key, outbox_table.c.id,
+      postgresql_where=outbox_is_open(outbox_table), sqlite_where=outbox_is_open(outbox_table))
 
 owed_requests_table = Table(
     "owed_requests",

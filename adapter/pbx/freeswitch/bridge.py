@@ -301,7 +301,7 @@ class GeventBridge:
         self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
         timeout: float | None,
     ) -> None:
-        name = getattr(fn, "__qualname__", repr(fn))
+        name = _name(fn)
         try:
             if timeout is None:
                 result = fn(*args)
@@ -331,7 +331,12 @@ class GeventBridge:
         finally:
             queued, self._queued_jobs = list(self._queued_jobs), collections.deque()
             for future, fn, _args, _timeout in queued:
-                name = getattr(fn, "__qualname__", repr(fn))
-                self._settle(future, None, BridgeStopped(f"{self.name}: stopped before {name}"))
+                self._settle(future, None,
+                             BridgeStopped(f"{self.name}: stopped before {_name(fn)}"))
             gevent.killall(list(self._jobs), timeout=1.0)
             self._stopped.set()
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """A call's function, as its errors name it."""
+    return str(getattr(fn, "__qualname__", repr(fn)))
