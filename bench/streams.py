@@ -3,8 +3,11 @@
 AMI (shapes from the Asterisk lab notes §5): per call, Newchannel, Newstate, AsyncAGIStart (its
 URL-encoded ``Env``), MixMonitorStart, the AsyncAGIExec answering the call's RECORD FILE
 (URL-encoded ``Result``, our ``CommandId``), MixMonitorStop, Hangup, AsyncAGIEnd: 8 events,
-`CONCURRENT` calls interleaved. The adapter filters VarSet/Newexten out at the source, so the
-stream has none.
+`CONCURRENT` calls interleaved: what a session without an event filter reads of those calls,
+VarSet and Newexten left out. (The adapter's own session now asks Asterisk for only the events
+it reads, `adapter.pbx.asterisk.ami.event_filter`, which would also drop Newchannel and the
+MixMonitor events; the stream keeps them, so the row still compares the same bytes through
+panoramisk and through the adapter.)
 
 ESL (the fake FreeSWITCH of tests/support/esl_server, which renders the lab transcripts' frames:
 70-130 URL-encoded headers each): per recording, on the call's own socket, the execute /

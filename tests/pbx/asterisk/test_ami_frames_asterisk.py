@@ -216,9 +216,18 @@ async def fake() -> AsyncIterator[FakeAmi]:
 
 
 @pytest.fixture
-async def client(fake: FakeAmi) -> AsyncIterator[AmiClient]:
+def received() -> asyncio.Queue[AmiMessage]:
+    """The Newchannel and Hangup events the ``client`` receives."""
+    return asyncio.Queue()
+
+
+@pytest.fixture
+async def client(fake: FakeAmi, received: asyncio.Queue[AmiMessage]
+                 ) -> AsyncIterator[AmiClient]:
     ami = AmiClient(host="127.0.0.1", port=fake.port, username="adapter", secret=SECRET,
                     connect_timeout=5)
+    ami.on("Newchannel", received.put_nowait)  # handlers before the login's event filter
+    ami.on("Hangup", received.put_nowait)
     await ami.connect()
     yield ami
     await ami.close()
@@ -239,10 +248,8 @@ def _reads(client: AmiClient) -> asyncio.Queue[bytes]:
 
 
 async def test_caller_name_split_across_two_reads_arrives_whole(
-    fake: FakeAmi, client: AmiClient
+    fake: FakeAmi, client: AmiClient, received: asyncio.Queue[AmiMessage]
 ) -> None:
-    received: asyncio.Queue[AmiMessage] = asyncio.Queue()
-    client.on("Newchannel", received.put_nowait)
     reads = _reads(client)
     cut = NEWCHANNEL.index("🎉".encode()) + 2  # inside the 4-byte character
     await fake.push(NEWCHANNEL[:cut])
@@ -253,10 +260,9 @@ async def test_caller_name_split_across_two_reads_arrives_whole(
 
 
 async def test_oversized_frame_is_dropped_and_the_connection_survives(
-    fake: FakeAmi, client: AmiClient, caplog: pytest.LogCaptureFixture
+    fake: FakeAmi, client: AmiClient, received: asyncio.Queue[AmiMessage],
+    caplog: pytest.LogCaptureFixture
 ) -> None:
-    received: asyncio.Queue[AmiMessage] = asyncio.Queue()
-    client.on("Hangup", received.put_nowait)
     with caplog.at_level(logging.WARNING, logger="adapter.pbx.asterisk.ami_protocol"):
         await fake.push(b"Event: Hangup\r\nX: " + b"z" * 200_000 + b"\r\n\r\n" + HANGUP)
         event = await asyncio.wait_for(received.get(), 5)
