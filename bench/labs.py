@@ -24,8 +24,8 @@ for folder in ("tests/support", "tests/labs"):
 
 import aiohttp  # noqa: E402
 
-__all__ = ["adapter_process", "asterisk", "cpu_seconds", "freeswitch", "rss_kib",
-           "thread_cpu_seconds"]
+__all__ = ["adapter_process", "asterisk", "cpu_seconds", "freeswitch", "main_thread_cpu_seconds",
+           "rss_kib", "thread_cpu_seconds"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -35,7 +35,8 @@ _CHILD = """
 import cProfile, sys
 from adapter.cli import main
 if sys.argv[1]:
-    profile = cProfile.Profile()
+    import time
+    profile = cProfile.Profile(time.thread_time)
     profile.enable()
     try:
         main(["serve"])
@@ -50,6 +51,13 @@ else:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds so far of process `pid`'s main thread (the adapter's event
+    loop runs there)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
