@@ -6,7 +6,7 @@ panoramisk frames and parses AMI; this module adds what the adapter needs on top
 - framing on bytes, bounded, decoded per whole frame (`ami_protocol.FramedAmiProtocol`);
 - only the events some handler reads: at each login one ``Filter`` action lets through exactly
   those names (`event_filter`), so Asterisk neither writes nor the adapter parses the rest
-  (of the 25 events of a recorded test call, 12);
+  (of the 25 events of a recorded test call, 13);
 - every action's header values checked by `escape.ami_header_value` before sending;
 - AsyncAGI commands correlated by the `CommandID` we generate. panoramisk 1.4's own
   `send_agi_command` never resolves on Asterisk 22 (it waits for an Asterisk 11 style reply and
