@@ -72,8 +72,9 @@ def event_filter(names: Iterable[str]) -> str:
     Asterisk matches it, a POSIX extended regular expression, against each event's whole text,
     which starts ``Event: <name>`` and a CR: anchored at the start and ended by that white
     space, ``Hangup`` does not also let ``HangupRequest`` through (lab notes §6). The same
-    filter works on every Asterisk since 10 (the advanced ``MatchCriteria`` of 22.1 are not
-    needed). ValueError for a name that is not a plain event name."""
+    filter works on every Asterisk since 10 (the advanced ``MatchCriteria`` of recent releases,
+    present in the lab's 22.10, are not needed). ValueError for a name that is not a plain
+    event name."""
     unique = sorted(set(names))
     if not unique:
         raise ValueError("an event filter needs at least one event name")
