@@ -48,17 +48,21 @@ else:
 """
 
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds in the text of a /proc stat file (a process's or a thread's)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def main_thread_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds so far of process `pid`'s main thread (the adapter's event
     loop runs there)."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat").read_text())
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -68,8 +72,7 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         with contextlib.suppress(OSError):
             text = (task / "stat").read_text()
             name = text.split("(", 1)[1].rsplit(")", 1)[0]
-            fields = text.rsplit(")", 1)[1].split()
-            found[f"{name}/{task.name}"] = (int(fields[11]) + int(fields[12])) / _TICKS
+            found[f"{name}/{task.name}"] = _stat_cpu_seconds(text)
     return found
 
 

@@ -79,9 +79,13 @@ def event_filter(names: Iterable[str]) -> str:
     if not unique:
         raise ValueError("an event filter needs at least one event name")
     for name in unique:
-        if not _EVENT_NAME.fullmatch(name):
-            raise ValueError(f"not an AMI event name: {name!r}")
+        _check_event_name(name)
     return f"^Event: ({'|'.join(unique)})[[:space:]]"
+
+
+def _check_event_name(name: str) -> None:
+    if not _EVENT_NAME.fullmatch(name):
+        raise ValueError(f"not an AMI event name: {name!r}")
 
 
 class _Quiet(logging.Filter):
@@ -177,7 +181,7 @@ class AmiClient:
         self._login_failed: str | None = None
         self._handlers: dict[str, list[EventHandler]] = {}
         self._event_names: set[str] = set(_OWN_EVENTS)  # as Asterisk spells them
-        self._filter: str | None = None  # the event filter, once the first login sent it
+        self._filtering = False  # the first login has set the event filter
         self.events_filtered = asyncio.Event()
         """Set once this login's event filter is in place; cleared when the connection is lost
         (the next login's session starts without it)."""
@@ -259,15 +263,16 @@ class AmiClient:
 
     def _on_login(self, _manager: Any) -> None:
         self._logged_in.set()
-        if self._filter is not None and not self._manager.closed:
+        if self._filtering and not self._manager.closed:
             # A re-login: Asterisk's new session has no filter yet (filters are per session).
             self._refilter = asyncio.get_running_loop().create_task(self._filter_again())
 
     async def _filter_events(self) -> None:
         """Let through only the events a handler (or this client) reads: one include filter
         (`event_filter`). The events before it are dispatched as usual."""
-        self._filter = event_filter(self._event_names)
-        await self.action({"Action": "Filter", "Operation": "Add", "Filter": self._filter})
+        self._filtering = True
+        await self.action({"Action": "Filter", "Operation": "Add",
+                           "Filter": event_filter(self._event_names)})
         self.events_filtered.set()
 
     async def _filter_again(self) -> None:
@@ -305,9 +310,9 @@ class AmiClient:
         than `_OWN_EVENTS` are registered before `connect`, which filters for them:
         RuntimeError after it."""
         if event not in self._event_names:
-            if self._filter is not None:
+            if self._filtering:
                 raise RuntimeError(f"AMI event {event} registered after the event filter")
-            event_filter([event])  # ValueError for a name that is not one
+            _check_event_name(event)
             self._event_names.add(event)
         self._handlers.setdefault(event.lower(), []).append(handler)
 
